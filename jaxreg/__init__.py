@@ -1,0 +1,3 @@
+"""jaxreg: regularized optimization in JAX."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Jit-compiled solvers for regularized linear models."""
