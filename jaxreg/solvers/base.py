@@ -143,5 +143,11 @@ def warn_not_converged(gap, tol_abs, what="solver"):
     )
 
 
-class ConvergenceWarning(UserWarning):
+try:  # so that filters on scikit-learn's ConvergenceWarning catch ours too
+    from sklearn.exceptions import ConvergenceWarning as _Base
+except ImportError:  # pragma: no cover - sklearn is an optional extra
+    _Base = UserWarning
+
+
+class ConvergenceWarning(_Base):
     """The iteration budget ran out before the duality gap reached tol·P(0)."""
