@@ -108,6 +108,11 @@ def prox_ridge(x: jax.Array, strength, step=1.0) -> jax.Array:
     return x / (1 + _as(step, x) * _as(strength, x))
 
 
+def nonzero(x: jax.Array) -> jax.Array:
+    """``x`` with its non-positive entries replaced by 1 (a safe divisor)."""
+    return jnp.where(x > 0, x, jnp.ones_like(x))
+
+
 def safe_norm(x: jax.Array, axis, keepdims: bool = True):
     """Euclidean norm over ``axis`` whose gradient at 0 is 0, not NaN.
 
@@ -116,7 +121,7 @@ def safe_norm(x: jax.Array, axis, keepdims: bool = True):
     acc = jnp.promote_types(x.dtype, jnp.float32)
     sq = jnp.sum(jnp.square(x.astype(acc)), axis=axis, keepdims=keepdims)
     positive = sq > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1)), 0)
+    return jnp.where(positive, jnp.sqrt(nonzero(sq)), jnp.zeros_like(sq))
 
 
 def group_soft_threshold(x: jax.Array, threshold, axis=None) -> jax.Array:
@@ -143,7 +148,7 @@ def group_soft_threshold(x: jax.Array, threshold, axis=None) -> jax.Array:
     norm = safe_norm(x, axis)
     t = jnp.asarray(threshold, norm.dtype)
     keep = (norm > t) | (t <= 0)
-    scale = jnp.where(keep, 1 - t / jnp.where(norm > 0, norm, 1), 0)
+    scale = jnp.where(keep, 1 - t / nonzero(norm), jnp.zeros_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
 
 
@@ -180,7 +185,7 @@ def projection_l2_ball(x: jax.Array, radius=1.0) -> jax.Array:
     """
     norm = safe_norm(x, axis=None, keepdims=False)
     r = jnp.asarray(radius, norm.dtype)
-    scale = jnp.where(norm > r, r / jnp.where(norm > 0, norm, 1), 1)
+    scale = jnp.where(norm > r, r / nonzero(norm), jnp.ones_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
 
 
