@@ -91,8 +91,9 @@ class Penalty(abc.ABC):
         return jnp.asarray(self.strength).astype(w.dtype)
 
     def _threshold(self, w, step):
-        """``step · strength`` in ``w``'s dtype."""
-        return jnp.asarray(step).astype(w.dtype) * self._scaled(w)
+        """``step · strength`` in ``w``'s accumulation dtype (>= float32)."""
+        acc = _accumulator(w)
+        return jnp.asarray(step).astype(acc) * jnp.asarray(self.strength).astype(acc)
 
     @abc.abstractmethod
     def _value(self, w: jax.Array) -> jax.Array: ...

@@ -37,9 +37,15 @@ __all__ = [
 ]
 
 
+def _acc(x):
+    """Accumulation dtype for ``x``: at least float32."""
+    return jnp.promote_types(x.dtype, jnp.float32)
+
+
 def _as(value, x):
-    """``value`` as an array of ``x``'s dtype, so bf16/f16 inputs stay put."""
-    return jnp.asarray(value).astype(x.dtype)
+    """A hyperparameter in ``x``'s accumulation dtype (float32 for bf16/f16
+    inputs, so a product like step·strength cannot overflow to inf·0 = NaN)."""
+    return jnp.asarray(value).astype(_acc(x))
 
 
 def soft_threshold(x: jax.Array, threshold) -> jax.Array:
@@ -63,7 +69,7 @@ def soft_threshold(x: jax.Array, threshold) -> jax.Array:
       >>> soft_threshold(jnp.array([-2.0, 0.5, 3.0]), 1.0)
       Array([-1.,  0.,  2.], dtype=float32)
     """
-    t = _as(threshold, x)
+    t = _as(threshold, x).astype(x.dtype)
     return x - jnp.clip(x, -t, t)
 
 
@@ -88,7 +94,9 @@ def prox_elastic_net(x: jax.Array, strength, l1_ratio, step=1.0) -> jax.Array:
     """
     ts = _as(step, x) * _as(strength, x)
     rho = _as(l1_ratio, x)
-    return soft_threshold(x, ts * rho) / (1 + ts * (1 - rho))
+    l2_part = jnp.where(rho < 1, ts * (1 - rho), jnp.zeros_like(ts))
+    shrunk = soft_threshold(x.astype(ts.dtype), ts * rho) / (1 + l2_part)
+    return shrunk.astype(x.dtype)
 
 
 def prox_ridge(x: jax.Array, strength, step=1.0) -> jax.Array:
@@ -105,7 +113,7 @@ def prox_ridge(x: jax.Array, strength, step=1.0) -> jax.Array:
     Returns:
       An array like ``x``.
     """
-    return x / (1 + _as(step, x) * _as(strength, x))
+    return (x / (1 + _as(step, x) * _as(strength, x))).astype(x.dtype)
 
 
 def nonzero(x: jax.Array) -> jax.Array:
