@@ -88,12 +88,11 @@ class Penalty(abc.ABC):
 
     def _scaled(self, w):
         """The strength in ``w``'s dtype (no float64 sneaks in under x64)."""
-        return jnp.asarray(self.strength).astype(w.dtype)
+        return _prox.as_dtype(self.strength, w.dtype)
 
     def _threshold(self, w, step):
         """``step · strength`` in ``w``'s accumulation dtype (>= float32)."""
-        acc = _accumulator(w)
-        return jnp.asarray(step).astype(acc) * jnp.asarray(self.strength).astype(acc)
+        return _prox.step_times(step, self.strength, _accumulator(w))
 
     @abc.abstractmethod
     def _value(self, w: jax.Array) -> jax.Array: ...
@@ -173,7 +172,7 @@ class ElasticNet(Penalty):
         return self.strength * (self.l1_ratio * l1 + 0.5 * (1 - self.l1_ratio) * sq)
 
     def _grad(self, w):
-        rho = jnp.asarray(self.l1_ratio).astype(w.dtype)
+        rho = _prox.as_dtype(self.l1_ratio, w.dtype)
         return self._scaled(w) * (rho * jnp.sign(w) + (1 - rho) * w)
 
     def _prox(self, w, step):

@@ -216,7 +216,7 @@ def decoupled(
         lr = _value_at(learning_rate, count)
 
         def shrink(u, p):
-            return u - (jnp.asarray(lr) * penalty.grad(p)).astype(u.dtype)
+            return u - (lr * penalty.grad(p)).astype(u.dtype)
 
         return masked_map(shrink, mask, updates, params)
 
