@@ -36,7 +36,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from jaxreg.solvers.cd import elastic_net, lasso, logistic_regression
+from jaxreg.solvers.cd import enet, lasso, logistic_regression
 from jaxreg.solvers.path import cross_validate, kfold
 from jaxreg.solvers.ridge import ridge
 
@@ -116,7 +116,7 @@ class ElasticNet(Lasso):
     def fit(self, X, y):
         """Fits the model; returns ``self``."""
         X, y = self._validate_fit(X, y)
-        self._set_result(elastic_net(X, y, self.alpha, self.l1_ratio,
+        self._set_result(enet(X, y, self.alpha, self.l1_ratio,
                                      fit_intercept=self.fit_intercept, tol=self.tol,
                                      max_iter=self.max_iter,
                                      coef_init=self._coef_init(X.shape[1])))

@@ -53,6 +53,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxreg import penalties
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.solvers.base import (
     SolverResult,
@@ -173,7 +174,7 @@ def _working_set_step(datafit, K, fit_intercept, design, l1, l2, st, v, tol_in,
         if quadratic:
             H = H_fixed
         else:
-            H = (Xw * datafit.hessian_diag(y, u)) @ Xw.T
+            H = (Xw * datafit.hessian_diag(y, u)[None, :]) @ Xw.T
         kkt = jnp.max(_kkt_violation(x, g, l1w, l2w))
         x_new, n_ep = _model_cd(H, g, x, l1w, l2w, _INNER_RATIO * kkt, 1000)
         delta = x_new - x
@@ -323,6 +324,32 @@ def finish(st, design, center, tol_abs, what):
     return SolverResult(st.w, intercept, st.gap, st.n_outer, converged)
 
 
+def strengths(penalty, l1_ratio=1.0):
+    """``(l1, l2)`` per-coordinate strengths of a separable penalty.
+
+    ``penalty`` is a number ``lam`` (elastic net ``lam(ρ|w| + (1-ρ)/2 w²)``
+    with ``ρ = l1_ratio``) or a :mod:`jaxreg.penalties` ``L1``, ``L2`` or
+    ``ElasticNet``; anything else (group lasso, nuclear norm) is not separable
+    and raises ``ValueError`` (use :func:`~jaxreg.solvers.fista.
+    proximal_gradient`).
+    """
+    if isinstance(penalty, penalties.L1):
+        return penalty.strength, 0.0
+    if isinstance(penalty, penalties.L2):
+        return 0.0, penalty.strength
+    if isinstance(penalty, penalties.ElasticNet):
+        rho = penalty.l1_ratio
+        return penalty.strength * rho, penalty.strength * (1.0 - rho)
+    if isinstance(penalty, penalties.Penalty):
+        raise ValueError(
+            f"penalty must be L1, L2 or ElasticNet for coordinate descent, got "
+            f"{type(penalty).__name__}; use proximal_gradient"
+        )
+    check_strength("penalty", penalty)
+    check_l1_ratio(l1_ratio)
+    return penalty * l1_ratio, penalty * (1.0 - l1_ratio)
+
+
 def lasso(X, y, lam, *, fit_intercept=True, tol=1e-4, max_iter=100,
           max_epochs=100_000, coef_init=None, p0=64) -> SolverResult:
     """Lasso by working-set coordinate descent.
@@ -363,25 +390,26 @@ def lasso(X, y, lam, *, fit_intercept=True, tol=1e-4, max_iter=100,
                coef_init=coef_init, what="lasso")
 
 
-def elastic_net(X, y, lam, l1_ratio=0.5, *, fit_intercept=True, tol=1e-4,
+def enet(X, y, lam, l1_ratio=0.5, *, fit_intercept=True, tol=1e-4,
                 max_iter=100, max_epochs=100_000, coef_init=None,
                 p0=64) -> SolverResult:
     """Elastic net by working-set coordinate descent.
 
     Minimizes ``1/(2n) ||y - Xw - b||² + lam (ρ ||w||₁ + (1 - ρ)/2 ||w||²)``
     with ``ρ = l1_ratio`` (scikit-learn's ``ElasticNet(alpha=lam,
-    l1_ratio=ρ)``; glmnet calls ``lam`` lambda and ``ρ`` alpha). Arguments and
-    return value as in :func:`lasso`.
+    l1_ratio=ρ)``; glmnet calls ``lam`` lambda and ``ρ`` alpha). Named ``enet``
+    (like ``enet_path``) because ``jaxreg.elastic_net`` is the penalty
+    factory. Arguments and return value as in :func:`lasso`.
     """
     check_strength("lam", lam)
     check_l1_ratio(l1_ratio)
     return fit(QUADRATIC, X, y, lam * l1_ratio, lam * (1.0 - l1_ratio),
                fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
                max_epochs=max_epochs, p0=p0, coef_init=coef_init,
-               what="elastic_net")
+               what="enet")
 
 
-def logistic_regression(X, y, lam, l1_ratio=1.0, *, fit_intercept=True, tol=1e-4,
+def logistic_regression(X, y, penalty, l1_ratio=1.0, *, fit_intercept=True, tol=1e-4,
                         max_iter=100, max_epochs=100_000, coef_init=None,
                         p0=64) -> SolverResult:
     """Sparse logistic regression by working-set prox-Newton coordinate descent.
@@ -395,8 +423,10 @@ def logistic_regression(X, y, lam, l1_ratio=1.0, *, fit_intercept=True, tol=1e-4
 
     Args:
       X, y: design ``(n_samples, n_features)`` and binary labels.
-      lam: penalty strength ``>= 0``.
-      l1_ratio: ``ρ`` in ``[0, 1]``.
+      penalty: a strength ``lam >= 0`` (with ``l1_ratio``), or a penalty from
+        :mod:`jaxreg.penalties`: ``l1(lam)``, ``l2(lam)`` or
+        ``elastic_net(lam, ρ)`` (then ``l1_ratio`` is ignored).
+      l1_ratio: ``ρ`` in ``[0, 1]`` when ``penalty`` is a number.
       fit_intercept: fit an unpenalized intercept.
       tol: stop when the duality gap is ``<= tol · P(0)``, ``P(0) = log 2``.
         With an intercept the gap certifies ``w`` at the current ``b``; ``b``
@@ -406,9 +436,8 @@ def logistic_regression(X, y, lam, l1_ratio=1.0, *, fit_intercept=True, tol=1e-4
     Returns:
       A :class:`~jaxreg.solvers.base.SolverResult`.
     """
-    check_strength("lam", lam)
-    check_l1_ratio(l1_ratio)
-    return fit(LOGISTIC, X, y, lam * l1_ratio, lam * (1.0 - l1_ratio),
+    l1, l2 = strengths(penalty, l1_ratio)
+    return fit(LOGISTIC, X, y, l1, l2,
                fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
                max_epochs=max_epochs, p0=p0, coef_init=coef_init,
                what="logistic_regression")
