@@ -56,7 +56,7 @@ def test_matches_sklearn_diabetes_x64(diabetes, l1_ratio, fit_intercept):
 
 
 def test_lasso_float32_diabetes(diabetes):
-    """float32 (x64 off): coefficients within 1e-3 relative, gap certified."""
+    """float32 (x64 off): tol 1e-6 reachable, coefficients within 1e-3 relative."""
     X, y = diabetes
     ref = sk.Lasso(alpha=0.01, tol=1e-14, max_iter=100_000).fit(X, y)
     res = lasso(X, y, 0.01, tol=1e-6)
@@ -139,7 +139,7 @@ def test_logistic_float32():
     ref = sk.LogisticRegression(C=C, l1_ratio=1.0, solver="liblinear",
                                 fit_intercept=False, tol=1e-12,
                                 max_iter=100_000).fit(X, y)
-    res = logistic_regression(X, y, 1.0 / (n * C), fit_intercept=False, tol=1e-6)
+    res = logistic_regression(X, y, 1.0 / (n * C), fit_intercept=False, tol=1e-5)
     coef = np.asarray(res.coef)
     assert coef.dtype == np.float32
     np.testing.assert_allclose(coef, ref.coef_[0], atol=2e-3 * np.abs(coef).max())

@@ -188,9 +188,14 @@ def _working_set_step(datafit, K, fit_intercept, design, l1, l2, st, v, tol_in,
                 - jnp.sum(l1w * jnp.abs(x) + 0.5 * l2w * x * x)
             )
 
+            # slack of a few ulps of f0: near the optimum the decrease falls
+            # below the resolution of f, and the Newton step is then safe
+            slack = 16 * jnp.finfo(dtype).eps * jnp.abs(f0)
+
             def ls_cond(s):
                 t, i = s
-                ok = objective(u + t * du, x + t * delta) <= f0 + 1e-4 * t * decrease
+                f_t = objective(u + t * du, x + t * delta)
+                ok = f_t <= f0 + 1e-4 * t * decrease + slack
                 return ~ok & (i < 30)
 
             step, i = lax.while_loop(
