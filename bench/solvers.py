@@ -69,16 +69,22 @@ def logreg_obj_gap(X, y, w, lam):
 def data_regression():
     from sklearn.datasets import make_regression
 
-    X, y = make_regression(n_samples=1000, n_features=5000, n_informative=50,
-                           noise=10, random_state=0)
+    X, y = make_regression(
+        n_samples=1000, n_features=5000, n_informative=50, noise=10, random_state=0
+    )
     return np.asfortranarray(X), y
 
 
 def data_classification():
     from sklearn.datasets import make_classification
 
-    X, y = make_classification(n_samples=2000, n_features=1000, n_informative=50,
-                               n_redundant=50, random_state=0)
+    X, y = make_classification(
+        n_samples=2000,
+        n_features=1000,
+        n_informative=50,
+        n_redundant=50,
+        random_state=0,
+    )
     return np.asfortranarray(X), 2.0 * y - 1.0
 
 
@@ -87,20 +93,34 @@ def _peers_lasso(X, y, alpha):
     out = {}
     from sklearn.linear_model import Lasso
 
-    out["sklearn"] = (lambda tol: Lasso(alpha=alpha, fit_intercept=False, tol=tol,
-                                        max_iter=1_000_000).fit(X, y).coef_, 1e-5)
+    out["sklearn"] = (
+        lambda tol: (
+            Lasso(alpha=alpha, fit_intercept=False, tol=tol, max_iter=1_000_000)
+            .fit(X, y)
+            .coef_
+        ),
+        1e-5,
+    )
     try:
         import celer
 
-        out["celer"] = (lambda tol: celer.Lasso(alpha=alpha, fit_intercept=False,
-                                                tol=tol).fit(X, y).coef_, 1e-2)
+        out["celer"] = (
+            lambda tol: (
+                celer.Lasso(alpha=alpha, fit_intercept=False, tol=tol).fit(X, y).coef_
+            ),
+            1e-2,
+        )
     except ImportError:
         pass
     try:
         import skglm
 
-        out["skglm"] = (lambda tol: skglm.Lasso(alpha=alpha, fit_intercept=False,
-                                                tol=tol).fit(X, y).coef_, 1e-4)
+        out["skglm"] = (
+            lambda tol: (
+                skglm.Lasso(alpha=alpha, fit_intercept=False, tol=tol).fit(X, y).coef_
+            ),
+            1e-4,
+        )
     except ImportError:
         pass
     return out
@@ -110,20 +130,28 @@ def _peers_path(X, y, alphas):
     out = {}
     from sklearn.linear_model import lasso_path
 
-    out["sklearn"] = (lambda tol: lasso_path(X, y, alphas=alphas, tol=tol,
-                                             max_iter=1_000_000)[1], 3e-7)
+    out["sklearn"] = (
+        lambda tol: lasso_path(X, y, alphas=alphas, tol=tol, max_iter=1_000_000)[1],
+        3e-7,
+    )
     try:
         import celer
 
-        out["celer"] = (lambda tol: celer.celer_path(X, y, "lasso", alphas=alphas,
-                                                     tol=tol, prune=True)[1], 3e-7)
+        out["celer"] = (
+            lambda tol: celer.celer_path(
+                X, y, "lasso", alphas=alphas, tol=tol, prune=True
+            )[1],
+            3e-7,
+        )
     except ImportError:
         pass
     try:
         import skglm
 
-        out["skglm"] = (lambda tol: skglm.Lasso(fit_intercept=False, tol=tol).path(
-            X, y, alphas)[1], 3e-5)
+        out["skglm"] = (
+            lambda tol: skglm.Lasso(fit_intercept=False, tol=tol).path(X, y, alphas)[1],
+            3e-5,
+        )
     except ImportError:
         pass
     return out
@@ -135,22 +163,47 @@ def _peers_logreg(X, y, lam):
     C = 1.0 / (n * lam)
     from sklearn.linear_model import LogisticRegression
 
-    out["sklearn-liblinear"] = (lambda tol: LogisticRegression(
-        C=C, l1_ratio=1.0, solver="liblinear", fit_intercept=False, tol=tol,
-        max_iter=100_000).fit(X, y).coef_.ravel(), 3e-6)
+    out["sklearn-liblinear"] = (
+        lambda tol: (
+            LogisticRegression(
+                C=C,
+                l1_ratio=1.0,
+                solver="liblinear",
+                fit_intercept=False,
+                tol=tol,
+                max_iter=100_000,
+            )
+            .fit(X, y)
+            .coef_.ravel()
+        ),
+        3e-6,
+    )
     try:
         import celer
 
-        out["celer"] = (lambda tol: celer.LogisticRegression(
-            C=C, fit_intercept=False, tol=tol).fit(X, y).coef_.ravel(), 1e-5)
+        out["celer"] = (
+            lambda tol: (
+                celer.LogisticRegression(C=C, fit_intercept=False, tol=tol)
+                .fit(X, y)
+                .coef_.ravel()
+            ),
+            1e-5,
+        )
     except ImportError:
         pass
     try:
         import skglm
 
-        out["skglm"] = (lambda tol: skglm.SparseLogisticRegression(
-            alpha=lam, fit_intercept=False, tol=tol, max_iter=100).fit(
-                X, y).coef_.ravel(), 1e-5)
+        out["skglm"] = (
+            lambda tol: (
+                skglm.SparseLogisticRegression(
+                    alpha=lam, fit_intercept=False, tol=tol, max_iter=100
+                )
+                .fit(X, y)
+                .coef_.ravel()
+            ),
+            1e-5,
+        )
     except ImportError:
         pass
     return out
@@ -195,19 +248,36 @@ def _case(suite, case, jax_fn, peers, check, quick, repeats):
         objs[name] = p_obj
         notes[name] = dict(tol=tol, rel_gap=p_gap, first_call_s=p_first)
     best = min(times.values()) if times else float("nan")
-    print(f"{suite} {case}: jaxreg {t_jax:.4f}s (first call {first:.2f}s, rel gap "
-          f"{gap:.1e}, obj {obj:.10g})")
+    print(
+        f"{suite} {case}: jaxreg {t_jax:.4f}s (first call {first:.2f}s, rel gap "
+        f"{gap:.1e}, obj {obj:.10g})"
+    )
     rows = []
     for name in times:
-        print(f"    {name:18s} {times[name]:.4f}s  tol={notes[name]['tol']:.1e} "
-              f"rel gap {notes[name]['rel_gap']:.1e}  obj {objs[name]:.10g}  "
-              f"first call {notes[name]['first_call_s']:.2f}s")
+        print(
+            f"    {name:18s} {times[name]:.4f}s  tol={notes[name]['tol']:.1e} "
+            f"rel gap {notes[name]['rel_gap']:.1e}  obj {objs[name]:.10g}  "
+            f"first call {notes[name]['first_call_s']:.2f}s"
+        )
         r = row(suite, case, "time to rel. gap <= 1e-6", t_jax, name, times[name])
-        r.update(objective_jaxreg=obj, objective_peer=objs[name], rel_gap_jaxreg=gap,
-                 rel_gap_peer=notes[name]["rel_gap"], peer_tol=notes[name]["tol"])
+        r.update(
+            objective_jaxreg=obj,
+            objective_peer=objs[name],
+            rel_gap_jaxreg=gap,
+            rel_gap_peer=notes[name]["rel_gap"],
+            peer_tol=notes[name]["tol"],
+        )
         rows.append(r)
-        rows.append(row(suite, case, "first call (compile included)", first, name,
-                        notes[name]["first_call_s"]))
+        rows.append(
+            row(
+                suite,
+                case,
+                "first call (compile included)",
+                first,
+                name,
+                notes[name]["first_call_s"],
+            )
+        )
     if not times:
         print("    no peer installed (pip install scikit-learn celer skglm)")
     else:
@@ -229,8 +299,16 @@ def run(quick: bool = False) -> list[dict]:
     X, y = data_regression()
     n = X.shape[0]
     t_copy = _time(lambda _: jax.block_until_ready(jax.device_put(X.T)), None, 3)
-    rows.append(row(SUITE, "host->device copy of X (1000x5000)",
-                    "copy (inside every jaxreg time)", t_copy, None, None))
+    rows.append(
+        row(
+            SUITE,
+            "host->device copy of X (1000x5000)",
+            "copy (inside every jaxreg time)",
+            t_copy,
+            None,
+            None,
+        )
+    )
     print(f"host->device copy of X: {t_copy:.4f}s (inside every jaxreg time below)")
     alpha_max = np.abs(X.T @ y).max() / n
     for ratio in (10, 100):
@@ -240,9 +318,15 @@ def run(quick: bool = False) -> list[dict]:
             res = cd.lasso(X, y, alpha, fit_intercept=False, tol=tol)
             return np.asarray(res.coef)
 
-        rows += _case(SUITE, f"(a) Lasso lambda_max/{ratio}", jax_fn,
-                      _peers_lasso(X, y, alpha),
-                      lambda w, a=alpha: lasso_obj_gap(X, y, w, a), quick, repeats)
+        rows += _case(
+            SUITE,
+            f"(a) Lasso lambda_max/{ratio}",
+            jax_fn,
+            _peers_lasso(X, y, alpha),
+            lambda w, a=alpha: lasso_obj_gap(X, y, w, a),
+            quick,
+            repeats,
+        )
 
     alphas = alpha_max * np.geomspace(1, 1e-3, 100)
 
@@ -256,9 +340,15 @@ def run(quick: bool = False) -> list[dict]:
         res = jpath.lasso_path(X, y, lambdas=alphas, fit_intercept=False, tol=tol)
         return np.asarray(res.coef).T
 
-    rows += _case(SUITE, "(b) Lasso path, 100 lambdas (sum of objectives)",
-                  jax_path, _peers_path(X, y, alphas), check_path, quick,
-                  1 if quick else 3)
+    rows += _case(
+        SUITE,
+        "(b) Lasso path, 100 lambdas (sum of objectives)",
+        jax_path,
+        _peers_path(X, y, alphas),
+        check_path,
+        quick,
+        1 if quick else 3,
+    )
 
     X, y = data_classification()
     n = X.shape[0]
@@ -270,9 +360,15 @@ def run(quick: bool = False) -> list[dict]:
             res = cd.logistic_regression(X, y, lam, fit_intercept=False, tol=tol)
             return np.asarray(res.coef)
 
-        rows += _case(SUITE, f"(c) L1 logistic lambda_max/{ratio}", jax_log,
-                      _peers_logreg(X, y, lam),
-                      lambda w, a=lam: logreg_obj_gap(X, y, w, a), quick, repeats)
+        rows += _case(
+            SUITE,
+            f"(c) L1 logistic lambda_max/{ratio}",
+            jax_log,
+            _peers_logreg(X, y, lam),
+            lambda w, a=lam: logreg_obj_gap(X, y, w, a),
+            quick,
+            repeats,
+        )
     return rows
 
 

@@ -8,7 +8,7 @@ grid searches:
 estimator            objective                                   jaxreg solver
 ===================  ==========================================  ======================
 Lasso(alpha)         1/(2n)||y-Xw-b||² + alpha||w||₁             ``lasso(lam=alpha)``
-ElasticNet(alpha,ρ)  1/(2n)||y-Xw-b||² + alpha(ρ||w||₁           ``enet``       
+ElasticNet(alpha,ρ)  1/(2n)||y-Xw-b||² + alpha(ρ||w||₁           ``enet``
                      + (1-ρ)/2||w||²)
 Ridge(alpha)         ||y-Xw-b||² + alpha||w||²                   ``ridge(lam=alpha/n)``
 LogisticRegression   C Σ log(1+exp(-yᵢ(xᵢᵀw+b))) + ρ||w||₁       ``logistic_regression``
@@ -52,8 +52,7 @@ class _LinearRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = int(res.n_iter)
 
     def _validate_fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
-                             y_numeric=True)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
         if self.alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
         return X, y
@@ -79,8 +78,9 @@ class Lasso(_LinearRegressor):
       coef_, intercept_, dual_gap_ (absolute, in objective units), n_iter_.
     """
 
-    def __init__(self, alpha=1.0, *, fit_intercept=True, tol=1e-4, max_iter=100,
-                 warm_start=False):
+    def __init__(
+        self, alpha=1.0, *, fit_intercept=True, tol=1e-4, max_iter=100, warm_start=False
+    ):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.tol = tol
@@ -96,9 +96,17 @@ class Lasso(_LinearRegressor):
     def fit(self, X, y):
         """Fits the model; returns ``self``."""
         X, y = self._validate_fit(X, y)
-        self._set_result(lasso(X, y, self.alpha, fit_intercept=self.fit_intercept,
-                               tol=self.tol, max_iter=self.max_iter,
-                               coef_init=self._coef_init(X.shape[1])))
+        self._set_result(
+            lasso(
+                X,
+                y,
+                self.alpha,
+                fit_intercept=self.fit_intercept,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                coef_init=self._coef_init(X.shape[1]),
+            )
+        )
         return self
 
 
@@ -110,19 +118,40 @@ class ElasticNet(Lasso):
         :class:`Lasso`.
     """
 
-    def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, tol=1e-4,
-                 max_iter=100, warm_start=False):
-        super().__init__(alpha, fit_intercept=fit_intercept, tol=tol,
-                         max_iter=max_iter, warm_start=warm_start)
+    def __init__(
+        self,
+        alpha=1.0,
+        *,
+        l1_ratio=0.5,
+        fit_intercept=True,
+        tol=1e-4,
+        max_iter=100,
+        warm_start=False,
+    ):
+        super().__init__(
+            alpha,
+            fit_intercept=fit_intercept,
+            tol=tol,
+            max_iter=max_iter,
+            warm_start=warm_start,
+        )
         self.l1_ratio = l1_ratio
 
     def fit(self, X, y):
         """Fits the model; returns ``self``."""
         X, y = self._validate_fit(X, y)
-        self._set_result(enet(X, y, self.alpha, self.l1_ratio,
-                                     fit_intercept=self.fit_intercept, tol=self.tol,
-                                     max_iter=self.max_iter,
-                                     coef_init=self._coef_init(X.shape[1])))
+        self._set_result(
+            enet(
+                X,
+                y,
+                self.alpha,
+                self.l1_ratio,
+                fit_intercept=self.fit_intercept,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                coef_init=self._coef_init(X.shape[1]),
+            )
+        )
         return self
 
 
@@ -140,8 +169,15 @@ class Ridge(_LinearRegressor):
       max_iter: CG iterations.
     """
 
-    def __init__(self, alpha=1.0, *, fit_intercept=True, solver="cholesky",
-                 tol=1e-6, max_iter=1000):
+    def __init__(
+        self,
+        alpha=1.0,
+        *,
+        fit_intercept=True,
+        solver="cholesky",
+        tol=1e-6,
+        max_iter=1000,
+    ):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -151,9 +187,17 @@ class Ridge(_LinearRegressor):
     def fit(self, X, y):
         """Fits the model; returns ``self``."""
         X, y = self._validate_fit(X, y)
-        self._set_result(ridge(X, y, self.alpha / X.shape[0],
-                               fit_intercept=self.fit_intercept, method=self.solver,
-                               tol=self.tol, max_iter=self.max_iter))
+        self._set_result(
+            ridge(
+                X,
+                y,
+                self.alpha / X.shape[0],
+                fit_intercept=self.fit_intercept,
+                method=self.solver,
+                tol=self.tol,
+                max_iter=self.max_iter,
+            )
+        )
         return self
 
 
@@ -177,8 +221,16 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
       n_iter_, dual_gap_.
     """
 
-    def __init__(self, penalty="l2", *, C=1.0, l1_ratio=None, fit_intercept=True,
-                 tol=1e-4, max_iter=100):
+    def __init__(
+        self,
+        penalty="l2",
+        *,
+        C=1.0,
+        l1_ratio=None,
+        fit_intercept=True,
+        tol=1e-4,
+        max_iter=100,
+    ):
         self.penalty = penalty
         self.C = C
         self.l1_ratio = l1_ratio
@@ -219,10 +271,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 f"Only binary classification is supported; y has "
                 f"{len(self.classes_)} classes: {self.classes_[:10]}"
             )
-        res = logistic_regression(X, y_idx.astype(np.float64),
-                                  1.0 / (X.shape[0] * self.C), rho,
-                                  fit_intercept=self.fit_intercept, tol=self.tol,
-                                  max_iter=self.max_iter)
+        res = logistic_regression(
+            X,
+            y_idx.astype(np.float64),
+            1.0 / (X.shape[0] * self.C),
+            rho,
+            fit_intercept=self.fit_intercept,
+            tol=self.tol,
+            max_iter=self.max_iter,
+        )
         self.coef_ = np.asarray(res.coef, dtype=np.float64)[None, :]
         self.intercept_ = np.array([float(res.intercept)])
         self.dual_gap_ = float(res.gap)
@@ -269,8 +326,9 @@ class LassoCV(_LinearRegressor):
       intercept_, dual_gap_, n_iter_.
     """
 
-    def __init__(self, *, alphas=100, eps=1e-3, cv=5, fit_intercept=True,
-                 tol=1e-4, max_iter=100):
+    def __init__(
+        self, *, alphas=100, eps=1e-3, cv=5, fit_intercept=True, tol=1e-4, max_iter=100
+    ):
         self.alphas = alphas
         self.eps = eps
         self.cv = cv
@@ -280,8 +338,7 @@ class LassoCV(_LinearRegressor):
 
     def fit(self, X, y):
         """Cross-validates ``alpha``, refits; returns ``self``."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
-                             y_numeric=True)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
         if isinstance(self.alphas, int | np.integer):
             grid = dict(n_lambdas=int(self.alphas), lambdas=None)
         else:
@@ -291,12 +348,27 @@ class LassoCV(_LinearRegressor):
             cv = kfold(X.shape[0], int(cv))
         elif hasattr(cv, "split"):
             cv = list(cv.split(X, y))
-        res = cross_validate(X, y, eps=self.eps, cv=list(cv),
-                             fit_intercept=self.fit_intercept, tol=self.tol,
-                             max_iter=self.max_iter, **grid)
+        res = cross_validate(
+            X,
+            y,
+            eps=self.eps,
+            cv=list(cv),
+            fit_intercept=self.fit_intercept,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            **grid,
+        )
         self.alphas_ = np.asarray(res.lambdas, dtype=np.float64)
         self.mse_path_ = res.scores
         self.alpha_ = res.best_lambda
-        self._set_result(lasso(X, y, self.alpha_, fit_intercept=self.fit_intercept,
-                               tol=self.tol, max_iter=self.max_iter))
+        self._set_result(
+            lasso(
+                X,
+                y,
+                self.alpha_,
+                fit_intercept=self.fit_intercept,
+                tol=self.tol,
+                max_iter=self.max_iter,
+            )
+        )
         return self

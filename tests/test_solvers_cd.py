@@ -43,8 +43,13 @@ def diabetes():
 def test_matches_sklearn_diabetes_x64(diabetes, l1_ratio, fit_intercept):
     X, y = diabetes
     alpha = 0.01
-    ref = sk.ElasticNet(alpha=alpha, l1_ratio=l1_ratio, fit_intercept=fit_intercept,
-                        tol=1e-14, max_iter=100_000).fit(X, y)
+    ref = sk.ElasticNet(
+        alpha=alpha,
+        l1_ratio=l1_ratio,
+        fit_intercept=fit_intercept,
+        tol=1e-14,
+        max_iter=100_000,
+    ).fit(X, y)
     with jax.enable_x64(True):
         res = enet(X, y, alpha, l1_ratio, fit_intercept=fit_intercept, tol=1e-13)
         coef = np.asarray(res.coef)
@@ -106,12 +111,18 @@ def test_logistic_l1_matches_liblinear_x64():
     X, y = _classification()
     n = X.shape[0]
     C = 0.05
-    ref = sk.LogisticRegression(C=C, l1_ratio=1.0, solver="liblinear",
-                                fit_intercept=False, tol=1e-12,
-                                max_iter=100_000).fit(X, y)
+    ref = sk.LogisticRegression(
+        C=C,
+        l1_ratio=1.0,
+        solver="liblinear",
+        fit_intercept=False,
+        tol=1e-12,
+        max_iter=100_000,
+    ).fit(X, y)
     with jax.enable_x64(True):
-        res = logistic_regression(X, y, penalties.l1(1.0 / (n * C)),
-                                  fit_intercept=False, tol=1e-12)
+        res = logistic_regression(
+            X, y, penalties.l1(1.0 / (n * C)), fit_intercept=False, tol=1e-12
+        )
         coef = np.asarray(res.coef)
     np.testing.assert_allclose(coef, ref.coef_[0], atol=1e-5 * np.abs(coef).max())
     _, gap = numpy_logreg_gap(X, 2 * y - 1, coef, 1.0 / (n * C))
@@ -123,22 +134,29 @@ def test_logistic_l2_enet_with_intercept_matches_sklearn_x64(l1_ratio):
     X, y = _classification(200, 10, seed=1)
     n, C = X.shape[0], 0.5
     solver = "lbfgs" if l1_ratio == 0 else "saga"
-    ref = sk.LogisticRegression(C=C, l1_ratio=l1_ratio, solver=solver, tol=1e-12,
-                                max_iter=1_000_000).fit(X, y)
+    ref = sk.LogisticRegression(
+        C=C, l1_ratio=l1_ratio, solver=solver, tol=1e-12, max_iter=1_000_000
+    ).fit(X, y)
     with jax.enable_x64(True):
         res = logistic_regression(X, y, 1.0 / (n * C), l1_ratio, tol=1e-13)
         coef, b = np.asarray(res.coef), float(res.intercept)
-    np.testing.assert_allclose(coef, ref.coef_[0], rtol=1e-5,
-                               atol=1e-7 * np.abs(coef).max())
+    np.testing.assert_allclose(
+        coef, ref.coef_[0], rtol=1e-5, atol=1e-7 * np.abs(coef).max()
+    )
     np.testing.assert_allclose(b, ref.intercept_[0], rtol=1e-5)
 
 
 def test_logistic_float32():
     X, y = _classification()
     n, C = X.shape[0], 0.05
-    ref = sk.LogisticRegression(C=C, l1_ratio=1.0, solver="liblinear",
-                                fit_intercept=False, tol=1e-12,
-                                max_iter=100_000).fit(X, y)
+    ref = sk.LogisticRegression(
+        C=C,
+        l1_ratio=1.0,
+        solver="liblinear",
+        fit_intercept=False,
+        tol=1e-12,
+        max_iter=100_000,
+    ).fit(X, y)
     res = logistic_regression(X, y, 1.0 / (n * C), fit_intercept=False, tol=1e-5)
     coef = np.asarray(res.coef)
     assert coef.dtype == np.float32
@@ -150,8 +168,11 @@ def test_warm_start_reaches_same_solution(diabetes):
     with jax.enable_x64(True):
         cold = lasso(X, y, 0.05, tol=1e-12)
         warm = lasso(X, y, 0.05, tol=1e-12, coef_init=np.asarray(cold.coef) * 0.5)
-        np.testing.assert_allclose(np.asarray(warm.coef), np.asarray(cold.coef),
-                                   atol=1e-8 * np.abs(cold.coef).max())
+        np.testing.assert_allclose(
+            np.asarray(warm.coef),
+            np.asarray(cold.coef),
+            atol=1e-8 * np.abs(cold.coef).max(),
+        )
 
 
 def test_budget_warns_not_nan(diabetes):
@@ -173,8 +194,10 @@ def test_budget_warns_not_nan(diabetes):
         (lambda X, y: enet(X, y, 0.1, l1_ratio=1.5), "l1_ratio"),
         (lambda X, y: enet(X, y, 0.1, l1_ratio=-0.1), "l1_ratio"),
         (lambda X, y: logistic_regression(X, y, 0.1), "binary labels"),
-        (lambda X, y: logistic_regression(X, y > 0, penalties.group_lasso(0.1)),
-         "L1, L2 or ElasticNet"),
+        (
+            lambda X, y: logistic_regression(X, y > 0, penalties.group_lasso(0.1)),
+            "L1, L2 or ElasticNet",
+        ),
         (lambda X, y: lasso(X[:, :, None], y, 0.1), "X must be 2-D"),
     ],
 )

@@ -20,15 +20,22 @@ def test_values_and_gradients_x64(data):
     X, yq, yl = data
     u = X @ np.linspace(-1, 1, 8)
     with jax.enable_x64(True):
-        assert float(QUADRATIC.value(yq, u)) == pytest.approx(np.mean((yq - u) ** 2) / 2)
+        assert float(QUADRATIC.value(yq, u)) == pytest.approx(
+            np.mean((yq - u) ** 2) / 2
+        )
         assert float(LOGISTIC.value(yl, u)) == pytest.approx(
-            np.mean(np.log1p(np.exp(-yl * u))))
+            np.mean(np.log1p(np.exp(-yl * u)))
+        )
         for f, y in ((QUADRATIC, yq), (LOGISTIC, yl)):
             g = jax.grad(lambda v, f=f, y=y: f.value(jnp.asarray(y), v))(jnp.asarray(u))
             np.testing.assert_allclose(-np.asarray(f.neg_grad(y, u)), g, rtol=1e-12)
-            h = jax.vmap(jax.grad(lambda t, i, f=f, y=y: jax.grad(
-                lambda v: f.value(jnp.asarray(y), v))(jnp.asarray(u).at[i].set(t))[i]))(
-                jnp.asarray(u), jnp.arange(40))
+            h = jax.vmap(
+                jax.grad(
+                    lambda t, i, f=f, y=y: jax.grad(
+                        lambda v: f.value(jnp.asarray(y), v)
+                    )(jnp.asarray(u).at[i].set(t))[i]
+                )
+            )(jnp.asarray(u), jnp.arange(40))
             np.testing.assert_allclose(np.asarray(f.hessian_diag(y, u)), h, rtol=1e-10)
 
 
@@ -50,8 +57,11 @@ def test_gap_bounds_suboptimality_x64(data, l1, l2, fit):
     f, y = (QUADRATIC, yq) if fit == "quadratic" else (LOGISTIC, yl)
 
     def primal(w):
-        return float(f.value(jnp.asarray(y), jnp.asarray(X @ w))) + l1 * np.abs(
-            w).sum() + l2 / 2 * w @ w
+        return (
+            float(f.value(jnp.asarray(y), jnp.asarray(X @ w)))
+            + l1 * np.abs(w).sum()
+            + l2 / 2 * w @ w
+        )
 
     with jax.enable_x64(True):
         # smooth reformulation w = p - q, p, q >= 0 for an accurate P*
@@ -64,16 +74,28 @@ def test_gap_bounds_suboptimality_x64(data, l1, l2, fit):
             val = primal(w)
             return val, np.concatenate([gw + l1, -gw + l1])
 
-        opt = minimize(split, np.zeros(16), jac=True, method="L-BFGS-B",
-                       bounds=[(0, None)] * 16, options=dict(ftol=1e-15, gtol=1e-12,
-                                                              maxiter=10_000))
+        opt = minimize(
+            split,
+            np.zeros(16),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0, None)] * 16,
+            options=dict(ftol=1e-15, gtol=1e-12, maxiter=10_000),
+        )
         p_star = opt.fun
         ones = jnp.ones(8)
         for w in (np.zeros(8), np.linspace(-0.5, 0.5, 8), opt.x[:8] - opt.x[8:]):
             u = X @ w
             v = X.T @ np.asarray(f.neg_grad(y, u))
-            gap, p = duality_gap(f, jnp.asarray(y), jnp.asarray(u), jnp.asarray(w),
-                                 jnp.asarray(v), l1 * ones, l2 * ones)
+            gap, p = duality_gap(
+                f,
+                jnp.asarray(y),
+                jnp.asarray(u),
+                jnp.asarray(w),
+                jnp.asarray(v),
+                l1 * ones,
+                l2 * ones,
+            )
             assert float(p) == pytest.approx(primal(w), rel=1e-12)
             assert float(gap) >= primal(w) - p_star - 1e-10
         assert float(gap) <= 1e-6

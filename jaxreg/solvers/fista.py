@@ -43,8 +43,9 @@ def _soft(x, t):
 @functools.partial(
     jax.jit, static_argnames=("datafit", "fit_intercept", "max_iter", "check_every")
 )
-def _fista_batched(datafit, fit_intercept, design, l1s, l2s, tol_abs, max_iter,
-                   check_every):
+def _fista_batched(
+    datafit, fit_intercept, design, l1s, l2s, tol_abs, max_iter, check_every
+):
     XT, xbar, y = design.XT, design.xbar, design.y
     d, n = XT.shape
     dtype = XT.dtype
@@ -68,9 +69,9 @@ def _fista_batched(datafit, fit_intercept, design, l1s, l2s, tol_abs, max_iter,
         V, vb = grad(Z, ZB)
         W_new = _soft(Z + V / lip, l1) / (1.0 + l2)
         B_new = ZB + vb / lip if fit_intercept else B
-        restart = jnp.sum((Z - W_new) * (W_new - W), axis=1) + (ZB - B_new) * (
-            B_new - B
-        ) > 0
+        restart = (
+            jnp.sum((Z - W_new) * (W_new - W), axis=1) + (ZB - B_new) * (B_new - B) > 0
+        )
         t = jnp.where(restart, 1.0, t)
         t_new = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * t * t))
         mom = ((t - 1.0) / t_new)[:, None]
@@ -108,11 +109,13 @@ def _fista_batched(datafit, fit_intercept, design, l1s, l2s, tol_abs, max_iter,
     return state[0], state[1], g, jnp.full((n_lam,), k, jnp.int32)
 
 
-def solve_batched(datafit, design, l1s, l2s, tol_abs, *, fit_intercept, max_iter,
-                  check_every=10):
+def solve_batched(
+    datafit, design, l1s, l2s, tol_abs, *, fit_intercept, max_iter, check_every=10
+):
     """FISTA for a batch of strengths on a prepared design.
 
     Returns ``(W, B, gaps, n_iter)`` with shapes ``(L, d), (L,), (L,), (L,)``.
     """
-    return _fista_batched(datafit, fit_intercept, design, l1s, l2s, tol_abs,
-                          max_iter, check_every)
+    return _fista_batched(
+        datafit, fit_intercept, design, l1s, l2s, tol_abs, max_iter, check_every
+    )

@@ -91,8 +91,21 @@ def lambda_grid(lam_max, n_lambdas, eps):
 
 
 @functools.partial(jax.jit, static_argnames=("datafit", "K", "fit_intercept"))
-def _path_bucket(datafit, K, fit_intercept, design, l1s, l2s, start, st, out,
-                 tol_abs, max_outer, max_epochs, grow_at):
+def _path_bucket(
+    datafit,
+    K,
+    fit_intercept,
+    design,
+    l1s,
+    l2s,
+    start,
+    st,
+    out,
+    tol_abs,
+    max_outer,
+    max_epochs,
+    grow_at,
+):
     d = design.XT.shape[0]
     dtype = design.XT.dtype
     n_lam = l1s.shape[0]
@@ -107,16 +120,25 @@ def _path_bucket(datafit, K, fit_intercept, design, l1s, l2s, start, st, out,
         st = st._replace(n_outer=zero, n_epochs=zero)
         l1 = jnp.full((d,), l1s[i], dtype)
         l2 = jnp.full((d,), l2s[i], dtype)
-        st = cd.run_outer(datafit, K, fit_intercept, design, l1, l2, st, tol_abs,
-                          max_outer, max_epochs, grow_at)
+        st = cd.run_outer(
+            datafit,
+            K,
+            fit_intercept,
+            design,
+            l1,
+            l2,
+            st,
+            tol_abs,
+            max_outer,
+            max_epochs,
+            grow_at,
+        )
         keep = st.status != cd.GROW
         coefs = coefs.at[i].set(jnp.where(keep, st.w, coefs[i]))
         ints = ints.at[i].set(st.b)
         gaps = gaps.at[i].set(st.gap)
         iters = iters.at[i].set(st.n_outer)
-        st = st._replace(
-            status=jnp.where(keep, cd.RUNNING, cd.GROW).astype(jnp.int32)
-        )
+        st = st._replace(status=jnp.where(keep, cd.RUNNING, cd.GROW).astype(jnp.int32))
         return jnp.where(keep, i + 1, i), st, (coefs, ints, gaps, iters)
 
     st = st._replace(status=jnp.zeros((), jnp.int32))
@@ -132,35 +154,82 @@ def _check_path_args(lambdas, n_lambdas, eps, tol, max_iter):
     check_positive_int("max_iter", max_iter)
 
 
-def solve_path(datafit, design, lambdas, l1_ratio, *, fit_col, tol_abs, max_iter,
-               max_epochs, p0, batched):
+def solve_path(
+    datafit,
+    design,
+    lambdas,
+    l1_ratio,
+    *,
+    fit_col,
+    tol_abs,
+    max_iter,
+    max_epochs,
+    p0,
+    batched,
+):
     """Path on a prepared design; returns (coefs, intercepts, gaps, n_iter)."""
     d = design.XT.shape[0]
     dtype = design.XT.dtype
     lambdas = jnp.asarray(lambdas, dtype)
     l1s, l2s = lambdas * l1_ratio, lambdas * (1.0 - l1_ratio)
     if batched:
-        return fista.solve_batched(datafit, design, l1s, l2s, tol_abs,
-                                   fit_intercept=fit_col, max_iter=max_iter * 100)
+        return fista.solve_batched(
+            datafit,
+            design,
+            l1s,
+            l2s,
+            tol_abs,
+            fit_intercept=fit_col,
+            max_iter=max_iter * 100,
+        )
     n_lam = lambdas.shape[0]
-    out = (jnp.zeros((n_lam, d), dtype), jnp.zeros((n_lam,), dtype),
-           jnp.zeros((n_lam,), dtype), jnp.zeros((n_lam,), jnp.int32))
+    out = (
+        jnp.zeros((n_lam, d), dtype),
+        jnp.zeros((n_lam,), dtype),
+        jnp.zeros((n_lam,), dtype),
+        jnp.zeros((n_lam,), jnp.int32),
+    )
     b0 = _intercept0(datafit, design, fit_col)
     st = cd.init_state(design, jnp.zeros((d,), dtype), b0)
     start = jnp.zeros((), jnp.int32)
     K = cd.bucket(d, 0, p0)
     while True:
-        start, st, out = _path_bucket(datafit, K, fit_col, design, l1s, l2s, start,
-                                      st, out, tol_abs, max_iter, max_epochs,
-                                      cd.grow_threshold(K, d))
+        start, st, out = _path_bucket(
+            datafit,
+            K,
+            fit_col,
+            design,
+            l1s,
+            l2s,
+            start,
+            st,
+            out,
+            tol_abs,
+            max_iter,
+            max_epochs,
+            cd.grow_threshold(K, d),
+        )
         if int(start) >= n_lam:
             return out
         K = cd.bucket(d, 2 * int(jnp.sum(st.w != 0)), 2 * K)
 
 
-def path(X, y, *, datafit="quadratic", lambdas=None, n_lambdas=100, eps=1e-3,
-         l1_ratio=1.0, fit_intercept=True, tol=1e-4, max_iter=100,
-         max_epochs=100_000, p0=64, batched=False) -> PathResult:
+def path(
+    X,
+    y,
+    *,
+    datafit="quadratic",
+    lambdas=None,
+    n_lambdas=100,
+    eps=1e-3,
+    l1_ratio=1.0,
+    fit_intercept=True,
+    tol=1e-4,
+    max_iter=100,
+    max_epochs=100_000,
+    p0=64,
+    batched=False,
+) -> PathResult:
     """Regularization path for the Lasso / elastic net / sparse logistic model.
 
     Minimizes, for each ``λ`` in the grid, ``F(Xw + b) + λ (ρ ||w||₁ +
@@ -199,8 +268,17 @@ def path(X, y, *, datafit="quadratic", lambdas=None, n_lambdas=100, eps=1e-3,
     p_zero = datafit.value(design.y, jnp.zeros_like(design.y))
     tol_abs = tol * p_zero
     coefs, ints, gaps, iters = solve_path(
-        datafit, design, lambdas, l1_ratio, fit_col=fit_col, tol_abs=tol_abs,
-        max_iter=max_iter, max_epochs=max_epochs, p0=p0, batched=batched)
+        datafit,
+        design,
+        lambdas,
+        l1_ratio,
+        fit_col=fit_col,
+        tol_abs=tol_abs,
+        max_iter=max_iter,
+        max_epochs=max_epochs,
+        p0=p0,
+        batched=batched,
+    )
     if center:
         ints = design.y_offset - coefs @ design.xbar
     converged = gaps <= tol_abs
@@ -256,9 +334,21 @@ def kfold(n_samples, n_folds):
     ]
 
 
-def cross_validate(X, y, *, datafit="quadratic", lambdas=None, n_lambdas=100,
-                   eps=1e-3, l1_ratio=1.0, cv=5, fit_intercept=True, tol=1e-4,
-                   max_iter=100, batched=False) -> CVResult:
+def cross_validate(
+    X,
+    y,
+    *,
+    datafit="quadratic",
+    lambdas=None,
+    n_lambdas=100,
+    eps=1e-3,
+    l1_ratio=1.0,
+    cv=5,
+    fit_intercept=True,
+    tol=1e-4,
+    max_iter=100,
+    batched=False,
+) -> CVResult:
     """K-fold selection of ``λ`` on a path, as scikit-learn's ``LassoCV``.
 
     The grid is computed once on the full data (as ``LassoCV`` does); each
@@ -283,15 +373,24 @@ def cross_validate(X, y, *, datafit="quadratic", lambdas=None, n_lambdas=100,
     if lambdas is None:
         center = fit_intercept and isinstance(datafit_obj, Quadratic)
         design = prepare(Xn, yn, center=center)
-        lam_max = lambda_max(datafit_obj, design, fit_intercept and not center,
-                             l1_ratio)
+        lam_max = lambda_max(
+            datafit_obj, design, fit_intercept and not center, l1_ratio
+        )
         lambdas = lambda_grid(lam_max, n_lambdas, eps)
     lambdas = np.asarray(lambdas)
     scores = []
     for train, test in folds:
-        res = path(Xn[train], yn[train], datafit=datafit, lambdas=lambdas,
-                   l1_ratio=l1_ratio, fit_intercept=fit_intercept, tol=tol,
-                   max_iter=max_iter, batched=batched)
+        res = path(
+            Xn[train],
+            yn[train],
+            datafit=datafit,
+            lambdas=lambdas,
+            l1_ratio=l1_ratio,
+            fit_intercept=fit_intercept,
+            tol=tol,
+            max_iter=max_iter,
+            batched=batched,
+        )
         coefs = np.asarray(res.coef, dtype=np.float64)
         pred = Xn[test] @ coefs.T + np.asarray(res.intercept, np.float64)
         if isinstance(datafit_obj, Logistic):

@@ -91,8 +91,9 @@ def _ridge_cg(design, lam, tol_abs, max_iter):
     return w, gap, k
 
 
-def ridge(X, y, lam, *, fit_intercept=True, method="cholesky", tol=1e-6,
-          max_iter=1000) -> SolverResult:
+def ridge(
+    X, y, lam, *, fit_intercept=True, method="cholesky", tol=1e-6, max_iter=1000
+) -> SolverResult:
     """Ridge regression ``min 1/(2n)||y - Xw - b||² + lam/2 ||w||²``.
 
     Args:
