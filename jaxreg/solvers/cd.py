@@ -46,7 +46,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -230,21 +229,19 @@ def _working_set_step(
     return st._replace(w=w, b=b, u=u, n_epochs=ep)
 
 
-def run_outer(
-    datafit,
-    K,
-    fit_intercept,
-    design,
-    l1,
-    l2,
-    st,
-    tol_abs,
-    max_outer,
-    max_epochs,
-    grow_at,
-):
+class Budget(NamedTuple):
+    """Stopping rule and budgets of the outer loop (device scalars)."""
+
+    tol_abs: jax.Array  # stop when gap <= tol_abs
+    max_outer: jax.Array
+    max_epochs: jax.Array
+    grow_at: jax.Array  # hand back for a bigger bucket when nnz > grow_at
+
+
+def run_outer(datafit, K, fit_intercept, design, l1, l2, st, budget):
     """The compiled outer working-set loop (traceable; used by paths too)."""
     XT, xbar, y = design.XT, design.xbar, design.y
+    tol_abs, max_outer, max_epochs, grow_at = budget
     st = st._replace(status=jnp.zeros((), jnp.int32))
 
     def body(st):
@@ -279,33 +276,7 @@ def run_outer(
     return lax.while_loop(lambda s: s.status == RUNNING, body, st)
 
 
-@functools.partial(jax.jit, static_argnames=("datafit", "K", "fit_intercept"))
-def _solve_bucket(
-    datafit,
-    K,
-    fit_intercept,
-    design,
-    l1,
-    l2,
-    st,
-    tol_abs,
-    max_outer,
-    max_epochs,
-    grow_at,
-):
-    return run_outer(
-        datafit,
-        K,
-        fit_intercept,
-        design,
-        l1,
-        l2,
-        st,
-        tol_abs,
-        max_outer,
-        max_epochs,
-        grow_at,
-    )
+_solve_bucket = jax.jit(run_outer, static_argnames=("datafit", "K", "fit_intercept"))
 
 
 def bucket(n_features: int, size: int, p0: int) -> int:
@@ -326,19 +297,8 @@ def solve(
     d = design.XT.shape[0]
     K = bucket(d, 2 * int(jnp.sum(st.w != 0)), p0)
     while True:
-        st = _solve_bucket(
-            datafit,
-            K,
-            fit_intercept,
-            design,
-            l1,
-            l2,
-            st,
-            tol_abs,
-            max_iter,
-            max_epochs,
-            grow_threshold(K, d),
-        )
+        budget = Budget(tol_abs, max_iter, max_epochs, grow_threshold(K, d))
+        st = _solve_bucket(datafit, K, fit_intercept, design, l1, l2, st, budget)
         if int(st.status) != GROW:
             return st
         K = bucket(d, 2 * int(jnp.sum(st.w != 0)), 2 * K)

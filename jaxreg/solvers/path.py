@@ -91,21 +91,7 @@ def lambda_grid(lam_max, n_lambdas, eps):
 
 
 @functools.partial(jax.jit, static_argnames=("datafit", "K", "fit_intercept"))
-def _path_bucket(
-    datafit,
-    K,
-    fit_intercept,
-    design,
-    l1s,
-    l2s,
-    start,
-    st,
-    out,
-    tol_abs,
-    max_outer,
-    max_epochs,
-    grow_at,
-):
+def _path_bucket(datafit, K, fit_intercept, design, l1s, l2s, start, st, out, budget):
     d = design.XT.shape[0]
     dtype = design.XT.dtype
     n_lam = l1s.shape[0]
@@ -120,19 +106,7 @@ def _path_bucket(
         st = st._replace(n_outer=zero, n_epochs=zero)
         l1 = jnp.full((d,), l1s[i], dtype)
         l2 = jnp.full((d,), l2s[i], dtype)
-        st = cd.run_outer(
-            datafit,
-            K,
-            fit_intercept,
-            design,
-            l1,
-            l2,
-            st,
-            tol_abs,
-            max_outer,
-            max_epochs,
-            grow_at,
-        )
+        st = cd.run_outer(datafit, K, fit_intercept, design, l1, l2, st, budget)
         keep = st.status != cd.GROW
         coefs = coefs.at[i].set(jnp.where(keep, st.w, coefs[i]))
         ints = ints.at[i].set(st.b)
@@ -194,20 +168,9 @@ def solve_path(
     start = jnp.zeros((), jnp.int32)
     K = cd.bucket(d, 0, p0)
     while True:
+        budget = cd.Budget(tol_abs, max_iter, max_epochs, cd.grow_threshold(K, d))
         start, st, out = _path_bucket(
-            datafit,
-            K,
-            fit_col,
-            design,
-            l1s,
-            l2s,
-            start,
-            st,
-            out,
-            tol_abs,
-            max_iter,
-            max_epochs,
-            cd.grow_threshold(K, d),
+            datafit, K, fit_col, design, l1s, l2s, start, st, out, budget
         )
         if int(start) >= n_lam:
             return out
