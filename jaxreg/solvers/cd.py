@@ -276,13 +276,19 @@ def run_outer(datafit, K, fit_intercept, design, l1, l2, st, budget):
     return lax.while_loop(lambda s: s.status == RUNNING, body, st)
 
 
-_solve_bucket = jax.jit(run_outer, static_argnames=("datafit", "K", "fit_intercept"))
+STATIC = ("datafit", "K", "fit_intercept")
+_solve_bucket = jax.jit(run_outer, static_argnames=STATIC)
 
 
 def bucket(n_features: int, size: int, p0: int) -> int:
     """Smallest power of two ``>= max(p0, size)``, capped at ``n_features``."""
     k = max(p0, size, 1)
     return int(min(1 << (k - 1).bit_length(), n_features))
+
+
+def next_bucket(n_features: int, w, K: int) -> int:
+    """Bucket after a GROW: ``>= 2·nnz`` and at least ``4K`` (few compiles)."""
+    return bucket(n_features, 2 * int(jnp.sum(w != 0)), 4 * K)
 
 
 def grow_threshold(K: int, n_features: int) -> int:
@@ -301,7 +307,7 @@ def solve(
         st = _solve_bucket(datafit, K, fit_intercept, design, l1, l2, st, budget)
         if int(st.status) != GROW:
             return st
-        K = bucket(d, 2 * int(jnp.sum(st.w != 0)), 2 * K)
+        K = next_bucket(d, st.w, K)
 
 
 def fit(

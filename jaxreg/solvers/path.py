@@ -90,7 +90,7 @@ def lambda_grid(lam_max, n_lambdas, eps):
     return lam_max * jnp.geomspace(1.0, eps, n_lambdas)
 
 
-@functools.partial(jax.jit, static_argnames=("datafit", "K", "fit_intercept"))
+@functools.partial(jax.jit, static_argnames=cd.STATIC)
 def _path_bucket(datafit, K, fit_intercept, design, l1s, l2s, start, st, out, budget):
     d = design.XT.shape[0]
     dtype = design.XT.dtype
@@ -174,7 +174,7 @@ def solve_path(
         )
         if int(start) >= n_lam:
             return out
-        K = cd.bucket(d, 2 * int(jnp.sum(st.w != 0)), 2 * K)
+        K = cd.next_bucket(d, st.w, K)
 
 
 def path(
