@@ -88,6 +88,66 @@ class CDState(NamedTuple):
     status: jax.Array  # int32: RUNNING / CONVERGED / GROW / BUDGET
 
 
+class WSCache(NamedTuple):
+    """Working set of the quadratic datafit kept across outer iterations and
+    path steps, with its centred columns and Gram matrix ``X_Wᵀ X_W / n``.
+
+    Between two outer iterations (or two ``λ`` of a path) the working set
+    mostly stays: at most ``R`` of its lowest-ranked features are swapped for
+    better-ranked outsiders, and only their ``R`` Gram rows are recomputed
+    (``O(R·K·n)`` instead of ``O(K²·n)``).
+    """
+
+    ws: jax.Array  # (K,) int32 feature indices
+    cols: jax.Array  # (K, n) centred columns
+    gram: jax.Array  # (K, K)
+    valid: jax.Array  # bool: False -> select from scratch
+
+
+def empty_cache(design, K):
+    """An invalid cache for bucket ``K`` (``K = 0`` for non-quadratic fits)."""
+    n = design.XT.shape[1]
+    dtype = design.XT.dtype
+    return WSCache(
+        jnp.zeros((K,), jnp.int32),
+        jnp.zeros((K, n), dtype),
+        jnp.zeros((K, K), dtype),
+        jnp.zeros((), bool),
+    )
+
+
+def _swap_rows(K):
+    return min(K, 32)
+
+
+def _select_cached(design, priority, cache):
+    """Full top-``K`` selection, or ``<= R`` swaps into a valid cache."""
+    XT, xbar = design.XT, design.xbar
+    n = XT.shape[1]
+    K = cache.ws.shape[0]
+    R = _swap_rows(K)
+
+    def full(_):
+        ws = lax.top_k(priority, K)[1]
+        cols = XT[ws] - xbar[ws][:, None]
+        return WSCache(ws, cols, cols @ cols.T / n, jnp.ones((), bool))
+
+    def incremental(c):
+        in_ws = jnp.zeros(priority.shape, bool).at[c.ws].set(True)
+        cand_p, cand = lax.top_k(jnp.where(in_ws, -jnp.inf, priority), R)
+        neg_slot_p, slot = lax.top_k(-priority[c.ws], R)
+        swap = cand_p > -neg_slot_p  # best outsider vs worst insider, pairwise
+        new_idx = jnp.where(swap, cand, c.ws[slot])
+        ws = c.ws.at[slot].set(new_idx)
+        new_cols = XT[new_idx] - xbar[new_idx][:, None]
+        cols = c.cols.at[slot].set(new_cols)
+        rows = new_cols @ cols.T / n  # (R, K)
+        gram = c.gram.at[slot, :].set(rows).at[:, slot].set(rows.T)
+        return WSCache(ws, cols, gram, c.valid)
+
+    return lax.cond(cache.valid, incremental, full, cache)
+
+
 def init_state(design, w, b):
     """State for warm start ``(w, b)`` on a prepared design."""
     u = w @ design.XT - jnp.dot(design.xbar, w) + b
@@ -144,7 +204,7 @@ def _kkt_violation(w, v, l1, l2):
 
 
 def _working_set_step(
-    datafit, K, fit_intercept, design, l1, l2, st, v, tol_in, max_epochs
+    datafit, K, fit_intercept, design, l1, l2, st, cache, v, tol_in, max_epochs
 ):
     """Screens, picks ``K`` features, runs prox-Newton CD on them."""
     XT, xbar, colnorm, y = design.XT, design.xbar, design.colnorm, design.y
@@ -156,9 +216,13 @@ def _working_set_step(
     screened = (colnorm == 0) | ((l1 > 0) & (dist > radius))
     priority = jnp.where(screened, -jnp.inf, -dist)
     priority = jnp.where(st.w != 0, jnp.inf, priority)
-    ws = lax.top_k(priority, K)[1]
-
-    Xw = XT[ws] - xbar[ws][:, None]  # (K, n), centred columns
+    quadratic = isinstance(datafit, Quadratic)
+    if quadratic:
+        cache = _select_cached(design, priority, cache)
+        ws, Xw, H_fixed = cache.ws, cache.cols, cache.gram
+    else:
+        ws = lax.top_k(priority, K)[1]
+        Xw = XT[ws] - xbar[ws][:, None]  # (K, n), centred columns
     l1w, l2w, xw, gw = l1[ws], l2[ws], st.w[ws], v[ws]
     r0 = datafit.neg_grad(y, st.u)
     if fit_intercept:
@@ -167,8 +231,6 @@ def _working_set_step(
         l1w, l2w = jnp.concatenate([l1w, zero]), jnp.concatenate([l2w, zero])
         xw = jnp.concatenate([xw, st.b[None]])
         gw = jnp.concatenate([gw, jnp.sum(r0)[None]])
-    quadratic = isinstance(datafit, Quadratic)
-    H_fixed = (Xw @ Xw.T) / n if quadratic else None
 
     def objective(u, x):
         return datafit.value(y, u) + jnp.sum(l1w * jnp.abs(x) + 0.5 * l2w * x * x)
@@ -226,7 +288,7 @@ def _working_set_step(
     else:
         b = st.b
     w = st.w.at[ws].set(x)
-    return st._replace(w=w, b=b, u=u, n_epochs=ep)
+    return st._replace(w=w, b=b, u=u, n_epochs=ep), cache
 
 
 class Budget(NamedTuple):
@@ -238,13 +300,14 @@ class Budget(NamedTuple):
     grow_at: jax.Array  # hand back for a bigger bucket when nnz > grow_at
 
 
-def run_outer(datafit, K, fit_intercept, design, l1, l2, st, budget):
+def run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget):
     """The compiled outer working-set loop (traceable; used by paths too)."""
     XT, xbar, y = design.XT, design.xbar, design.y
     tol_abs, max_outer, max_epochs, grow_at = budget
     st = st._replace(status=jnp.zeros((), jnp.int32))
 
-    def body(st):
+    def body(carry):
+        st, cache = carry
         r = datafit.neg_grad(y, st.u)
         v = XT @ r - xbar * jnp.sum(r)
         gap, primal = duality_gap(datafit, y, st.u, st.w, v, l1, l2)
@@ -264,16 +327,27 @@ def run_outer(datafit, K, fit_intercept, design, l1, l2, st, budget):
         ).astype(jnp.int32)
         st = st._replace(gap=gap, primal=primal, status=status)
         tol_in = jnp.maximum(_INNER_RATIO * gap, 0.5 * tol_abs)
-        return lax.cond(
-            status == RUNNING,
-            lambda s: _working_set_step(
-                datafit, K, fit_intercept, design, l1, l2, s, v, tol_in, max_epochs
-            )._replace(n_outer=s.n_outer + 1),
-            lambda s: s,
-            st,
-        )
 
-    return lax.while_loop(lambda s: s.status == RUNNING, body, st)
+        def step(c):
+            s, cache = c
+            s, cache = _working_set_step(
+                datafit,
+                K,
+                fit_intercept,
+                design,
+                l1,
+                l2,
+                s,
+                cache,
+                v,
+                tol_in,
+                max_epochs,
+            )
+            return s._replace(n_outer=s.n_outer + 1), cache
+
+        return lax.cond(status == RUNNING, step, lambda c: c, (st, cache))
+
+    return lax.while_loop(lambda c: c[0].status == RUNNING, body, (st, cache))
 
 
 STATIC = ("datafit", "K", "fit_intercept")
@@ -304,7 +378,10 @@ def solve(
     K = bucket(d, 2 * int(jnp.sum(st.w != 0)), p0)
     while True:
         budget = Budget(tol_abs, max_iter, max_epochs, grow_threshold(K, d))
-        st = _solve_bucket(datafit, K, fit_intercept, design, l1, l2, st, budget)
+        cache = empty_cache(design, K if isinstance(datafit, Quadratic) else 0)
+        st, _ = _solve_bucket(
+            datafit, K, fit_intercept, design, l1, l2, st, cache, budget
+        )
         if int(st.status) != GROW:
             return st
         K = next_bucket(d, st.w, K)

@@ -91,32 +91,37 @@ def lambda_grid(lam_max, n_lambdas, eps):
 
 
 @functools.partial(jax.jit, static_argnames=cd.STATIC)
-def _path_bucket(datafit, K, fit_intercept, design, l1s, l2s, start, st, out, budget):
+def _path_bucket(
+    datafit, K, fit_intercept, design, l1s, l2s, start, st, cache, out, budget
+):
     d = design.XT.shape[0]
     dtype = design.XT.dtype
     n_lam = l1s.shape[0]
 
     def cond(c):
-        i, st, _ = c
+        i, st, _, _ = c
         return (i < n_lam) & (st.status != cd.GROW)
 
     def body(c):
-        i, st, (coefs, ints, gaps, iters) = c
+        i, st, cache, (coefs, ints, gaps, iters) = c
         zero = jnp.zeros((), jnp.int32)
         st = st._replace(n_outer=zero, n_epochs=zero)
         l1 = jnp.full((d,), l1s[i], dtype)
         l2 = jnp.full((d,), l2s[i], dtype)
-        st = cd.run_outer(datafit, K, fit_intercept, design, l1, l2, st, budget)
+        st, cache = cd.run_outer(
+            datafit, K, fit_intercept, design, l1, l2, st, cache, budget
+        )
         keep = st.status != cd.GROW
         coefs = coefs.at[i].set(jnp.where(keep, st.w, coefs[i]))
         ints = ints.at[i].set(st.b)
         gaps = gaps.at[i].set(st.gap)
         iters = iters.at[i].set(st.n_outer)
         st = st._replace(status=jnp.where(keep, cd.RUNNING, cd.GROW).astype(jnp.int32))
-        return jnp.where(keep, i + 1, i), st, (coefs, ints, gaps, iters)
+        return jnp.where(keep, i + 1, i), st, cache, (coefs, ints, gaps, iters)
 
     st = st._replace(status=jnp.zeros((), jnp.int32))
-    return lax.while_loop(cond, body, (start, st, out))
+    start, st, _, out = lax.while_loop(cond, body, (start, st, cache, out))
+    return start, st, out
 
 
 def _check_path_args(lambdas, n_lambdas, eps, tol, max_iter):
@@ -169,8 +174,9 @@ def solve_path(
     K = cd.bucket(d, 0, p0)
     while True:
         budget = cd.Budget(tol_abs, max_iter, max_epochs, cd.grow_threshold(K, d))
+        cache = cd.empty_cache(design, K if isinstance(datafit, Quadratic) else 0)
         start, st, out = _path_bucket(
-            datafit, K, fit_col, design, l1s, l2s, start, st, out, budget
+            datafit, K, fit_col, design, l1s, l2s, start, st, cache, out, budget
         )
         if int(start) >= n_lam:
             return out
