@@ -157,7 +157,7 @@ def test_logistic_float32():
         tol=1e-12,
         max_iter=100_000,
     ).fit(X, y)
-    res = logistic_regression(X, y, 1.0 / (n * C), fit_intercept=False, tol=1e-5)
+    res = logistic_regression(X, y, 1.0 / (n * C), fit_intercept=False, tol=1e-6)
     coef = np.asarray(res.coef)
     assert coef.dtype == np.float32
     np.testing.assert_allclose(coef, ref.coef_[0], atol=2e-3 * np.abs(coef).max())

@@ -73,6 +73,7 @@ from jaxreg.solvers.datafits import (
 
 RUNNING, CONVERGED, GROW, BUDGET = 0, 1, 2, 3
 _INNER_RATIO = 0.3  # inner (working-set) gap target relative to the outer gap
+MODEL_RATIO = 0.1  # model CD stops when its largest update is <= this x the KKT
 
 
 class CDState(NamedTuple):
@@ -246,7 +247,7 @@ def _working_set_step(
         else:
             H = (Xw * datafit.hessian_diag(y, u)[None, :]) @ Xw.T
         kkt = jnp.max(_kkt_violation(x, g, l1w, l2w))
-        x_new, n_ep = _model_cd(H, g, x, l1w, l2w, _INNER_RATIO * kkt, 1000)
+        x_new, n_ep = _model_cd(H, g, x, l1w, l2w, MODEL_RATIO * kkt, 1000)
         delta = x_new - x
         du = delta @ Xw
         if quadratic:
