@@ -39,7 +39,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from jaxreg.solvers.cd import enet, lasso, logistic_regression
+from jaxreg.solvers.glm import enet, lasso, logistic_regression
 from jaxreg.solvers.path import cross_validate, kfold
 from jaxreg.solvers.ridge import ridge
 

@@ -7,8 +7,8 @@ import pytest
 
 from jaxreg import group_lasso, l1
 from jaxreg.solvers import base, fista
-from jaxreg.solvers.cd import enet
 from jaxreg.solvers.datafits import QUADRATIC
+from jaxreg.solvers.glm import enet
 
 
 def _data(n=60, d=24, seed=0):

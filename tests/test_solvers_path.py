@@ -7,7 +7,7 @@ from sklearn import linear_model as sk
 from sklearn.datasets import load_diabetes, make_regression
 from sklearn.model_selection import KFold
 
-from jaxreg.solvers.cd import logistic_regression
+from jaxreg.solvers.glm import logistic_regression
 from jaxreg.solvers.path import cross_validate, enet_path, lasso_path, logistic_path
 
 

@@ -1,14 +1,14 @@
 """Jit-compiled solvers for regularized linear models.
 
-``lasso``, ``enet``, ``logistic_regression`` (working-set prox-Newton
-coordinate descent, :mod:`.cd`), ``ridge`` (Cholesky / CG), paths and
+``lasso``, ``enet``, ``logistic_regression`` (:mod:`.glm`, over the
+working-set prox-Newton coordinate descent of :mod:`.cd`), ``ridge`` (Cholesky / CG), paths and
 cross-validation (:mod:`.path`), batched FISTA (:mod:`.fista`), datafits
 (:mod:`.datafits`). Every solver returns a :class:`SolverResult`.
 """
 
 from jaxreg.solvers.base import ConvergenceWarning, SolverResult
-from jaxreg.solvers.cd import enet, lasso, logistic_regression
 from jaxreg.solvers.datafits import Logistic, Quadratic, duality_gap
+from jaxreg.solvers.glm import enet, lasso, logistic_regression
 from jaxreg.solvers.path import (
     CVResult,
     PathResult,

@@ -214,7 +214,7 @@ def path(
       l1_ratio: ``ρ`` in ``[0, 1]`` (``ρ = 0`` needs explicit ``lambdas``).
       fit_intercept: unpenalized intercept.
       tol: per-``λ`` stopping rule ``gap <= tol · P(0)``.
-      max_iter, max_epochs, p0: per-``λ`` budgets, as in :func:`~.cd.lasso`.
+      max_iter, max_epochs, p0: per-``λ`` budgets, as in :func:`~.glm.lasso`.
       batched: solve all ``λ`` at once with vmapped FISTA instead.
 
     Returns:

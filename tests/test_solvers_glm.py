@@ -1,4 +1,5 @@
-"""Working-set CD (jaxreg.solvers.cd) against scikit-learn and a numpy gap."""
+"""Lasso / elastic net / logistic (jaxreg.solvers.glm, working-set CD of
+jaxreg.solvers.cd) against scikit-learn and an independent numpy gap."""
 
 import jax
 import numpy as np
@@ -9,7 +10,7 @@ from sklearn.datasets import load_diabetes, make_regression
 
 from jaxreg import penalties
 from jaxreg.solvers.base import ConvergenceWarning
-from jaxreg.solvers.cd import enet, lasso, logistic_regression
+from jaxreg.solvers.glm import enet, lasso, logistic_regression
 
 
 def numpy_lasso_gap(X, y, w, b, l1, l2):
