@@ -24,6 +24,10 @@ class Claim:
     measured: str
     passed: bool
 
+    def __post_init__(self):
+        # Measurements arrive as numpy/JAX booleans; store a plain bool.
+        object.__setattr__(self, "passed", bool(self.passed))
+
 
 class ExampleResult(NamedTuple):
     """What an example's ``run(out_dir, quick)`` returns.
@@ -66,6 +70,8 @@ def run_optimizer(
     params: Any,
     optimizer: optax.GradientTransformation,
     steps: int,
+    *,
+    with_state: bool = False,
 ) -> Any:
     """Full-batch training for ``steps`` steps inside one ``lax.scan``.
 
@@ -77,6 +83,7 @@ def run_optimizer(
       The parameter trajectory: a pytree like ``params`` whose leaves have a
       leading axis of length ``steps + 1`` (the initial point, then the point
       after each step). Call it under ``jax.jit`` (or ``vmap``) to compile it.
+      With ``with_state=True``, the pair ``(trajectory, final_optimizer_state)``.
     """
 
     def step(carry, _):
@@ -85,5 +92,7 @@ def run_optimizer(
         current = optax.apply_updates(current, updates)
         return (current, state), current
 
-    _, path = jax.lax.scan(step, (params, optimizer.init(params)), length=steps)
-    return jax.tree.map(lambda p0, p: jnp.concatenate([p0[None], p]), params, path)
+    init = (params, optimizer.init(params))
+    (_, state), path = jax.lax.scan(step, init, length=steps)
+    path = jax.tree.map(lambda p0, p: jnp.concatenate([p0[None], p]), params, path)
+    return (path, state) if with_state else path
