@@ -1,0 +1,63 @@
+"""Argument checks shared by the public API.
+
+Each check raises ``ValueError`` naming the argument and the offending value. A
+traced value (inside ``jit``/``vmap``/``grad``) cannot be inspected, so it passes
+unchecked; the check then runs at the Python boundary where users call us.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+import numpy as np
+
+
+def _concrete(value):
+    """Returns ``value`` as a numpy array, or None when it is traced or a schedule."""
+    if callable(value) or isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def check_nonnegative(name: str, value) -> None:
+    """Raises unless every entry of ``value`` is finite and ``>= 0``."""
+    arr = _concrete(value)
+    if arr is None:
+        return
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(
+        arr.dtype, np.complexfloating
+    ):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+
+
+def check_unit_interval(name: str, value) -> None:
+    """Raises unless every entry of ``value`` lies in ``[0, 1]``."""
+    arr = _concrete(value)
+    if arr is None:
+        return
+    if not np.issubdtype(arr.dtype, np.number) or np.any(~(arr >= 0) | ~(arr <= 1)):
+        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+
+
+def check_positive_int(name: str, value) -> None:
+    """Raises unless ``value`` is a Python/numpy integer ``>= 1``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def check_float_array(name: str, x) -> None:
+    """Raises unless ``x`` has a floating dtype (prox operators are real-valued)."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(x).dtype
+    if not jax.numpy.issubdtype(dtype, jax.numpy.floating):
+        raise ValueError(
+            f"{name} must have a floating dtype, got {dtype}; cast it first "
+            "(integers cannot hold a shrunk value)"
+        )

@@ -1,0 +1,327 @@
+r"""The three ways to regularize, as optax ``GradientTransformation``\ s.
+
+Given a penalty :math:`g` (see :mod:`jaxreg.penalties`), an optimizer that maps a
+gradient to a direction :math:`d_k`, and a learning rate :math:`\eta_k`:
+
+* **coupled** — :func:`add_penalty_gradient`, placed *before* the optimizer:
+  the optimizer sees :math:`\nabla f + \nabla g`. For SGD this is identical to
+  weight decay; for Adam it is "Adam + L2", which the adaptive scaling distorts.
+* **decoupled** — :func:`decoupled`, placed *after* the optimizer (after its
+  learning-rate scaling): :math:`w \leftarrow w - \eta_k d_k - \eta_k \nabla g(w)`.
+  With ``l2(λ)`` this is AdamW's :math:`w \leftarrow w - \eta_k d_k - \eta_k\lambda w`
+  (optax's convention: the decay is multiplied by the learning rate, unlike
+  Loshchilov & Hutter's schedule multiplier); with ``l1(λ)`` it is
+  :math:`-\eta_k\lambda\operatorname{sign}(w)`, which shrinks but does not zero.
+* **proximal** — :func:`proximal`, placed *last*:
+  :math:`w \leftarrow \operatorname{prox}_{\eta_k g}(w - \eta_k d_k)`, which gives
+  exact zeros for L1, whole zero groups for group lasso and low rank for the
+  nuclear norm.
+
+All three take ``mask``: a pytree of bools (or a prefix of ``params``), or a
+callable ``params -> mask``; ``False`` leaves pass their updates through
+untouched. Unlike ``optax.masked``, a callable is evaluated on ``params`` in both
+``init`` and ``update``, so it may look at values, not only shapes. Leaves of the
+mask may also be boolean arrays for element-wise masks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxreg._validation import check_nonnegative
+from jaxreg.penalties import Penalty, l2
+
+__all__ = [
+    "RegularizationState",
+    "add_penalty_gradient",
+    "decoupled",
+    "proximal",
+    "prox_sgd",
+    "prox_adam",
+    "prox_adamw",
+]
+
+ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
+Mask = Any | Callable[[Any], Any]
+
+
+class RegularizationState(NamedTuple):
+    """Step counter (int32) used to evaluate a learning-rate schedule."""
+
+    count: jax.Array
+
+
+def _check_penalty(penalty) -> None:
+    if not isinstance(penalty, Penalty):
+        raise ValueError(
+            f"penalty must be a jaxreg penalty (e.g. jaxreg.l1(0.1)), got {penalty!r}"
+        )
+
+
+def _check_learning_rate(learning_rate) -> None:
+    if not callable(learning_rate):
+        check_nonnegative("learning_rate", learning_rate)
+
+
+def _require_params(params, name: str) -> None:
+    if params is None:
+        raise ValueError(
+            f"{name} needs the current params: call update(updates, state, params)"
+        )
+
+
+def _value_at(schedule: ScalarOrSchedule, count: jax.Array):
+    return schedule(count) if callable(schedule) else schedule
+
+
+def resolve_mask(mask: Mask, params):
+    """The mask as a full pytree matching ``params``, one entry per leaf.
+
+    Args:
+      mask: None (every leaf), a pytree of bools / bool arrays that is
+        ``params``' structure or a prefix of it, or a callable of ``params``.
+      params: the parameters.
+
+    Raises:
+      ValueError: naming ``mask`` when its structure does not match ``params``.
+    """
+    if mask is None:
+        return jax.tree.map(lambda _: True, params)
+    tree = mask(params) if callable(mask) else mask
+    try:
+        return jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), tree, params)
+    except ValueError as err:
+        raise ValueError(
+            "mask does not match the params tree: mask has structure "
+            f"{jax.tree.structure(tree)}, params {jax.tree.structure(params)}"
+        ) from err
+
+
+def masked_map(fn, mask: Mask, updates, params):
+    """``fn(update, param)`` on leaves where ``mask`` is True, else ``update``.
+
+    A Python ``False`` skips the computation entirely; an array mask selects
+    element-wise with ``jnp.where``.
+    """
+    full = resolve_mask(mask, params)
+    try:
+        jax.tree.map(lambda *_: None, updates, params)
+    except ValueError as err:
+        raise ValueError(
+            "params do not match the updates tree: params have structure "
+            f"{jax.tree.structure(params)}, updates {jax.tree.structure(updates)}"
+        ) from err
+
+    def leaf(u, p, m):
+        if isinstance(m, bool | np.bool_):
+            return fn(u, p) if m else u
+        return jnp.where(m, fn(u, p), u)
+
+    return jax.tree.map(leaf, updates, params, full)
+
+
+def _counted(update_fn, name: str) -> optax.GradientTransformationExtraArgs:
+    """A transform with a step counter whose update is ``update_fn(u, p, count)``."""
+
+    def init(params):
+        del params
+        return RegularizationState(count=jnp.zeros([], jnp.int32))
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        _require_params(params, name)
+        new = update_fn(updates, params, state.count)
+        return new, RegularizationState(count=optax.safe_increment(state.count))
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def add_penalty_gradient(
+    penalty: Penalty, mask: Mask = None
+) -> optax.GradientTransformationExtraArgs:
+    r"""Adds the penalty's (sub)gradient to the updates: coupled regularization.
+
+    .. math:: u \leftarrow u + \nabla g(w)
+
+    Place it before the optimizer, where the updates are still gradients:
+    ``chain(add_penalty_gradient(l2(λ)), optax.sgd(lr))`` minimizes
+    :math:`f(w) + \tfrac{\lambda}{2}\|w\|^2`. With ``l2`` and plain SGD this is
+    step for step the same as :func:`decoupled`; with Adam the penalty gradient
+    is rescaled by :math:`1/\sqrt{\hat v}` ("Adam + L2", what AdamW fixes).
+    ``optax.add_decayed_weights(λ)`` is this transform with ``l2(λ)``.
+
+    Args:
+      penalty: a :class:`~jaxreg.penalties.Penalty`.
+      mask: which leaves to regularize (see the module docstring).
+
+    Returns:
+      A ``GradientTransformationExtraArgs``; its update requires ``params``.
+    """
+    _check_penalty(penalty)
+
+    def init(params):
+        del params
+        return optax.EmptyState()
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        _require_params(params, "add_penalty_gradient")
+        new = masked_map(
+            lambda u, p: u + penalty.grad(p).astype(u.dtype), mask, updates, params
+        )
+        return new, state
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def decoupled(
+    penalty: Penalty, learning_rate: ScalarOrSchedule, mask: Mask = None
+) -> optax.GradientTransformationExtraArgs:
+    r"""Decoupled (AdamW-style) regularization, outside the adaptive scaling.
+
+    .. math:: u \leftarrow u - \eta_k \nabla g(w)
+
+    Place it *after* the optimizer's learning-rate scaling (the updates are then
+    the step to add). ``chain(optax.adam(lr), decoupled(l2(wd), lr))`` is
+    ``optax.adamw(lr, weight_decay=wd)``: :math:`w \leftarrow w - \eta(\hat m /
+    (\sqrt{\hat v} + \epsilon) + \mathrm{wd}\cdot w)`. The decay is multiplied
+    by the learning rate, as in optax and PyTorch; Loshchilov & Hutter multiply
+    it by the schedule factor only.
+
+    With ``l1(λ)`` the shrinkage is :math:`\eta_k\lambda\operatorname{sign}(w)`:
+    weights oscillate around 0 instead of reaching it. Use :func:`proximal` for
+    exact zeros.
+
+    Args:
+      penalty: a :class:`~jaxreg.penalties.Penalty` (``l2`` for weight decay).
+      learning_rate: the optimizer's learning rate, a float or the same schedule
+        ``count -> lr`` (this transform keeps its own step counter).
+      mask: which leaves to decay (see the module docstring).
+
+    Returns:
+      A ``GradientTransformationExtraArgs``; its update requires ``params``.
+    """
+    _check_penalty(penalty)
+    _check_learning_rate(learning_rate)
+
+    def update(updates, params, count):
+        lr = _value_at(learning_rate, count)
+
+        def shrink(u, p):
+            return u - (jnp.asarray(lr) * penalty.grad(p)).astype(u.dtype)
+
+        return masked_map(shrink, mask, updates, params)
+
+    return _counted(update, "decoupled")
+
+
+def proximal(
+    penalty: Penalty, learning_rate: ScalarOrSchedule, mask: Mask = None
+) -> optax.GradientTransformationExtraArgs:
+    r"""Proximal step: the last transform of a chain.
+
+    .. math:: u \leftarrow \operatorname{prox}_{\eta_k g}(w + u) - w
+
+    so that ``optax.apply_updates`` gives :math:`w^+ = \operatorname{prox}_{\eta_k
+    g}(w + u)`. With ``chain(optax.sgd(lr), proximal(l1(λ), lr))`` this is ISTA
+    (proximal gradient descent): noise weights land on exact zeros and stay.
+
+    The prox needs the true step :math:`\eta_k`, which is invisible downstream of
+    the optimizer, so pass the same ``learning_rate`` (float or schedule) the
+    optimizer uses.
+
+    **With adaptive optimizers** (Adam, LION, Muon) the step taken is
+    :math:`\eta_k d_k` with a preconditioned :math:`d_k`; this transform still
+    thresholds at :math:`\eta_k\lambda` in parameter units (the "ProxAdam" /
+    proximal-SGD-with-preconditioned-direction scheme). The fixed points are
+    those of the composite problem only for SGD; for Adam, read ``λ`` as "how
+    far per step a weight must move to survive". This is what keeps zeros exact
+    while using any optimizer.
+
+    Args:
+      penalty: a :class:`~jaxreg.penalties.Penalty`.
+      learning_rate: the optimizer's learning rate, a float or the same schedule.
+      mask: which leaves to regularize (see the module docstring).
+
+    Returns:
+      A ``GradientTransformationExtraArgs``; its update requires ``params``.
+    """
+    _check_penalty(penalty)
+    _check_learning_rate(learning_rate)
+
+    def update(updates, params, count):
+        lr = _value_at(learning_rate, count)
+
+        def step(u, p):
+            return (penalty.prox(p + u, lr) - p).astype(u.dtype)
+
+        return masked_map(step, mask, updates, params)
+
+    return _counted(update, "proximal")
+
+
+def prox_sgd(
+    learning_rate: ScalarOrSchedule,
+    penalty: Penalty,
+    momentum: float | None = None,
+    nesterov: bool = False,
+    mask: Mask = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""(Momentum) SGD followed by a proximal step: ISTA when ``momentum=None``.
+
+    ``chain(optax.sgd(learning_rate, momentum, nesterov), proximal(penalty,
+    learning_rate, mask))``.
+    """
+    return optax.chain(
+        optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov),
+        proximal(penalty, learning_rate, mask),
+    )
+
+
+def prox_adam(
+    learning_rate: ScalarOrSchedule,
+    penalty: Penalty,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    mask: Mask = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Adam followed by a proximal step (see :func:`proximal` on adaptive use).
+
+    ``chain(optax.adam(learning_rate, b1, b2, eps), proximal(penalty,
+    learning_rate, mask))``.
+    """
+    return optax.chain(
+        optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
+        proximal(penalty, learning_rate, mask),
+    )
+
+
+def prox_adamw(
+    learning_rate: ScalarOrSchedule,
+    penalty: Penalty,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-4,
+    mask: Mask = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""AdamW followed by a proximal step.
+
+    ``chain(optax.adam(learning_rate, b1, b2, eps), decoupled(l2(weight_decay),
+    learning_rate, mask), proximal(penalty, learning_rate, mask))``, i.e. optax's
+    ``adamw`` (decay multiplied by the learning rate) then the prox. With
+    ``penalty=l1(λ)`` the net effect is elastic-net-like: decay
+    :math:`\eta\,\mathrm{wd}\,w`, then a soft threshold at :math:`\eta\lambda`.
+    """
+    return optax.chain(
+        optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
+        decoupled(l2(weight_decay), learning_rate, mask),
+        proximal(penalty, learning_rate, mask),
+    )
