@@ -71,7 +71,7 @@ def run_optimizer(
     optimizer: optax.GradientTransformation,
     steps: int,
     *,
-    with_state: bool = False,
+    record: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Full-batch training for ``steps`` steps inside one ``lax.scan``.
 
@@ -83,16 +83,18 @@ def run_optimizer(
       The parameter trajectory: a pytree like ``params`` whose leaves have a
       leading axis of length ``steps + 1`` (the initial point, then the point
       after each step). Call it under ``jax.jit`` (or ``vmap``) to compile it.
-      With ``with_state=True``, the pair ``(trajectory, final_optimizer_state)``.
+      With ``record``, a function of the optimizer state (for example
+      ``jaxreg.with_diagnostics``'s metrics), the pair ``(trajectory, records)``
+      where ``records`` stacks ``record(state)`` after each of the ``steps`` steps.
     """
 
     def step(carry, _):
         current, state = carry
         updates, state = optimizer.update(jax.grad(loss)(current), state, current)
         current = optax.apply_updates(current, updates)
-        return (current, state), current
+        return (current, state), (current, None if record is None else record(state))
 
     init = (params, optimizer.init(params))
-    (_, state), path = jax.lax.scan(step, init, length=steps)
+    _, (path, records) = jax.lax.scan(step, init, length=steps)
     path = jax.tree.map(lambda p0, p: jnp.concatenate([p0[None], p]), params, path)
-    return (path, state) if with_state else path
+    return path if record is None else (path, records)

@@ -64,18 +64,20 @@ def run(out_dir, quick: bool) -> ExampleResult:
         "optax.adamw": optax.adamw(ADAM_LR, weight_decay=lam),
     }
 
+    def second_moment(state):
+        return optax.tree_utils.tree_get(state, "nu", jnp.zeros(D))
+
     @jax.jit
     def fit_all():
         return [
-            run_optimizer(loss, jnp.zeros(D), opt, STEPS, with_state=True)
+            run_optimizer(loss, jnp.zeros(D), opt, STEPS, record=second_moment)
             for opt in methods.values()
         ]
 
     runs = fit_all()
     paths = {name: np.asarray(path) for name, (path, _) in zip(methods, runs)}
-    adam_l2_state = runs[2][1]
     # Adam's step on the coupled term λw is lr·λw/(√v̂ + ε): a per-weight decay rate.
-    nu = np.asarray(optax.tree_utils.tree_get(adam_l2_state, "nu"))
+    nu = np.asarray(runs[2][1][-1])
     v_hat = nu / (1 - B2**STEPS)
     decay_adam_l2 = ADAM_LR * lam / (np.sqrt(v_hat) + 1e-8)
     decay_adamw = np.full(D, ADAM_LR * lam)
