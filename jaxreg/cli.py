@@ -150,7 +150,9 @@ def _table(rows: list[dict], markdown: bool) -> list[str]:
         lines.insert(1, "|" + "---|" * len(columns))
         return lines
     widths = [max(len(r[j]) for r in cells) for j in range(len(columns))]
-    return ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    return [
+        "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells
+    ]
 
 
 def _bench(args) -> int:

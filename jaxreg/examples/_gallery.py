@@ -62,8 +62,7 @@ def _section(entry: Entry, out_dir: pathlib.Path) -> str:
             for c in entry.result.claims
         )
         parts.append(
-            "<table><tr><th></th><th>Claim</th><th>Measured</th></tr>"
-            f"{rows}</table>"
+            f"<table><tr><th></th><th>Claim</th><th>Measured</th></tr>{rows}</table>"
         )
         if entry.result.numbers:
             rows = "".join(
@@ -71,7 +70,9 @@ def _section(entry: Entry, out_dir: pathlib.Path) -> str:
                 "</tr>"
                 for k, v in entry.result.numbers.items()
             )
-            parts.append(f"<table><tr><th>Quantity</th><th>Value</th></tr>{rows}</table>")
+            parts.append(
+                f"<table><tr><th>Quantity</th><th>Value</th></tr>{rows}</table>"
+            )
     parts.append("</section>")
     return "\n".join(parts)
 

@@ -69,8 +69,14 @@ def run(out_dir, quick: bool) -> ExampleResult:
     enet = jaxreg.elastic_net(1.0, L1_RATIO)
     # Budget for a fraction s: the set whose boundary passes through s·w*.
     sets = {
-        "L1 diamond": (jaxreg.projection_l1_ball, lambda s: s * np.abs(center_np).sum()),
-        "L2 circle": (jaxreg.projection_l2_ball, lambda s: s * np.linalg.norm(center_np)),
+        "L1 diamond": (
+            jaxreg.projection_l1_ball,
+            lambda s: s * np.abs(center_np).sum(),
+        ),
+        "L2 circle": (
+            jaxreg.projection_l2_ball,
+            lambda s: s * np.linalg.norm(center_np),
+        ),
         "elastic-net ball": (
             lambda x, r: project_sublevel(enet, x, r),
             lambda s: enet.value(s * center),
@@ -137,7 +143,9 @@ def run(out_dir, quick: bool) -> ExampleResult:
         ax.plot(*solutions[name][k], "o", color=f"C{j}", ms=7)
         ax_path.plot(*solutions[name].T, ".-", color=f"C{j}", ms=3, label=name)
         ax_w2.plot(fractions, solutions[name][:, 1], ".-", color=f"C{j}", label=name)
-    ax.set_title(f"sets through {fractions[k]:.2f}·w*, and their solutions", fontsize=10)
+    ax.set_title(
+        f"sets through {fractions[k]:.2f}·w*, and their solutions", fontsize=10
+    )
     ax.legend(fontsize=8, loc="upper left")
     ax_path.set_title("constrained solutions as the budget shrinks", fontsize=10)
     ax_path.legend(fontsize=8, loc="upper left")

@@ -8,10 +8,10 @@ under jaxreg's convention, 1/(2n)‖y − Xw‖² + λ/2‖w‖², solves
 number κ(λ) = (μ_max + nλ)/(μ_min + nλ): flat at its OLS value while nλ ≪ μ_min,
 then falling like 1/λ. The condition number is what float32 feels: solving the
 system by Cholesky in float32 loses about log₁₀(κ) of its ~7 digits, so the
-relative error against a float64 solve tracks κ·ε₃₂ (ε₃₂ ≈ 1.2·10⁻⁷, float32's machine epsilon). The
-coefficients tell the same story: near λ = 0 they are large, of both signs and
-driven by the noise in y; with enough λ the ten copies share the weight
-equally, the stable answer a collinear design supports.
+relative error against a float64 solve tracks κ·ε₃₂ (ε₃₂ ≈ 1.2·10⁻⁷, float32's
+machine epsilon). The coefficients tell the same story: near λ = 0 they are
+large, of both signs and driven by the noise in y; with enough λ the ten copies
+share the weight equally, the stable answer a collinear design supports.
 """
 
 import jax
@@ -49,7 +49,9 @@ def run(out_dir, quick: bool) -> ExampleResult:
     gram = X.T @ X
     mu = np.linalg.eigvalsh(gram)
     kappa_formula = (mu[-1] + N * LAMBDAS) / (mu[0] + N * LAMBDAS)
-    kappa_svd = np.array([np.linalg.cond(gram + N * lam * np.eye(D)) for lam in LAMBDAS])
+    kappa_svd = np.array(
+        [np.linalg.cond(gram + N * lam * np.eye(D)) for lam in LAMBDAS]
+    )
     reference = np.stack(
         [np.linalg.solve(gram + N * lam * np.eye(D), X.T @ y) for lam in LAMBDAS]
     )
@@ -85,7 +87,9 @@ def run(out_dir, quick: bool) -> ExampleResult:
             f"λ = {lam:.0e}: κ, float32 error, coefficient spread": (
                 f"{k:.3g}, {e:.2g}, {s:.3g}"
             )
-            for lam, k, e, s in zip(LAMBDAS[::8], kappa_formula[::8], error[::8], spread[::8])
+            for lam, k, e, s in zip(
+                LAMBDAS[::8], kappa_formula[::8], error[::8], spread[::8], strict=True
+            )
         },
     }
     claims = [

@@ -73,9 +73,12 @@ def run(out_dir, quick: bool) -> ExampleResult:
 
     @jax.jit
     def fit_all():
-        return [run_optimizer(loss, jnp.zeros(D), opt, STEPS)[-1] for opt in methods.values()]
+        return [
+            run_optimizer(loss, jnp.zeros(D), opt, STEPS)[-1]
+            for opt in methods.values()
+        ]
 
-    fitted = dict(zip(methods, map(np.asarray, fit_all())))
+    fitted = dict(zip(methods, map(np.asarray, fit_all()), strict=True))
     noise = slice(len(TRUE_WEIGHTS), D)
     zeros = {k: int(np.sum(w[noise] == 0.0)) for k, w in fitted.items()}
     largest_noise = {k: float(np.max(np.abs(w[noise]))) for k, w in fitted.items()}
@@ -84,11 +87,13 @@ def run(out_dir, quick: bool) -> ExampleResult:
 
     reference = Lasso(alpha=lam, fit_intercept=False, tol=1e-12, max_iter=100_000)
     reference.fit(np.asarray(X, np.float64), np.asarray(y, np.float64))
-    lasso_error = float(np.max(np.abs(fitted["lasso by proximal step"] - reference.coef_)))
+    lasso_error = float(
+        np.max(np.abs(fitted["lasso by proximal step"] - reference.coef_))
+    )
 
     fig, axes = new_figure(2, 3, width=4.4, height=3.4)
     features = np.arange(D)
-    for ax, (name, w) in zip(axes[:, :2].flat, fitted.items()):
+    for ax, (name, w) in zip(axes[:, :2].flat, fitted.items(), strict=True):
         ax.bar(features, w, color="#3a78b5", label="learned")
         ax.scatter(features, w_true, marker="_", s=120, color="k", label="true")
         ax.axhline(0, color="k", lw=0.5)
@@ -96,7 +101,7 @@ def run(out_dir, quick: bool) -> ExampleResult:
         ax.set(xticks=features[::2], xlabel="feature", ylim=(-2.4, 3.4))
     axes[0, 0].legend(fontsize=8)
     ax = axes[0, 2]
-    for k, (name, w) in enumerate(fitted.items()):
+    for k, w in enumerate(fitted.values()):
         magnitude = np.abs(w[noise])
         ax.scatter(np.full(magnitude.size, k), np.maximum(magnitude, 1e-8), s=14)
     ax.set_yscale("log")

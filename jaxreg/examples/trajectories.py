@@ -88,7 +88,9 @@ def run(out_dir, quick: bool) -> ExampleResult:
     lrs = jnp.asarray(LEARNING_RATES, dtype=jnp.float32)
     best = {}
     for name, make in OPTIMIZERS.items():
-        paths = jax.jit(jax.vmap(lambda lr: run_optimizer(loss, w0, make(lr), STEPS)))
+        paths = jax.jit(
+            jax.vmap(lambda lr, make=make: run_optimizer(loss, w0, make(lr), STEPS))
+        )
         paths = np.asarray(paths(lrs))
         i, norms = _best_run(paths)
         best[name] = (float(LEARNING_RATES[i]), paths[i], norms[i])
@@ -149,4 +151,3 @@ def run(out_dir, quick: bool) -> ExampleResult:
         ),
     ]
     return ExampleResult(claims, [figure], numbers)
-

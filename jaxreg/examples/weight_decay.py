@@ -75,7 +75,9 @@ def run(out_dir, quick: bool) -> ExampleResult:
         ]
 
     runs = fit_all()
-    paths = {name: np.asarray(path) for name, (path, _) in zip(methods, runs)}
+    paths = {
+        name: np.asarray(path) for name, (path, _) in zip(methods, runs, strict=True)
+    }
     # Adam's step on the coupled term λw is lr·λw/(√v̂ + ε): a per-weight decay rate.
     nu = np.asarray(runs[2][1][-1])
     v_hat = nu / (1 - B2**STEPS)

@@ -63,7 +63,7 @@ def run(out_dir, quick: bool) -> ExampleResult:
     def fit_all():
         return [run_optimizer(loss, params, o, STEPS)["w"] for o in methods.values()]
 
-    paths = dict(zip(methods, map(np.asarray, fit_all())))
+    paths = dict(zip(methods, map(np.asarray, fit_all()), strict=True))
     sub, prox, ridge = paths.values()
 
     from sklearn.linear_model import Lasso, Ridge
@@ -97,7 +97,10 @@ def run(out_dir, quick: bool) -> ExampleResult:
 
     numbers = {
         "first subgradient update w": f"[{sub[1, 0]:.5f}, {sub[1, 1]:.5f}]",
-        **{f"{name}: final w": f"[{w[-1, 0]:.5f}, {w[-1, 1]:.5f}]" for name, w in paths.items()},
+        **{
+            f"{name}: final w": f"[{w[-1, 0]:.5f}, {w[-1, 1]:.5f}]"
+            for name, w in paths.items()
+        },
         "scikit-learn Lasso(α=0.5) w": f"[{lasso_ref[0]:.5f}, {lasso_ref[1]:.5f}]",
         "scikit-learn Ridge(α=nλ) w": f"[{ridge_ref[0]:.5f}, {ridge_ref[1]:.5f}]",
     }
