@@ -74,16 +74,18 @@ def _examples(args) -> int:
     entries, start = [], time.perf_counter()
     for i, name in enumerate(names, 1):
         t0 = time.perf_counter()
-        module = load(name)
-        title, _ = _gallery.title_and_text(module)
-        print(f"[{i}/{len(names)}] {name}: {title} ...", flush=True)
+        print(f"[{i}/{len(names)}] {name} ...", flush=True)
+        title, paragraphs = name, []
         try:
+            module = load(name)
+            title, paragraphs = _gallery.title_and_text(module)
+            print(f"    {title}", flush=True)
             result, error = module.run(out_dir, args.quick), ""
         except Exception as exc:  # one broken example must not hide the others
             traceback.print_exc()
             result, error = None, f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - t0
-        entries.append(_gallery.Entry(module, result, error, seconds))
+        entries.append(_gallery.Entry(name, title, paragraphs, result, error, seconds))
         if result is None:
             print(f"    FAIL  raised {error}", flush=True)
             continue
@@ -94,7 +96,7 @@ def _examples(args) -> int:
 
     gallery = _gallery.write_gallery(out_dir, entries, header)
     report = {
-        e.module.__name__.rpartition(".")[2]: {
+        e.name: {
             "seconds": round(e.seconds, 3),
             "error": e.error,
             "claims": [vars(c) for c in e.result.claims] if e.result else [],

@@ -22,10 +22,13 @@ code, .num { font-family: ui-monospace, monospace; }
 
 
 class Entry(NamedTuple):
-    """One example's outcome: its module, its result (None if it raised), its
-    error message (empty if it ran) and how long it took in seconds."""
+    """One example's outcome: its name, title and explanation paragraphs, its
+    result (None if it raised), the error message (empty if it ran) and how long
+    it took in seconds."""
 
-    module: types.ModuleType
+    name: str
+    title: str
+    paragraphs: list[str]
     result: ExampleResult | None
     error: str
     seconds: float
@@ -40,8 +43,7 @@ def title_and_text(module: types.ModuleType) -> tuple[str, list[str]]:
 
 
 def _section(entry: Entry, out_dir: pathlib.Path) -> str:
-    name = entry.module.__name__.rpartition(".")[2]
-    title, paragraphs = title_and_text(entry.module)
+    name, title, paragraphs = entry.name, entry.title, entry.paragraphs
     parts = [f'<section id="{name}"><h2>{html.escape(title)}</h2>']
     parts.append(
         f"<p><code>python examples/{name}.py</code> · "
@@ -87,9 +89,7 @@ def write_gallery(
     n_claims = sum(len(e.result.claims) for e in entries if e.result)
     n_passed = sum(c.passed for e in entries if e.result for c in e.result.claims)
     toc = "".join(
-        f'<li><a href="#{e.module.__name__.rpartition(".")[2]}">'
-        f"{html.escape(title_and_text(e.module)[0])}</a></li>"
-        for e in entries
+        f'<li><a href="#{e.name}">{html.escape(e.title)}</a></li>' for e in entries
     )
     page = (
         '<!doctype html><html><head><meta charset="utf-8">'

@@ -40,7 +40,7 @@ def run(out_dir, quick: bool) -> ExampleResult:
     del quick  # five 100-step runs on a 256 × 8 problem
     key_x, key_w, key_noise = jax.random.split(jax.random.key(0), 3)
     scales = jnp.logspace(-1, 1, D)
-    X = jax.random.normal(key_x, (N, D)) * scales
+    X = jax.random.normal(key_x, (N, D)) * scales[None, :]
     w_true = jax.random.normal(key_w, (D,))
     y = X @ w_true + 0.1 * jax.random.normal(key_noise, (N,))
 
