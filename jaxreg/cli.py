@@ -63,6 +63,8 @@ def _info(_args) -> int:
 
 # ----------------------------------------------------------------------- examples
 def _examples(args) -> int:
+    import jax
+
     from jaxreg.examples import NAMES, _gallery, load
 
     names = args.only or list(NAMES)
@@ -80,7 +82,10 @@ def _examples(args) -> int:
             module = load(name)
             title, paragraphs = _gallery.title_and_text(module)
             print(f"    {title}", flush=True)
-            result, error = module.run(out_dir, args.quick), ""
+            # Full float32 matmuls: the claims are about float32 arithmetic, and
+            # GPUs/TPUs default to TF32/bf16 passes.
+            with jax.default_matmul_precision("highest"):
+                result, error = module.run(out_dir, args.quick), ""
         except Exception as exc:  # one broken example must not hide the others
             traceback.print_exc()
             result, error = None, f"{type(exc).__name__}: {exc}"
