@@ -66,8 +66,8 @@ def init_mlp(key):
 
 
 def logits(params, x):
-    hidden = jax.nn.relu(x @ params["W1"] + params["b1"])
-    return hidden @ params["W2"] + params["b2"]
+    hidden = jax.nn.relu(x @ params["W1"] + params["b1"][None, :])
+    return hidden @ params["W2"] + params["b2"][None, :]
 
 
 def delete_units(params, keep):
@@ -75,7 +75,7 @@ def delete_units(params, keep):
     constant output relu(b₁)·W₂ is folded into b₂ (exact when its W₁ column is 0)."""
     constant = (jax.nn.relu(params["b1"]) * ~keep) @ params["W2"]
     return {
-        "W1": params["W1"] * keep,
+        "W1": params["W1"] * keep[None, :],
         "b1": params["b1"] * keep,
         "W2": params["W2"] * keep[:, None],
         "b2": params["b2"] + constant,
