@@ -173,10 +173,12 @@ def _bench(args) -> int:
         )
         return 2
     # Suites import as the package ``bench`` (``from bench import _timing``) or as
-    # scripts (``import _timing``); both work with these two entries on the path.
+    # scripts (``import _timing``); both work with these two entries first on the
+    # path, and with no ``bench`` package cached from another folder.
     for entry in (bench_dir, bench_dir.parent):
-        if str(entry) not in sys.path:
-            sys.path.insert(0, str(entry))
+        sys.path.insert(0, str(entry))
+    for name in [m for m in sys.modules if m == "bench" or m.startswith("bench.")]:
+        del sys.modules[name]
 
     suites = [args.suite] if args.suite else list(BENCH_SUITES)
     out_dir = pathlib.Path(args.out) if args.out else bench_dir / "results"
