@@ -87,7 +87,13 @@ class Penalty(abc.ABC):
         return w
 
     def _scaled(self, w):
+        """The strength in ``w``'s dtype (no float64 sneaks in under x64)."""
         return jnp.asarray(self.strength).astype(w.dtype)
+
+    def _threshold(self, w, step):
+        """``step · strength`` in ``w``'s accumulation dtype (>= float32)."""
+        acc = _accumulator(w)
+        return jnp.asarray(step).astype(acc) * jnp.asarray(self.strength).astype(acc)
 
     @abc.abstractmethod
     def _value(self, w: jax.Array) -> jax.Array: ...
@@ -125,7 +131,7 @@ class L1(Penalty):
         return self._scaled(w) * jnp.sign(w)
 
     def _prox(self, w, step):
-        return _prox.soft_threshold(w, jnp.asarray(step) * self.strength)
+        return _prox.soft_threshold(w, self._threshold(w, step))
 
     def alpha_max(self, grad_at_zero) -> jax.Array:
         r"""Smallest strength for which 0 is optimal: :math:`\|\nabla f(0)\|_\infty`."""
@@ -210,13 +216,11 @@ class GroupLasso(Penalty):
 
     def _grad(self, w):
         norms = _prox.safe_norm(w, self._axis(w))
-        unit = w / jnp.where(norms > 0, norms, 1).astype(w.dtype)
+        unit = w / _prox.nonzero(norms).astype(w.dtype)
         return self._scaled(w) * unit
 
     def _prox(self, w, step):
-        return _prox.group_soft_threshold(
-            w, jnp.asarray(step) * self.strength, self._axis(w)
-        )
+        return _prox.group_soft_threshold(w, self._threshold(w, step), self._axis(w))
 
     def alpha_max(self, grad_at_zero) -> jax.Array:
         r"""Smallest strength for which 0 is optimal.
@@ -258,7 +262,7 @@ class NuclearNorm(Penalty):
 
     def _prox(self, w, step):
         self._matrix(w)
-        return _prox.singular_value_threshold(w, jnp.asarray(step) * self.strength)
+        return _prox.singular_value_threshold(w, self._threshold(w, step))
 
 
 def l1(strength) -> L1:

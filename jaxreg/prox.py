@@ -37,9 +37,15 @@ __all__ = [
 ]
 
 
+def _acc(x):
+    """Accumulation dtype for ``x``: at least float32."""
+    return jnp.promote_types(x.dtype, jnp.float32)
+
+
 def _as(value, x):
-    """``value`` as an array of ``x``'s dtype, so bf16/f16 inputs stay put."""
-    return jnp.asarray(value).astype(x.dtype)
+    """A hyperparameter in ``x``'s accumulation dtype (float32 for bf16/f16
+    inputs, so a product like step·strength cannot overflow to inf·0 = NaN)."""
+    return jnp.asarray(value).astype(_acc(x))
 
 
 def soft_threshold(x: jax.Array, threshold) -> jax.Array:
@@ -63,7 +69,7 @@ def soft_threshold(x: jax.Array, threshold) -> jax.Array:
       >>> soft_threshold(jnp.array([-2.0, 0.5, 3.0]), 1.0)
       Array([-1.,  0.,  2.], dtype=float32)
     """
-    t = _as(threshold, x)
+    t = _as(threshold, x).astype(x.dtype)
     return x - jnp.clip(x, -t, t)
 
 
@@ -88,7 +94,9 @@ def prox_elastic_net(x: jax.Array, strength, l1_ratio, step=1.0) -> jax.Array:
     """
     ts = _as(step, x) * _as(strength, x)
     rho = _as(l1_ratio, x)
-    return soft_threshold(x, ts * rho) / (1 + ts * (1 - rho))
+    l2_part = jnp.where(rho < 1, ts * (1 - rho), jnp.zeros_like(ts))
+    shrunk = soft_threshold(x.astype(ts.dtype), ts * rho) / (1 + l2_part)
+    return shrunk.astype(x.dtype)
 
 
 def prox_ridge(x: jax.Array, strength, step=1.0) -> jax.Array:
@@ -105,7 +113,12 @@ def prox_ridge(x: jax.Array, strength, step=1.0) -> jax.Array:
     Returns:
       An array like ``x``.
     """
-    return x / (1 + _as(step, x) * _as(strength, x))
+    return (x / (1 + _as(step, x) * _as(strength, x))).astype(x.dtype)
+
+
+def nonzero(x: jax.Array) -> jax.Array:
+    """``x`` with its non-positive entries replaced by 1 (a safe divisor)."""
+    return jnp.where(x > 0, x, jnp.ones_like(x))
 
 
 def safe_norm(x: jax.Array, axis, keepdims: bool = True):
@@ -116,7 +129,7 @@ def safe_norm(x: jax.Array, axis, keepdims: bool = True):
     acc = jnp.promote_types(x.dtype, jnp.float32)
     sq = jnp.sum(jnp.square(x.astype(acc)), axis=axis, keepdims=keepdims)
     positive = sq > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1)), 0)
+    return jnp.where(positive, jnp.sqrt(nonzero(sq)), jnp.zeros_like(sq))
 
 
 def group_soft_threshold(x: jax.Array, threshold, axis=None) -> jax.Array:
@@ -143,7 +156,7 @@ def group_soft_threshold(x: jax.Array, threshold, axis=None) -> jax.Array:
     norm = safe_norm(x, axis)
     t = jnp.asarray(threshold, norm.dtype)
     keep = (norm > t) | (t <= 0)
-    scale = jnp.where(keep, 1 - t / jnp.where(norm > 0, norm, 1), 0)
+    scale = jnp.where(keep, 1 - t / nonzero(norm), jnp.zeros_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
 
 
@@ -180,7 +193,7 @@ def projection_l2_ball(x: jax.Array, radius=1.0) -> jax.Array:
     """
     norm = safe_norm(x, axis=None, keepdims=False)
     r = jnp.asarray(radius, norm.dtype)
-    scale = jnp.where(norm > r, r / jnp.where(norm > 0, norm, 1), 1)
+    scale = jnp.where(norm > r, r / nonzero(norm), jnp.ones_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
 
 
