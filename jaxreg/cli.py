@@ -7,8 +7,9 @@ into ``DIR``, and exits with status 1 if any claim fails.
 
 ``jaxreg bench [--quick] [--suite transforms|muon|solvers]`` runs the benchmark
 suites of a source checkout (``bench/<suite>.py``, each with
-``run(quick) -> list[dict]``), prints their rows as one table and writes JSON
-and markdown to ``bench/results/``.
+``run(quick) -> list[dict]`` of rows made by ``bench.common.row``), prints
+their rows as one table of ratios (jaxreg / peer, measured in the same run) and
+writes JSON and markdown to ``bench/results/``.
 
 ``jaxreg info`` prints the versions, the JAX backend and its devices.
 """
@@ -138,37 +139,18 @@ def _find_bench_dir(explicit: str | None) -> pathlib.Path | None:
         pathlib.Path.cwd() / "bench",
         pathlib.Path(__file__).resolve().parents[1] / "bench",
     ):
-        if any((candidate / f"{s}.py").is_file() for s in BENCH_SUITES):
+        if (candidate / "common.py").is_file():
             return candidate
     return None
 
 
-def _format(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _table(rows: list[dict], markdown: bool) -> list[str]:
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    cells = [columns] + [[_format(row.get(c, "")) for c in columns] for row in rows]
-    if markdown:
-        lines = ["| " + " | ".join(r) + " |" for r in cells]
-        lines.insert(1, "|" + "---|" * len(columns))
-        return lines
-    widths = [max(len(r[j]) for r in cells) for j in range(len(columns))]
-    return [
-        "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells
-    ]
-
-
 def _bench(args) -> int:
     bench_dir = _find_bench_dir(args.bench_dir)
-    if bench_dir is None or not bench_dir.is_dir():
+    if bench_dir is None or not (bench_dir / "common.py").is_file():
         print(
-            "jaxreg bench: no bench/ folder found. The benchmark suites ship with "
-            "the source checkout: run this from the repository root, or pass "
-            "--bench-dir PATH/TO/bench.",
+            "jaxreg bench: no bench/ folder (with common.py) found. The benchmark "
+            "suites ship with the source checkout: run this from the repository "
+            "root, or pass --bench-dir PATH/TO/bench.",
             file=sys.stderr,
         )
         return 2
@@ -185,7 +167,7 @@ def _bench(args) -> int:
     header = _device_line() + (" · quick run" if args.quick else "")
     print(f"jaxreg bench ({header})", flush=True)
 
-    rows, notes, failed = [], [], False
+    rows, notes, failed = [], [], False  # rows made by bench.common.row
     for i, suite in enumerate(suites, 1):
         print(f"[{i}/{len(suites)}] {suite} ...", flush=True)
         t0 = time.perf_counter()
@@ -205,26 +187,22 @@ def _bench(args) -> int:
             print(f"    {notes[-1]}", flush=True)
             failed = True
             continue
-        rows.extend({"suite": suite, **row} for row in suite_rows)
+        rows.extend(suite_rows)
         print(
             f"    {len(suite_rows)} rows in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
 
+    common = importlib.import_module("bench.common")
     print()
-    print("\n".join(_table(rows, markdown=False)) if rows else "(no rows)")
+    print(common.format_table(rows) if rows else "(no rows)")
     for note in notes:
         print(f"note: {note}")
-
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"bench-{args.suite or 'all'}{'-quick' if args.quick else ''}"
-    meta = {"device": header, "quick": args.quick, "suites": suites, "notes": notes}
-    json_path = out_dir / f"{stem}.json"
-    json_path.write_text(json.dumps({**meta, "rows": rows}, indent=2, default=str))
-    md = [f"# jaxreg bench ({header})", ""] + _table(rows, markdown=True)
-    md += [""] + [f"- {note}" for note in notes]
-    (out_dir / f"{stem}.md").write_text("\n".join(md) + "\n")
-    print(f"wrote {json_path} and {json_path.with_suffix('.md')}")
+    markdown = common.save(rows, stem, out_dir)
+    with markdown.open("a") as f:
+        f.write(f"\n{header}\n" + "".join(f"\n- {note}" for note in notes) + "\n")
+    print(f"wrote {markdown.with_suffix('.json')} and {markdown}")
     return 1 if failed else 0
 
 
