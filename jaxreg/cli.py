@@ -77,17 +77,18 @@ def _examples(args) -> int:
     entries, start = [], time.perf_counter()
     for i, name in enumerate(names, 1):
         t0 = time.perf_counter()
-        print(f"[{i}/{len(names)}] {name} ...", flush=True)
+        print(f"[{i}/{len(names)}] {name}", end="", flush=True)
         title, paragraphs = name, []
         try:
             module = load(name)
             title, paragraphs = _gallery.title_and_text(module)
-            print(f"    {title}", flush=True)
+            print(f": {title} ...", flush=True)
             # Full float32 matmuls: the claims are about float32 arithmetic, and
             # GPUs/TPUs default to TF32/bf16 passes.
             with jax.default_matmul_precision("highest"):
                 result, error = module.run(out_dir, args.quick), ""
         except Exception as exc:  # one broken example must not hide the others
+            print(flush=True)
             traceback.print_exc()
             result, error = None, f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - t0
