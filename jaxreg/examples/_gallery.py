@@ -4,6 +4,7 @@ import html
 import inspect
 import os
 import pathlib
+import re
 import types
 from typing import NamedTuple
 
@@ -42,6 +43,11 @@ def title_and_text(module: types.ModuleType) -> tuple[str, list[str]]:
     return title.strip().rstrip("."), paragraphs
 
 
+def _inline_code(text: str) -> str:
+    """Docstring ``literals`` as <code> elements."""
+    return re.sub(r"``(.+?)``", r"<code>\1</code>", text)
+
+
 def _section(entry: Entry, out_dir: pathlib.Path) -> str:
     name, title, paragraphs = entry.name, entry.title, entry.paragraphs
     parts = [f'<section id="{name}"><h2>{html.escape(title)}</h2>']
@@ -55,7 +61,7 @@ def _section(entry: Entry, out_dir: pathlib.Path) -> str:
         for path in entry.result.figures:
             rel = os.path.relpath(path, out_dir)
             parts.append(f'<img src="{html.escape(rel)}" alt="{html.escape(title)}">')
-    parts.extend(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    parts.extend(f"<p>{_inline_code(html.escape(p))}</p>" for p in paragraphs)
     if entry.result is not None:
         rows = "".join(
             f'<tr><td class="{"PASS" if c.passed else "FAIL"}">'
