@@ -238,6 +238,11 @@ def _shape_factor(scaling: str, fan_in: int, fan_out: int) -> float:
     return 1.0
 
 
+def _is_tall(x: jax.Array) -> bool:
+    """Whether the (fan_in, fan_out) view of ``x`` has more rows than columns."""
+    return math.prod(x.shape[:-1]) > x.shape[-1]
+
+
 def _replicated(x: jax.Array) -> jax.Array:
     """Gathers an array sharded over explicit mesh axes; NS needs whole matrices.
 
@@ -269,7 +274,7 @@ def _orthogonalize_tree(updates, orthogonalize: Callable, scaling: str):
                 "labels='adam') or leave it out of scale_by_muon."
             )
         mat = _replicated(x).reshape(-1, x.shape[-1])
-        mat = mat.T if mat.shape[0] > mat.shape[1] else mat
+        mat = mat.T if _is_tall(x) else mat
         mats.append(mat)
         groups.setdefault((mat.shape, mat.dtype), []).append(i)
     out = [None] * len(mats)
@@ -277,9 +282,8 @@ def _orthogonalize_tree(updates, orthogonalize: Callable, scaling: str):
         ortho = orthogonalize(jnp.stack([mats[i] for i in members]))
         for o, i in zip(ortho, members, strict=True):
             x = path_leaves[i][1]
-            fan_in = math.prod(x.shape[:-1])
-            o = o.T if o.shape[0] != fan_in else o
-            factor = _shape_factor(scaling, fan_in, x.shape[-1])
+            o = o.T if _is_tall(x) else o
+            factor = _shape_factor(scaling, math.prod(x.shape[:-1]), x.shape[-1])
             o = (factor * o).reshape(x.shape).astype(x.dtype)
             sharding = jax.typeof(x).sharding
             out[i] = jax.sharding.reshard(o, sharding) if any(sharding.spec) else o
@@ -540,6 +544,7 @@ def muon(
 
     Returns:
       A ``GradientTransformationExtraArgs`` (an ``optax.partition`` inside).
+      Its ``update`` needs ``params`` when either weight decay is nonzero.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax
