@@ -7,7 +7,8 @@ XLA reserves for it (``memory_analysis().temp_size_in_bytes``, the peak beyond
 arguments and outputs). Separately we measure the Newton–Schulz throughput on a
 stack of same-shape matrices against a plain batched matmul of the same shape.
 
-Run ``python bench/muon.py [--quick]``; results go to ``bench/results/muon.json``.
+Run ``python -m bench.muon [--quick]`` from the repository root; results go to
+``bench/results/muon.json``.
 ``run(quick)`` returns the rows for the ``jaxreg bench`` command.
 """
 
