@@ -254,8 +254,7 @@ def test_matches_optax_with_adamw_branch():
     # (uncorrected) momentum gives the same matrices.
     params = {**MATRICES, "bias": jnp.linspace(-1.0, 1.0, 40), "s": jnp.ones(())}
     grads = _grads(params, 50, seed=3)
-    ours = jaxreg.muon(
-        0.02,
+    shared = dict(
         nesterov=False,
         eps=1e-8,
         weight_decay=0.05,
@@ -264,16 +263,7 @@ def test_matches_optax_with_adamw_branch():
         adam_b2=0.99,
         adam_weight_decay=0.1,
     )
-    peer = optax.contrib.muon(
-        0.02,
-        nesterov=False,
-        eps=1e-8,
-        weight_decay=0.05,
-        adam_learning_rate=3e-3,
-        adam_b1=0.8,
-        adam_b2=0.99,
-        adam_weight_decay=0.1,
-    )
+    ours, peer = jaxreg.muon(0.02, **shared), optax.contrib.muon(0.02, **shared)
     with jax.default_matmul_precision(HIGHEST):
         a, b = _run(ours, params, grads), _run(peer, params, grads)
     for k in (0, 49):
