@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxreg.penalties import Penalty
+from jaxreg.prox import nonzero
 
 __all__ = ["Diagnostics", "DiagnosticsState", "with_diagnostics", "read_diagnostics"]
 
@@ -112,7 +113,11 @@ def with_diagnostics(
             grad_norm=grad_norm,
             update_norm=update_norm,
             param_norm=param_norm,
-            update_ratio=update_norm / jnp.where(param_norm > 0, param_norm, jnp.inf),
+            update_ratio=jnp.where(
+                param_norm > 0,
+                update_norm / nonzero(param_norm),
+                jnp.zeros_like(param_norm),
+            ),
             zero_fraction=zeros / max(size, 1),
             penalty=(
                 jnp.zeros((), jnp.float32)

@@ -87,7 +87,12 @@ class Penalty(abc.ABC):
         return w
 
     def _scaled(self, w):
-        return jnp.asarray(self.strength).astype(w.dtype)
+        """The strength in ``w``'s dtype (no float64 sneaks in under x64)."""
+        return _prox.as_dtype(self.strength, w.dtype)
+
+    def _threshold(self, w, step):
+        """``step · strength`` in ``w``'s accumulation dtype (>= float32)."""
+        return _prox.step_times(step, self.strength, _accumulator(w))
 
     @abc.abstractmethod
     def _value(self, w: jax.Array) -> jax.Array: ...
@@ -125,7 +130,7 @@ class L1(Penalty):
         return self._scaled(w) * jnp.sign(w)
 
     def _prox(self, w, step):
-        return _prox.soft_threshold(w, jnp.asarray(step) * self.strength)
+        return _prox.soft_threshold(w, self._threshold(w, step))
 
     def alpha_max(self, grad_at_zero) -> jax.Array:
         r"""Smallest strength for which 0 is optimal: :math:`\|\nabla f(0)\|_\infty`."""
@@ -167,7 +172,7 @@ class ElasticNet(Penalty):
         return self.strength * (self.l1_ratio * l1 + 0.5 * (1 - self.l1_ratio) * sq)
 
     def _grad(self, w):
-        rho = jnp.asarray(self.l1_ratio).astype(w.dtype)
+        rho = _prox.as_dtype(self.l1_ratio, w.dtype)
         return self._scaled(w) * (rho * jnp.sign(w) + (1 - rho) * w)
 
     def _prox(self, w, step):
@@ -210,13 +215,11 @@ class GroupLasso(Penalty):
 
     def _grad(self, w):
         norms = _prox.safe_norm(w, self._axis(w))
-        unit = w / jnp.where(norms > 0, norms, 1).astype(w.dtype)
+        unit = w / _prox.nonzero(norms).astype(w.dtype)
         return self._scaled(w) * unit
 
     def _prox(self, w, step):
-        return _prox.group_soft_threshold(
-            w, jnp.asarray(step) * self.strength, self._axis(w)
-        )
+        return _prox.group_soft_threshold(w, self._threshold(w, step), self._axis(w))
 
     def alpha_max(self, grad_at_zero) -> jax.Array:
         r"""Smallest strength for which 0 is optimal.
@@ -258,7 +261,7 @@ class NuclearNorm(Penalty):
 
     def _prox(self, w, step):
         self._matrix(w)
-        return _prox.singular_value_threshold(w, jnp.asarray(step) * self.strength)
+        return _prox.singular_value_threshold(w, self._threshold(w, step))
 
 
 def l1(strength) -> L1:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "soft_threshold",
@@ -37,9 +38,35 @@ __all__ = [
 ]
 
 
+def _acc(x):
+    """Accumulation dtype for ``x``: at least float32."""
+    return jnp.promote_types(x.dtype, jnp.float32)
+
+
+def as_dtype(value, dtype):
+    """A hyperparameter cast to ``dtype``.
+
+    Concrete values are cast with numpy, so tracing a tree of many leaves does
+    not dispatch a tiny device computation per leaf; arrays and tracers are
+    cast with ``astype``.
+    """
+    if isinstance(value, jax.Array):
+        return value.astype(dtype)
+    with np.errstate(over="ignore"):  # 1e30 -> float16 is inf, as in JAX
+        return np.asarray(value, dtype=dtype)
+
+
+def step_times(step, strength, dtype):
+    """``step · strength`` in ``dtype``; an overflow gives inf (a threshold that
+    zeroes everything), without numpy's overflow warning."""
+    with np.errstate(over="ignore"):
+        return as_dtype(step, dtype) * as_dtype(strength, dtype)
+
+
 def _as(value, x):
-    """``value`` as an array of ``x``'s dtype, so bf16/f16 inputs stay put."""
-    return jnp.asarray(value).astype(x.dtype)
+    """A hyperparameter in ``x``'s accumulation dtype (float32 for bf16/f16
+    inputs, so a product like step·strength cannot overflow to inf·0 = NaN)."""
+    return as_dtype(value, _acc(x))
 
 
 def soft_threshold(x: jax.Array, threshold) -> jax.Array:
@@ -63,7 +90,7 @@ def soft_threshold(x: jax.Array, threshold) -> jax.Array:
       >>> soft_threshold(jnp.array([-2.0, 0.5, 3.0]), 1.0)
       Array([-1.,  0.,  2.], dtype=float32)
     """
-    t = _as(threshold, x)
+    t = as_dtype(threshold, x.dtype)
     return x - jnp.clip(x, -t, t)
 
 
@@ -86,9 +113,11 @@ def prox_elastic_net(x: jax.Array, strength, l1_ratio, step=1.0) -> jax.Array:
     Returns:
       An array like ``x``.
     """
-    ts = _as(step, x) * _as(strength, x)
+    ts = step_times(step, strength, _acc(x))
     rho = _as(l1_ratio, x)
-    return soft_threshold(x, ts * rho) / (1 + ts * (1 - rho))
+    l2_part = jnp.where(rho < 1, ts * (1 - rho), jnp.zeros_like(ts))
+    shrunk = soft_threshold(x.astype(ts.dtype), ts * rho) / (1 + l2_part)
+    return shrunk.astype(x.dtype)
 
 
 def prox_ridge(x: jax.Array, strength, step=1.0) -> jax.Array:
@@ -105,7 +134,12 @@ def prox_ridge(x: jax.Array, strength, step=1.0) -> jax.Array:
     Returns:
       An array like ``x``.
     """
-    return x / (1 + _as(step, x) * _as(strength, x))
+    return (x / (1 + step_times(step, strength, _acc(x)))).astype(x.dtype)
+
+
+def nonzero(x: jax.Array) -> jax.Array:
+    """``x`` with its non-positive entries replaced by 1 (a safe divisor)."""
+    return jnp.where(x > 0, x, jnp.ones_like(x))
 
 
 def safe_norm(x: jax.Array, axis, keepdims: bool = True):
@@ -116,7 +150,7 @@ def safe_norm(x: jax.Array, axis, keepdims: bool = True):
     acc = jnp.promote_types(x.dtype, jnp.float32)
     sq = jnp.sum(jnp.square(x.astype(acc)), axis=axis, keepdims=keepdims)
     positive = sq > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1)), 0)
+    return jnp.where(positive, jnp.sqrt(nonzero(sq)), jnp.zeros_like(sq))
 
 
 def group_soft_threshold(x: jax.Array, threshold, axis=None) -> jax.Array:
@@ -141,9 +175,9 @@ def group_soft_threshold(x: jax.Array, threshold, axis=None) -> jax.Array:
       An array like ``x``.
     """
     norm = safe_norm(x, axis)
-    t = jnp.asarray(threshold, norm.dtype)
+    t = as_dtype(threshold, norm.dtype)
     keep = (norm > t) | (t <= 0)
-    scale = jnp.where(keep, 1 - t / jnp.where(norm > 0, norm, 1), 0)
+    scale = jnp.where(keep, 1 - t / nonzero(norm), jnp.zeros_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
 
 
@@ -179,8 +213,8 @@ def projection_l2_ball(x: jax.Array, radius=1.0) -> jax.Array:
     The whole array is one vector. The gradient is finite at ``x = 0``.
     """
     norm = safe_norm(x, axis=None, keepdims=False)
-    r = jnp.asarray(radius, norm.dtype)
-    scale = jnp.where(norm > r, r / jnp.where(norm > 0, norm, 1), 1)
+    r = as_dtype(radius, norm.dtype)
+    scale = jnp.where(norm > r, r / nonzero(norm), jnp.ones_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
 
 
@@ -198,7 +232,7 @@ def projection_l1_ball(x: jax.Array, radius=1.0) -> jax.Array:
     """
     acc = jnp.promote_types(x.dtype, jnp.float32)
     a = jnp.abs(x.reshape(-1)).astype(acc)
-    r = jnp.asarray(radius, acc)
+    r = as_dtype(radius, acc)
     if a.size == 0:
         return x
     u = jnp.sort(a)[::-1]

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxreg._validation import check_nonnegative
+from jaxreg._validation import check_float_array, check_nonnegative
 from jaxreg.penalties import Penalty, l2
 
 __all__ = [
@@ -119,6 +119,8 @@ def masked_map(fn, mask: Mask, updates, params):
         ) from err
 
     def leaf(u, p, m):
+        if m is not False:
+            check_float_array("params", p)
         if isinstance(m, bool | np.bool_):
             return fn(u, p) if m else u
         return jnp.where(m, fn(u, p), u)
@@ -214,7 +216,7 @@ def decoupled(
         lr = _value_at(learning_rate, count)
 
         def shrink(u, p):
-            return u - (jnp.asarray(lr) * penalty.grad(p)).astype(u.dtype)
+            return u - (lr * penalty.grad(p)).astype(u.dtype)
 
         return masked_map(shrink, mask, updates, params)
 

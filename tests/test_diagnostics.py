@@ -1,0 +1,63 @@
+"""The diagnostics record against norms computed with numpy."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxreg as jr
+
+
+def test_records_norms_ratio_sparsity_and_penalty():
+    params = {"w": jnp.array([[1.0, -0.05], [2.0, 0.01]]), "b": jnp.array([0.5, 0.0])}
+    grads = {"w": jnp.array([[0.1, 0.2], [-0.3, 0.0]]), "b": jnp.array([1.0, -1.0])}
+    pen = jr.l1(1.0)
+    tx = jr.with_diagnostics(jr.prox_sgd(0.1, pen), pen)
+    updates, state = jax.jit(tx.update)(grads, tx.init(params), params)
+    got = jr.read_diagnostics(state)
+
+    flat = lambda t: np.concatenate([np.ravel(x) for x in jax.tree.leaves(t)])  # noqa: E731
+    g, w, u = flat(grads), flat(params), flat(updates)
+    new = w + u
+    assert got["grad_norm"] == pytest.approx(np.linalg.norm(g), rel=1e-6)
+    assert got["update_norm"] == pytest.approx(np.linalg.norm(u), rel=1e-6)
+    assert got["param_norm"] == pytest.approx(np.linalg.norm(w), rel=1e-6)
+    assert got["update_ratio"] == pytest.approx(
+        np.linalg.norm(u) / np.linalg.norm(w), rel=1e-6
+    )
+    assert got["zero_fraction"] == pytest.approx(np.mean(new == 0))
+    assert got["zero_fraction"] > 0
+    assert got["penalty"] == pytest.approx(np.abs(new).sum(), rel=1e-6)
+    assert got["nonfinite"] == 0
+
+
+def test_counts_nonfinite_gradients_and_composes_with_apply_if_finite():
+    params = jnp.ones(3)
+    tx = jr.with_diagnostics(optax.apply_if_finite(optax.sgd(0.1), 3))
+    state = tx.init(params)
+    bad = jnp.array([jnp.nan, 1.0, jnp.inf])
+    updates, state = tx.update(bad, state, params)
+    assert jr.read_diagnostics(state)["nonfinite"] == 2
+    # apply_if_finite drops the step: params are not corrupted
+    np.testing.assert_array_equal(optax.apply_updates(params, updates), params)
+
+
+def test_found_inside_nested_states_and_reports_missing_record():
+    tx = optax.chain(optax.clip(1.0), jr.with_diagnostics(optax.adam(1e-3)))
+    params = jnp.ones(2)
+    _, state = tx.update(jnp.ones(2), tx.init(params), params)
+    assert jr.read_diagnostics(state)["grad_norm"] == pytest.approx(np.sqrt(2))
+    with pytest.raises(ValueError, match="DiagnosticsState"):
+        jr.read_diagnostics(optax.adam(1e-3).init(params))
+    with pytest.raises(ValueError, match="params"):
+        jr.with_diagnostics(optax.sgd(0.1)).update(params, state[1])
+
+
+def test_bfloat16_params_accumulate_norms_in_float32():
+    params = jnp.full((4096,), 1.0, jnp.bfloat16)
+    tx = jr.with_diagnostics(optax.sgd(1.0))
+    _, state = tx.update(params, tx.init(params), params)
+    got = jr.read_diagnostics(state)
+    assert got["param_norm"] == pytest.approx(64.0, rel=1e-6)
+    assert state.metrics.param_norm.dtype == jnp.float32

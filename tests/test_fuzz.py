@@ -1,0 +1,119 @@
+"""Fuzzing the public prox, penalty and transform functions over shapes, dtypes
+and hyperparameters: a clear ValueError or a finite result, never an XLA error."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import jaxreg as jr
+
+SHAPES = [(0,), (1,), (1, 1), (7,), (9, 2), (2, 9), (3, 4, 5), (0, 3)]
+FLOAT_DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
+HYPER = st.sampled_from([0.0, 1e-30, 1e-3, 1.0, 1e30])
+FUZZ = settings(max_examples=10, deadline=None)
+
+
+def array(shape, dtype, seed=0):
+    x = np.random.default_rng(seed).normal(size=shape)
+    return jnp.asarray(x, dtype)
+
+
+def penalty_factories(strength):
+    return [
+        jr.l1(strength),
+        jr.l2(strength),
+        jr.elastic_net(strength, 0.5),
+        jr.group_lasso(strength, axis=0),
+        jr.nuclear_norm(strength),
+    ]
+
+
+def ok_for(pen, shape):
+    """Whether ``pen`` accepts a leaf of ``shape`` (else it must say why)."""
+    if isinstance(pen, jr.NuclearNorm):
+        return len(shape) >= 2
+    return True
+
+
+@FUZZ
+@given(
+    shape=st.sampled_from(SHAPES),
+    dtype=st.sampled_from(FLOAT_DTYPES),
+    strength=HYPER,
+    step=HYPER,
+)
+def test_penalties_give_finite_results_or_clear_errors(shape, dtype, strength, step):
+    x = array(shape, dtype)
+    for pen in penalty_factories(strength):
+        if not ok_for(pen, shape):
+            with pytest.raises(ValueError, match="ndim"):
+                pen.prox(x, step)
+            continue
+        out = pen.prox(x, step)
+        assert out.shape == x.shape and out.dtype == x.dtype
+        assert np.all(np.isfinite(np.asarray(out, np.float32)))
+        # a prox never moves a point away from the origin
+        assert (
+            float(jnp.sum(jnp.abs(out.astype(jnp.float32))))
+            <= float(jnp.sum(jnp.abs(x.astype(jnp.float32)))) * (1 + 1e-2) + 1e-6
+        )
+        grad = pen.grad(x)
+        assert grad.shape == x.shape and grad.dtype == x.dtype
+        assert np.isfinite(float(pen.value(x))) or strength == 1e30
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "a", 1 + 2j])
+def test_bad_strengths_raise(bad):
+    for factory in (jr.l1, jr.l2, jr.group_lasso, jr.nuclear_norm):
+        with pytest.raises(ValueError, match="strength"):
+            factory(bad)
+    with pytest.raises(ValueError, match="l1_ratio"):
+        jr.elastic_net(1.0, bad if bad != -1.0 else 2.0)
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.uint8, jnp.bool_])
+def test_non_float_inputs_raise(dtype):
+    x = jnp.ones((3, 2), dtype)
+    for pen in penalty_factories(0.1):
+        with pytest.raises(ValueError, match="floating dtype"):
+            pen.prox(x, 1.0)
+
+
+@FUZZ
+@given(
+    shape=st.sampled_from([s for s in SHAPES if len(s) >= 2]),
+    dtype=st.sampled_from(FLOAT_DTYPES),
+    lr=HYPER,
+    strength=HYPER,
+)
+def test_transforms_run_on_any_shape(shape, dtype, lr, strength):
+    params = {"w": array(shape, dtype), "b": array(shape[-1:], dtype, 1)}
+    grads = jax.tree.map(lambda x: x * 0.5, params)
+
+    def no_bias(p):
+        return jax.tree.map(lambda x: x.ndim > 1, p)
+
+    for tx in (
+        jr.prox_sgd(lr, jr.group_lasso(strength, 0), mask=no_bias),
+        jr.prox_adamw(lr, jr.l1(strength)),
+        optax.chain(jr.add_penalty_gradient(jr.l2(strength)), optax.sgd(lr)),
+        jr.lion(lr, weight_decay=strength),
+    ):
+        updates, _ = tx.update(grads, tx.init(params), params)
+        for u, p in zip(jax.tree.leaves(updates), jax.tree.leaves(params), strict=True):
+            assert u.shape == p.shape and u.dtype == p.dtype
+
+
+@pytest.mark.parametrize("bad_lr", [-0.1, float("nan")])
+def test_bad_learning_rates_raise(bad_lr):
+    for make in (
+        lambda: jr.proximal(jr.l1(0.1), bad_lr),
+        lambda: jr.decoupled(jr.l2(0.1), bad_lr),
+        lambda: jr.prox_sgd(bad_lr, jr.l1(0.1)),
+    ):
+        with pytest.raises(ValueError, match="learning_rate"):
+            make()

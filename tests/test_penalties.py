@@ -1,0 +1,147 @@
+"""Penalty values, subgradients and prox against numpy formulas and scipy."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxreg as jr
+from tests.test_prox import assert_is_prox
+
+KEY = jax.random.PRNGKey(0)
+TREE = {
+    "w": jax.random.normal(KEY, (4, 3)),
+    "b": jnp.array([0.0, 0.3, -0.7]),
+}
+
+
+def numpy_value(name, w):
+    w = np.asarray(w, np.float64)
+    if name == "l1":
+        return 0.3 * np.abs(w).sum()
+    if name == "l2":
+        return 0.5 * 0.3 * np.sum(w**2)
+    if name == "elastic_net":
+        return 0.3 * (0.25 * np.abs(w).sum() + 0.5 * 0.75 * np.sum(w**2))
+    if name == "group_lasso":
+        return 0.3 * np.sqrt(np.sum(w**2, axis=0)).sum()
+    return 0.3 * np.linalg.svd(w, compute_uv=False).sum()
+
+
+PENALTIES = {
+    "l1": jr.l1(0.3),
+    "l2": jr.l2(0.3),
+    "elastic_net": jr.elastic_net(0.3, l1_ratio=0.25),
+    "group_lasso": jr.group_lasso(0.3, axis=0),
+    "nuclear_norm": jr.nuclear_norm(0.3),
+}
+
+
+@pytest.mark.parametrize("name", list(PENALTIES))
+def test_value_matches_numpy(name):
+    w = TREE["w"]
+    assert float(PENALTIES[name].value(w)) == pytest.approx(
+        numpy_value(name, w), rel=1e-5
+    )
+
+
+@pytest.mark.parametrize("name", ["l1", "l2", "elastic_net", "group_lasso"])
+def test_value_sums_over_leaves(name):
+    tree = {"a": TREE["w"], "c": TREE["w"][:2]}
+    expected = numpy_value(name, tree["a"]) + numpy_value(name, tree["c"])
+    assert float(PENALTIES[name].value(tree)) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", list(PENALTIES))
+def test_grad_is_the_gradient_away_from_kinks(name):
+    pen = PENALTIES[name]
+    w = TREE["w"]  # dense Gaussian: no zero entries, full rank
+    auto = jax.grad(lambda z: pen.value(z))(w)
+    np.testing.assert_allclose(pen.grad(w), auto, rtol=1e-4, atol=1e-6)
+
+
+def test_subgradient_of_abs_at_zero_is_zero():
+    for pen in (jr.l1(2.0), jr.elastic_net(2.0, 1.0)):
+        np.testing.assert_array_equal(pen.grad(jnp.zeros(3)), 0)
+
+
+@pytest.mark.parametrize("name", list(PENALTIES))
+def test_prox_matches_numerical_argmin(name):
+    pen = PENALTIES[name]
+    w = np.asarray(TREE["w"], np.float64)
+    step = 0.8
+    ours = np.asarray(pen.prox(jnp.asarray(w, jnp.float32), step), np.float64)
+
+    def objective(y):
+        return 0.5 * np.sum((w.ravel() - y) ** 2) + step * numpy_value(
+            name, y.reshape(w.shape)
+        )
+
+    assert_is_prox(objective, ours, w)
+
+
+def test_prox_on_pytrees_is_leafwise():
+    pen = jr.elastic_net(0.4, 0.6)
+    out = pen.prox(TREE, 0.5)
+    for key in TREE:
+        np.testing.assert_allclose(
+            out[key], jr.prox_elastic_net(TREE[key], 0.4, 0.6, 0.5), rtol=1e-6
+        )
+
+
+def test_strength_may_be_traced_on_multi_leaf_trees():
+    # jaxopt's prox_elastic_net fails here with a pytree-structure error.
+    def fn(s):
+        return jr.ElasticNet(s, 0.5).prox(TREE, 1.0)
+
+    batched = jax.jit(jax.vmap(fn))(jnp.array([0.1, 0.2]))
+    for i, s in enumerate([0.1, 0.2]):
+        single = jr.elastic_net(s, 0.5).prox(TREE, 1.0)
+        for key in TREE:
+            np.testing.assert_allclose(batched[key][i], single[key], rtol=1e-6)
+
+
+def test_penalties_are_pytrees_with_hyperparameters_as_leaves():
+    leaves, treedef = jax.tree.flatten(jr.group_lasso(0.5, axis=1))
+    assert leaves == [0.5]
+    rebuilt = jax.tree.unflatten(treedef, [0.7])
+    assert rebuilt.strength == 0.7 and rebuilt.axis == 1
+
+
+@pytest.mark.parametrize(
+    ("factory", "kwargs", "match"),
+    [
+        (jr.l1, {"strength": -1.0}, "strength"),
+        (jr.l2, {"strength": float("nan")}, "strength"),
+        (jr.elastic_net, {"strength": 1.0, "l1_ratio": 1.5}, "l1_ratio"),
+        (jr.elastic_net, {"strength": 1.0, "l1_ratio": -0.1}, "l1_ratio"),
+        (jr.group_lasso, {"strength": 1.0, "axis": "rows"}, "axis"),
+        (jr.nuclear_norm, {"strength": -0.1}, "strength"),
+    ],
+)
+def test_bad_hyperparameters_raise(factory, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        factory(**kwargs)
+
+
+def test_bad_params_raise_clear_errors():
+    with pytest.raises(ValueError, match="floating dtype"):
+        jr.l1(0.1).prox(jnp.arange(3), 1.0)
+    with pytest.raises(ValueError, match="ndim >= 2"):
+        jr.nuclear_norm(0.1).prox(jnp.ones(3), 1.0)
+    with pytest.raises(ValueError, match="axis=1"):
+        jr.group_lasso(0.1, axis=1).prox(jnp.ones(3), 1.0)
+    with pytest.raises(ValueError, match="step"):
+        jr.l1(0.1).prox(jnp.ones(3), -1.0)
+
+
+def test_alpha_max_zeroes_the_solution():
+    # For the prox problem min ½||x - y||² + s g(y), x = -∇f(0): at s = alpha_max
+    # the prox of step 1 is exactly zero, and just below it is not.
+    x = TREE["w"]
+    for pen_cls, kwargs in ((jr.L1, {}), (jr.ElasticNet, {"l1_ratio": 1.0})):
+        s = pen_cls(1.0, **kwargs).alpha_max(x)
+        np.testing.assert_array_equal(pen_cls(s, **kwargs).prox(x, 1.0), 0)
+        assert jnp.any(pen_cls(0.99 * s, **kwargs).prox(x, 1.0) != 0)
+    s = jr.group_lasso(1.0, axis=0).alpha_max(x)
+    np.testing.assert_allclose(jr.group_lasso(s, axis=0).prox(x, 1.0), 0, atol=1e-7)

@@ -1,0 +1,247 @@
+"""Every prox and projection against a numerical argmin from scipy."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import optimize
+
+from jaxreg import prox
+
+SETTINGS = settings(max_examples=25, deadline=None)
+coords = st.floats(-3, 3, allow_nan=False)
+near_zero = st.floats(-1e-3, 1e-3, allow_nan=False)
+values = st.one_of(coords, near_zero, st.just(0.0))
+thresholds = st.floats(0, 2, allow_nan=False)
+
+
+def as_float32(v):
+    """Float32-representable float64 data, so both sides see the same input."""
+    return np.asarray(v, np.float32).astype(np.float64)
+
+
+def vectors(n_min=1, n_max=4):
+    return st.lists(values, min_size=n_min, max_size=n_max).map(as_float32)
+
+
+def matrices(elements):
+    return st.lists(elements, min_size=6, max_size=6).map(
+        lambda v: as_float32(v).reshape(3, 2)
+    )
+
+
+def scalar_argmin(objective, x):
+    """Minimizes a 1-D convex function to high precision (bounded Brent)."""
+    res = optimize.minimize_scalar(
+        objective, bounds=(x - 10, x + 10), method="bounded", options={"xatol": 1e-12}
+    )
+    return res.x
+
+
+def numerical_argmin(objective, x):
+    """Best of Powell runs started at ``x`` and at 0 (nonsmooth objectives)."""
+    best = None
+    for start in (x, np.zeros_like(x)):
+        res = optimize.minimize(
+            objective,
+            start.ravel(),
+            method="Powell",
+            options={"xtol": 1e-10, "ftol": 1e-14, "maxiter": 20000},
+        )
+        if best is None or res.fun < best.fun:
+            best = res
+    return best.x.reshape(x.shape), best.fun
+
+
+def assert_is_prox(objective, ours, x):
+    """``ours`` minimizes the (convex) prox objective.
+
+    It must be at least as good as scipy's best argmin, and no small random
+    perturbation may improve it: for a convex function a local minimum is
+    global, so this certifies the argmin even where Powell stalls on a kink.
+    """
+    _, ref_val = numerical_argmin(objective, x)
+    ours = np.asarray(ours, np.float64).ravel()
+    value = objective(ours)
+    assert value <= ref_val + 1e-6
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        delta = rng.normal(size=ours.shape) * 1e-3
+        assert objective(ours + delta) >= value - 1e-6
+
+
+@SETTINGS
+@given(x=vectors(), t=thresholds)
+def test_soft_threshold_is_the_l1_prox(x, t):
+    ours = np.asarray(prox.soft_threshold(jnp.asarray(x, jnp.float32), t))
+    for xi, yi in zip(x, ours, strict=True):
+        ref = scalar_argmin(lambda y, xi=xi: 0.5 * (xi - y) ** 2 + t * abs(y), xi)
+        assert yi == pytest.approx(ref, abs=1e-5)
+    # exact zeros, not tiny values, inside the threshold
+    assert np.all(ours[np.abs(x.astype(np.float32)) <= np.float32(t)] == 0)
+
+
+@SETTINGS
+@given(x=vectors(), s=thresholds, rho=st.floats(0, 1), step=st.floats(0, 2))
+def test_prox_elastic_net_matches_argmin(x, s, rho, step):
+    ours = np.asarray(prox.prox_elastic_net(jnp.asarray(x, jnp.float32), s, rho, step))
+
+    def g(y):
+        return s * (rho * abs(y) + 0.5 * (1 - rho) * y**2)
+
+    for xi, yi in zip(x, ours, strict=True):
+        ref = scalar_argmin(lambda y, xi=xi: 0.5 * (xi - y) ** 2 + step * g(y), xi)
+        assert yi == pytest.approx(ref, abs=1e-5)
+
+
+@SETTINGS
+@given(x=vectors(), s=thresholds, step=st.floats(0, 2))
+def test_prox_ridge_is_prox_of_half_squared_norm(x, s, step):
+    ours = np.asarray(prox.prox_ridge(jnp.asarray(x, jnp.float32), s, step))
+    for xi, yi in zip(x, ours, strict=True):
+        ref = scalar_argmin(
+            lambda y, xi=xi: 0.5 * (xi - y) ** 2 + step * 0.5 * s * y**2, xi
+        )
+        assert yi == pytest.approx(ref, abs=1e-5)
+
+
+def test_prox_ridge_is_not_jaxopts_documented_formula():
+    # jaxopt documents s*||y||^2, whose prox would be x / (1 + 2 s): not ours.
+    x = jnp.array([2.0])
+    assert float(prox.prox_ridge(x, 1.0)[0]) == pytest.approx(1.0)
+    assert float(prox.prox_ridge(x, 1.0)[0]) != pytest.approx(2.0 / 3.0)
+
+
+@SETTINGS
+@given(
+    x=matrices(values),
+    t=thresholds,
+    axis=st.sampled_from([0, 1, None]),
+)
+def test_group_soft_threshold_matches_argmin(x, t, axis):
+    ours = prox.group_soft_threshold(jnp.asarray(x, jnp.float32), t, axis)
+
+    def objective(y):
+        y = y.reshape(x.shape)
+        norms = np.sqrt(np.sum(y**2, axis=axis))
+        return 0.5 * np.sum((x - y) ** 2) + t * np.sum(norms)
+
+    assert_is_prox(objective, ours, x)
+
+
+def test_group_soft_threshold_jacobian_finite_at_zero():
+    x = jnp.zeros((3, 2))
+    for fn in (jax.jacfwd, jax.jacrev):
+        jac = fn(lambda z: prox.group_soft_threshold(z, 0.5, axis=0))(x)
+        assert np.all(np.isfinite(jac))
+        np.testing.assert_array_equal(jac, 0)  # the prox is 0 near 0
+    # with a zero threshold the prox is the identity, Jacobian included
+    jac = jax.jacfwd(lambda z: prox.group_soft_threshold(z, 0.0))(jnp.zeros(3))
+    np.testing.assert_allclose(jac, np.eye(3))
+
+
+def test_group_soft_threshold_jacobian_matches_finite_differences():
+    x = np.array([[0.8, -0.3], [0.2, 0.9], [-0.5, 0.1]])
+    fn = lambda z: prox.group_soft_threshold(z, 0.4, axis=0)  # noqa: E731
+    jac = np.asarray(jax.jacfwd(fn)(jnp.asarray(x, jnp.float32))).reshape(6, 6)
+    eps = 1e-3
+    fd = np.zeros((6, 6))
+    for j in range(6):
+        e = np.zeros(6)
+        e[j] = eps
+        plus = np.asarray(fn(jnp.asarray((x.ravel() + e).reshape(3, 2), jnp.float32)))
+        minus = np.asarray(fn(jnp.asarray((x.ravel() - e).reshape(3, 2), jnp.float32)))
+        fd[:, j] = (plus - minus).ravel() / (2 * eps)
+    np.testing.assert_allclose(jac, fd, atol=2e-3)
+
+
+@SETTINGS
+@given(
+    x=matrices(coords),
+    t=thresholds,
+)
+def test_singular_value_threshold_matches_argmin(x, t):
+    ours = prox.singular_value_threshold(jnp.asarray(x, jnp.float32), t)
+
+    def objective(y):
+        y = y.reshape(x.shape)
+        return 0.5 * np.sum((x - y) ** 2) + t * np.linalg.svd(y, compute_uv=False).sum()
+
+    assert_is_prox(objective, ours, x)
+
+
+def test_singular_value_threshold_batches_leading_axes():
+    x = jax.random.normal(jax.random.PRNGKey(0), (4, 5, 3))
+    batched = prox.singular_value_threshold(x, 0.7)
+    looped = jnp.stack([prox.singular_value_threshold(m, 0.7) for m in x])
+    np.testing.assert_allclose(batched, looped, atol=1e-5)
+    with pytest.raises(ValueError, match="ndim >= 2"):
+        prox.singular_value_threshold(jnp.ones(3), 0.1)
+
+
+def _ball_projection_reference(x, radius, norm):
+    """SLSQP on a smooth reformulation (y = u - v, u, v >= 0 for the L1 ball)."""
+    n = x.size
+    if norm == 2:
+        cons = {"type": "ineq", "fun": lambda y: radius**2 - np.sum(y**2)}
+        res = optimize.minimize(
+            lambda y: 0.5 * np.sum((x - y) ** 2),
+            np.zeros(n),
+            jac=lambda y: y - x,
+            constraints=[cons],
+            method="SLSQP",
+            options={"ftol": 1e-14, "maxiter": 1000},
+        )
+        return res.x
+    cons = {"type": "ineq", "fun": lambda z: radius - np.sum(z)}
+    res = optimize.minimize(
+        lambda z: 0.5 * np.sum((x - (z[:n] - z[n:])) ** 2),
+        np.zeros(2 * n),
+        constraints=[cons],
+        bounds=[(0, None)] * (2 * n),
+        method="SLSQP",
+        options={"ftol": 1e-14, "maxiter": 1000},
+    )
+    return res.x[:n] - res.x[n:]
+
+
+@SETTINGS
+@given(x=vectors(1, 5), radius=st.floats(0, 4), norm=st.sampled_from([1, 2]))
+def test_ball_projections_match_constrained_argmin(x, radius, norm):
+    project = prox.projection_l1_ball if norm == 1 else prox.projection_l2_ball
+    ours = np.asarray(project(jnp.asarray(x, jnp.float32), radius), np.float64)
+    ref = _ball_projection_reference(x, radius, norm)
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    assert np.linalg.norm(ours, ord=norm) <= radius * (1 + 1e-5) + 1e-6
+
+
+def test_projections_have_finite_gradients_at_zero():
+    for project in (prox.projection_l1_ball, prox.projection_l2_ball):
+        jac = jax.jacfwd(lambda z, f=project: f(z, 1.0))(jnp.zeros(3))
+        assert np.all(np.isfinite(jac))
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16, jnp.float32])
+def test_operators_keep_the_input_dtype(dtype):
+    x = jnp.linspace(-1, 1, 6, dtype=dtype).reshape(2, 3)
+    outs = [
+        prox.soft_threshold(x, 0.2),
+        prox.prox_elastic_net(x, 0.2, 0.5, 0.5),
+        prox.prox_ridge(x, 0.2),
+        prox.group_soft_threshold(x, 0.2, 0),
+        prox.singular_value_threshold(x, 0.2),
+        prox.projection_l1_ball(x, 0.5),
+        prox.projection_l2_ball(x, 0.5),
+    ]
+    for out in outs:
+        assert out.dtype == dtype and out.shape == x.shape
+
+
+def test_traced_hyperparameters_work_under_jit_and_vmap():
+    x = jnp.array([1.0, -0.2, 0.05])
+    fn = jax.jit(jax.vmap(lambda s: prox.prox_elastic_net(x, s, 0.5)))
+    out = fn(jnp.array([0.0, 0.1, 2.0]))
+    np.testing.assert_allclose(out[0], x)
+    np.testing.assert_allclose(out[2], 0)

@@ -1,0 +1,323 @@
+"""Coupled, decoupled and proximal regularization against optax references."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxreg as jr
+
+KEY = jax.random.PRNGKey(0)
+PARAMS = {
+    "dense": {"kernel": jax.random.normal(KEY, (5, 4)), "bias": jnp.full((4,), 0.5)},
+    "out": {"kernel": jax.random.normal(jax.random.PRNGKey(1), (4, 1))},
+}
+
+
+def noisy_grads(params, key):
+    """A deterministic gradient stream: the params plus Gaussian noise."""
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    noisy = [
+        x + jax.random.normal(k, x.shape, x.dtype)
+        for k, x in zip(keys, leaves, strict=True)
+    ]
+    return jax.tree.unflatten(treedef, noisy)
+
+
+def run(tx, steps=100, params=PARAMS):
+    """``steps`` jitted updates on the gradient stream; returns the final params."""
+
+    @jax.jit
+    def step(carry, key):
+        p, state = carry
+        updates, state = tx.update(noisy_grads(p, key), state, p)
+        return (optax.apply_updates(p, updates), state), None
+
+    (params, _), _ = jax.lax.scan(
+        step, (params, tx.init(params)), jax.random.split(KEY, steps)
+    )
+    return params
+
+
+def max_diff(a, b):
+    return max(
+        float(jnp.max(jnp.abs(x - y)))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+def test_adam_then_decoupled_l2_is_adamw():
+    ours = optax.chain(optax.adam(1e-2), jr.decoupled(jr.l2(0.1), 1e-2))
+    assert max_diff(run(ours), run(optax.adamw(1e-2, weight_decay=0.1))) < 1e-6
+
+
+def test_decoupled_takes_the_same_schedule_as_the_optimizer():
+    lr = optax.cosine_decay_schedule(1e-2, 100)
+    ours = optax.chain(optax.adam(lr), jr.decoupled(jr.l2(0.1), lr))
+    assert max_diff(run(ours), run(optax.adamw(lr, weight_decay=0.1))) < 1e-6
+
+
+def test_prox_adamw_alias_is_adamw_then_prox():
+    lr = 1e-2
+    ours = jr.prox_adamw(lr, jr.l1(0.5), weight_decay=0.1)
+    ref = optax.chain(optax.adamw(lr, weight_decay=0.1), jr.proximal(jr.l1(0.5), lr))
+    assert max_diff(run(ours), run(ref)) < 1e-6
+
+
+def test_sgd_coupled_l2_equals_sgd_decoupled_l2():
+    lr, wd = 0.05, 0.3
+    coupled = optax.chain(jr.add_penalty_gradient(jr.l2(wd)), optax.sgd(lr))
+    decoupled = optax.chain(optax.sgd(lr), jr.decoupled(jr.l2(wd), lr))
+    assert max_diff(run(coupled), run(decoupled)) < 1e-6
+    # and both equal optax's own coupled decay
+    ref = optax.chain(optax.add_decayed_weights(wd), optax.sgd(lr))
+    assert max_diff(run(coupled), run(ref)) < 1e-6
+
+
+def test_adam_coupled_l2_differs_from_adamw():
+    lr, wd = 1e-2, 0.5
+    coupled = optax.chain(jr.add_penalty_gradient(jr.l2(wd)), optax.adam(lr))
+    assert max_diff(run(coupled), run(optax.adamw(lr, weight_decay=wd))) > 1e-2
+
+
+def test_proximal_l1_leaves_noise_weights_exactly_zero():
+    rng = np.random.default_rng(0)
+    n, d = 200, 20
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    w_true = np.zeros(d, np.float32)
+    w_true[:3] = [3.0, -2.0, 1.5]
+    y = X @ w_true + 0.1 * rng.normal(size=n).astype(np.float32)
+
+    def loss(w):
+        return 0.5 * jnp.mean((X @ w - y) ** 2)
+
+    lr, lam = 0.1, 0.1
+    tx = jr.prox_sgd(lr, jr.l1(lam))
+
+    def step(carry, _):
+        w, state = carry
+        updates, state = tx.update(jax.grad(loss)(w), state, w)
+        return (optax.apply_updates(w, updates), state), None
+
+    w0 = jnp.zeros(d)
+    (w, _), _ = jax.lax.scan(step, (w0, tx.init(w0)), length=500)
+    w = np.asarray(w)
+    np.testing.assert_array_equal(w[3:], 0.0)
+    assert np.all(np.abs(w[:3]) > 1.0)
+    # ISTA converges to the Lasso solution: compare with scikit-learn
+    from sklearn.linear_model import Lasso
+
+    ref = Lasso(alpha=lam, fit_intercept=False, tol=1e-8, max_iter=100_000)
+    ref.fit(X.astype(np.float64), y.astype(np.float64))
+    np.testing.assert_allclose(w, ref.coef_, atol=1e-4)
+
+
+def test_proximal_group_lasso_zeroes_whole_units():
+    w = {"kernel": jnp.array([[1.0, 0.01], [-1.0, 0.02], [0.5, -0.01]])}
+    tx = jr.proximal(jr.group_lasso(1.0, axis=0), 0.1)
+    updates, _ = tx.update(jax.tree.map(jnp.zeros_like, w), tx.init(w), w)
+    new = optax.apply_updates(w, updates)["kernel"]
+    np.testing.assert_array_equal(new[:, 1], 0.0)
+    assert np.all(new[:, 0] != 0)
+
+
+def test_proximal_nuclear_norm_lowers_the_rank():
+    w = jax.random.normal(KEY, (6, 4))
+    s = np.linalg.svd(np.asarray(w), compute_uv=False)
+    tx = jr.proximal(jr.nuclear_norm(1.0), float(s[1] + s[2]) / 2)
+    updates, _ = tx.update(jnp.zeros_like(w), tx.init(w), w)
+    new = np.asarray(optax.apply_updates(w, updates))
+    assert np.linalg.matrix_rank(new, tol=1e-4) == 2
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        optax.sgd(0.1),
+        optax.sgd(0.1, momentum=0.9, nesterov=True),
+        optax.adam(0.1),
+        optax.adamw(0.1),
+        optax.rmsprop(0.05),
+        optax.adagrad(0.5),
+        jr.lion(0.05),
+    ],
+)
+def test_proximal_chains_with_any_optimizer_and_does_not_retrace(optimizer):
+    # minimize ½||w - c||² + λ||w||₁ whose solution is soft(c, λ)
+    c = jnp.array([2.0, -1.5, 0.05, -0.02])
+    lam = 0.1
+    lr_for_prox = 0.01
+    tx = optax.chain(optimizer, jr.proximal(jr.l1(lam), lr_for_prox))
+    chex.clear_trace_counter()
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def step(w, state):
+        updates, state = tx.update(w - c, state, w)
+        return optax.apply_updates(w, updates), state
+
+    w = jnp.zeros(4)
+    state = tx.init(w)
+    for _ in range(3):
+        w, state = step(w, state)
+    assert np.all(np.isfinite(np.asarray(w)))
+    assert jax.tree.structure(state) == jax.tree.structure(tx.init(w))
+
+
+def test_prox_sgd_converges_to_the_soft_threshold_solution():
+    c = jnp.array([2.0, -1.5, 0.05, -0.02])
+    tx = jr.prox_sgd(0.5, jr.l1(0.1))
+    w = jnp.zeros(4)
+    state = tx.init(w)
+    for _ in range(60):
+        updates, state = tx.update(w - c, state, w)
+        w = optax.apply_updates(w, updates)
+    expected = np.sign(c) * np.maximum(np.abs(c) - 0.1, 0)
+    np.testing.assert_allclose(w, expected, atol=1e-6)
+
+
+def test_works_inside_inject_hyperparams():
+    tx = optax.inject_hyperparams(jr.prox_adam)(learning_rate=0.1, penalty=jr.l1(0.1))
+    ref = jr.prox_adam(0.1, jr.l1(0.1))
+    # a traced learning rate changes Adam's rounding slightly (optax#1532)
+    assert max_diff(run(tx, 20), run(ref, 20)) < 5e-5
+    # changing the injected learning rate changes the prox step too
+    state = tx.init(PARAMS)
+    state.hyperparams["learning_rate"] = jnp.asarray(0.0)
+    updates, _ = tx.update(noisy_grads(PARAMS, KEY), state, PARAMS)
+    assert max_diff(updates, jax.tree.map(jnp.zeros_like, PARAMS)) == 0.0
+
+
+def test_works_inside_optax_masked_and_partition():
+    tx = optax.masked(
+        jr.proximal(jr.l1(100.0), 0.1),
+        {"dense": {"kernel": True, "bias": False}, "out": {"kernel": False}},
+    )
+    zeros = jax.tree.map(jnp.zeros_like, PARAMS)
+    updates, _ = tx.update(zeros, tx.init(PARAMS), PARAMS)
+    new = optax.apply_updates(PARAMS, updates)
+    np.testing.assert_array_equal(new["dense"]["kernel"], 0.0)
+    np.testing.assert_array_equal(new["out"]["kernel"], PARAMS["out"]["kernel"])
+    labels = {"dense": {"kernel": "prox", "bias": "plain"}, "out": {"kernel": "plain"}}
+    part = optax.partition(
+        {"prox": jr.prox_sgd(0.1, jr.l1(100.0)), "plain": optax.sgd(0.1)}, labels
+    )
+    updates, _ = part.update(zeros, part.init(PARAMS), PARAMS)
+    new = optax.apply_updates(PARAMS, updates)
+    np.testing.assert_array_equal(new["dense"]["kernel"], 0.0)
+    np.testing.assert_array_equal(new["dense"]["bias"], PARAMS["dense"]["bias"])
+
+
+def test_masks_exclude_biases_as_pytree_or_callable():
+    def no_bias(params):
+        return jax.tree.map(lambda x: x.ndim > 1, params)
+
+    tree_mask = {"dense": {"kernel": True, "bias": False}, "out": {"kernel": True}}
+    zeros = jax.tree.map(jnp.zeros_like, PARAMS)
+    for mask in (no_bias, tree_mask):
+        for tx in (
+            jr.proximal(jr.l1(100.0), 1.0, mask=mask),
+            jr.decoupled(jr.l2(0.5), 1.0, mask=mask),
+            jr.add_penalty_gradient(jr.l2(0.5), mask=mask),
+        ):
+            updates, _ = tx.update(zeros, tx.init(PARAMS), PARAMS)
+            np.testing.assert_array_equal(updates["dense"]["bias"], 0.0)
+            assert float(jnp.max(jnp.abs(updates["dense"]["kernel"]))) > 0
+    # a prefix mask and an element-wise mask work too
+    tx = jr.proximal(jr.l1(100.0), 1.0, mask={"dense": False, "out": True})
+    updates, _ = tx.update(zeros, tx.init(PARAMS), PARAMS)
+    np.testing.assert_array_equal(updates["dense"]["kernel"], 0.0)
+    elementwise = jax.tree.map(
+        lambda x: jnp.arange(x.size).reshape(x.shape) % 2 == 0, PARAMS
+    )
+    tx = jr.proximal(jr.l1(100.0), 1.0, mask=elementwise)
+    updates, _ = tx.update(zeros, tx.init(PARAMS), PARAMS)
+    new = optax.apply_updates(PARAMS, updates)
+    for m, p, q in zip(
+        jax.tree.leaves(elementwise),
+        jax.tree.leaves(PARAMS),
+        jax.tree.leaves(new),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(q, jnp.where(m, 0.0, p))
+
+
+def test_bad_inputs_raise_value_errors_naming_the_argument():
+    zeros = jax.tree.map(jnp.zeros_like, PARAMS)
+    with pytest.raises(ValueError, match="learning_rate"):
+        jr.proximal(jr.l1(0.1), -1.0)
+    with pytest.raises(ValueError, match="penalty"):
+        jr.decoupled(0.1, 1.0)
+    with pytest.raises(ValueError, match="strength"):
+        jr.lion(0.1, weight_decay=-1.0)
+    with pytest.raises(ValueError, match="b1"):
+        jr.scale_by_lion(b1=1.5)
+    tx = jr.proximal(jr.l1(0.1), 0.1, mask={"dense": True})
+    with pytest.raises(ValueError, match="mask"):
+        tx.update(zeros, tx.init(PARAMS), PARAMS)
+    for tx in (
+        jr.proximal(jr.l1(0.1), 0.1),
+        jr.decoupled(jr.l2(0.1), 0.1),
+        jr.add_penalty_gradient(jr.l2(0.1)),
+    ):
+        with pytest.raises(ValueError, match="params"):
+            tx.update(zeros, tx.init(PARAMS))
+    tx = jr.proximal(jr.l1(0.1), 0.1)
+    with pytest.raises(ValueError, match="params"):
+        tx.update(zeros, tx.init(PARAMS), {"dense": PARAMS["dense"]})
+
+
+def test_checkpoint_to_npz_resumes_bit_identically(tmp_path):
+    tx = jr.prox_adamw(optax.linear_schedule(1e-2, 1e-3, 50), jr.l1(0.1))
+    steps = jax.random.split(KEY, 20)
+
+    @jax.jit
+    def step(p, state, key):
+        updates, state = tx.update(noisy_grads(p, key), state, p)
+        return optax.apply_updates(p, updates), state
+
+    p, state = PARAMS, tx.init(PARAMS)
+    for key in steps[:10]:
+        p, state = step(p, state, key)
+    leaves, treedef = jax.tree.flatten((p, state))
+    np.savez(tmp_path / "ckpt.npz", *[np.asarray(x) for x in leaves])
+    for key in steps[10:]:
+        p, state = step(p, state, key)
+
+    with np.load(tmp_path / "ckpt.npz") as data:
+        restored = [jnp.asarray(data[f"arr_{i}"]) for i in range(len(leaves))]
+    q, qstate = jax.tree.unflatten(treedef, restored)
+    for key in steps[10:]:
+        q, qstate = step(q, qstate, key)
+    for a, b in zip(
+        jax.tree.leaves((p, state)), jax.tree.leaves((q, qstate)), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sharded_params_match_the_unsharded_run():
+    devices = np.array(jax.devices())
+    assert devices.size == 8
+    mesh = jax.sharding.Mesh(devices.reshape(4, 2), ("data", "model"))
+    spec = jax.sharding.PartitionSpec
+    big = {"w": jax.random.normal(KEY, (16, 8)), "b": jnp.linspace(-1, 1, 8)}
+    shardings = {
+        "w": jax.sharding.NamedSharding(mesh, spec("data", "model")),
+        "b": jax.sharding.NamedSharding(mesh, spec("model")),
+    }
+    sharded = jax.device_put(big, shardings)
+    for tx in (
+        jr.prox_adamw(1e-2, jr.l1(0.5)),
+        optax.chain(
+            optax.sgd(0.1),
+            jr.proximal(jr.group_lasso(0.5, 0), 0.1, mask={"w": True, "b": False}),
+        ),
+        jr.lion(1e-2, weight_decay=0.1),
+    ):
+        out_sharded = run(tx, 10, sharded)
+        out_single = run(tx, 10, big)
+        assert out_sharded["w"].sharding.is_equivalent_to(shardings["w"], 2)
+        assert max_diff(out_sharded, out_single) < 1e-6
