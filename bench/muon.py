@@ -7,17 +7,15 @@ XLA reserves for it (``memory_analysis().temp_size_in_bytes``, the peak beyond
 arguments and outputs). Separately we measure the Newton–Schulz throughput on a
 stack of same-shape matrices against a plain batched matmul of the same shape.
 
-Run ``python -m bench.muon [--quick]`` from the repository root; results go to
-``bench/results/muon.json``.
+Run ``python bench/muon.py [--quick]``; results go to ``bench/results/muon.{json,md}``.
 ``run(quick)`` returns the rows for the ``jaxreg bench`` command.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import pathlib
 import statistics
+import sys
 import time
 
 import jax
@@ -26,9 +24,14 @@ import optax
 from optax.contrib import MuonDimensionNumbers
 from optax.contrib import _muon as optax_muon
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+
 import jaxreg
+from bench.common import format_table, row, save
 
 SUITE = "muon"
+PEER = "optax.contrib.muon"
 KELLER = (3.4445, -4.7750, 2.0315)
 NS_STEPS = 5
 
@@ -121,7 +124,7 @@ def _compiled_step(tx, params):
     compile_s = time.perf_counter() - start
     memory = compiled.memory_analysis()
     scratch = float(memory.temp_size_in_bytes) if memory else float("nan")
-    metrics = {"compile time (s)": compile_s, "scratch memory (MiB)": scratch / 2**20}
+    metrics = {"compile time": compile_s, "scratch memory": scratch / 2**20}
     return (compiled, (params, state, grads)), metrics
 
 
@@ -129,8 +132,11 @@ def _step_rows(case: str, ours, peer, params, repeats: int) -> list[dict]:
     call_a, a = _compiled_step(ours, params)
     call_b, b = _compiled_step(peer, params)
     ta, tb = _median_times([call_a, call_b], repeats)
-    rows = [_row(case, "step time (ms)", 1e3 * ta, 1e3 * tb)]
-    return rows + [_row(case, metric, a[metric], b[metric]) for metric in a]
+    rows = [row(SUITE, case, "step time", 1e3 * ta, PEER, 1e3 * tb, "ms")]
+    return rows + [
+        row(SUITE, case, metric, a[metric], PEER, b[metric], unit)
+        for metric, unit in (("compile time", "s"), ("scratch memory", "MiB"))
+    ]
 
 
 def _ns_flops(k: int, m: int, n: int) -> float:
@@ -160,27 +166,17 @@ def _throughput_rows(n: int, repeats: int) -> list[dict]:
     matmul_gflops = 2 * k * n**3 / t_matmul / 1e9
     case = f"NS on {k}x{n}^2"
     return [
-        _row(case, "NS GFLOP/s", ours_gflops, peer_gflops),
-        _row(
+        row(SUITE, case, "NS throughput", ours_gflops, PEER, peer_gflops, "GFLOP/s"),
+        row(
+            SUITE,
             case,
-            "NS / matmul throughput",
-            ours_gflops / matmul_gflops,
-            peer_gflops / matmul_gflops,
+            "NS throughput vs plain matmul",
+            ours_gflops,
+            "batched matmul",
+            matmul_gflops,
+            "GFLOP/s",
         ),
-        _row(case, "matmul GFLOP/s (device)", matmul_gflops, matmul_gflops),
     ]
-
-
-def _row(case: str, metric: str, ours: float, peer: float) -> dict:
-    return {
-        "suite": SUITE,
-        "case": case,
-        "metric": metric,
-        "jaxreg": ours,
-        "peer": peer,
-        "peer_name": "optax.contrib.muon",
-        "ratio": ours / peer if peer else float("nan"),
-    }
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -190,9 +186,9 @@ def run(quick: bool = False) -> list[dict]:
       quick: small shapes and few repeats (seconds instead of minutes).
 
     Returns:
-      Rows ``{suite, case, metric, jaxreg, peer, peer_name, ratio}`` with
-      ``ratio = jaxreg / peer`` (below 1 is better for times and memory, above
-      1 for throughput).
+      Rows of :func:`bench.common.row`, ``ratio = jaxreg / peer`` (below 1 is
+      better for times and memory, above 1 for throughput; against the plain
+      matmul it is the fraction of matmul throughput NS achieves).
     """
     n = 256 if quick else 1024
     d, layers, vocab = (128, 2, 512) if quick else (512, 4, 4096)
@@ -208,27 +204,13 @@ def run(quick: bool = False) -> list[dict]:
     return rows
 
 
-def _print(rows: list[dict]) -> None:
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()})")
-    header = f"{'case':<34} {'metric':<24} {'jaxreg':>10} {'optax':>10} {'ratio':>7}"
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(
-            f"{r['case']:<34} {r['metric']:<24} {r['jaxreg']:>10.3g} "
-            f"{r['peer']:>10.3g} {r['ratio']:>7.2f}"
-        )
-
-
-def main() -> None:
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small shapes")
-    args = parser.parse_args()
-    rows = run(args.quick)
-    _print(rows)
-    out = pathlib.Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "muon.json").write_text(json.dumps(rows, indent=2))
+    rows = run(parser.parse_args(argv).quick)
+    print(f"device: {jax.devices()[0].device_kind}")
+    print(format_table(rows))
+    print(f"\nwritten: {save(rows, SUITE)}")
 
 
 if __name__ == "__main__":

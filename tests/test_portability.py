@@ -38,6 +38,7 @@ TRANSFORMS = {
         jr.prox_sgd(0.1, jr.l1(0.1)), jr.l1(0.1)
     ),
     "nuclear_norm": lambda: jr.prox_sgd(0.1, jr.nuclear_norm(0.1), mask=bias_free),
+    "muon": lambda: jr.muon(0.02, weight_decay=0.1, adam_weight_decay=0.1),
 }
 
 
@@ -71,6 +72,7 @@ OWN_STAGES = {
     "proximal_group": lambda: jr.proximal(jr.group_lasso(0.1, 0), 0.1),
     "lion": lambda: jr.lion(1e-3, weight_decay=0.1),
     "diagnostics": lambda: jr.with_diagnostics(optax.identity(), jr.l1(0.1)),
+    "muon": lambda: optax.masked(jr.scale_by_muon(bias_correction=True), bias_free),
 }
 
 
