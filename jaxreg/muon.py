@@ -173,7 +173,10 @@ def newton_schulz(
       coeffs: a name in :data:`COEFFICIENT_SETS` (``"keller"``, ``"you"``,
         ``"polar_express"``), a triple ``(a, b, c)`` used at every step, or an
         ``(n, 3)`` array of per-step triples (norm scale κ = 1 for arrays).
-      dtype: dtype of the iteration (e.g. ``jnp.bfloat16``); default ``G``'s.
+      dtype: dtype of the matmul operands (e.g. ``jnp.bfloat16``); default
+        ``G``'s. Products accumulate, and the polynomial combines, in float32
+        with float32 coefficients (Keller's 3.4445 would round to 3.4375 in
+        bfloat16).
       eps: added to the scaled norm.
 
     Returns:
@@ -217,12 +220,18 @@ def _iterate(G, table, norm_scale, eps, dtype):
     norm = jnp.sqrt(sq)[..., None, None]
     x = (x / (norm_scale * norm + eps)).astype(dtype)
 
-    def step(x, abc):
-        gram = x @ jnp.swapaxes(x, -1, -2)
-        poly = abc[1] * gram + abc[2] * (gram @ gram)
-        return abc[0] * x + poly @ x, None
+    def matmul(a, b):
+        return jnp.matmul(a, b, preferred_element_type=jnp.float32)
 
-    x, _ = jax.lax.scan(step, x, jnp.asarray(table, dtype=dtype))
+    # Products accumulate and combine in float32 with float32 coefficients;
+    # only matmul operands are rounded to ``dtype`` (no-ops for float32).
+    def step(x, abc):
+        gram = matmul(x, jnp.swapaxes(x, -1, -2))
+        low = gram.astype(dtype)
+        poly = (abc[1] * gram + abc[2] * matmul(low, low)).astype(dtype)
+        return (abc[0] * x.astype(jnp.float32) + matmul(poly, x)).astype(dtype), None
+
+    x, _ = jax.lax.scan(step, x, jnp.asarray(table, dtype=jnp.float32))
     x = jnp.swapaxes(x, -1, -2) if transposed else x
     return x.astype(G.dtype)
 

@@ -126,12 +126,13 @@ def test_invariants(coeffs):
         np.testing.assert_allclose(jax.vmap(ns)(stack), looped, atol=1e-6)
 
 
-def test_bfloat16_iteration_close_to_float32():
+@pytest.mark.parametrize("coeffs", ["keller", "you", "polar_express"])
+def test_bfloat16_iteration_close_to_float32(coeffs):
     G = _random(5, (64, 96))
     with jax.default_matmul_precision(HIGHEST):
-        f32 = jaxreg.newton_schulz(G)
-        bf16 = jaxreg.newton_schulz(G, dtype=jnp.bfloat16)
-        bf16_in = jaxreg.newton_schulz(G.astype(jnp.bfloat16))
+        f32 = jaxreg.newton_schulz(G, coeffs=coeffs)
+        bf16 = jaxreg.newton_schulz(G, coeffs=coeffs, dtype=jnp.bfloat16)
+        bf16_in = jaxreg.newton_schulz(G.astype(jnp.bfloat16), coeffs=coeffs)
     assert bf16.dtype == jnp.float32 and bf16_in.dtype == jnp.bfloat16
     assert float(jnp.max(jnp.abs(bf16 - f32))) <= 6e-2
     assert float(jnp.max(jnp.abs(bf16_in.astype(jnp.float32) - f32))) <= 6e-2
