@@ -10,8 +10,8 @@ Newton–Schulz steps, rescales it by a shape factor and steps:
     U_t &= \beta m_t + (1 - \beta) G_t \quad(\text{Nesterov; else } U_t = m_t) \\
     W_{t+1} &= W_t - \eta_t\big(s \cdot \mathrm{NS}(U_t) + \lambda W_t\big)
 
-:math:`\mathrm{NS}(U) \approx` the polar factor :math:`UV^\top` of
-:math:`U = U\Sigma V^\top`: each step maps the singular values through an odd
+:math:`\mathrm{NS}(M) \approx` the polar factor :math:`PQ^\top` of
+:math:`M = P\Sigma Q^\top`: each step maps the singular values through an odd
 quintic :math:`p(\sigma) = a\sigma + b\sigma^3 + c\sigma^5`. Everything else
 (1-D parameters, and leaves labelled ``"adam"`` such as embeddings and output
 heads) goes to a plain AdamW branch with its own learning rate and weight decay.
