@@ -2,10 +2,11 @@
 
 Both optimizers run with equal Newton–Schulz coefficients (Keller's), steps (5),
 momentum form (bias-corrected Nesterov), NS eps and routing. Per tree we time a
-jitted ``update + apply_updates`` step, its compile time and the scratch memory
-XLA reserves for it (``memory_analysis().temp_size_in_bytes``, the peak beyond
-arguments and outputs). Separately we measure the Newton–Schulz throughput on a
-stack of same-shape matrices against a plain batched matmul of the same shape.
+jitted ``update + apply_updates`` step (best of the repeats), its compile time
+and the scratch memory XLA reserves for it (``memory_analysis()``'s
+``temp_size_in_bytes``, the peak beyond arguments and outputs). Separately we
+measure the Newton–Schulz throughput on a stack of same-shape matrices against
+a plain batched matmul of the same shape.
 
 Run ``python bench/muon.py [--quick]``; results go to ``bench/results/muon.{json,md}``.
 ``run(quick)`` returns the rows for the ``jaxreg bench`` command.
@@ -14,7 +15,6 @@ Run ``python bench/muon.py [--quick]``; results go to ``bench/results/muon.{json
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 
@@ -36,9 +36,13 @@ KELLER = (3.4445, -4.7750, 2.0315)
 NS_STEPS = 5
 
 
-def _median_times(calls, repeats: int) -> list[float]:
-    """Median wall time of each ``(fn, args)``, timed round-robin so that load
-    from other processes hits every contender alike."""
+def _best_times(calls, repeats: int) -> list[float]:
+    """Best wall time of each ``(fn, args)`` over ``repeats``, timed round-robin.
+
+    On a shared CPU other processes steal cycles at random; the minimum is the
+    least disturbed run, and interleaving exposes every contender to the same
+    load (a median of back-to-back runs can favour whichever ran in a lull).
+    """
     for fn, args in calls:
         jax.block_until_ready(fn(*args))
     times = [[] for _ in calls]
@@ -47,7 +51,7 @@ def _median_times(calls, repeats: int) -> list[float]:
             start = time.perf_counter()
             jax.block_until_ready(fn(*args))
             t.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+    return [min(t) for t in times]
 
 
 def _matrices_tree(n: int, k: int = 8):
@@ -131,7 +135,7 @@ def _compiled_step(tx, params):
 def _step_rows(case: str, ours, peer, params, repeats: int) -> list[dict]:
     call_a, a = _compiled_step(ours, params)
     call_b, b = _compiled_step(peer, params)
-    ta, tb = _median_times([call_a, call_b], repeats)
+    ta, tb = _best_times([call_a, call_b], repeats)
     rows = [row(SUITE, case, "step time", 1e3 * ta, PEER, 1e3 * tb, "ms")]
     return rows + [
         row(SUITE, case, metric, a[metric], PEER, b[metric], unit)
@@ -158,7 +162,7 @@ def _throughput_rows(n: int, repeats: int) -> list[dict]:
         ]
     )
     matmul = jax.jit(lambda x: x @ x)
-    t_ours, t_peer, t_matmul = _median_times(
+    t_ours, t_peer, t_matmul = _best_times(
         [(ours, (stack,)), (peer, (leaves,)), (matmul, (stack,))], repeats
     )
     flops = _ns_flops(k, n, n)
