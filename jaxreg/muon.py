@@ -205,11 +205,11 @@ def newton_schulz(
     if not jnp.issubdtype(G.dtype, jnp.floating):
         raise ValueError(f"G must have a floating dtype, got {G.dtype}")
     dtype = G.dtype if dtype is None else jnp.dtype(dtype)
-    return _iterate(G, tuple(map(tuple, table.tolist())), norm_scale, eps, dtype)
+    return _iterate(G, eps, tuple(map(tuple, table.tolist())), norm_scale, dtype)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
-def _iterate(G, table, norm_scale, eps, dtype):
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _iterate(G, eps, table, norm_scale, dtype):
     """The NS loop; jitted with a hashable table so eager calls hit the cache."""
     transposed = G.shape[-2] > G.shape[-1]
     x = jnp.swapaxes(G, -1, -2) if transposed else G
@@ -218,7 +218,7 @@ def _iterate(G, table, norm_scale, eps, dtype):
     # digits, which φ' (up to ~25 for Polar Express) then amplifies.
     sq = jnp.einsum("...ij,...ij->...", x, x, precision=jax.lax.Precision.HIGHEST)
     norm = jnp.sqrt(sq)[..., None, None]
-    x = (x / (norm_scale * norm + eps)).astype(dtype)
+    x = (x / (norm_scale * norm + jnp.asarray(eps, jnp.float32))).astype(dtype)
 
     def matmul(a, b):
         return jnp.matmul(a, b, preferred_element_type=jnp.float32)
@@ -392,7 +392,7 @@ def scale_by_muon(
       Liu et al., "Muon is Scalable for LLM Training", 2025,
       https://arxiv.org/abs/2502.16982
     """
-    if not 0.0 <= beta < 1.0:
+    if not isinstance(beta, jax.core.Tracer) and not 0.0 <= beta < 1.0:
         raise ValueError(f"beta must lie in [0, 1), got {beta!r}")
     if scaling not in _SCALINGS:
         raise ValueError(f"scaling must be one of {_SCALINGS}, got {scaling!r}")
@@ -536,6 +536,11 @@ def muon(
     is bias-corrected (``bias_correction=True`` here reproduces it); only
     exactly-2-D leaves go to Muon (≥3-D kernels go to Adam there); its NS
     ``eps`` is 1e-8 (1e-7 here, as in Keller Jordan's code).
+
+    With ``optax.inject_hyperparams`` list ``ns_steps`` in ``static_args``
+    (the loop length is static), and also ``coeffs`` or ``labels`` when they
+    are arrays or callables (it would trace the first and take callables for
+    schedules); the learning rates, β, eps and weight decays can be injected.
 
     Args:
       learning_rate: η_t for the Muon branch, a float or schedule. Keller

@@ -432,6 +432,18 @@ def test_schedule_state_and_no_retrace():
     )
 
 
+def test_inject_hyperparams():
+    params = {"w": _random(1, (8, 16)), "b": jnp.ones(16)}
+    kw = dict(learning_rate=0.02, beta=0.9, weight_decay=0.1, adam_learning_rate=1e-3)
+    injected = optax.inject_hyperparams(jaxreg.muon, static_args=("ns_steps",))(**kw)
+    state = injected.init(params)
+    state.hyperparams["learning_rate"] = jnp.asarray(0.01)
+    got, _ = jax.jit(injected.update)(params, state, params)
+    plain = jaxreg.muon(**{**kw, "learning_rate": 0.01})
+    expected, _ = jax.jit(plain.update)(params, plain.init(params), params)
+    chex.assert_trees_all_close(got, expected, atol=1e-7)
+
+
 @pytest.mark.parametrize("axis_type", ["Auto", "Explicit"])
 def test_sharded_params_match_unsharded(axis_type):
     mesh = jax.make_mesh(
