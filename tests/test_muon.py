@@ -95,11 +95,12 @@ def test_rank_one_keller_closed_form():
 
 
 def test_polar_express_full_schedule_approximates_sign():
-    # The 8 published polynomials (minimax for σ ∈ [1e-3, 1] after the 1.01
-    # safety scaling) must put every such σ within a few percent of 1.
-    table, kappa = _table("polar_express", 8)
-    x = np.logspace(-3, 0, 2001) / kappa
-    assert np.max(np.abs(_phi(x, table) - 1.0)) < 0.03
+    # The published polynomials are minimax for σ ∈ [1e-3, 1] (after the 1.01
+    # safety scaling): 6 steps bring every such σ within 1% of 1, and the 8th,
+    # the steady-state quintic, to float64 round-off.
+    x = np.logspace(-3, 0, 2001) / COEFFICIENT_SETS["polar_express"][1]
+    assert np.max(np.abs(_phi(x, _table("polar_express", 6)[0]) - 1.0)) < 1e-2
+    assert np.max(np.abs(_phi(x, _table("polar_express", 8)[0]) - 1.0)) < 1e-6
 
 
 def _random(key, shape):
