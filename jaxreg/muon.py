@@ -205,6 +205,7 @@ def newton_schulz(
     if not jnp.issubdtype(G.dtype, jnp.floating):
         raise ValueError(f"G must have a floating dtype, got {G.dtype}")
     dtype = G.dtype if dtype is None else jnp.dtype(dtype)
+    eps = jnp.asarray(eps, jnp.float32)
     return _iterate(G, eps, tuple(map(tuple, table.tolist())), norm_scale, dtype)
 
 
@@ -218,7 +219,7 @@ def _iterate(G, eps, table, norm_scale, dtype):
     # digits, which φ' (up to ~25 for Polar Express) then amplifies.
     sq = jnp.einsum("...ij,...ij->...", x, x, precision=jax.lax.Precision.HIGHEST)
     norm = jnp.sqrt(sq)[..., None, None]
-    x = (x / (norm_scale * norm + jnp.asarray(eps, jnp.float32))).astype(dtype)
+    x = (x / (norm_scale * norm + eps)).astype(dtype)
 
     def matmul(a, b):
         return jnp.matmul(a, b, preferred_element_type=jnp.float32)
