@@ -12,6 +12,13 @@ from jaxreg.diagnostics import (
     with_diagnostics,
 )
 from jaxreg.lion import ScaleByLionState, lion, scale_by_lion
+from jaxreg.muon import (
+    COEFFICIENT_SETS,
+    ScaleByMuonState,
+    muon,
+    newton_schulz,
+    scale_by_muon,
+)
 from jaxreg.penalties import (
     L1,
     L2,
@@ -108,6 +115,12 @@ __all__ = [
     "logistic_path",
     "logistic_regression",
     "ridge",
+    # muon
+    "COEFFICIENT_SETS",
+    "ScaleByMuonState",
+    "newton_schulz",
+    "scale_by_muon",
+    "muon",
     # diagnostics
     "Diagnostics",
     "DiagnosticsState",

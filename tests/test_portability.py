@@ -38,6 +38,7 @@ TRANSFORMS = {
         jr.prox_sgd(0.1, jr.l1(0.1)), jr.l1(0.1)
     ),
     "nuclear_norm": lambda: jr.prox_sgd(0.1, jr.nuclear_norm(0.1), mask=bias_free),
+    "muon": lambda: jr.muon(0.02, weight_decay=0.1, adam_weight_decay=0.1),
 }
 
 
@@ -71,6 +72,7 @@ OWN_STAGES = {
     "proximal_group": lambda: jr.proximal(jr.group_lasso(0.1, 0), 0.1),
     "lion": lambda: jr.lion(1e-3, weight_decay=0.1),
     "diagnostics": lambda: jr.with_diagnostics(optax.identity(), jr.l1(0.1)),
+    "muon": lambda: optax.masked(jr.scale_by_muon(bias_correction=True), bias_free),
 }
 
 
@@ -122,9 +124,20 @@ def test_integer_params_get_a_clear_error():
         tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
 
 
-def test_orbax_round_trip_resumes_bit_identically(tmp_path):
+CHECKPOINTED = {
+    "prox_adamw": lambda: jr.prox_adamw(
+        optax.cosine_decay_schedule(1e-2, 20), jr.l1(0.01)
+    ),
+    "muon": lambda: jr.muon(
+        optax.cosine_decay_schedule(0.02, 20), weight_decay=0.1, adam_weight_decay=0.1
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CHECKPOINTED))
+def test_orbax_round_trip_resumes_bit_identically(tmp_path, name):
     ocp = pytest.importorskip("orbax.checkpoint")
-    tx = jr.prox_adamw(optax.cosine_decay_schedule(1e-2, 20), jr.l1(0.01))
+    tx = CHECKPOINTED[name]()
     step = jax.jit(lambda p, s: tx.update(p, s, p))
     params, state = params_of(jnp.float32), tx.init(params_of(jnp.float32))
     for _ in range(5):

@@ -1,0 +1,7 @@
+"""``python -m jaxreg``: the same as the ``jaxreg`` command."""
+
+import sys
+
+from jaxreg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,611 @@
+r"""Muon: momentum orthogonalized by Newton–Schulz (Jordan et al., 2024).
+
+For a hidden weight matrix with gradient :math:`G_t`, Muon keeps an exponential
+moving average of the gradient, orthogonalizes it with a few matmul-only
+Newton–Schulz steps, rescales it by a shape factor and steps:
+
+.. math::
+
+    m_t &= \beta m_{t-1} + (1 - \beta) G_t \\
+    U_t &= \beta m_t + (1 - \beta) G_t \quad(\text{Nesterov; else } U_t = m_t) \\
+    W_{t+1} &= W_t - \eta_t\big(s \cdot \mathrm{NS}(U_t) + \lambda W_t\big)
+
+:math:`\mathrm{NS}(M) \approx` the polar factor :math:`PQ^\top` of
+:math:`M = P\Sigma Q^\top`: each step maps the singular values through an odd
+quintic :math:`p(\sigma) = a\sigma + b\sigma^3 + c\sigma^5`. Everything else
+(1-D parameters, and leaves labelled ``"adam"`` such as embeddings and output
+heads) goes to a plain AdamW branch with its own learning rate and weight decay.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import PartitionSpec as P
+
+from jaxreg._validation import check_nonnegative, check_positive_int
+from jaxreg.penalties import l2
+from jaxreg.transforms import ScalarOrSchedule, decoupled, resolve_mask
+
+__all__ = [
+    "COEFFICIENT_SETS",
+    "ScaleByMuonState",
+    "newton_schulz",
+    "scale_by_muon",
+    "muon",
+]
+
+_KELLER = ((3.4445, -4.7750, 2.0315),)
+_YOU = (
+    (4.0848, -6.8946, 2.9270),
+    (3.9505, -6.3029, 2.6377),
+    (3.7418, -5.5913, 2.3037),
+    (2.8769, -3.1427, 1.2046),
+    (2.8366, -3.0525, 1.2012),
+)
+# Published per-step minimax quintics of Amsel et al. (NoahAmsel/PolarExpress,
+# ``polar_express/basic.py``: l = 1e-3, cushion 0.02), embedded rather than
+# recomputed. The safety factor 1.01 shrinks every polynomial but the last,
+# the steady-state quintic (15/8, -10/8, 3/8) that later steps repeat.
+_POLAR_EXPRESS_RAW = (
+    (8.28721201814563, -23.595886519098837, 17.300387312530933),
+    (4.107059111542203, -2.9478499167379106, 0.5448431082926601),
+    (3.9486908534822946, -2.908902115962949, 0.5518191394370137),
+    (3.3184196573706015, -2.488488024314874, 0.51004894012372),
+    (2.300652019954817, -1.6689039845747493, 0.4188073119525673),
+    (1.891301407787398, -1.2679958271945868, 0.37680408948524835),
+    (1.8750014808534479, -1.2500016453999487, 0.3750001645474248),
+    (1.875, -1.25, 0.375),
+)
+_PE_SAFETY = 1.01
+_POLAR_EXPRESS = np.concatenate(
+    [
+        np.asarray(_POLAR_EXPRESS_RAW[:-1]) / _PE_SAFETY ** np.array([1, 3, 5]),
+        np.asarray(_POLAR_EXPRESS_RAW[-1:]),
+    ]
+)
+
+COEFFICIENT_SETS: dict[str, tuple[np.ndarray, float]] = {
+    "keller": (np.asarray(_KELLER), 1.0),
+    "you": (np.asarray(_YOU), 1.0),
+    "polar_express": (_POLAR_EXPRESS, _PE_SAFETY),
+}
+"""Named Newton–Schulz coefficient sets: ``name -> (table (n, 3), norm_scale)``.
+
+Row ``k`` of a table holds :math:`(a_k, b_k, c_k)` of step ``k``; steps past the
+last row repeat it. The input is divided by ``norm_scale · ‖G‖_F + eps``.
+
+* ``"keller"``: Keller Jordan's (3.4445, -4.7750, 2.0315) at every step. It
+  trades exactness for slope at 0: singular values land in ≈ [0.68, 1.13]
+  rather than at 1, and a rank-1 input maps to φ⁵(1) ≈ 0.696436.
+* ``"you"``: You Jiacheng's five per-step triples (Dion, HeavyBall, optax's
+  ``'dion'`` preset); ≈ [0.98, 1.03] after five steps.
+* ``"polar_express"``: Amsel et al.'s per-step minimax-optimal quintics for
+  σ ∈ [1e-3, 1], the published list, with their safety normalization
+  ``1.01 · ‖G‖_F`` and every polynomial but the last divided as
+  (a/1.01, b/1.01³, c/1.01⁵).
+"""
+
+
+def _coefficient_table(coeffs, steps: int) -> tuple[np.ndarray, float]:
+    """Returns the ``(steps, 3)`` float64 coefficient table and the norm scale."""
+    check_positive_int("steps", steps)
+    if isinstance(coeffs, str):
+        if coeffs not in COEFFICIENT_SETS:
+            raise ValueError(
+                f"coeffs must be one of {sorted(COEFFICIENT_SETS)}, an (n, 3) "
+                f"array or (in scale_by_muon) a callable, got {coeffs!r}"
+            )
+        table, norm_scale = COEFFICIENT_SETS[coeffs]
+    else:
+        if callable(coeffs):
+            raise ValueError(
+                "newton_schulz takes a coefficient set as coeffs; pass a callable "
+                f"orthogonalizer to scale_by_muon or muon instead, got {coeffs!r}"
+            )
+        try:
+            table = np.asarray(coeffs, dtype=np.float64)
+        except (TypeError, ValueError, jax.errors.ConcretizationTypeError) as err:
+            raise ValueError(
+                f"coeffs must be a concrete (n, 3) array of floats, got {coeffs!r}"
+            ) from err
+        if table.ndim == 1:
+            table = table[None]
+        if table.ndim != 2 or table.shape[0] < 1 or table.shape[1] != 3:
+            raise ValueError(
+                f"coeffs must have shape (3,) or (n, 3), got shape {table.shape}"
+            )
+        if not np.all(np.isfinite(table)):
+            raise ValueError(f"coeffs must be finite, got {coeffs!r}")
+        norm_scale = 1.0
+    rows = np.minimum(np.arange(steps), table.shape[0] - 1)
+    return table[rows], norm_scale
+
+
+def newton_schulz(
+    G: jax.typing.ArrayLike,
+    steps: int = 5,
+    coeffs: str | jax.typing.ArrayLike = "keller",
+    dtype: jax.typing.DTypeLike | None = None,
+    eps: float = 1e-7,
+) -> jax.Array:
+    r"""Approximate polar factor of ``G`` by a matmul-only Newton–Schulz iteration.
+
+    .. math::
+
+        X_0 &= G / (\kappa\,\|G\|_F + \epsilon) \\
+        A_k &= X_k X_k^\top, \qquad
+        X_{k+1} = a_k X_k + (b_k A_k + c_k A_k^2) X_k
+
+    so each singular value :math:`\sigma` of :math:`X_0` (all ≤ 1/κ) becomes
+    :math:`\varphi(\sigma) = p_{T-1} \circ \dots \circ p_0(\sigma)` with
+    :math:`p_k(x) = a_k x + b_k x^3 + c_k x^5`, while the singular vectors are
+    kept: :math:`\mathrm{NS}(U\Sigma V^\top) = U\varphi(\Sigma/(\kappa\|G\|_F +
+    \epsilon))V^\top`.
+
+    The Frobenius norm is computed in float32 whatever ``dtype`` is. Matrices
+    with more rows than columns are transposed so that :math:`A_k` is the small
+    ``min(m, n)``-square Gram matrix (``NS(Gᵀ) = NS(G)ᵀ``). Leading axes are
+    batch axes: a stack of ``k`` same-shape matrices costs one batched call. The
+    loop is a ``lax.scan`` over the coefficient rows: static trip count, one
+    compiled body, no unrolled copies of the iterates. A zero matrix maps to
+    zeros (no NaN) thanks to ``eps``.
+
+    Differences: ``optax.contrib`` (0.2.8, unexported
+    ``orthogonalize_via_newton_schulz``) takes only 2-D inputs, iterates in the
+    input dtype with the norm in that dtype, adds ``eps = 1e-8`` and unrolls its
+    loop (``ns_steps·(2·min(m,n)² + mn)`` extra floats per matrix). Keller
+    Jordan's reference casts to bfloat16 before the norm; here the norm stays
+    float32 and bfloat16 is opt-in through ``dtype``.
+
+    Args:
+      G: array of shape ``(..., m, n)`` with a floating dtype.
+      steps: number of iterations ``T`` (≥ 1). With a table of ``n`` rows, step
+        ``k`` uses row ``min(k, n - 1)``.
+      coeffs: a name in :data:`COEFFICIENT_SETS` (``"keller"``, ``"you"``,
+        ``"polar_express"``), a triple ``(a, b, c)`` used at every step, or an
+        ``(n, 3)`` array of per-step triples (norm scale κ = 1 for arrays).
+      dtype: dtype of the matmul operands (e.g. ``jnp.bfloat16``); default
+        ``G``'s. Products accumulate, and the polynomial combines, in float32
+        with float32 coefficients (Keller's 3.4445 would round to 3.4375 in
+        bfloat16).
+      eps: added to the scaled norm.
+
+    Returns:
+      Array with the shape and dtype of ``G``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxreg import newton_schulz
+      >>> ortho = newton_schulz(jnp.diag(jnp.array([3.0, 1.0, 0.1])), coeffs="you")
+      >>> bool(jnp.allclose(jnp.diag(ortho), 1.0, atol=0.04))
+      True
+
+    References:
+      Jordan et al., "Muon: An optimizer for hidden layers in neural networks",
+      2024, https://kellerjordan.github.io/posts/muon/
+
+      Amsel et al., "The Polar Express: Optimal Matrix Sign Methods and Their
+      Application to the Muon Algorithm", 2025, https://arxiv.org/abs/2505.16932
+    """
+    table, norm_scale = _coefficient_table(coeffs, steps)
+    G = jnp.asarray(G)
+    if G.ndim < 2:
+        raise ValueError(
+            f"newton_schulz needs G of shape (..., m, n), got shape {G.shape}"
+        )
+    if not jnp.issubdtype(G.dtype, jnp.floating):
+        raise ValueError(f"G must have a floating dtype, got {G.dtype}")
+    dtype = G.dtype if dtype is None else jnp.dtype(dtype)
+    eps = jnp.asarray(eps, jnp.float32)
+    return _iterate(G, eps, tuple(map(tuple, table.tolist())), norm_scale, dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _iterate(G, eps, table, norm_scale, dtype):
+    """The NS loop; jitted with a hashable table so eager calls hit the cache."""
+    transposed = G.shape[-2] > G.shape[-1]
+    x = jnp.swapaxes(G, -1, -2) if transposed else G
+    x = x.astype(jnp.float32)
+    # As a dot: XLA's fused float32 reduce of m·n squares loses ~50x more
+    # digits, which φ' (up to ~25 for Polar Express) then amplifies.
+    sq = jnp.einsum("...ij,...ij->...", x, x, precision=jax.lax.Precision.HIGHEST)
+    norm = jnp.sqrt(sq)[..., None, None]
+    x = (x / (norm_scale * norm + eps)).astype(dtype)
+
+    def matmul(a, b):
+        return jnp.matmul(a, b, preferred_element_type=jnp.float32)
+
+    # Products accumulate and combine in float32 with float32 coefficients;
+    # only matmul operands are rounded to ``dtype`` (no-ops for float32).
+    def step(x, abc):
+        gram = matmul(x, jnp.swapaxes(x, -1, -2))
+        low = gram.astype(dtype)
+        poly = (abc[1] * gram + abc[2] * matmul(low, low)).astype(dtype)
+        return (abc[0] * x.astype(jnp.float32) + matmul(poly, x)).astype(dtype), None
+
+    x, _ = jax.lax.scan(step, x, jnp.asarray(table, dtype=jnp.float32))
+    x = jnp.swapaxes(x, -1, -2) if transposed else x
+    return x.astype(G.dtype)
+
+
+_SCALINGS = ("keller", "moonlight", "none")
+
+
+def _shape_factor(scaling: str, fan_in: int, fan_out: int) -> float:
+    if scaling == "keller":
+        return math.sqrt(max(1.0, fan_out / fan_in))
+    if scaling == "moonlight":
+        return 0.2 * math.sqrt(max(fan_in, fan_out))
+    return 1.0
+
+
+def _is_tall(x: jax.Array) -> bool:
+    """Whether the (fan_in, fan_out) view of ``x`` has more rows than columns."""
+    return math.prod(x.shape[:-1]) > x.shape[-1]
+
+
+def _replicated(x: jax.Array) -> jax.Array:
+    """Gathers an array sharded over explicit mesh axes; NS needs whole matrices.
+
+    (Under ``Auto`` axes and without a mesh the spec is empty and GSPMD decides.)
+    """
+    sharding = jax.typeof(x).sharding
+    if not any(sharding.spec):
+        return x
+    return jax.sharding.reshard(x, jax.sharding.NamedSharding(sharding.mesh, P()))
+
+
+def _orthogonalize_tree(updates, orthogonalize: Callable, scaling: str):
+    """Orthogonalizes every leaf, stacking same-shape matrices into one call.
+
+    A leaf of shape ``(*k, fan_out)`` is viewed as the ``(prod(k), fan_out)``
+    matrix, transposed to the wide orientation (``NS(Gᵀ) = NS(G)ᵀ``), grouped
+    with the other leaves of that wide shape and dtype, orthogonalized as a
+    batch, and mapped back. Leaves sharded over explicit mesh axes are gathered
+    for NS and their update is resharded like the leaf.
+    """
+    path_leaves, treedef = jax.tree_util.tree_flatten_with_path(updates)
+    groups: dict[tuple, list[int]] = {}
+    mats = []
+    for i, (path, x) in enumerate(path_leaves):
+        if x.ndim < 2:
+            raise ValueError(
+                f"Muon orthogonalizes matrices; leaf {jax.tree_util.keystr(path)} "
+                f"has shape {x.shape}. Route it to the AdamW branch (muon's "
+                "labels='adam') or leave it out of scale_by_muon."
+            )
+        mat = _replicated(x).reshape(-1, x.shape[-1])
+        mat = mat.T if _is_tall(x) else mat
+        mats.append(mat)
+        groups.setdefault((mat.shape, mat.dtype), []).append(i)
+    out = [None] * len(mats)
+    for members in groups.values():
+        ortho = orthogonalize(jnp.stack([mats[i] for i in members]))
+        for o, i in zip(ortho, members, strict=True):
+            x = path_leaves[i][1]
+            o = o.T if _is_tall(x) else o
+            factor = _shape_factor(scaling, math.prod(x.shape[:-1]), x.shape[-1])
+            o = (factor * o).reshape(x.shape).astype(x.dtype)
+            sharding = jax.typeof(x).sharding
+            out[i] = jax.sharding.reshard(o, sharding) if any(sharding.spec) else o
+    return jax.tree.unflatten(treedef, out)
+
+
+class ScaleByMuonState(NamedTuple):
+    """State of :func:`scale_by_muon`: an int32 step count and the momentum."""
+
+    count: jax.Array
+    mu: optax.Updates
+
+
+def scale_by_muon(
+    beta: float = 0.95,
+    nesterov: bool = True,
+    ns_steps: int = 5,
+    coeffs: str | jax.typing.ArrayLike | Callable[[jax.Array], jax.Array] = "keller",
+    scaling: str = "keller",
+    dtype: jax.typing.DTypeLike | None = None,
+    eps: float = 1e-7,
+    bias_correction: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Momentum, then Newton–Schulz orthogonalization, then a shape factor.
+
+    .. math::
+
+        m_t &= \beta m_{t-1} + (1-\beta) g_t \\
+        u_t &= \beta m_t + (1-\beta) g_t \ \text{(Nesterov)}, \quad
+               u_t = m_t \ \text{(otherwise)} \\
+        d_t &= s(\text{fan\_in}, \text{fan\_out}) \cdot \mathrm{NS}(u_t)
+
+    With ``bias_correction=True`` the Nesterov direction becomes optax's
+    :math:`\beta m_t/(1-\beta^{t+1}) + (1-\beta) g_t/(1-\beta^t)` (without
+    Nesterov the correction is a positive factor, which NS removes).
+
+    Shapes are read as Flax kernels, ``y = x @ W`` with ``W`` of shape
+    ``(fan_in, fan_out)``; a kernel with more axes (a Flax conv
+    ``(kh, kw, in, out)``) is viewed as the matrix ``(kh·kw·in, out)``,
+    orthogonalized and scaled as such. Scalings ``s``:
+
+    * ``"keller"``: :math:`\sqrt{\max(1, \text{fan\_out}/\text{fan\_in})}`
+      (Keller Jordan's :math:`\sqrt{\max(1, \text{rows}/\text{cols})}` on torch
+      ``(out, in)`` weights; optax's default);
+    * ``"moonlight"``: :math:`0.2\sqrt{\max(\text{fan\_in}, \text{fan\_out})}`,
+      matching AdamW's update RMS so AdamW learning rates and weight decays
+      transfer (Liu et al. 2025; optax's ``consistent_rms=0.2``);
+    * ``"none"``: 1.
+
+    Every leaf is orthogonalized: same-shape matrices (up to transposition) are
+    stacked and sent through one batched call. A leaf with fewer than 2 axes
+    raises ``ValueError``; :func:`muon` routes those to AdamW.
+
+    How the momentum compares with the peers (all EMA forms give the same
+    direction after NS, which is scale-invariant):
+
+    * Keller Jordan's reference and ``torch.optim.Muon``: ``buf.lerp_(g, 1-β)``,
+      Nesterov ``g.lerp(buf, β)`` — identical to the default here.
+    * optax ``contrib.scale_by_muon``: the same EMA with bias-corrected Nesterov
+      (``bias_correction=True`` here).
+    * MLX ``Muon``: identical EMA and Nesterov; its weight decay is coupled.
+    * Moonlight and Dion: :math:`M = \mu M + g`, Nesterov :math:`g + \mu M`;
+      this is :math:`(1-\mu)^{-1}` times the EMA form, so NS returns the same
+      matrix (up to ``eps``). Dion turns Nesterov off by default.
+
+    Args:
+      beta: momentum decay β ∈ [0, 1).
+      nesterov: use the Nesterov direction.
+      ns_steps: Newton–Schulz steps (≥ 1).
+      coeffs: a coefficient set for :func:`newton_schulz` (name or ``(n, 3)``
+        array), or a callable orthogonalizer ``O = f(U)`` that receives a stack
+        ``(k, m, n)`` with ``m ≤ n`` and returns the same shape (``ns_steps``,
+        ``dtype`` and ``eps`` are then unused). Same-shape matrices arrive
+        together, so the callable sees each group once per step.
+      scaling: ``"keller"``, ``"moonlight"`` or ``"none"``.
+      dtype: iteration dtype of NS (e.g. ``jnp.bfloat16``); norm stays float32.
+      eps: added to the scaled Frobenius norm in NS.
+      bias_correction: optax's bias-corrected Nesterov (see above).
+
+    Returns:
+      A ``GradientTransformationExtraArgs`` with :class:`ScaleByMuonState`.
+
+    Examples:
+      >>> import jax.numpy as jnp, optax
+      >>> from jaxreg import scale_by_muon
+      >>> tx = optax.chain(scale_by_muon(), optax.scale(-0.02))
+      >>> params = {"w": jnp.ones((4, 8))}
+      >>> state = tx.init(params)
+      >>> updates, state = tx.update({"w": jnp.eye(4, 8)}, state)
+      >>> updates["w"].shape
+      (4, 8)
+
+    References:
+      Jordan et al., "Muon: An optimizer for hidden layers in neural networks",
+      2024, https://kellerjordan.github.io/posts/muon/
+
+      Liu et al., "Muon is Scalable for LLM Training", 2025,
+      https://arxiv.org/abs/2502.16982
+    """
+    if not isinstance(beta, jax.core.Tracer) and not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must lie in [0, 1), got {beta!r}")
+    if scaling not in _SCALINGS:
+        raise ValueError(f"scaling must be one of {_SCALINGS}, got {scaling!r}")
+    if callable(coeffs):
+        orthogonalize = coeffs
+    else:
+        _coefficient_table(coeffs, ns_steps)
+        orthogonalize = functools.partial(
+            newton_schulz, steps=ns_steps, coeffs=coeffs, dtype=dtype, eps=eps
+        )
+
+    def init(params):
+        mu = jax.tree.map(jnp.zeros_like, params)
+        return ScaleByMuonState(count=jnp.zeros([], jnp.int32), mu=mu)
+
+    def update(updates, state, params=None, **extra_args):
+        del params, extra_args
+        count = optax.safe_increment(state.count)
+        mu = jax.tree.map(
+            lambda g, m: (beta * m + (1.0 - beta) * g).astype(m.dtype),
+            updates,
+            state.mu,
+        )
+        if bias_correction:
+            t = count.astype(jnp.float32)
+            c_mu = 1.0 - beta ** (t + 1.0) if nesterov else 1.0 - beta**t
+            c_g = 1.0 - beta**t
+        else:
+            c_mu = c_g = 1.0
+        if nesterov:
+            direction = jax.tree.map(
+                lambda g, m: beta * (m / c_mu) + (1.0 - beta) * (g / c_g),
+                updates,
+                mu,
+            )
+        else:
+            direction = jax.tree.map(lambda m: m / c_mu, mu)
+        direction = _orthogonalize_tree(direction, orthogonalize, scaling)
+        return direction, ScaleByMuonState(count=count, mu=mu)
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+_LABELS = ("muon", "adam")
+
+
+def _is_embed_or_head(path) -> bool:
+    name = jax.tree_util.keystr(path).lower()
+    return "embed" in name or "head" in name
+
+
+def _route(params, labels, warn: bool):
+    """Returns a tree of ``"muon"``/``"adam"`` labels with the structure of params."""
+    if labels is None:
+        routed = jax.tree.map(lambda x: "muon" if x.ndim >= 2 else "adam", params)
+        if warn:
+            for path, x in jax.tree_util.tree_flatten_with_path(params)[0]:
+                if x.ndim >= 2 and _is_embed_or_head(path):
+                    warnings.warn(
+                        f"jaxreg.muon routes {jax.tree_util.keystr(path)} (shape "
+                        f"{x.shape}) to Muon by the default >=2-D rule, but "
+                        "embeddings and output heads usually belong to the AdamW "
+                        "branch: pass labels marking it 'adam' (or 'muon' to "
+                        "silence this warning).",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+        return routed
+    try:
+        routed = resolve_mask(labels, params)
+    except ValueError as err:
+        raise ValueError(
+            "labels must be a pytree of 'muon'/'adam' with the structure of "
+            f"params (or a prefix of it), got {labels!r}"
+        ) from err
+    for (path, label), x in zip(
+        jax.tree_util.tree_flatten_with_path(routed)[0],
+        jax.tree.leaves(params),
+        strict=True,
+    ):
+        if label not in _LABELS:
+            raise ValueError(
+                f"labels{jax.tree_util.keystr(path)} must be 'muon' or 'adam', "
+                f"got {label!r}"
+            )
+        if label == "muon" and x.ndim < 2:
+            raise ValueError(
+                f"labels{jax.tree_util.keystr(path)} = 'muon' but the leaf has "
+                f"shape {x.shape}; Muon needs a matrix (or a higher-rank kernel)"
+            )
+    return routed
+
+
+def _weight_decay(strength, learning_rate) -> optax.GradientTransformation:
+    """Decoupled L2 decay; the identity for a literal 0 (then no params needed)."""
+    if isinstance(strength, int | float) and strength == 0:
+        return optax.identity()
+    return decoupled(l2(strength), learning_rate)
+
+
+def muon(
+    learning_rate: ScalarOrSchedule,
+    beta: float = 0.95,
+    nesterov: bool = True,
+    ns_steps: int = 5,
+    coeffs: str | jax.typing.ArrayLike | Callable[[jax.Array], jax.Array] = "keller",
+    scaling: str = "keller",
+    dtype: jax.typing.DTypeLike | None = None,
+    eps: float = 1e-7,
+    bias_correction: bool = False,
+    weight_decay: float = 0.0,
+    adam_learning_rate: ScalarOrSchedule | None = None,
+    adam_b1: float = 0.9,
+    adam_b2: float = 0.999,
+    adam_eps: float = 1e-8,
+    adam_weight_decay: float = 0.0,
+    labels: Any | Callable[[Any], Any] | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Muon for matrices, AdamW for everything else.
+
+    Muon branch (see :func:`scale_by_muon` for :math:`d_t`), with decoupled
+    weight decay multiplied by the learning rate:
+
+    .. math:: W \leftarrow W - \eta_t\,(d_t + \lambda W)
+
+    i.e. Keller Jordan's ``p *= 1 - lr·wd; p -= lr·u``. AdamW branch: plain
+    AdamW (``optax.adam`` with ``adam_b1, adam_b2, adam_eps``, then
+    :math:`-\eta^{\text{adam}}_t \lambda^{\text{adam}} w`), no Nesterov.
+
+    Routing: with ``labels=None`` every leaf with ≥ 2 axes goes to Muon (conv
+    kernels are flattened to ``(fan_in, fan_out)``) and the rest (biases,
+    norms' scales, scalars) to AdamW. Embeddings and output heads usually work
+    better with AdamW: label them ``"adam"``. A ``UserWarning`` names every
+    leaf whose path contains "embed" or "head" that the default rule sends to
+    Muon. ``labels`` is a pytree of ``"muon"``/``"adam"`` (or a prefix of the
+    params tree), or a callable ``params -> labels``; labelling a leaf with
+    fewer than 2 axes ``"muon"`` raises ``ValueError``.
+
+    Differences from ``optax.contrib.muon`` (0.2.8): its auxiliary optimizer is
+    NAdamW (it inherits ``nesterov=True``) sharing Muon's ``eps``; its momentum
+    is bias-corrected (``bias_correction=True`` here reproduces it); only
+    exactly-2-D leaves go to Muon (≥3-D kernels go to Adam there); its NS
+    ``eps`` is 1e-8 (1e-7 here, as in Keller Jordan's code).
+
+    With ``optax.inject_hyperparams`` list ``ns_steps`` in ``static_args``
+    (the loop length is static), and also ``coeffs`` or ``labels`` when they
+    are arrays or callables (it would trace the first and take callables for
+    schedules); the learning rates, β, eps and weight decays can be injected.
+
+    Args:
+      learning_rate: η_t for the Muon branch, a float or schedule. Keller
+        Jordan uses 0.02 with ``scaling="keller"``; with ``"moonlight"`` use an
+        AdamW-sized rate.
+      beta, nesterov, ns_steps, coeffs, scaling, dtype, eps, bias_correction:
+        see :func:`scale_by_muon`.
+      weight_decay: λ ≥ 0 of the Muon branch (decoupled, times η_t).
+      adam_learning_rate: learning rate of the AdamW branch; ``None`` reuses
+        ``learning_rate`` (sensible with ``scaling="moonlight"``; with
+        ``"keller"`` pass an Adam-sized rate such as 3e-4).
+      adam_b1, adam_b2, adam_eps: Adam's moment decays and epsilon.
+      adam_weight_decay: λ ≥ 0 of the AdamW branch (decoupled, times its lr).
+      labels: routing, see above.
+
+    Returns:
+      A ``GradientTransformationExtraArgs`` (an ``optax.partition`` inside).
+      Its ``update`` needs ``params`` when either weight decay is nonzero.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> import jaxreg
+      >>> params = {"embed": jnp.ones((10, 4)), "w": jnp.ones((4, 4)),
+      ...           "b": jnp.zeros(4)}
+      >>> labels = {"embed": "adam", "w": "muon", "b": "adam"}
+      >>> tx = jaxreg.muon(0.02, adam_learning_rate=3e-4, labels=labels)
+      >>> state = tx.init(params)
+      >>> grads = jax.tree.map(jnp.ones_like, params)
+      >>> updates, state = tx.update(grads, state, params)
+      >>> params = optax.apply_updates(params, updates)
+
+    References:
+      Jordan et al., "Muon: An optimizer for hidden layers in neural networks",
+      2024, https://kellerjordan.github.io/posts/muon/
+
+      Liu et al., "Muon is Scalable for LLM Training", 2025,
+      https://arxiv.org/abs/2502.16982
+    """
+    check_nonnegative("weight_decay", weight_decay)
+    check_nonnegative("adam_weight_decay", adam_weight_decay)
+    if adam_learning_rate is None:
+        adam_learning_rate = learning_rate
+    transforms = {
+        "muon": optax.chain(
+            scale_by_muon(
+                beta, nesterov, ns_steps, coeffs, scaling, dtype, eps, bias_correction
+            ),
+            optax.scale_by_learning_rate(learning_rate),
+            _weight_decay(weight_decay, learning_rate),
+        ),
+        "adam": optax.chain(
+            optax.adam(adam_learning_rate, adam_b1, adam_b2, adam_eps),
+            _weight_decay(adam_weight_decay, adam_learning_rate),
+        ),
+    }
+
+    def init(params):
+        routed = _route(params, labels, warn=True)
+        return optax.partition(transforms, routed).init(params)
+
+    def update(updates, state, params=None, **extra_args):
+        routed = _route(updates if params is None else params, labels, warn=False)
+        return optax.partition(transforms, routed).update(
+            updates, state, params, **extra_args
+        )
+
+    return optax.GradientTransformationExtraArgs(init, update)
