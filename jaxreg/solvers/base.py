@@ -145,11 +145,10 @@ def warn_not_converged(gap, tol_abs, what="solver"):
     )
 
 
-try:  # so that filters on scikit-learn's ConvergenceWarning catch ours too
-    from sklearn.exceptions import ConvergenceWarning as _Base
-except ImportError:  # pragma: no cover - sklearn is an optional extra
-    _Base = UserWarning
+class ConvergenceWarning(UserWarning):
+    """The iteration budget ran out before the duality gap reached tol·P(0).
 
-
-class ConvergenceWarning(_Base):
-    """The iteration budget ran out before the duality gap reached tol·P(0)."""
+    A plain ``UserWarning`` subclass (``import jaxreg`` does not import
+    scikit-learn), so filters on scikit-learn's own ``ConvergenceWarning`` do
+    not catch it; filter this class, or ``UserWarning``.
+    """
