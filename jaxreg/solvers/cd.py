@@ -70,6 +70,8 @@ class CDState(NamedTuple):
     n_outer: jax.Array  # int32
     n_epochs: jax.Array  # int32
     status: jax.Array  # int32: RUNNING / CONVERGED / GROW / BUDGET
+    v: jax.Array  # (d,) Xᵀ(-∇F(u)) at the current u, when v_fresh
+    v_fresh: jax.Array  # bool: v matches u (a path's next λ reuses it)
 
 
 class WSCache(NamedTuple):
@@ -137,7 +139,9 @@ def init_state(design, w, b):
     u = w @ design.XT - jnp.dot(design.xbar, w) + b
     z = jnp.zeros((), design.XT.dtype)
     i = jnp.zeros((), jnp.int32)
-    return CDState(w, jnp.asarray(b, design.XT.dtype), u, z, z, i, i, i)
+    v = jnp.zeros_like(w)
+    b = jnp.asarray(b, design.XT.dtype)
+    return CDState(w, b, u, z, z, i, i, i, v, jnp.zeros((), bool))
 
 
 def _soft(x, t):
@@ -292,8 +296,13 @@ def run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget):
 
     def body(carry):
         st, cache = carry
-        r = datafit.neg_grad(y, st.u)
-        v = XT @ r - xbar * jnp.sum(r)
+
+        def gradient(u):
+            r = datafit.neg_grad(y, u)
+            return XT @ r - xbar * jnp.sum(r)
+
+        # the gradient at the previous λ's solution serves the next λ as is
+        v = lax.cond(st.v_fresh, lambda _: st.v, gradient, st.u)
         gap, primal = duality_gap(datafit, y, st.u, st.w, v, l1, l2)
         nnz = jnp.sum(st.w != 0)
         status = jnp.where(
@@ -309,7 +318,7 @@ def run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget):
                 ),
             ),
         ).astype(jnp.int32)
-        st = st._replace(gap=gap, primal=primal, status=status)
+        st = st._replace(gap=gap, primal=primal, status=status, v=v, v_fresh=True)
         tol_in = jnp.maximum(_INNER_RATIO * gap, 0.5 * tol_abs)
 
         def step(c):
@@ -327,7 +336,7 @@ def run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget):
                 tol_in,
                 max_epochs,
             )
-            return s._replace(n_outer=s.n_outer + 1), cache
+            return s._replace(n_outer=s.n_outer + 1, v_fresh=False), cache
 
         return lax.cond(status == RUNNING, step, lambda c: c, (st, cache))
 
