@@ -1,9 +1,10 @@
 """Jit-compiled solvers for regularized linear models.
 
 ``lasso``, ``enet``, ``logistic_regression`` (:mod:`.glm`, over the
-working-set prox-Newton coordinate descent of :mod:`.cd`), ``ridge`` (Cholesky / CG), paths and
-cross-validation (:mod:`.path`), batched FISTA (:mod:`.fista`), datafits
-(:mod:`.datafits`). Every solver returns a :class:`SolverResult`.
+working-set prox-Newton coordinate descent of :mod:`.cd`), ``ridge``
+(Cholesky / CG), paths and cross-validation (:mod:`.path`), batched FISTA and
+group-Lasso regression (:mod:`.fista`), datafits (:mod:`.datafits`). Every
+solver returns a :class:`SolverResult`.
 """
 
 from jaxreg.solvers.base import ConvergenceWarning, SolverResult
