@@ -64,12 +64,15 @@ class Penalty(abc.ABC):
     """
 
     def value(self, params) -> jax.Array:
-        """The penalty summed over every leaf of ``params``."""
-        leaves = jax.tree.leaves(params)
-        total = jnp.zeros((), jnp.float32)
-        for leaf in leaves:
-            total = total + self._value(jnp.asarray(leaf)).astype(total.dtype)
-        return total
+        """The penalty summed over every leaf of ``params``.
+
+        Accumulated in at least float32 (float64 when the params are).
+        """
+        values = [self._value(jnp.asarray(leaf)) for leaf in jax.tree.leaves(params)]
+        if not values:
+            return jnp.zeros((), jnp.float32)
+        dtype = jnp.result_type(*values)  # float32, or float64 for x64 params
+        return sum((v.astype(dtype) for v in values), jnp.zeros((), dtype))
 
     def grad(self, params):
         """A subgradient of the penalty at ``params`` (``sign(0) = 0``)."""

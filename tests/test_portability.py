@@ -165,3 +165,44 @@ def test_state_from_a_different_tree_gives_a_clear_error():
     other = {"w": params["w"]}
     with pytest.raises(ValueError, match="structure|match"):
         tx.update(params, tx.init(other), params)
+
+
+def test_solvers_accept_row_sharded_X_and_match():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 40)).astype(np.float32)
+    w = np.zeros(40, np.float32)
+    w[:4] = [2.0, -1.0, 0.5, 1.5]
+    y = X @ w + 0.1 * rng.normal(size=64).astype(np.float32)
+    labels = (y > 0).astype(np.float32)
+    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("rows",))
+    rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("rows", None))
+    X_sharded = jax.device_put(jnp.asarray(X), rows)
+    assert len(X_sharded.sharding.device_set) == 8
+    for solve, target in (
+        (lambda A, t: jr.lasso(A, t, 0.05, tol=1e-6), y),
+        (lambda A, t: jr.logistic_regression(A, t, 0.01, tol=1e-6), labels),
+    ):
+        single, sharded = solve(jnp.asarray(X), target), solve(X_sharded, target)
+        np.testing.assert_allclose(sharded.coef, single.coef, atol=1e-5)
+        np.testing.assert_allclose(sharded.intercept, single.intercept, atol=1e-5)
+        assert bool(sharded.converged)
+
+
+def test_solvers_stay_in_float32_even_with_x64_enabled():
+    # The solvers pick float64 only for float64 inputs under x64; float32 data
+    # must give float32 results (no silent promotion inside the loops).
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 12)).astype(np.float32)
+    y = (X[:, 0] - X[:, 1]).astype(np.float32)
+    with jax.enable_x64(True):
+        results = [
+            jr.lasso(X, y, 0.01),
+            jr.enet(X, y, 0.01, 0.5),
+            jr.logistic_regression(X, (y > 0).astype(np.float32), 0.01),
+            jr.ridge(X, y, 0.1),
+        ]
+        path = jr.lasso_path(X, y, n_lambdas=5)
+    for res in results:
+        assert res.coef.dtype == jnp.float32 and bool(res.converged)
+        assert jnp.asarray(res.gap).dtype == jnp.float32
+    assert path.coef.dtype == jnp.float32

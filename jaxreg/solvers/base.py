@@ -106,7 +106,10 @@ def binary_labels(y):
             f"y must hold binary labels in {{0, 1}} or {{-1, +1}}, got values "
             f"{values[:10].tolist()}"
         )
-    return np.where(np.asarray(y) > 0, 1.0, -1.0)
+    y = np.asarray(y)
+    # labels carry no precision: keep a float dtype that does not promote X
+    dtype = y.dtype if np.issubdtype(y.dtype, np.floating) else np.float32
+    return np.where(y > 0, 1.0, -1.0).astype(dtype)
 
 
 def prepare(X, y, *, center: bool, dtype=None) -> Design:
