@@ -41,6 +41,20 @@ from jaxreg.prox import (
     singular_value_threshold,
     soft_threshold,
 )
+from jaxreg.solvers import (  # solvers
+    ConvergenceWarning,
+    CVResult,
+    PathResult,
+    SolverResult,
+    cross_validate,
+    enet,
+    enet_path,
+    lasso,
+    lasso_path,
+    logistic_path,
+    logistic_regression,
+    ridge,
+)
 from jaxreg.transforms import (
     RegularizationState,
     add_penalty_gradient,
@@ -88,6 +102,19 @@ __all__ = [
     "ScaleByLionState",
     "scale_by_lion",
     "lion",
+    # solvers (jaxreg.solvers; estimators live in jaxreg.linear_model)
+    "ConvergenceWarning",
+    "CVResult",
+    "PathResult",
+    "SolverResult",
+    "cross_validate",
+    "enet",
+    "enet_path",
+    "lasso",
+    "lasso_path",
+    "logistic_path",
+    "logistic_regression",
+    "ridge",
     # muon
     "COEFFICIENT_SETS",
     "ScaleByMuonState",

@@ -1,0 +1,101 @@
+"""Datafits (jaxreg.solvers.datafits): values, gradients, Lipschitz, gap."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from jaxreg.solvers.datafits import LOGISTIC, QUADRATIC, duality_gap, lipschitz
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 8))
+    return X, rng.standard_normal(40), np.sign(rng.standard_normal(40))
+
+
+def test_values_and_gradients_x64(data):
+    X, yq, yl = data
+    u = X @ np.linspace(-1, 1, 8)
+    with jax.enable_x64(True):
+        assert float(QUADRATIC.value(yq, u)) == pytest.approx(
+            np.mean((yq - u) ** 2) / 2
+        )
+        assert float(LOGISTIC.value(yl, u)) == pytest.approx(
+            np.mean(np.log1p(np.exp(-yl * u)))
+        )
+        for f, y in ((QUADRATIC, yq), (LOGISTIC, yl)):
+            g = jax.grad(lambda v, f=f, y=y: f.value(jnp.asarray(y), v))(jnp.asarray(u))
+            np.testing.assert_allclose(-np.asarray(f.neg_grad(y, u)), g, rtol=1e-12)
+            h = jax.vmap(
+                jax.grad(
+                    lambda t, i, f=f, y=y: jax.grad(
+                        lambda v: f.value(jnp.asarray(y), v)
+                    )(jnp.asarray(u).at[i].set(t))[i]
+                )
+            )(jnp.asarray(u), jnp.arange(40))
+            np.testing.assert_allclose(np.asarray(f.hessian_diag(y, u)), h, rtol=1e-10)
+
+
+def test_lipschitz_power_iteration(data):
+    X = data[0]
+    top = np.linalg.norm(X, 2) ** 2 / 40
+    with jax.enable_x64(True):
+        XT = jnp.asarray(X.T)
+        for f, c in ((QUADRATIC, 1.0), (LOGISTIC, 0.25)):
+            L = float(lipschitz(f, XT, n_iter=100))
+            assert c * top <= L <= 1.02 * c * top
+
+
+@pytest.mark.parametrize("l1, l2", [(0.05, 0.0), (0.03, 0.02), (0.0, 0.1)])
+@pytest.mark.parametrize("fit", ["quadratic", "logistic"])
+def test_gap_bounds_suboptimality_x64(data, l1, l2, fit):
+    """gap(w) >= P(w) - P* >= 0 with P* from scipy, and gap(w*) ~ 0."""
+    X, yq, yl = data
+    f, y = (QUADRATIC, yq) if fit == "quadratic" else (LOGISTIC, yl)
+
+    def primal(w):
+        return (
+            float(f.value(jnp.asarray(y), jnp.asarray(X @ w)))
+            + l1 * np.abs(w).sum()
+            + l2 / 2 * w @ w
+        )
+
+    with jax.enable_x64(True):
+        # smooth reformulation w = p - q, p, q >= 0 for an accurate P*
+        def split(z):
+            p, q = z[:8], z[8:]
+            w = p - q
+            u = X @ w
+            r = np.asarray(f.neg_grad(y, u))
+            gw = -X.T @ r + l2 * w
+            val = primal(w)
+            return val, np.concatenate([gw + l1, -gw + l1])
+
+        opt = minimize(
+            split,
+            np.zeros(16),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0, None)] * 16,
+            options=dict(ftol=1e-15, gtol=1e-12, maxiter=10_000),
+        )
+        p_star = opt.fun
+        ones = jnp.ones(8)
+        for w in (np.zeros(8), np.linspace(-0.5, 0.5, 8), opt.x[:8] - opt.x[8:]):
+            u = X @ w
+            v = X.T @ np.asarray(f.neg_grad(y, u))
+            gap, p = duality_gap(
+                f,
+                jnp.asarray(y),
+                jnp.asarray(u),
+                jnp.asarray(w),
+                jnp.asarray(v),
+                l1 * ones,
+                l2 * ones,
+            )
+            assert float(p) == pytest.approx(primal(w), rel=1e-12)
+            assert float(gap) >= primal(w) - p_star - 1e-10
+        assert float(gap) <= 1e-6

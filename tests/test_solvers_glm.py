@@ -1,0 +1,220 @@
+"""Lasso / elastic net / logistic (jaxreg.solvers.glm, working-set CD of
+jaxreg.solvers.cd) against scikit-learn and an independent numpy gap."""
+
+import jax
+import numpy as np
+import pytest
+from scipy.special import expit, xlogy
+from sklearn import linear_model as sk
+from sklearn.datasets import load_diabetes, make_regression
+
+from jaxreg import penalties
+from jaxreg.solvers.base import ConvergenceWarning
+from jaxreg.solvers.glm import enet, lasso, logistic_regression
+
+
+def numpy_lasso_gap(X, y, w, b, l1, l2):
+    """Objective and duality gap of the elastic net, written independently.
+
+    Uses scikit-learn's augmented-Lasso dual point (``_cd_fast.pyx``) in the
+    1/(2n) scaling.
+    """
+    n = X.shape[0]
+    Xc, yc = X - X.mean(0), y - y.mean()
+    if b is None:
+        Xc, yc = X, y
+    R = yc - Xc @ w
+    primal = R @ R / (2 * n) + l1 * np.abs(w).sum() + l2 / 2 * w @ w
+    XtA = Xc.T @ R - n * l2 * w
+    dual_norm = np.abs(XtA).max()
+    const = min(1.0, n * l1 / dual_norm) if dual_norm > 0 else 1.0
+    gap = 0.5 * (R @ R) * (1 + const**2) + n * l1 * np.abs(w).sum()
+    gap += -const * R @ yc + 0.5 * n * l2 * (1 + const**2) * (w @ w)
+    return primal, gap / n
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return X, y
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_matches_sklearn_diabetes_x64(diabetes, l1_ratio, fit_intercept):
+    X, y = diabetes
+    alpha = 0.01
+    ref = sk.ElasticNet(
+        alpha=alpha,
+        l1_ratio=l1_ratio,
+        fit_intercept=fit_intercept,
+        tol=1e-14,
+        max_iter=100_000,
+    ).fit(X, y)
+    with jax.enable_x64(True):
+        res = enet(X, y, alpha, l1_ratio, fit_intercept=fit_intercept, tol=1e-13)
+        coef = np.asarray(res.coef)
+    assert coef.dtype == np.float64
+    assert bool(res.converged)
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(coef, ref.coef_, rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(float(res.intercept), ref.intercept_, rtol=1e-6)
+
+
+def test_lasso_float32_diabetes(diabetes):
+    """float32 (x64 off): tol 1e-6 reachable, coefficients within 1e-3 relative."""
+    X, y = diabetes
+    ref = sk.Lasso(alpha=0.01, tol=1e-14, max_iter=100_000).fit(X, y)
+    res = lasso(X, y, 0.01, tol=1e-6)
+    assert np.asarray(res.coef).dtype == np.float32
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(np.asarray(res.coef), ref.coef_, atol=1e-3 * scale)
+    p, gap = numpy_lasso_gap(X, y, np.asarray(res.coef, np.float64), 0.0, 0.01, 0)
+    p0 = np.var(y) / 2
+    assert gap <= 1e-5 * p0
+
+
+def test_lasso_large_x64_independent_gap():
+    """The n=1000, d=5000 problem from the issue, checked against sklearn."""
+    X, y = make_regression(1000, 5000, n_informative=50, noise=10, random_state=0)
+    alpha = np.abs(X.T @ (y - y.mean())).max() / 1000 / 10
+    ref = sk.Lasso(alpha=alpha, tol=1e-12, max_iter=100_000).fit(X, y)
+    with jax.enable_x64(True):
+        res = lasso(X, y, alpha, tol=1e-12)
+        coef = np.asarray(res.coef)
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(coef, ref.coef_, atol=1e-6 * scale)
+    p, gap = numpy_lasso_gap(X, y, coef, 0.0, alpha, 0.0)
+    assert gap <= 1e-11 * np.var(y) / 2
+    assert abs(float(res.gap) - gap) <= 1e-9 * p
+
+
+def numpy_logreg_gap(X, y, w, lam):
+    u = y * (X @ w)
+    p = np.mean(np.logaddexp(0.0, -u)) + lam * np.abs(w).sum()
+    s = expit(-u)
+    g = X.T @ (y * s) / X.shape[0]
+    z = s * min(1.0, lam / np.abs(g).max())
+    d = -np.mean(xlogy(z, z) + xlogy(1 - z, 1 - z))
+    return p, p - d
+
+
+def _classification(n=300, d=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    w = np.zeros(d)
+    w[:5] = [2, -1.5, 1, 0.5, -0.5]
+    y = (X @ w + 0.3 + rng.logistic(size=n) > 0).astype(float)
+    return X, y
+
+
+def test_logistic_l1_matches_liblinear_x64():
+    X, y = _classification()
+    n = X.shape[0]
+    C = 0.05
+    ref = sk.LogisticRegression(
+        C=C,
+        l1_ratio=1.0,
+        solver="liblinear",
+        fit_intercept=False,
+        tol=1e-12,
+        max_iter=100_000,
+    ).fit(X, y)
+    with jax.enable_x64(True):
+        res = logistic_regression(
+            X, y, penalties.l1(1.0 / (n * C)), fit_intercept=False, tol=1e-12
+        )
+        coef = np.asarray(res.coef)
+    np.testing.assert_allclose(coef, ref.coef_[0], atol=1e-5 * np.abs(coef).max())
+    _, gap = numpy_logreg_gap(X, 2 * y - 1, coef, 1.0 / (n * C))
+    assert gap <= 1e-11
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5])
+def test_logistic_l2_enet_with_intercept_matches_sklearn_x64(l1_ratio):
+    X, y = _classification(200, 10, seed=1)
+    n, C = X.shape[0], 0.5
+    solver = "lbfgs" if l1_ratio == 0 else "saga"
+    ref = sk.LogisticRegression(
+        C=C, l1_ratio=l1_ratio, solver=solver, tol=1e-12, max_iter=1_000_000
+    ).fit(X, y)
+    with jax.enable_x64(True):
+        res = logistic_regression(X, y, 1.0 / (n * C), l1_ratio, tol=1e-13)
+        coef, b = np.asarray(res.coef), float(res.intercept)
+    np.testing.assert_allclose(
+        coef, ref.coef_[0], rtol=1e-5, atol=1e-7 * np.abs(coef).max()
+    )
+    np.testing.assert_allclose(b, ref.intercept_[0], rtol=1e-5)
+
+
+def test_logistic_float32():
+    X, y = _classification()
+    n, C = X.shape[0], 0.05
+    ref = sk.LogisticRegression(
+        C=C,
+        l1_ratio=1.0,
+        solver="liblinear",
+        fit_intercept=False,
+        tol=1e-12,
+        max_iter=100_000,
+    ).fit(X, y)
+    res = logistic_regression(X, y, 1.0 / (n * C), fit_intercept=False, tol=1e-6)
+    coef = np.asarray(res.coef)
+    assert coef.dtype == np.float32
+    np.testing.assert_allclose(coef, ref.coef_[0], atol=2e-3 * np.abs(coef).max())
+
+
+def test_warm_start_reaches_same_solution(diabetes):
+    X, y = diabetes
+    with jax.enable_x64(True):
+        cold = lasso(X, y, 0.05, tol=1e-12)
+        warm = lasso(X, y, 0.05, tol=1e-12, coef_init=np.asarray(cold.coef) * 0.5)
+        np.testing.assert_allclose(
+            np.asarray(warm.coef),
+            np.asarray(cold.coef),
+            atol=1e-8 * np.abs(cold.coef).max(),
+        )
+
+
+def test_budget_warns_not_nan(diabetes):
+    X, y = diabetes
+    with pytest.warns(ConvergenceWarning, match="duality gap"):
+        res = lasso(X, y, 1e-4, tol=1e-12, max_iter=1)
+    assert not bool(res.converged)
+    assert np.all(np.isfinite(np.asarray(res.coef)))
+    assert np.isfinite(float(res.gap))
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda X, y: lasso(X, y[:-1], 0.1), "inconsistent numbers of samples"),
+        (lambda X, y: lasso(np.where(X > 0.1, np.nan, X), y, 0.1), "X contains NaN"),
+        (lambda X, y: lasso(X, np.full_like(y, np.inf), 0.1), "y contains NaN"),
+        (lambda X, y: lasso(X, y, -1.0), "lam"),
+        (lambda X, y: enet(X, y, 0.1, l1_ratio=1.5), "l1_ratio"),
+        (lambda X, y: enet(X, y, 0.1, l1_ratio=-0.1), "l1_ratio"),
+        (lambda X, y: logistic_regression(X, y, 0.1), "binary labels"),
+        (
+            lambda X, y: logistic_regression(X, y > 0, penalties.group_lasso(0.1)),
+            "L1, L2 or ElasticNet",
+        ),
+        (lambda X, y: lasso(X[:, :, None], y, 0.1), "X must be 2-D"),
+    ],
+)
+def test_bad_input_raises_value_error(diabetes, call, match):
+    X, y = diabetes
+    with pytest.raises(ValueError, match=match):
+        call(X, y)
+
+
+def test_no_recompile_on_second_call(diabetes):
+    """Same shapes and bucket: the compiled solver is reused (cache hit)."""
+    from jaxreg.solvers import cd
+
+    X, y = diabetes
+    lasso(X, y, 0.1)
+    before = cd._solve_bucket._cache_size()
+    lasso(X, y, 0.2)
+    lasso(X * 2.0, y + 1.0, 0.1)
+    assert cd._solve_bucket._cache_size() == before

@@ -1,0 +1,124 @@
+"""Paths and cross-validation (jaxreg.solvers.path) against scikit-learn."""
+
+import jax
+import numpy as np
+import pytest
+from sklearn import linear_model as sk
+from sklearn.datasets import load_diabetes, make_regression
+from sklearn.model_selection import KFold
+
+from jaxreg.solvers.glm import logistic_regression
+from jaxreg.solvers.path import cross_validate, enet_path, lasso_path, logistic_path
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_regression(80, 150, n_informative=10, noise=5.0, random_state=0)
+    return X, y
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.7])
+def test_path_matches_sklearn_all_lambdas_x64(data, l1_ratio):
+    X, y = data
+    Xc, yc = X - X.mean(0), y - y.mean()  # sklearn's paths do not centre
+    alphas, coefs, _ = sk.enet_path(
+        Xc, yc, l1_ratio=l1_ratio, eps=1e-3, alphas=30, tol=1e-13, max_iter=100_000
+    )
+    with jax.enable_x64(True):
+        fn = lasso_path if l1_ratio == 1.0 else enet_path
+        kw = {} if l1_ratio == 1.0 else {"l1_ratio": l1_ratio}
+        res = fn(X, y, n_lambdas=30, eps=1e-3, tol=1e-15, **kw)
+        np.testing.assert_allclose(np.asarray(res.lambdas), alphas, rtol=1e-12)
+        ours = np.asarray(res.coef)
+    scale = np.abs(coefs).max()
+    np.testing.assert_allclose(ours, coefs.T, atol=1e-6 * scale)
+    assert bool(np.all(res.converged))
+    # intercepts: y mean minus x mean · w, as sklearn's Lasso computes it
+    np.testing.assert_allclose(
+        np.asarray(res.intercept), y.mean() - ours @ X.mean(0), rtol=1e-10
+    )
+
+
+def test_path_float32_and_bucket_growth():
+    """d > n with a support that outgrows the first working-set bucket."""
+    X, y = make_regression(100, 300, n_informative=40, noise=1.0, random_state=1)
+    alphas, coefs, _ = sk.lasso_path(
+        X - X.mean(0), y - y.mean(), alphas=20, tol=1e-12, max_iter=100_000
+    )
+    res = lasso_path(X, y, n_lambdas=20, tol=1e-6, p0=32)
+    assert np.asarray(res.coef).dtype == np.float32
+    assert (coefs[:, -1] != 0).sum() > 32  # the support did outgrow p0
+    np.testing.assert_allclose(
+        np.asarray(res.coef), coefs.T, atol=2e-3 * np.abs(coefs).max()
+    )
+
+
+def test_batched_path_equals_sequential_x64(data):
+    X, y = data
+    with jax.enable_x64(True):
+        seq = lasso_path(X, y, n_lambdas=8, eps=1e-1, tol=1e-10)
+        bat = lasso_path(
+            X, y, n_lambdas=8, eps=1e-1, tol=1e-10, batched=True, max_iter=2000
+        )
+        a, b = np.asarray(seq.coef), np.asarray(bat.coef)
+    assert bool(np.all(bat.converged))
+    np.testing.assert_allclose(b, a, atol=1e-5 * np.abs(a).max())
+    np.testing.assert_allclose(
+        np.asarray(bat.intercept), np.asarray(seq.intercept), rtol=1e-6
+    )
+
+
+def test_logistic_path_matches_single_fits_x64():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 30))
+    y = (X[:, 0] - X[:, 1] + rng.logistic(size=120) > 0).astype(float)
+    with jax.enable_x64(True):
+        res = logistic_path(X, y, n_lambdas=6, eps=1e-2, tol=1e-12)
+        bat = logistic_path(
+            X, y, n_lambdas=6, eps=1e-2, tol=1e-9, batched=True, max_iter=5000
+        )
+        for k, lam in enumerate(np.asarray(res.lambdas)):
+            single = logistic_regression(X, y, float(lam), tol=1e-12)
+            np.testing.assert_allclose(
+                np.asarray(res.coef[k]), np.asarray(single.coef), atol=1e-5
+            )
+        np.testing.assert_allclose(
+            np.asarray(bat.coef), np.asarray(res.coef), atol=1e-4
+        )
+    # at lambda_max the solution is exactly zero
+    assert np.all(np.asarray(res.coef[0]) == 0)
+
+
+def test_cv_picks_same_lambda_as_lassocv_x64():
+    X, y = load_diabetes(return_X_y=True)
+    folds = list(KFold(5).split(X))
+    ref = sk.LassoCV(alphas=30, cv=folds, tol=1e-12, max_iter=100_000).fit(X, y)
+    with jax.enable_x64(True):
+        res = cross_validate(X, y, n_lambdas=30, cv=folds, tol=1e-11)
+    np.testing.assert_allclose(res.lambdas, ref.alphas_, rtol=1e-10)
+    np.testing.assert_allclose(res.scores, ref.mse_path_, rtol=1e-6)
+    assert res.best_lambda == pytest.approx(ref.alpha_, rel=1e-12)
+
+
+def test_cv_contiguous_folds_match_kfold():
+    from jaxreg.solvers.path import kfold
+
+    for (tr, te), (tr2, te2) in zip(
+        kfold(23, 4), KFold(4).split(np.zeros(23)), strict=True
+    ):
+        np.testing.assert_array_equal(tr, tr2)
+        np.testing.assert_array_equal(te, te2)
+
+
+def test_path_bad_input(data):
+    X, y = data
+    with pytest.raises(ValueError, match="l1_ratio"):
+        enet_path(X, y, l1_ratio=2.0)
+    with pytest.raises(ValueError, match="lambdas"):
+        lasso_path(X, y, lambdas=[1.0, -1.0])
+    with pytest.raises(ValueError, match="datafit"):
+        from jaxreg.solvers.path import path
+
+        path(X, y, datafit="hinge")
+    with pytest.raises(ValueError, match="cv"):
+        cross_validate(X, y, cv=1)

@@ -1,0 +1,62 @@
+"""Ridge (jaxreg.solvers.ridge) against numpy's closed form and scikit-learn."""
+
+import jax
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge as SkRidge
+
+from jaxreg.solvers.base import ConvergenceWarning
+from jaxreg.solvers.ridge import ridge
+
+
+def _data(n, d, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * rng.uniform(0.5, 3.0, d)
+    y = X @ rng.standard_normal(d) + rng.standard_normal(n) + 4.0
+    return X, y
+
+
+@pytest.mark.parametrize("shape", [(60, 15), (20, 50)])  # primal and dual systems
+@pytest.mark.parametrize("method", ["cholesky", "cg"])
+def test_matches_closed_form_and_sklearn_x64(shape, method):
+    X, y = _data(*shape)
+    n, d = shape
+    lam = 0.3
+    Xc, yc = X - X.mean(0), y - y.mean()
+    w_np = np.linalg.solve(Xc.T @ Xc + n * lam * np.eye(d), Xc.T @ yc)
+    ref = SkRidge(alpha=n * lam, solver="cholesky").fit(X, y)
+    with jax.enable_x64(True):
+        res = ridge(X, y, lam, method=method, tol=1e-14, max_iter=5000)
+        coef = np.asarray(res.coef)
+    np.testing.assert_allclose(coef, w_np, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(coef, ref.coef_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(float(res.intercept), ref.intercept_, rtol=1e-7)
+    assert bool(res.converged)
+
+
+@pytest.mark.parametrize("method", ["cholesky", "cg"])
+def test_float32(method):
+    X, y = _data(80, 10)
+    n = 80
+    Xc, yc = X - X.mean(0), y - y.mean()
+    w_np = np.linalg.solve(Xc.T @ Xc + n * 0.1 * np.eye(10), Xc.T @ yc)
+    res = ridge(X, y, 0.1, method=method, tol=1e-6)
+    assert np.asarray(res.coef).dtype == np.float32
+    np.testing.assert_allclose(np.asarray(res.coef), w_np, rtol=1e-4, atol=1e-4)
+
+
+def test_cg_budget_warns():
+    X, y = _data(50, 40)
+    with pytest.warns(ConvergenceWarning):
+        res = ridge(X, y, 1e-6, method="cg", tol=1e-14, max_iter=10)
+    assert np.all(np.isfinite(np.asarray(res.coef)))
+
+
+def test_bad_input():
+    X, y = _data(20, 3)
+    with pytest.raises(ValueError, match="lam"):
+        ridge(X, y, -0.1)
+    with pytest.raises(ValueError, match="method"):
+        ridge(X, y, 0.1, method="svd")
+    with pytest.raises(ValueError, match="inconsistent"):
+        ridge(X, y[:5], 0.1)
