@@ -29,6 +29,7 @@ import optax
 
 from jaxreg.penalties import Penalty
 from jaxreg.prox import nonzero
+from jaxreg.transforms import Mask, resolve_mask
 
 __all__ = ["Diagnostics", "DiagnosticsState", "with_diagnostics", "read_diagnostics"]
 
@@ -62,19 +63,35 @@ def _count(tree, predicate) -> jax.Array:
     return sum(counts, jnp.zeros((), jnp.int32))
 
 
+def _selected(params, mask) -> list:
+    """The leaves (or entries, for array masks) of ``params`` that ``mask`` keeps."""
+    full = jax.tree.leaves(resolve_mask(mask, params))
+    return [
+        p if m is True else jnp.where(m, p, jnp.zeros_like(p))
+        for p, m in zip(jax.tree.leaves(params), full, strict=True)
+        if m is not False
+    ]
+
+
 def _empty() -> Diagnostics:
     zero = jnp.zeros((), jnp.float32)
     return Diagnostics(*([zero] * len(Diagnostics._fields)))
 
 
 def with_diagnostics(
-    inner: optax.GradientTransformation, penalty: Penalty | None = None
+    inner: optax.GradientTransformation,
+    penalty: Penalty | None = None,
+    mask: Mask = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Wraps ``inner`` so that its state records the training diagnostics.
 
     Args:
       inner: any optax transformation (typically the whole optimizer chain).
       penalty: optional penalty whose value at the new params is recorded.
+      mask: the leaves the penalty applies to, as in :mod:`jaxreg.transforms`
+        (pass the same mask as the regularizing transform, e.g. to leave
+        biases out of the recorded penalty). Norms and sparsity always cover
+        every leaf.
 
     Returns:
       A ``GradientTransformationExtraArgs`` with :class:`DiagnosticsState`. Its
@@ -122,7 +139,7 @@ def with_diagnostics(
             penalty=(
                 jnp.zeros((), jnp.float32)
                 if penalty is None
-                else penalty.value(new_params).astype(jnp.float32)
+                else penalty.value(_selected(new_params, mask)).astype(jnp.float32)
             ),
             nonfinite=_count(updates, lambda x: ~jnp.isfinite(x)).astype(jnp.float32),
         )

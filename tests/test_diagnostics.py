@@ -61,3 +61,18 @@ def test_bfloat16_params_accumulate_norms_in_float32():
     got = jr.read_diagnostics(state)
     assert got["param_norm"] == pytest.approx(64.0, rel=1e-6)
     assert state.metrics.param_norm.dtype == jnp.float32
+
+
+def test_penalty_is_recorded_on_the_masked_leaves_only():
+    params = {"w": jnp.array([[1.0, -2.0]]), "b": jnp.array([5.0])}
+    pen = jr.l1(1.0)
+
+    def no_bias(p):
+        return jax.tree.map(lambda x: x.ndim > 1, p)
+
+    tx = jr.with_diagnostics(optax.sgd(0.0), pen, mask=no_bias)
+    _, state = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
+    assert jr.read_diagnostics(state)["penalty"] == pytest.approx(3.0)
+    tx = jr.with_diagnostics(optax.sgd(0.0), pen)
+    _, state = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
+    assert jr.read_diagnostics(state)["penalty"] == pytest.approx(8.0)
