@@ -104,7 +104,9 @@ def run(out_dir, quick: bool) -> ExampleResult:
             optax.chain(
                 optax.adam(LEARNING_RATE),
                 jaxreg.proximal(penalty, LEARNING_RATE, mask=mask),
-            )
+            ),
+            penalty,
+            mask=mask,
         )
         path, metrics = run_optimizer(
             loss, params0, optimizer, steps, record=lambda state: state.metrics
@@ -237,7 +239,8 @@ def run(out_dir, quick: bool) -> ExampleResult:
     numbers["dense AdamW test accuracy"] = f"{acc_dense:.3f}"
     numbers[f"diagnostics at the end (λ={strengths[shown]:g})"] = (
         f"grad norm {m.grad_norm[-1]:.3g}, update ratio {m.update_ratio[-1]:.2g}, "
-        f"zero fraction {m.zero_fraction[-1]:.3f}"
+        f"zero fraction {m.zero_fraction[-1]:.3f}, "
+        f"group-lasso penalty on W₁ {m.penalty[-1]:.3g}"
     )
     claims = [
         Claim(
