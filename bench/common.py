@@ -7,6 +7,7 @@ each ended with ``block_until_ready``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
 import time
@@ -73,3 +74,13 @@ def save(rows, name: str, directory=RESULTS) -> pathlib.Path:
     md = directory / f"{name}.md"
     md.write_text(format_table(rows) + "\n")
     return md
+
+
+def main(run, suite: str, doc: str, argv=None) -> None:
+    """Command line of a suite: ``python bench/<suite>.py [--quick]``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    rows = run(parser.parse_args(argv).quick)
+    print(f"device: {jax.devices()[0].device_kind}")
+    print(format_table(rows))
+    print(f"\nwritten: {save(rows, suite)}")

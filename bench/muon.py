@@ -14,7 +14,6 @@ Run ``python bench/muon.py [--quick]``; results go to ``bench/results/muon.{json
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -28,7 +27,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
 import jaxreg
-from bench.common import format_table, row, save
+from bench.common import main, row
 
 SUITE = "muon"
 PEER = "optax.contrib.muon"
@@ -208,14 +207,5 @@ def run(quick: bool = False) -> list[dict]:
     return rows
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small shapes")
-    rows = run(parser.parse_args(argv).quick)
-    print(f"device: {jax.devices()[0].device_kind}")
-    print(format_table(rows))
-    print(f"\nwritten: {save(rows, SUITE)}")
-
-
 if __name__ == "__main__":
-    main()
+    main(run, SUITE, __doc__)

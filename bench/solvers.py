@@ -24,7 +24,6 @@ times one repeat.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -36,7 +35,7 @@ from scipy.special import expit, xlogy
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from bench.common import format_table, row, save
+from bench.common import main, row
 
 SUITE = "solvers"
 TARGET = 1e-6
@@ -445,14 +444,5 @@ def _run(quick):
     return rows
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    rows = run(args.quick)
-    print(format_table(rows))
-    print(f"\nwritten: {save(rows, SUITE)}")
-
-
 if __name__ == "__main__":
-    main()
+    main(run, SUITE, __doc__)

@@ -13,7 +13,6 @@ Trees: 8 matrices of 1024² plus 8 biases, and 500 leaves of 32×32.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import jax
@@ -24,7 +23,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
 import jaxreg as jr
-from bench.common import format_table, row, save, time_call
+from bench.common import main, row, time_call
 
 SUITE = "transforms"
 
@@ -90,14 +89,5 @@ def run(quick: bool = False) -> list[dict]:
     return rows
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    rows = run(args.quick)
-    print(format_table(rows))
-    print(f"\nwritten: {save(rows, SUITE)}")
-
-
 if __name__ == "__main__":
-    main()
+    main(run, SUITE, __doc__)
