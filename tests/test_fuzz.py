@@ -117,3 +117,58 @@ def test_bad_learning_rates_raise(bad_lr):
     ):
         with pytest.raises(ValueError, match="learning_rate"):
             make()
+
+
+SOLVER_SHAPES = [(1, 1), (2, 1), (1, 3), (40, 3), (5, 30)]
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    shape=st.sampled_from(SOLVER_SHAPES),
+    lam=st.sampled_from([0.0, 1e-12, 0.1, 1e12]),
+    seed=st.integers(0, 3),
+)
+def test_solvers_on_any_shape_and_strength_give_finite_answers(shape, lam, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=shape).astype(np.float32)
+    y = rng.normal(size=shape[0]).astype(np.float32)
+    labels = np.arange(shape[0]) % 2
+    import warnings
+
+    with warnings.catch_warnings():
+        # an unpenalized wide problem may legitimately exhaust its budget
+        warnings.simplefilter("ignore", jr.ConvergenceWarning)
+        results = [
+            jr.lasso(X, y, lam, max_iter=20),
+            jr.enet(X, y, lam, 0.5, max_iter=20),
+            jr.logistic_regression(X, labels, lam, max_iter=20),
+        ]
+        rank = np.linalg.matrix_rank(X - X.mean(axis=0))
+        if lam == 0 and rank < shape[1]:
+            with pytest.raises(ValueError, match="singular"):
+                jr.ridge(X, y, lam)
+        else:
+            results.append(jr.ridge(X, y, lam))
+    for res in results:
+        assert res.coef.shape == (shape[1],)
+        assert np.all(np.isfinite(np.asarray(res.coef)))
+        assert np.isfinite(float(res.intercept))
+    if lam >= 1e12:  # far above lambda_max: everything is zero
+        np.testing.assert_array_equal(results[0].coef, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"lam": -1.0}, "lam"),
+        ({"lam": float("nan")}, "lam"),
+        ({"X": np.ones((3, 2, 1))}, "X"),
+        ({"X": np.full((3, 2), np.inf)}, "X"),
+        ({"y": np.ones(4)}, "samples"),
+        ({"X": np.ones((0, 2)), "y": np.ones(0)}, "X"),
+    ],
+)
+def test_solver_bad_inputs_raise(kwargs, match):
+    args = {"X": np.ones((3, 2)), "y": np.ones(3), "lam": 0.1} | kwargs
+    with pytest.raises(ValueError, match=match):
+        jr.lasso(args["X"], args["y"], args["lam"])

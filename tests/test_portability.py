@@ -131,6 +131,12 @@ CHECKPOINTED = {
     "muon": lambda: jr.muon(
         optax.cosine_decay_schedule(0.02, 20), weight_decay=0.1, adam_weight_decay=0.1
     ),
+    "lion": lambda: jr.lion(1e-3, weight_decay=0.1),
+    "coupled+diagnostics": lambda: jr.with_diagnostics(
+        optax.chain(jr.add_penalty_gradient(jr.l2(0.1)), optax.sgd(0.1, 0.9)),
+        jr.l2(0.1),
+    ),
+    "prox_sgd_group": lambda: jr.prox_sgd(0.1, jr.group_lasso(0.1), mask=bias_free),
 }
 
 

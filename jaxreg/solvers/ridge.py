@@ -132,6 +132,11 @@ def ridge(
         n_iter = jnp.ones((), jnp.int32)
     else:
         w, gap, n_iter = _ridge_cg(design, lam_arr, tol_abs, max_iter)
+    if not bool(jnp.all(jnp.isfinite(w))):
+        raise ValueError(
+            f"lam={lam!r} leaves the ridge system singular (X has rank below its "
+            f"{X.shape[1]} features after centring): pass lam > 0"
+        )
     converged = gap <= tol_abs
     if method == "cg" and not bool(converged):
         _warn(gap, tol_abs, "ridge (cg)")
