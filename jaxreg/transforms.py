@@ -128,8 +128,13 @@ def masked_map(fn, mask: Mask, updates, params):
     return jax.tree.map(leaf, updates, params, full)
 
 
-def _counted(update_fn, name: str) -> optax.GradientTransformationExtraArgs:
-    """A transform with a step counter whose update is ``update_fn(u, p, count)``."""
+def _scheduled(
+    penalty, learning_rate, mask, leaf_update, name: str
+) -> optax.GradientTransformationExtraArgs:
+    """A masked leaf-wise transform ``leaf_update(u, p, lr_k)`` with a step
+    counter that evaluates the learning-rate schedule."""
+    _check_penalty(penalty)
+    _check_learning_rate(learning_rate)
 
     def init(params):
         del params
@@ -138,7 +143,8 @@ def _counted(update_fn, name: str) -> optax.GradientTransformationExtraArgs:
     def update(updates, state, params=None, **extra_args):
         del extra_args
         _require_params(params, name)
-        new = update_fn(updates, params, state.count)
+        lr = _value_at(learning_rate, state.count)
+        new = masked_map(lambda u, p: leaf_update(u, p, lr), mask, updates, params)
         return new, RegularizationState(count=optax.safe_increment(state.count))
 
     return optax.GradientTransformationExtraArgs(init, update)
@@ -209,18 +215,11 @@ def decoupled(
     Returns:
       A ``GradientTransformationExtraArgs``; its update requires ``params``.
     """
-    _check_penalty(penalty)
-    _check_learning_rate(learning_rate)
 
-    def update(updates, params, count):
-        lr = _value_at(learning_rate, count)
+    def shrink(u, p, lr):
+        return u - (lr * penalty.grad(p)).astype(u.dtype)
 
-        def shrink(u, p):
-            return u - (lr * penalty.grad(p)).astype(u.dtype)
-
-        return masked_map(shrink, mask, updates, params)
-
-    return _counted(update, "decoupled")
+    return _scheduled(penalty, learning_rate, mask, shrink, "decoupled")
 
 
 def proximal(
@@ -254,18 +253,11 @@ def proximal(
     Returns:
       A ``GradientTransformationExtraArgs``; its update requires ``params``.
     """
-    _check_penalty(penalty)
-    _check_learning_rate(learning_rate)
 
-    def update(updates, params, count):
-        lr = _value_at(learning_rate, count)
+    def step(u, p, lr):
+        return (penalty.prox(p + u, lr) - p).astype(u.dtype)
 
-        def step(u, p):
-            return (penalty.prox(p + u, lr) - p).astype(u.dtype)
-
-        return masked_map(step, mask, updates, params)
-
-    return _counted(update, "proximal")
+    return _scheduled(penalty, learning_rate, mask, step, "proximal")
 
 
 def prox_sgd(
