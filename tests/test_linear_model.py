@@ -96,6 +96,7 @@ def test_logistic_matches_sklearn_x64(diabetes, penalty):
         solver="lbfgs" if rho == 0 else "saga",
         tol=1e-12,
         max_iter=1_000_000,
+        random_state=0,
     ).fit(X, yb)
     with jax.enable_x64(True):
         ours = LogisticRegression(penalty, C=0.1, l1_ratio=0.5, tol=1e-13).fit(X, yb)

@@ -119,6 +119,7 @@ def test_logistic_l1_matches_liblinear_x64():
         fit_intercept=False,
         tol=1e-12,
         max_iter=100_000,
+        random_state=0,  # liblinear's coordinate order; None made this flaky
     ).fit(X, y)
     with jax.enable_x64(True):
         res = logistic_regression(
@@ -136,7 +137,12 @@ def test_logistic_l2_enet_with_intercept_matches_sklearn_x64(l1_ratio):
     n, C = X.shape[0], 0.5
     solver = "lbfgs" if l1_ratio == 0 else "saga"
     ref = sk.LogisticRegression(
-        C=C, l1_ratio=l1_ratio, solver=solver, tol=1e-12, max_iter=1_000_000
+        C=C,
+        l1_ratio=l1_ratio,
+        solver=solver,
+        tol=1e-12,
+        max_iter=1_000_000,
+        random_state=0,
     ).fit(X, y)
     with jax.enable_x64(True):
         res = logistic_regression(X, y, 1.0 / (n * C), l1_ratio, tol=1e-13)
@@ -157,6 +163,7 @@ def test_logistic_float32():
         fit_intercept=False,
         tol=1e-12,
         max_iter=100_000,
+        random_state=0,  # liblinear's coordinate order; None made this flaky
     ).fit(X, y)
     res = logistic_regression(X, y, 1.0 / (n * C), fit_intercept=False, tol=1e-6)
     coef = np.asarray(res.coef)
