@@ -52,6 +52,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxreg.prox import soft_threshold
 from jaxreg.solvers.datafits import Quadratic, duality_gap
 
 RUNNING, CONVERGED, GROW, BUDGET = 0, 1, 2, 3
@@ -144,10 +145,6 @@ def init_state(design, w, b):
     return CDState(w, b, u, z, z, i, i, i, v, jnp.zeros((), bool))
 
 
-def _soft(x, t):
-    return jnp.sign(x) * jnp.maximum(jnp.abs(x) - t, 0.0)
-
-
 def _model_cd(H, g, x, l1, l2, eps, max_epochs):
     """Cyclic CD on ``-gᵀδ + ½ δᵀHδ + Σ l1|x+δ| + l2/2 (x+δ)²`` from ``δ = 0``.
 
@@ -162,7 +159,7 @@ def _model_cd(H, g, x, l1, l2, eps, max_epochs):
         x, hd, change = carry
         old = x[j]
         z = hdiag[j] * old + g[j] - hd[j]
-        new = jnp.where(hdiag[j] > 0, _soft(z, l1[j]) / denom[j], old)
+        new = jnp.where(hdiag[j] > 0, soft_threshold(z, l1[j]) / denom[j], old)
         delta = new - old
         return (
             x.at[j].set(new),

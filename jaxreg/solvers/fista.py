@@ -40,12 +40,9 @@ from jax import lax
 
 from jaxreg import penalties
 from jaxreg._validation import check_nonnegative, check_positive_int
+from jaxreg.prox import soft_threshold
 from jaxreg.solvers.base import SolverResult, check_X_y, prepare, warn_not_converged
 from jaxreg.solvers.datafits import QUADRATIC, duality_gap, lipschitz
-
-
-def _soft(x, t):
-    return jnp.sign(x) * jnp.maximum(jnp.abs(x) - t, 0.0)
 
 
 @functools.partial(
@@ -75,7 +72,7 @@ def _fista_batched(
     def step(_, c):
         W, B, Z, ZB, t = c
         V, vb = grad(Z, ZB)
-        W_new = _soft(Z + V / lip, l1) / (1.0 + l2)
+        W_new = soft_threshold(Z + V / lip, l1) / (1.0 + l2)
         B_new = ZB + vb / lip if fit_intercept else B
         restart = (
             jnp.sum((Z - W_new) * (W_new - W), axis=1) + (ZB - B_new) * (B_new - B) > 0
