@@ -118,11 +118,36 @@ def prepare(X, y, *, center: bool, dtype=None) -> Design:
     if isinstance(X, jax.Array):
         XT = X.astype(dtype).T
     else:
-        XT = np.asarray(X).T
-        # device_put of a same-dtype array is a single copy; astype first if not
-        XT = jax.device_put(XT if XT.dtype == dtype else XT.astype(dtype))
-    yj = jnp.asarray(y, dtype=dtype)
-    return _center(XT, yj, center)
+        XT = to_device(np.asarray(X).T, dtype)
+    xbar, colnorm, yc, y_offset = _center(XT, jnp.asarray(y, dtype=dtype), center)
+    return Design(XT, xbar, colnorm, yc, y_offset)
+
+
+_ALIGN = 64  # bytes; XLA:CPU aliases host buffers aligned to this
+
+
+def to_device(a, dtype):
+    """A numpy array as a device array of ``dtype``, copied at most once.
+
+    On the CPU backend XLA *aliases* a C-contiguous host buffer aligned to 64
+    bytes instead of copying it. numpy's allocator gives 16-byte alignment, so
+    an arbitrary array is first copied (and cast) by numpy into an aligned
+    buffer — memcpy speed, about 4x faster than XLA's own copy, which mattered:
+    for a 1000 x 5000 float64 design the transfer fell from 20 ms to 5 ms (to
+    nothing when the caller's buffer is already aligned). Other backends get a
+    plain ``device_put``. The aliased buffer is only read.
+    """
+    a = np.asarray(a)
+    if jax.default_backend() != "cpu":
+        return jax.device_put(a if a.dtype == dtype else a.astype(dtype))
+    if a.dtype == dtype and a.flags.c_contiguous and a.ctypes.data % _ALIGN == 0:
+        return jax.device_put(a)
+    dtype = np.dtype(dtype)
+    raw = np.empty(a.size * dtype.itemsize + _ALIGN, np.uint8)
+    start = -raw.ctypes.data % _ALIGN
+    out = raw[start : start + a.size * dtype.itemsize].view(dtype).reshape(a.shape)
+    np.copyto(out, a, casting="unsafe")
+    return jax.device_put(out)
 
 
 @functools.partial(jax.jit, static_argnames="center")
@@ -136,7 +161,8 @@ def _center(XT, y, center):
     else:
         xbar = jnp.zeros(XT.shape[0], XT.dtype)
         y_offset = jnp.zeros((), XT.dtype)
-    return Design(XT, xbar, jnp.sqrt(sq), y - y_offset, y_offset)
+    # XT itself is not returned: a jit output aliasing an input is a copy
+    return xbar, jnp.sqrt(sq), y - y_offset, y_offset
 
 
 def warn_not_converged(gap, tol_abs, what="solver"):

@@ -57,7 +57,12 @@ from jaxreg.solvers.datafits import Quadratic, duality_gap
 
 RUNNING, CONVERGED, GROW, BUDGET = 0, 1, 2, 3
 _INNER_RATIO = 0.3  # inner (working-set) gap target relative to the outer gap
+
 MODEL_RATIO = 0.1  # model CD stops when its largest update is <= this x the KKT
+UNROLL = 4  # coordinates per loop trip (1.3-1.8x faster epochs on CPU)
+ANDERSON = 5  # extrapolate from the last ANDERSON + 1 iterates
+
+
 
 
 class CDState(NamedTuple):
@@ -107,6 +112,17 @@ def _swap_rows(K):
     return min(K, 32)
 
 
+def _top_k(priority, k):
+    """``lax.top_k`` on a float32 copy: ranking needs no more precision, and
+    XLA:CPU has a fast float32 kernel (5000 float64 entries: 0.8 ms, as much
+    as the full gradient; float32: 0.02 ms). Finite entries are clipped so
+    that none overflows into a tie with the ``±inf`` of forced or screened
+    features."""
+    p32 = priority.astype(jnp.float32)
+    big = jnp.finfo(jnp.float32).max  # finite values stay below +-inf
+    return lax.top_k(jnp.where(jnp.isinf(priority), p32, jnp.clip(p32, -big, big)), k)
+
+
 def _select_cached(design, priority, cache):
     """Full top-``K`` selection, or ``<= R`` swaps into a valid cache."""
     XT, xbar = design.XT, design.xbar
@@ -115,14 +131,14 @@ def _select_cached(design, priority, cache):
     R = _swap_rows(K)
 
     def full(_):
-        ws = lax.top_k(priority, K)[1]
+        ws = _top_k(priority, K)[1]
         cols = XT[ws] - xbar[ws][:, None]
         return WSCache(ws, cols, cols @ cols.T / n, jnp.ones((), bool))
 
     def incremental(c):
         in_ws = jnp.zeros(priority.shape, bool).at[c.ws].set(True)
-        cand_p, cand = lax.top_k(jnp.where(in_ws, -jnp.inf, priority), R)
-        neg_slot_p, slot = lax.top_k(-priority[c.ws], R)
+        cand_p, cand = _top_k(jnp.where(in_ws, -jnp.inf, priority), R)
+        neg_slot_p, slot = _top_k(-priority[c.ws], R)
         swap = cand_p > -neg_slot_p  # best outsider vs worst insider, pairwise
         new_idx = jnp.where(swap, cand, c.ws[slot])
         ws = c.ws.at[slot].set(new_idx)
@@ -145,15 +161,51 @@ def init_state(design, w, b):
     return CDState(w, b, u, z, z, i, i, i, v, jnp.zeros((), bool))
 
 
-def _model_cd(H, g, x, l1, l2, eps, max_epochs):
-    """Cyclic CD on ``-gᵀδ + ½ δᵀHδ + Σ l1|x+δ| + l2/2 (x+δ)²`` from ``δ = 0``.
+def _anderson_weights(C):
+    """Weights ``c`` (summing to 1) minimizing ``cᵀCc``: ``c ∝ C⁻¹1``, for the
+    Gram matrix ``C`` (``M x M``) of successive differences of iterates.
 
-    Stops after the first epoch whose largest ``Hⱼⱼ |Δxⱼ|`` is ``<= eps``.
-    Returns the new point and the number of epochs run.
+    ``M`` is tiny and static, so the system is solved by unrolled Gauss-Jordan
+    elimination (no ``linalg`` call, which some backends lack); a singular
+    system gives non-finite weights, which the caller rejects.
+    """
+    M = C.shape[0]
+    C = C + 1e-12 * jnp.trace(C) * jnp.eye(M, dtype=C.dtype)
+    A = jnp.concatenate([C, jnp.ones((M, 1), C.dtype)], axis=1)
+    for i in range(M):
+        A = A.at[i].set(A[i] / A[i, i])
+        A = A - jnp.outer(A[:, i].at[i].set(0.0), A[i])
+    z = A[:, M]
+    return z / jnp.sum(z)
+
+
+def _model_cd(H, g, x, l1, l2, eps, max_epochs, certify=None, tol=None):
+    """Cyclic CD on ``q(δ) = -gᵀδ + ½ δᵀHδ + Σ l1|x+δ| + l2/2 (x+δ)²`` from
+    ``δ = 0``, with Anderson extrapolation and optional gap checks.
+
+    Every ``ANDERSON + 1`` epochs (a *block*) the block's iterates are
+    combined into an extrapolated point (skglm's ``AndersonCD``, Bertrand &
+    Massias 2021), kept only if it lowers ``q``. The iterates' ``Hδ`` are kept
+    alongside, so the test costs ``O(K)``, not a ``K x K`` product.
+
+    When ``q`` is the objective itself (least squares), ``certify(x, hd, x_d,
+    hd_d)`` returns the duality gap at ``x`` with the dual point built from
+    ``x_d``: the block's iterates extrapolated in the metric of ``H``, which
+    is extrapolation of the residuals ``r = r₀ - X_W δ`` (celer's dual
+    extrapolation, Massias et al. 2018) done in ``O(MK)``. Its dual point
+    converges much faster than the plain residual's, so the gap certifies
+    ``tol`` many epochs earlier on ill-conditioned working sets.
+
+    Stops after the first epoch whose largest ``Hⱼⱼ |Δxⱼ|`` is ``<= eps``, or
+    the first block whose gap is ``<= tol``. Returns the new point, the number
+    of epochs run and the gap at the returned point (``inf`` when unknown).
     """
     k = x.shape[0]
+    m1 = ANDERSON + 1
     hdiag = jnp.diagonal(H)
     denom = jnp.where(hdiag + l2 > 0, hdiag + l2, 1.0)
+    x0 = x
+    inf = jnp.asarray(jnp.inf, x.dtype)
 
     def coord(j, carry):
         x, hd, change = carry
@@ -167,18 +219,47 @@ def _model_cd(H, g, x, l1, l2, eps, max_epochs):
             jnp.maximum(change, hdiag[j] * jnp.abs(delta)),
         )
 
+    def q(x, hd):
+        delta = x - x0
+        pen = jnp.sum(l1 * jnp.abs(x) + 0.5 * l2 * x * x)
+        return jnp.dot(delta, 0.5 * hd - g) + pen
+
+    def end_of_block(x, hd, xs, hds):
+        dx, dhd = jnp.diff(xs, axis=0), jnp.diff(hds, axis=0)
+        c = _anderson_weights(dx @ dx.T)
+        x_acc, hd_acc = c @ xs[1:], c @ hds[1:]
+        better = q(x_acc, hd_acc) < q(x, hd)  # False when c is not finite
+        x, hd = jnp.where(better, x_acc, x), jnp.where(better, hd_acc, hd)
+        if certify is None:
+            return x, hd, inf
+        c = _anderson_weights(0.5 * (dx @ dhd.T + dhd @ dx.T))
+        gap = certify(x, hd, c @ xs[1:], c @ hds[1:])
+        return x, hd, jnp.where(jnp.isfinite(gap), gap, inf)
+
     def epoch(carry):
-        x, hd, ep, _ = carry
+        x, hd, ep, _, _, xs, hds = carry
         zero = jnp.zeros((), x.dtype)
-        x, hd, change = lax.fori_loop(0, k, coord, (x, hd, zero))
-        return x, hd, ep + 1, change
+        x, hd, change = lax.fori_loop(0, k, coord, (x, hd, zero), unroll=UNROLL)
+        slot = ep % m1
+        xs, hds = xs.at[slot].set(x), hds.at[slot].set(hd)
+        x, hd, gap = lax.cond(
+            slot == m1 - 1,
+            lambda: end_of_block(x, hd, xs, hds),
+            lambda: (x, hd, inf),
+        )
+        return x, hd, ep + 1, change, gap, xs, hds
 
     def cond(carry):
-        return (carry[3] > eps) & (carry[2] < max_epochs)
+        _, _, ep, change, gap, _, _ = carry
+        done = change <= eps
+        if tol is not None:
+            done = done | (gap <= tol)
+        return ~done & (ep < max_epochs)
 
-    inf = jnp.asarray(jnp.inf, x.dtype)
-    x, _, ep, _ = lax.while_loop(cond, epoch, (x, jnp.zeros_like(x), 0, inf))
-    return x, ep
+    hist = jnp.zeros((m1, k), x.dtype)
+    init = (x, jnp.zeros_like(x), 0, inf, inf, hist, hist)
+    x, _, ep, _, gap, _, _ = lax.while_loop(cond, epoch, init)
+    return x, ep, gap
 
 
 def _kkt_violation(w, v, l1, l2):
@@ -206,7 +287,7 @@ def _working_set_step(
         cache = _select_cached(design, priority, cache)
         ws, Xw, H_fixed = cache.ws, cache.cols, cache.gram
     else:
-        ws = lax.top_k(priority, K)[1]
+        ws = _top_k(priority, K)[1]
         Xw = XT[ws] - xbar[ws][:, None]  # (K, n), centred columns
     l1w, l2w, xw, gw = l1[ws], l2[ws], st.w[ws], v[ws]
     r0 = datafit.neg_grad(y, st.u)
@@ -231,7 +312,19 @@ def _working_set_step(
         else:
             H = (Xw * datafit.hessian_diag(y, u)[None, :]) @ Xw.T
         kkt = jnp.max(_kkt_violation(x, g, l1w, l2w))
-        x_new, n_ep = _model_cd(H, g, x, l1w, l2w, MODEL_RATIO * kkt, 1000)
+        eps = MODEL_RATIO * kkt
+        if quadratic:
+
+            def certify(x_new, hd, x_d, hd_d):
+                u_new = u + (x_new - x) @ Xw
+                r_d = (y - u - (x_d - x) @ Xw) / n
+                return duality_gap(datafit, y, u_new, x_new, g - hd_d, l1w, l2w, r_d)[0]
+
+            x_new, n_ep, cd_gap = _model_cd(
+                H, g, x, l1w, l2w, eps, 1000, certify, tol_in
+            )
+        else:
+            x_new, n_ep, cd_gap = _model_cd(H, g, x, l1w, l2w, eps, 1000)
         delta = x_new - x
         du = delta @ Xw
         if quadratic:
@@ -262,6 +355,7 @@ def _working_set_step(
         r = datafit.neg_grad(y, u)
         g = Xw @ r
         ws_gap, _ = duality_gap(datafit, y, u, x, g, l1w, l2w)
+        ws_gap = jnp.minimum(ws_gap, cd_gap)  # both certify the new x
         return x, u, g, ws_gap, k + 1, ep + n_ep
 
     inf = jnp.asarray(jnp.inf, dtype)
@@ -351,8 +445,12 @@ def bucket(n_features: int, size: int, p0: int) -> int:
 
 
 def next_bucket(n_features: int, w, K: int) -> int:
-    """Bucket after a GROW: ``>= 2·nnz`` and at least ``4K`` (few compiles)."""
-    return bucket(n_features, 2 * int(jnp.sum(w != 0)), 4 * K)
+    """Bucket after a GROW: ``>= 2·nnz`` and at least ``2K``.
+
+    Growing by 4x would compile fewer shapes, but epochs cost ``O(K²)``: on a
+    100-λ path (1000 x 5000) doubling was 9% faster once compiled.
+    """
+    return bucket(n_features, 2 * int(jnp.sum(w != 0)), 2 * K)
 
 
 def grow_threshold(K: int, n_features: int) -> int:

@@ -135,11 +135,14 @@ def lipschitz(datafit, XT, n_iter: int = 30):
     return 1.01 * scale * sq_norm / n
 
 
-def duality_gap(datafit, y, u, w, v, l1, l2):
+def duality_gap(datafit, y, u, w, v, l1, l2, r=None):
     """Duality gap of ``F(u) + Σⱼ l1ⱼ|wⱼ| + l2ⱼ/2 wⱼ²`` at a rescaled dual point.
 
     With ``r = -∇F(u)`` and ``v = Xᵀr`` (passed in, the solvers have it), the
-    dual point is ``θ = s·r``. For a pure L1 penalty ``s = min(1, minⱼ
+    dual point is ``θ = s·r``. Any other ``r`` (with its ``v = Xᵀr``) may be
+    passed instead, e.g. an extrapolated residual (celer's dual
+    extrapolation): the gap then certifies the primal point ``(u, w)`` with
+    the dual point built from that ``r``. For a pure L1 penalty ``s = min(1, minⱼ
     l1ⱼ/|vⱼ|)`` makes ``θ`` feasible (``|xⱼᵀθ| ≤ l1ⱼ``); with an L2 part the dual
     is unconstrained and both ``s = 1`` and that ``s`` are tried, the smaller
     gap is returned. Features with ``l1ⱼ = l2ⱼ = 0`` (an unpenalized intercept
@@ -153,11 +156,13 @@ def duality_gap(datafit, y, u, w, v, l1, l2):
       v: ``Xᵀ(-∇F(u))``, shape ``(d,)``.
       l1: per-feature L1 strengths, shape ``(d,)``.
       l2: per-feature L2 strengths, shape ``(d,)``.
+      r: the residual to build ``θ`` from; default ``-∇F(u)``.
 
     Returns:
       ``(gap, primal)``: the gap and ``P(w) = F(u) + penalty(w)``.
     """
-    r = datafit.neg_grad(y, u)
+    if r is None:
+        r = datafit.neg_grad(y, u)
     penalized = (l1 > 0) | (l2 > 0)
     primal = datafit.value(y, u) + jnp.sum(l1 * jnp.abs(w) + 0.5 * l2 * w * w)
     ratio = jnp.where(penalized & (l1 > 0), jnp.abs(v) / jnp.where(l1 > 0, l1, 1.0), 0)
