@@ -329,7 +329,7 @@ def _run(quick):
         p_zero = datafit.value(design.y, jnp.zeros_like(design.y))
 
         def fit(lam, tol):
-            st = cd.init_state(design, zero, 0.0)
+            st = cd.init_state(design, None, 0.0)
             st = cd.solve(
                 datafit,
                 design,

@@ -84,18 +84,19 @@ def test_gap_bounds_suboptimality_x64(data, l1, l2, fit):
         )
         p_star = opt.fun
         ones = jnp.ones(8)
-        for w in (np.zeros(8), np.linspace(-0.5, 0.5, 8), opt.x[:8] - opt.x[8:]):
+        w_star = opt.x[:8] - opt.x[8:]
+        r_star = np.asarray(f.neg_grad(y, X @ w_star))
+        for w in (np.zeros(8), np.linspace(-0.5, 0.5, 8), w_star):
             u = X @ w
             v = X.T @ np.asarray(f.neg_grad(y, u))
-            gap, p = duality_gap(
-                f,
-                jnp.asarray(y),
-                jnp.asarray(u),
-                jnp.asarray(w),
-                jnp.asarray(v),
-                l1 * ones,
-                l2 * ones,
-            )
+            args = (jnp.asarray(y), jnp.asarray(u), jnp.asarray(w))
+            gap, p = duality_gap(f, *args, jnp.asarray(v), l1 * ones, l2 * ones)
             assert float(p) == pytest.approx(primal(w), rel=1e-12)
             assert float(gap) >= primal(w) - p_star - 1e-10
+            # a dual point from another residual certifies w too; the optimal
+            # one (r at w*) makes the gap exactly the suboptimality
+            gap_star, _ = duality_gap(
+                f, *args, X.T @ r_star, l1 * ones, l2 * ones, r=jnp.asarray(r_star)
+            )
+            assert float(gap_star) == pytest.approx(primal(w) - p_star, abs=1e-7)
         assert float(gap) <= 1e-6

@@ -60,7 +60,8 @@ def default_dtype(*arrays):
 
 
 def check_X_y(X, y):
-    """Validates shapes and finiteness; returns numpy or jax arrays (2-D, 1-D)."""
+    """Validates shapes, dtypes and the finiteness of y (X: in :func:`prepare`);
+    returns numpy or jax arrays (2-D, 1-D)."""
     if not isinstance(X, jax.Array):
         X = np.asarray(X)
     if not isinstance(y, jax.Array):
@@ -82,11 +83,18 @@ def check_X_y(X, y):
             a.dtype, mod.complexfloating
         ):
             raise ValueError(f"{name} must be real-valued, got dtype {a.dtype}")
-        # a sum is finite iff every entry is, barring overflow: one cheap pass,
-        # and the full elementwise test only to confirm a suspicious sum
-        if not bool(mod.isfinite(mod.sum(a))) and not bool(mod.all(mod.isfinite(a))):
-            raise ValueError(f"{name} contains NaN or Inf")
+    # X is checked by prepare, on the device, in the pass over it that it
+    # makes anyway
+    _check_finite("y", y)
     return X, y
+
+
+def _check_finite(name, a):
+    # a sum is finite iff every entry is, barring overflow: one cheap pass,
+    # and the full elementwise test only to confirm a suspicious sum
+    mod = jnp if isinstance(a, jax.Array) else np
+    if not bool(mod.isfinite(mod.sum(a))) and not bool(mod.all(mod.isfinite(a))):
+        raise ValueError(f"{name} contains NaN or Inf")
 
 
 def check_strength(name, lam):
@@ -120,6 +128,9 @@ def prepare(X, y, *, center: bool, dtype=None) -> Design:
     else:
         XT = to_device(np.asarray(X).T, dtype)
     xbar, colnorm, yc, y_offset = _center(XT, jnp.asarray(y, dtype=dtype), center)
+    # a column norm is finite iff the column is, barring overflow
+    if not bool(jnp.all(jnp.isfinite(colnorm))):
+        _check_finite("X", XT)
     return Design(XT, xbar, colnorm, yc, y_offset)
 
 

@@ -51,9 +51,8 @@ def fit(
     design = prepare(X, y, center=center)
     dtype = design.XT.dtype
     d = design.XT.shape[0]
-    if coef_init is None:
-        w0 = jnp.zeros((d,), dtype)
-    else:
+    w0 = None
+    if coef_init is not None:
         w0 = jnp.asarray(coef_init, dtype)
         if w0.shape != (d,):
             raise ValueError(f"coef_init must have shape ({d},), got {w0.shape}")

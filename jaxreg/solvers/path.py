@@ -169,7 +169,7 @@ def solve_path(
         jnp.zeros((n_lam,), jnp.int32),
     )
     b0 = _intercept0(datafit, design, fit_col)
-    st = cd.init_state(design, jnp.zeros((d,), dtype), b0)
+    st = cd.init_state(design, None, b0)
     start = jnp.zeros((), jnp.int32)
     K = cd.bucket(d, 0, p0)
     while True:

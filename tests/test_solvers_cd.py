@@ -1,0 +1,146 @@
+"""Working-set CD internals (jaxreg.solvers.cd) and the host transfer."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from jaxreg.solvers import base, cd
+
+
+def test_top_k_overflowing_priorities_keep_forced_features_first():
+    """float64 priorities beyond float32 range must not tie with +-inf."""
+    with jax.enable_x64(True):
+        p = np.full(50, 1e300)
+        p[[3, 40]] = np.inf  # forced (nonzero coefficients)
+        p[[7, 8]] = -np.inf  # screened
+        p[9] = -1e300
+        _, idx = cd._top_k(jnp.asarray(p), 2)
+        assert sorted(np.asarray(idx).tolist()) == [3, 40]
+        _, idx = cd._top_k(jnp.asarray(-p), 3)
+        assert sorted(np.asarray(idx).tolist()) == [7, 8, 9]
+
+
+def test_anderson_weights_equal_normalized_solve():
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((5, 30))
+    C = U @ U.T
+    z = np.linalg.solve(C, np.ones(5))
+    with jax.enable_x64(True):
+        c = np.asarray(cd._anderson_weights(jnp.asarray(C)))
+    np.testing.assert_allclose(c, z / z.sum(), rtol=1e-8)
+    assert c.sum() == pytest.approx(1.0)
+
+
+def _model(K, n, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((K, n))
+    w = np.where(rng.random(K) < 0.7, rng.standard_normal(K), 0.0)
+    y = w @ A + 0.1 * rng.standard_normal(n)
+    return A @ A.T / n, A @ y / n
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.05])
+def test_accelerated_model_cd_reaches_scipy_argmin(l2):
+    """Anderson-accelerated CD on an ill-conditioned model (K=60 features,
+    n=70 samples) converges to the argmin found by L-BFGS-B on the split
+    reformulation, in at most half the epochs of plain cyclic CD."""
+    H, g = _model(60, 70, 0)
+    l1 = 0.01
+
+    def q(x):
+        return -g @ x + 0.5 * x @ H @ x + l1 * np.abs(x).sum() + 0.5 * l2 * x @ x
+
+    def split(z):
+        x = z[:60] - z[60:]
+        grad = -g + H @ x + l2 * x
+        return q(x), np.concatenate([grad + l1, -grad + l1])
+
+    opt = minimize(
+        split,
+        np.zeros(120),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * 120,
+        options=dict(ftol=1e-16, gtol=1e-13, maxiter=50_000),
+    )
+    with jax.enable_x64(True):
+        args = (jnp.asarray(H), jnp.asarray(g), jnp.zeros(60))
+        pen = (jnp.full(60, l1), jnp.full(60, l2))
+        x, ep, gap = cd._model_cd(*args, *pen, 1e-12, 20_000)
+        assert not np.isfinite(float(gap))  # no certificate asked for
+        assert q(np.asarray(x)) <= opt.fun + 1e-10
+        np.testing.assert_allclose(x, opt.x[:60] - opt.x[60:], atol=1e-5)
+    # measured: 109 vs 349 epochs (l2 = 0), 79 vs 177 (l2 = 0.05)
+    assert 2 * int(ep) <= _plain_cd_epochs(H, g, l1, l2, 1e-12, 10 * int(ep))
+
+
+def _plain_cd_epochs(H, g, l1, l2, eps, limit):
+    """Epochs numpy cyclic CD needs for the same stopping rule (max over an
+    epoch of H_jj |Δx_j| <= eps), or ``limit`` if it needs at least that."""
+    x = np.zeros_like(g)
+    hd = np.zeros_like(g)
+    for ep in range(1, limit + 1):
+        change = 0.0
+        for j in range(len(g)):
+            z = H[j, j] * x[j] + g[j] - hd[j]
+            new = np.sign(z) * max(abs(z) - l1, 0.0) / (H[j, j] + l2)
+            hd += H[j] * (new - x[j])
+            change = max(change, H[j, j] * abs(new - x[j]))
+            x[j] = new
+        if change <= eps:
+            return ep
+    return limit
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X: np.asfortranarray(X),
+        lambda X: np.ascontiguousarray(X),
+        lambda X: np.asfortranarray(X)[:, 1:],  # offset: not 64-byte aligned
+        lambda X: (100 * X).astype(np.int64),
+        lambda X: X.astype(np.float32)[::2],
+    ],
+)
+def test_to_device_keeps_values_for_any_layout(make):
+    X = make(np.random.default_rng(0).standard_normal((30, 9)))
+    for dtype in (np.float32, np.float64):
+        with jax.enable_x64(dtype == np.float64):
+            XT = base.to_device(X.T, dtype)
+            assert XT.dtype == dtype and XT.shape == X.T.shape
+            np.testing.assert_array_equal(np.asarray(XT), X.T.astype(dtype))
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("as_jax", [False, True])
+def test_one_non_finite_entry_in_X_raises(fit_intercept, bad, as_jax):
+    """X's finiteness is checked on the device from the column norms."""
+    from jaxreg.solvers import lasso, logistic_regression, ridge
+    from jaxreg.solvers.path import lasso_path
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 6))
+    X[7, 4] = bad
+    y = rng.standard_normal(20)
+    X = jnp.asarray(X) if as_jax else X
+    for call in (
+        lambda: lasso(X, y, 0.1, fit_intercept=fit_intercept),
+        lambda: logistic_regression(X, np.sign(y), 0.1, fit_intercept=fit_intercept),
+        lambda: ridge(X, y, 0.1, fit_intercept=fit_intercept),
+        lambda: lasso_path(X, y, n_lambdas=3, fit_intercept=fit_intercept),
+    ):
+        with pytest.raises(ValueError, match="X contains NaN or Inf"):
+            call()
+
+
+def test_huge_finite_X_is_not_mistaken_for_inf():
+    """Squares overflow to inf; the exact elementwise check clears X."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 6)).astype(np.float32)
+    X[:, 2] *= 1e30  # float32 squares overflow
+    for center in (True, False):
+        design = base.prepare(X, rng.standard_normal(20), center=center)
+        assert not np.isfinite(np.asarray(design.colnorm)[2])
