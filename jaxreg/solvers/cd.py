@@ -178,10 +178,13 @@ def _anderson_weights(C):
     M = C.shape[0]
     C = C + 1e-12 * jnp.trace(C) * jnp.eye(M, dtype=C.dtype)
     A = jnp.concatenate([C, jnp.ones((M, 1), C.dtype)], axis=1)
-    for i in range(M):
-        A = A.at[i].set(A[i] / A[i, i])
-        A = A - jnp.outer(A[:, i].at[i].set(0.0), A[i])
-    z = A[:, M]
+
+    def pivot(i, A):
+        row = A[i] / A[i, i]
+        A = A - jnp.outer(A[:, i], row)
+        return A.at[i].set(row)
+
+    z = lax.fori_loop(0, M, pivot, A)[:, M]
     return z / jnp.sum(z)
 
 
