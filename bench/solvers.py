@@ -365,7 +365,9 @@ def _run(quick):
     rows = []
     X, y = data_regression()
     n = X.shape[0]
-    t_copy = _time(lambda _: jax.block_until_ready(jax.device_put(X.T)), None, 3)
+    t_copy = _time(
+        lambda _: jax.block_until_ready(base.to_device(X.T, np.float64)), None, 5
+    )
     rows.append(
         row(
             SUITE,
