@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy.optimize import minimize
 
 from jaxreg.solvers.datafits import LOGISTIC, QUADRATIC, duality_gap, lipschitz
+from tests.reference import l1_argmin
 
 
 @pytest.fixture
@@ -64,27 +64,15 @@ def test_gap_bounds_suboptimality_x64(data, l1, l2, fit):
         )
 
     with jax.enable_x64(True):
-        # smooth reformulation w = p - q, p, q >= 0 for an accurate P*
-        def split(z):
-            p, q = z[:8], z[8:]
-            w = p - q
+
+        def smooth(w):
             u = X @ w
             r = np.asarray(f.neg_grad(y, u))
-            gw = -X.T @ r + l2 * w
-            val = primal(w)
-            return val, np.concatenate([gw + l1, -gw + l1])
+            value = float(f.value(jnp.asarray(y), jnp.asarray(u))) + l2 / 2 * w @ w
+            return value, -X.T @ r + l2 * w
 
-        opt = minimize(
-            split,
-            np.zeros(16),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(0, None)] * 16,
-            options=dict(ftol=1e-15, gtol=1e-12, maxiter=10_000),
-        )
-        p_star = opt.fun
+        w_star, p_star = l1_argmin(smooth, 8, l1, ftol=1e-15, gtol=1e-12)
         ones = jnp.ones(8)
-        w_star = opt.x[:8] - opt.x[8:]
         r_star = np.asarray(f.neg_grad(y, X @ w_star))
         for w in (np.zeros(8), np.linspace(-0.5, 0.5, 8), w_star):
             u = X @ w
