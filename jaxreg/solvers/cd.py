@@ -50,6 +50,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -97,8 +98,9 @@ class WSCache(NamedTuple):
     valid: jax.Array  # bool: False -> select from scratch
 
 
-def empty_cache(design, K):
-    """An invalid cache for bucket ``K`` (``K = 0`` for non-quadratic fits)."""
+def empty_cache(datafit, design, K):
+    """An invalid cache for bucket ``K`` (empty for non-quadratic fits)."""
+    K = K if isinstance(datafit, Quadratic) else 0
     n = design.XT.shape[1]
     dtype = design.XT.dtype
     return WSCache(
@@ -444,7 +446,12 @@ def run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget):
 
 
 STATIC = ("datafit", "K", "fit_intercept")
-_solve_bucket = jax.jit(run_outer, static_argnames=STATIC)
+
+
+@functools.partial(jax.jit, static_argnames=STATIC)
+def _solve_bucket(datafit, K, fit_intercept, design, l1, l2, st, budget):
+    cache = empty_cache(datafit, design, K)
+    return run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget)[0]
 
 
 def bucket(n_features: int, size: int, p0: int) -> int:
@@ -475,10 +482,7 @@ def solve(
     K = bucket(d, 2 * int(jnp.sum(st.w != 0)), p0)
     while True:
         budget = Budget(tol_abs, max_iter, max_epochs, grow_threshold(K, d))
-        cache = empty_cache(design, K if isinstance(datafit, Quadratic) else 0)
-        st, _ = _solve_bucket(
-            datafit, K, fit_intercept, design, l1, l2, st, cache, budget
-        )
+        st = _solve_bucket(datafit, K, fit_intercept, design, l1, l2, st, budget)
         if int(st.status) != GROW:
             return st
         K = next_bucket(d, st.w, K)

@@ -9,6 +9,9 @@ final state into a :class:`~jaxreg.solvers.base.SolverResult`, warning
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 
 from jaxreg import penalties
@@ -56,22 +59,30 @@ def fit(
         w0 = jnp.asarray(coef_init, dtype)
         if w0.shape != (d,):
             raise ValueError(f"coef_init must have shape ({d},), got {w0.shape}")
-    st = init_state(design, w0, 0.0)
-    p_zero = datafit.value(design.y, jnp.zeros_like(design.y))
-    l1v, l2v = jnp.full((d,), l1, dtype), jnp.full((d,), l2, dtype)
+    st, l1v, l2v, tol_abs = _setup(datafit, design, w0, l1, l2, tol)
     st = solve(
         datafit,
         design,
         l1v,
         l2v,
         st,
-        tol * p_zero,
+        tol_abs,
         fit_intercept=fit_intercept and not center,
         max_iter=max_iter,
         max_epochs=max_epochs,
         p0=p0,
     )
-    return finish(st, design, center, tol * p_zero, what)
+    return finish(st, design, center, tol_abs, what)
+
+
+@functools.partial(jax.jit, static_argnames="datafit")
+def _setup(datafit, design, w0, l1, l2, tol):
+    """Initial state, per-feature strengths and ``tol · P(0)``: one dispatch."""
+    d = design.XT.shape[0]
+    dtype = design.XT.dtype
+    p_zero = datafit.value(design.y, jnp.zeros_like(design.y))
+    l1v, l2v = jnp.full((d,), l1, dtype), jnp.full((d,), l2, dtype)
+    return init_state(design, w0, 0.0), l1v, l2v, (tol * p_zero).astype(dtype)
 
 
 def finish(st, design, center, tol_abs, what):

@@ -91,9 +91,7 @@ def lambda_grid(lam_max, n_lambdas, eps):
 
 
 @functools.partial(jax.jit, static_argnames=cd.STATIC)
-def _path_bucket(
-    datafit, K, fit_intercept, design, l1s, l2s, start, st, cache, out, budget
-):
+def _path_bucket(datafit, K, fit_intercept, design, l1s, l2s, start, st, out, budget):
     d = design.XT.shape[0]
     dtype = design.XT.dtype
     n_lam = l1s.shape[0]
@@ -120,6 +118,7 @@ def _path_bucket(
         return jnp.where(keep, i + 1, i), st, cache, (coefs, ints, gaps, iters)
 
     st = st._replace(status=jnp.zeros((), jnp.int32))
+    cache = cd.empty_cache(datafit, design, K)
     start, st, _, out = lax.while_loop(cond, body, (start, st, cache, out))
     return start, st, out
 
@@ -174,9 +173,8 @@ def solve_path(
     K = cd.bucket(d, 0, p0)
     while True:
         budget = cd.Budget(tol_abs, max_iter, max_epochs, cd.grow_threshold(K, d))
-        cache = cd.empty_cache(design, K if isinstance(datafit, Quadratic) else 0)
         start, st, out = _path_bucket(
-            datafit, K, fit_col, design, l1s, l2s, start, st, cache, out, budget
+            datafit, K, fit_col, design, l1s, l2s, start, st, out, budget
         )
         if int(start) >= n_lam:
             return out
