@@ -225,3 +225,17 @@ def test_no_recompile_on_second_call(diabetes):
     lasso(X, y, 0.2)
     lasso(X * 2.0, y + 1.0, 0.1)
     assert cd._solve_bucket._cache_size() == before
+
+
+def test_boolean_labels_equal_zero_one_labels(diabetes):
+    """Like scikit-learn, boolean targets are read as {0, 1} labels; a boolean
+    X is still refused."""
+    X, y = diabetes
+    labels = y > np.median(y)
+    with jax.enable_x64(True):
+        a = logistic_regression(X, labels, 1e-3)
+        b = logistic_regression(X, labels.astype(np.float64), 1e-3)
+    np.testing.assert_array_equal(np.asarray(a.coef), np.asarray(b.coef))
+    assert float(a.intercept) == float(b.intercept)
+    with pytest.raises(ValueError, match="X must be real-valued"):
+        lasso(X > 0, y, 0.1)

@@ -79,9 +79,11 @@ def check_X_y(X, y):
         raise ValueError(f"X must have at least one sample and feature, got {X.shape}")
     for name, a in (("X", X), ("y", y)):
         mod = jnp if isinstance(a, jax.Array) else np
-        if not mod.issubdtype(a.dtype, mod.number) or mod.issubdtype(
+        real = mod.issubdtype(a.dtype, mod.number) and not mod.issubdtype(
             a.dtype, mod.complexfloating
-        ):
+        )
+        # boolean targets are labels (or 0/1 values), as scikit-learn reads them
+        if not (real or (name == "y" and a.dtype == bool)):
             raise ValueError(f"{name} must be real-valued, got dtype {a.dtype}")
     # X is checked by prepare, on the device, in the pass over it that it
     # makes anyway

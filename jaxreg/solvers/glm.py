@@ -239,7 +239,7 @@ def logistic_regression(
     """Sparse logistic regression by working-set prox-Newton coordinate descent.
 
     Minimizes ``1/n Σᵢ log(1 + exp(-yᵢ(xᵢᵀw + b))) + lam (ρ ||w||₁ +
-    (1 - ρ)/2 ||w||²)`` with ``ρ = l1_ratio``, labels ``{0, 1}`` or ``±1``,
+    (1 - ρ)/2 ||w||²)`` with ``ρ = l1_ratio``, labels ``{0, 1}``, ``±1`` or boolean,
     ``b`` unpenalized. scikit-learn's ``LogisticRegression(C, l1_ratio=ρ)``
     minimizes ``C Σᵢ log(...) + ρ||w||₁ + (1 - ρ)/2 ||w||²``, i.e. this with
     ``lam = 1/(n C)``; skglm's ``SparseLogisticRegression(alpha)`` is

@@ -204,7 +204,7 @@ def path(
     mean log-loss and ``ρ = l1_ratio``.
 
     Args:
-      X, y: data (labels ``{0, 1}`` or ``±1`` for ``datafit="logistic"``).
+      X, y: data (labels ``{0, 1}``, ``±1`` or boolean for ``datafit="logistic"``).
       datafit: ``"quadratic"`` or ``"logistic"``.
       lambdas: explicit strengths (sorted decreasing for warm starts); default
         ``n_lambdas`` values from ``λ_max`` to ``eps·λ_max``.
