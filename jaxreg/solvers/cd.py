@@ -177,8 +177,8 @@ def _anderson_weights(C):
     """Weights ``c`` (summing to 1) minimizing ``cᵀCc``: ``c ∝ C⁻¹1``, for the
     Gram matrix ``C`` (``M x M``) of successive differences of iterates.
 
-    ``M`` is tiny and static, so the system is solved by unrolled Gauss-Jordan
-    elimination (no ``linalg`` call, which some backends lack); a singular
+    ``M`` is tiny, so the system is solved by Gauss-Jordan elimination in a
+    ``fori_loop`` (no ``linalg`` call, which some backends lack); a singular
     system gives non-finite weights, which the caller rejects.
     """
     M = C.shape[0]
