@@ -315,7 +315,6 @@ def _run(quick):
     import jax
     import jax.numpy as jnp
 
-    import jaxreg.solvers.cd as cd
     import jaxreg.solvers.glm as glm
     import jaxreg.solvers.path as jpath
     from jaxreg.solvers import base
@@ -324,25 +323,23 @@ def _run(quick):
     def device_solver(datafit, X, y):
         """fit(lam, tol) on a design prepared (copied to the device) once."""
         design = base.prepare(X, y, center=False)
-        d = X.shape[1]
-        zero = jnp.zeros((d,), design.XT.dtype)
         p_zero = datafit.value(design.y, jnp.zeros_like(design.y))
 
         def fit(lam, tol):
-            st = cd.init_state(design, None, 0.0)
-            st = cd.solve(
+            res = glm.fit_prepared(
                 datafit,
                 design,
-                zero + lam,
-                zero,
-                st,
-                tol * p_zero,
+                lam,
+                0.0,
+                center=False,
                 fit_intercept=False,
+                tol=tol,
                 max_iter=100,
                 max_epochs=100_000,
                 p0=64,
+                what="bench",
             )
-            return np.asarray(st.w)
+            return np.asarray(res.coef)
 
         def path(lams, tol):
             out = jpath.solve_path(

@@ -52,6 +52,38 @@ def fit(
     check_nonnegative("tol", tol)
     center = fit_intercept and isinstance(datafit, Quadratic)
     design = prepare(X, y, center=center)
+    return fit_prepared(
+        datafit,
+        design,
+        l1,
+        l2,
+        center=center,
+        fit_intercept=fit_intercept,
+        tol=tol,
+        max_iter=max_iter,
+        max_epochs=max_epochs,
+        p0=p0,
+        coef_init=coef_init,
+        what=what,
+    )
+
+
+def fit_prepared(
+    datafit,
+    design,
+    l1,
+    l2,
+    *,
+    center,
+    fit_intercept,
+    tol,
+    max_iter,
+    max_epochs,
+    p0,
+    coef_init=None,
+    what,
+):
+    """:func:`fit` on a design already prepared (and on the device)."""
     dtype = design.XT.dtype
     d = design.XT.shape[0]
     w0 = None
