@@ -108,11 +108,9 @@ def _classification(n=300, d=60, seed=0):
     return X, y
 
 
-def test_logistic_l1_matches_liblinear_x64():
-    X, y = _classification()
-    n = X.shape[0]
-    C = 0.05
-    ref = sk.LogisticRegression(
+def _liblinear_l1(X, y, C):
+    """scikit-learn's L1 logistic regression without intercept, to 1e-12."""
+    return sk.LogisticRegression(
         C=C,
         l1_ratio=1.0,
         solver="liblinear",
@@ -121,6 +119,13 @@ def test_logistic_l1_matches_liblinear_x64():
         max_iter=100_000,
         random_state=0,  # liblinear's coordinate order; None made this flaky
     ).fit(X, y)
+
+
+def test_logistic_l1_matches_liblinear_x64():
+    X, y = _classification()
+    n = X.shape[0]
+    C = 0.05
+    ref = _liblinear_l1(X, y, C)
     with jax.enable_x64(True):
         res = logistic_regression(
             X, y, penalties.l1(1.0 / (n * C)), fit_intercept=False, tol=1e-12
@@ -156,15 +161,7 @@ def test_logistic_l2_enet_with_intercept_matches_sklearn_x64(l1_ratio):
 def test_logistic_float32():
     X, y = _classification()
     n, C = X.shape[0], 0.05
-    ref = sk.LogisticRegression(
-        C=C,
-        l1_ratio=1.0,
-        solver="liblinear",
-        fit_intercept=False,
-        tol=1e-12,
-        max_iter=100_000,
-        random_state=0,  # liblinear's coordinate order; None made this flaky
-    ).fit(X, y)
+    ref = _liblinear_l1(X, y, C)
     res = logistic_regression(X, y, 1.0 / (n * C), fit_intercept=False, tol=1e-6)
     coef = np.asarray(res.coef)
     assert coef.dtype == np.float32
