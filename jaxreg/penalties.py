@@ -12,6 +12,15 @@ Every penalty is separable over the leaves of a pytree:
 * ``grad(params)``: a subgradient, with :math:`\operatorname{sign}(0) = 0`.
 * ``prox(params, step)``: :math:`\arg\min_y \tfrac12\|\theta - y\|^2 + t\,g(y)`.
 
+Separable penalties (:class:`SeparablePenalty`: ``l1``, ``l2``, ``elastic_net``)
+also carry the *solver contract* that :mod:`jaxreg.solvers` uses, coordinate by
+coordinate: per-coordinate ``weights`` (glmnet's penalty factors, ``0`` =
+unpenalized), an optional ``positive`` constraint, and ``coord_value``,
+``coord_prox``, ``subdiff_distance``, ``zero_margin``, ``conjugate``,
+``dual_scaling``, ``unpenalized``, ``alpha_max`` and ``take``. A new penalty
+for the solvers is one subclass implementing them (see
+``tests/test_solvers_contract.py`` for MCP).
+
 Conventions (identical to scikit-learn's ``Lasso``/``ElasticNet``, so
 coefficients compare directly):
 
@@ -39,6 +48,7 @@ from jaxreg._validation import check_float_array, check_nonnegative, check_unit_
 
 __all__ = [
     "Penalty",
+    "SeparablePenalty",
     "L1",
     "L2",
     "ElasticNet",
@@ -120,73 +130,216 @@ def _register(cls=None, *, meta_fields=()):
     return wrap if cls is None else wrap(cls)
 
 
-@_register
-class L1(Penalty):
-    r""":math:`g(w) = s\|w\|_1`; prox = soft threshold at :math:`t s`."""
+class SeparablePenalty(Penalty):
+    r"""A penalty :math:`h(w) = \sum_j h_j(w_j)`: the solver contract.
 
-    strength: Any
+    The solvers (:mod:`jaxreg.solvers`) treat a coefficient vector ``w`` of
+    shape ``(d,)`` coordinate by coordinate; ``v = -\nabla F`` is the negative
+    gradient of the datafit. Every method returns one entry per coordinate
+    (shape ``(d,)``) unless stated:
+
+    - ``coord_value(w)``: :math:`h_j(w_j)`.
+    - ``coord_prox(x, step)``: :math:`\arg\min_y \tfrac12 (x_j - y)^2 +
+      t_j h_j(y)`, ``step`` a scalar or per coordinate.
+    - ``subdiff_distance(w, v)``: :math:`\operatorname{dist}(v_j, \partial
+      h_j(w_j))`, the optimality violation (0 at a solution).
+    - ``zero_margin(v)``: signed distance of :math:`v_j` to the boundary of
+      :math:`\partial h_j(0)` (positive inside: :math:`w_j = 0` is optimal for
+      the coordinate alone); the solvers rank features by it, and screen them
+      by it when the penalty is ``convex``.
+    - ``conjugate(v)``: :math:`h_j^*(v_j)` (``inf`` outside its domain); and
+      ``dual_scaling(v)``, a scalar :math:`s \in (0, 1]` with :math:`s v` in
+      the domain of every penalized coordinate's conjugate. Both only for a
+      ``convex`` penalty: they build the duality gap.
+    - ``unpenalized()``: bool, :math:`h_j \equiv 0` (weight 0).
+    - ``alpha_max(grad)``: the smallest ``strength`` with ``w = 0`` optimal when
+      :math:`\nabla F(0) =` ``grad``.
+    - ``take(idx)``: the penalty of the coordinates ``idx`` (weights gathered).
+    """
+
+    convex = True
+
+    def take(self, idx):
+        """The penalty restricted to coordinates ``idx``."""
+        if self.weights is None:
+            return self
+        return dataclasses.replace(self, weights=jnp.asarray(self.weights)[idx])
+
+    def _weighted(self, value, like):
+        """``value`` times the per-coordinate weights (broadcast to ``like``)."""
+        if self.weights is None:
+            return value
+        return value * jnp.asarray(self.weights, like.dtype)
+
+    @abc.abstractmethod
+    def coord_value(self, w): ...
+
+    @abc.abstractmethod
+    def coord_prox(self, x, step): ...
+
+    @abc.abstractmethod
+    def subdiff_distance(self, w, v): ...
+
+    @abc.abstractmethod
+    def zero_margin(self, v): ...
+
+    @abc.abstractmethod
+    def unpenalized(self, like): ...
+
+    def conjugate(self, v):
+        raise NotImplementedError(f"{type(self).__name__} is not convex: no conjugate")
+
+    def dual_scaling(self, v):
+        raise NotImplementedError(f"{type(self).__name__} is not convex: no dual")
+
+
+class _ElasticNetFamily(SeparablePenalty):
+    r"""``l1ⱼ |wⱼ| + l2ⱼ/2 wⱼ²`` (+ the indicator of ``wⱼ >= 0`` if ``positive``)
+    with per-coordinate ``(l1ⱼ, l2ⱼ)`` from :meth:`_l1_l2`: one implementation
+    of the solver contract for ``L1``, ``L2`` and ``ElasticNet``."""
+
+    @abc.abstractmethod
+    def _l1_l2(self, like): ...
 
     def _value(self, w):
-        return self.strength * jnp.sum(jnp.abs(w), dtype=_accumulator(w))
+        wa = w.astype(_accumulator(w))
+        l1, l2 = self._l1_l2(wa)
+        return jnp.sum(l1 * jnp.abs(wa) + 0.5 * l2 * wa * wa)
 
     def _grad(self, w):
-        return self._scaled(w) * jnp.sign(w)
+        l1, l2 = self._l1_l2(w)
+        return (l1 * jnp.sign(w) + l2 * w).astype(w.dtype)
 
     def _prox(self, w, step):
-        return _prox.soft_threshold(w, self._threshold(w, step))
+        acc = _accumulator(w)
+        l1, l2 = self._l1_l2(w.astype(acc))
+        t = jnp.asarray(step, acc)
+        out = _prox.soft_threshold(w.astype(acc), t * l1) / (1 + t * l2)
+        if self.positive:
+            out = jnp.maximum(out, 0)
+        return out.astype(w.dtype)
+
+    def coord_value(self, w):
+        l1, l2 = self._l1_l2(w)
+        return l1 * jnp.abs(w) + 0.5 * l2 * w * w
+
+    def coord_prox(self, x, step):
+        l1, l2 = self._l1_l2(x)
+        out = _prox.soft_threshold(x, step * l1) / (1 + step * l2)
+        return jnp.maximum(out, 0) if self.positive else out
+
+    def _signed(self, v):
+        """``|v|``, or ``max(v, 0)`` under positivity (∂ of the indicator at 0)."""
+        return jnp.maximum(v, 0) if self.positive else jnp.abs(v)
+
+    def subdiff_distance(self, w, v):
+        l1, l2 = self._l1_l2(v)
+        at_zero = jnp.maximum(self._signed(v) - l1, 0.0)
+        return jnp.where(w == 0, at_zero, jnp.abs(v - l1 * jnp.sign(w) - l2 * w))
+
+    def zero_margin(self, v):
+        l1, _ = self._l1_l2(v)
+        return l1 - self._signed(v)
+
+    def unpenalized(self, like):
+        l1, l2 = self._l1_l2(like)
+        return jnp.broadcast_to((l1 == 0) & (l2 == 0), jnp.shape(like))
+
+    def conjugate(self, v):
+        l1, l2 = self._l1_l2(v)
+        excess = jnp.maximum(self._signed(v) - l1, 0.0)
+        safe = jnp.where(l2 > 0, l2, 1.0)
+        # a few ulps of slack: dual_scaling's s·|v| may round just above l1
+        ulps = 8 * jnp.finfo(jnp.result_type(v)).eps * l1
+        outside = jnp.where(excess > ulps, jnp.inf, 0.0)
+        return jnp.where(l2 > 0, excess * excess / (2 * safe), outside)
+
+    def dual_scaling(self, v):
+        l1, l2 = self._l1_l2(v)
+        vs = self._signed(v)
+        capped = (l2 == 0) & (l1 > 0) & (vs > 0)
+        ratio = jnp.where(capped, vs / jnp.where(capped, l1, 1.0), 0.0)
+        return 1.0 / jnp.maximum(1.0, jnp.max(ratio))
+
+    def _zero_optimal(self, grad, share):
+        """``max_j s_j/(share·weight_j)`` over penalized ``j``, ``s = |grad|`` (or
+        ``max(-grad, 0)`` under positivity): the smallest strength at which
+        ``w = 0`` is optimal."""
+        g = jnp.asarray(grad)
+        s = self._signed(-g)
+        if self.weights is None:
+            return jnp.max(s) / share
+        wts = jnp.broadcast_to(jnp.asarray(self.weights, g.dtype), g.shape)
+        ratio = jnp.where(wts > 0, s / jnp.where(wts > 0, wts, 1.0), 0.0)
+        return jnp.max(ratio) / share
+
+
+_WEIGHTS_DOC = """
+    ``weights`` (optional, broadcast against each leaf; shape ``(n_features,)``
+    for the solvers) multiplies the strength coordinate by coordinate (glmnet's
+    ``penalty.factor``; a weight 0 leaves a coordinate unpenalized);
+    ``positive=True`` adds the constraint ``w >= 0``, enforced by the prox and the
+    solvers (the subgradient of the constraint used by ``grad`` is 0)."""
+
+
+@functools.partial(_register, meta_fields=("positive",))
+class L1(_ElasticNetFamily):
+    r""":math:`g(w) = s\sum_j c_j|w_j|`; prox = soft threshold at :math:`t s c_j`."""
+
+    __doc__ = __doc__ + _WEIGHTS_DOC
+    strength: Any
+    weights: Any = None
+    positive: bool = False
+
+    def _l1_l2(self, like):
+        return self._weighted(_prox.as_dtype(self.strength, like.dtype), like), 0.0
 
     def alpha_max(self, grad_at_zero) -> jax.Array:
-        r"""Smallest strength for which 0 is optimal: :math:`\|\nabla f(0)\|_\infty`."""
-        return jnp.max(jnp.abs(grad_at_zero))
+        r"""Smallest strength for which 0 is optimal: :math:`\|\nabla f(0)\|_\infty`
+        (over :math:`|\nabla_j f(0)| / c_j` with weights)."""
+        return self._zero_optimal(grad_at_zero, 1.0)
 
 
-@_register
-class L2(Penalty):
-    r""":math:`g(w) = \tfrac{s}{2}\|w\|_2^2`; gradient :math:`s w`;
-    prox :math:`w / (1 + t s)`."""
+@functools.partial(_register, meta_fields=("positive",))
+class L2(_ElasticNetFamily):
+    r""":math:`g(w) = \tfrac{s}{2}\sum_j c_j w_j^2`; gradient :math:`s c w`;
+    prox :math:`w / (1 + t s c)`."""
 
+    __doc__ = __doc__ + _WEIGHTS_DOC
     strength: Any
+    weights: Any = None
+    positive: bool = False
 
-    def _value(self, w):
-        return 0.5 * self.strength * jnp.sum(jnp.square(w.astype(_accumulator(w))))
-
-    def _grad(self, w):
-        return self._scaled(w) * w
-
-    def _prox(self, w, step):
-        return _prox.prox_ridge(w, self.strength, step)
+    def _l1_l2(self, like):
+        return 0.0, self._weighted(_prox.as_dtype(self.strength, like.dtype), like)
 
 
-@_register
-class ElasticNet(Penalty):
-    r""":math:`g(w) = s(\rho\|w\|_1 + \tfrac{1-\rho}{2}\|w\|_2^2)` (scikit-learn's).
+@functools.partial(_register, meta_fields=("positive",))
+class ElasticNet(_ElasticNetFamily):
+    r""":math:`g(w) = s\sum_j c_j(\rho|w_j| + \tfrac{1-\rho}{2}w_j^2)` (scikit-learn's).
 
     ``strength`` is scikit-learn's ``alpha`` and ``l1_ratio`` its ``l1_ratio``.
     glmnet calls the same quantities ``lambda`` and ``alpha``.
     """
 
+    __doc__ = __doc__ + _WEIGHTS_DOC
     strength: Any
     l1_ratio: Any
+    weights: Any = None
+    positive: bool = False
 
-    def _value(self, w):
-        wa = w.astype(_accumulator(w))
-        l1 = jnp.sum(jnp.abs(wa))
-        sq = jnp.sum(jnp.square(wa))
-        return self.strength * (self.l1_ratio * l1 + 0.5 * (1 - self.l1_ratio) * sq)
-
-    def _grad(self, w):
-        rho = _prox.as_dtype(self.l1_ratio, w.dtype)
-        return self._scaled(w) * (rho * jnp.sign(w) + (1 - rho) * w)
-
-    def _prox(self, w, step):
-        return _prox.prox_elastic_net(w, self.strength, self.l1_ratio, step)
+    def _l1_l2(self, like):
+        s = self._weighted(_prox.as_dtype(self.strength, like.dtype), like)
+        rho = _prox.as_dtype(self.l1_ratio, like.dtype)
+        return s * rho, s * (1 - rho)
 
     def alpha_max(self, grad_at_zero) -> jax.Array:
         r"""Smallest strength for which 0 is optimal.
 
-        :math:`\|\nabla f(0)\|_\infty / \rho`.
+        :math:`\|\nabla f(0)\|_\infty / \rho` (over :math:`|\nabla_j f(0)|/c_j`
+        with weights); infinite for :math:`\rho = 0`.
         """
-        return jnp.max(jnp.abs(grad_at_zero)) / self.l1_ratio
+        return self._zero_optimal(grad_at_zero, self.l1_ratio)
 
 
 @functools.partial(_register, meta_fields=("axis",))
@@ -267,26 +420,37 @@ class NuclearNorm(Penalty):
         return _prox.singular_value_threshold(w, self._threshold(w, step))
 
 
-def l1(strength) -> L1:
-    r"""L1 penalty :math:`s\|w\|_1` (Lasso). ``strength`` must be >= 0."""
+def _check_separable(strength, weights, positive):
     check_nonnegative("strength", strength)
-    return L1(strength)
+    if weights is not None:
+        check_nonnegative("weights", weights)
+    if not isinstance(positive, bool):
+        raise ValueError(f"positive must be True or False, got {positive!r}")
 
 
-def l2(strength) -> L2:
-    r"""L2 penalty :math:`\tfrac{s}{2}\|w\|_2^2` (ridge; gradient :math:`s w`).
+def l1(strength, *, weights=None, positive=False) -> L1:
+    r"""L1 penalty :math:`s\sum_j c_j|w_j|` (Lasso; :math:`c_j =` ``weights``,
+    default 1). ``strength`` and ``weights`` must be >= 0; ``positive=True``
+    constrains ``w >= 0``."""
+    _check_separable(strength, weights, positive)
+    return L1(strength, weights, positive)
+
+
+def l2(strength, *, weights=None, positive=False) -> L2:
+    r"""L2 penalty :math:`\tfrac{s}{2}\sum_j c_j w_j^2` (ridge; gradient :math:`s c w`).
 
     With SGD, adding its gradient equals decoupled weight decay ``s``.
     """
-    check_nonnegative("strength", strength)
-    return L2(strength)
+    _check_separable(strength, weights, positive)
+    return L2(strength, weights, positive)
 
 
-def elastic_net(strength, l1_ratio=0.5) -> ElasticNet:
-    r"""Elastic net :math:`s(\rho\|w\|_1 + \tfrac{1-\rho}{2}\|w\|_2^2)` (sklearn's)."""
-    check_nonnegative("strength", strength)
+def elastic_net(strength, l1_ratio=0.5, *, weights=None, positive=False) -> ElasticNet:
+    r"""Elastic net :math:`s\sum_j c_j(\rho|w_j| + \tfrac{1-\rho}{2}w_j^2)`
+    (scikit-learn's)."""
+    _check_separable(strength, weights, positive)
     check_unit_interval("l1_ratio", l1_ratio)
-    return ElasticNet(strength, l1_ratio)
+    return ElasticNet(strength, l1_ratio, weights, positive)
 
 
 def group_lasso(strength, axis=0) -> GroupLasso:

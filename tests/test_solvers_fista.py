@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxreg import group_lasso, l1
+from jaxreg import elastic_net, group_lasso, l1
 from jaxreg.solvers import base, fista
-from jaxreg.solvers.datafits import QUADRATIC
+from jaxreg.solvers.datafits import Quadratic
 from jaxreg.solvers.glm import enet
 
 
@@ -23,13 +23,14 @@ def test_batched_fista_equals_cd_x64():
     X, y = _data()
     lams = np.array([0.5, 0.1, 0.02])
     with jax.enable_x64(True):
-        design = base.prepare(X, y, center=True)
-        p0 = QUADRATIC.value(design.y, jnp.zeros_like(design.y))
+        problem = base.prepare(X, y, Quadratic, fit_intercept=True)
+        datafit = problem.datafit
+        p0 = datafit.value(jnp.zeros_like(datafit.y))
         W, _, gaps, _ = fista.solve_batched(
-            QUADRATIC,
-            design,
-            jnp.asarray(lams * 0.8),
-            jnp.asarray(lams * 0.2),
+            problem.design,
+            datafit,
+            elastic_net(1.0, 0.8),
+            jnp.asarray(lams),
             1e-12 * p0,
             fit_intercept=False,
             max_iter=20_000,

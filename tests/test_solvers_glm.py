@@ -201,7 +201,7 @@ def test_budget_warns_not_nan(diabetes):
         (lambda X, y: logistic_regression(X, y, 0.1), "binary labels"),
         (
             lambda X, y: logistic_regression(X, y > 0, penalties.group_lasso(0.1)),
-            "L1, L2 or ElasticNet",
+            "must be separable",
         ),
         (lambda X, y: lasso(X[:, :, None], y, 0.1), "X must be 2-D"),
     ],

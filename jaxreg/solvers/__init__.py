@@ -1,15 +1,21 @@
 """Jit-compiled solvers for regularized linear models.
 
-``lasso``, ``enet``, ``logistic_regression`` (:mod:`.glm`, over the
-working-set prox-Newton coordinate descent of :mod:`.cd`), ``ridge``
-(Cholesky / CG), paths and cross-validation (:mod:`.path`), batched FISTA and
-group-Lasso regression (:mod:`.fista`), datafits (:mod:`.datafits`). Every
-solver returns a :class:`SolverResult`.
+Three contracts: a ``Datafit`` (:mod:`.datafits`: ``Quadratic``,
+``Logistic``, with per-sample weights), a separable ``Penalty`` (the
+:mod:`jaxreg.penalties` objects: ``l1``, ``l2``, ``elastic_net``, with
+per-feature weights and positivity) and a ``Design`` (:mod:`.design`: dense,
+sparse, row-sharded; centring implicit). ``fit`` solves any combination by
+the working-set prox-Newton coordinate descent of :mod:`.cd`; ``lasso``,
+``enet``, ``logistic_regression`` (:mod:`.glm`) fix the datafit and penalty;
+``ridge`` (Cholesky / eigh / CG), paths and cross-validation (:mod:`.path`),
+batched FISTA and group-Lasso regression (:mod:`.fista`). Every solver
+returns a :class:`SolverResult`.
 """
 
 from jaxreg.solvers.base import ConvergenceWarning, SolverResult
-from jaxreg.solvers.datafits import Logistic, Quadratic, duality_gap
-from jaxreg.solvers.glm import enet, lasso, logistic_regression
+from jaxreg.solvers.datafits import Datafit, Logistic, Quadratic, duality_gap
+from jaxreg.solvers.design import DenseDesign, SparseDesign
+from jaxreg.solvers.glm import enet, fit, lasso, logistic_regression
 from jaxreg.solvers.path import (
     CVResult,
     PathResult,
@@ -23,14 +29,18 @@ from jaxreg.solvers.ridge import ridge
 __all__ = [
     "ConvergenceWarning",
     "CVResult",
+    "Datafit",
+    "DenseDesign",
     "Logistic",
     "PathResult",
     "Quadratic",
     "SolverResult",
+    "SparseDesign",
     "cross_validate",
     "duality_gap",
     "enet",
     "enet_path",
+    "fit",
     "lasso",
     "lasso_path",
     "logistic_path",

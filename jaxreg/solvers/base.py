@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxreg._validation import check_nonnegative, check_unit_interval
+from jaxreg.solvers.datafits import normalized_weights
+from jaxreg.solvers.design import as_design, is_sparse
 
 
 class SolverResult(NamedTuple):
@@ -33,21 +35,18 @@ class SolverResult(NamedTuple):
     converged: jax.Array
 
 
-class Design(NamedTuple):
-    """A prepared design: ``X`` transposed, centring offsets and targets.
+class Problem(NamedTuple):
+    """A prepared problem: the design, the datafit and the centring offset.
 
-    ``XT`` has shape ``(n_features, n_samples)`` so that ``Xᵀr`` is a row-major
-    matrix-vector product and a working set is a contiguous row gather. With a
-    quadratic datafit and an intercept the columns are centred implicitly:
-    ``xbar`` holds the column means (never subtracted from ``XT`` itself) and
-    ``y`` is centred, which is exactly how scikit-learn fits the intercept.
+    ``fit_col`` says whether the intercept is a free coordinate of the solver
+    (``fit_intercept`` for a datafit that is not centred); with centring the
+    intercept is recovered as ``y_offset - xbarᵀw``.
     """
 
-    XT: jax.Array
-    xbar: jax.Array
-    colnorm: jax.Array
-    y: jax.Array
+    design: Any
+    datafit: Any
     y_offset: jax.Array
+    fit_col: bool
 
 
 def default_dtype(*arrays):
@@ -61,12 +60,15 @@ def default_dtype(*arrays):
 
 def check_X_y(X, y):
     """Validates shapes, dtypes and the finiteness of y (X: in :func:`prepare`);
-    returns numpy or jax arrays (2-D, 1-D)."""
-    if not isinstance(X, jax.Array):
+    returns numpy, jax or sparse ``X`` (2-D) and a 1-D ``y`` (a column
+    ``(n, 1)`` is flattened)."""
+    if not isinstance(X, jax.Array) and not is_sparse(X):
         X = np.asarray(X)
     if not isinstance(y, jax.Array):
         y = np.asarray(y)
-    if X.ndim != 2:
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if len(X.shape) != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D (n_samples,), got shape {y.shape}")
@@ -79,6 +81,8 @@ def check_X_y(X, y):
         raise ValueError(f"X must have at least one sample and feature, got {X.shape}")
     for name, a in (("X", X), ("y", y)):
         mod = jnp if isinstance(a, jax.Array) else np
+        if is_sparse(a):
+            a, mod = a.data, np
         real = mod.issubdtype(a.dtype, mod.number) and not mod.issubdtype(
             a.dtype, mod.complexfloating
         )
@@ -108,32 +112,22 @@ def check_l1_ratio(l1_ratio):
     check_unit_interval("l1_ratio", l1_ratio)
 
 
-def binary_labels(y):
-    """Maps labels in ``{0, 1}`` or ``{-1, +1}`` to ``±1``; anything else raises."""
-    values = np.unique(np.asarray(y))
-    if not (set(values.tolist()) <= {0.0, 1.0} or set(values.tolist()) <= {-1.0, 1.0}):
-        raise ValueError(
-            f"y must hold binary labels in {{0, 1}} or {{-1, +1}}, got values "
-            f"{values[:10].tolist()}"
-        )
-    y = np.asarray(y)
-    # labels carry no precision: keep a float dtype that does not promote X
-    dtype = y.dtype if np.issubdtype(y.dtype, np.floating) else np.float32
-    return np.where(y > 0, 1.0, -1.0).astype(dtype)
+def prepare(X, y, datafit_cls, *, fit_intercept, sample_weight=None, dtype=None):
+    """Builds a :class:`Problem` (``X``, ``y`` checked by :func:`check_X_y`).
 
-
-def prepare(X, y, *, center: bool, dtype=None) -> Design:
-    """Builds a :class:`Design` (checks done by the caller)."""
+    The weights are normalized (``a = s/Σs``); the datafit's targets are
+    centred with the weighted mean when it is fitted by centring.
+    """
     dtype = dtype or default_dtype(X, y)
-    if isinstance(X, jax.Array):
-        XT = X.astype(dtype).T
-    else:
-        XT = to_device(np.asarray(X).T, dtype)
-    xbar, colnorm, yc, y_offset = _center(XT, jnp.asarray(y, dtype=dtype), center)
-    # a column norm is finite iff the column is, barring overflow
-    if not bool(jnp.all(jnp.isfinite(colnorm))):
-        _check_finite("X", XT)
-    return Design(XT, xbar, colnorm, yc, y_offset)
+    n = X.shape[0]
+    a = normalized_weights(sample_weight, n, dtype)
+    center = fit_intercept and datafit_cls.centre
+    design = as_design(X, a, center=center, dtype=dtype, to_device=to_device)
+    datafit = datafit_cls.from_targets(y, a)
+    yv = jnp.asarray(datafit.y, dtype)
+    y_offset = jnp.dot(jnp.asarray(a), yv) if center else jnp.zeros((), dtype)
+    datafit = type(datafit)(yv - y_offset, jnp.asarray(a))
+    return Problem(design, datafit, y_offset, fit_intercept and not center)
 
 
 _ALIGN = 64  # bytes; XLA:CPU aliases host buffers aligned to this
@@ -163,26 +157,11 @@ def to_device(a, dtype):
     return jax.device_put(out)
 
 
-@functools.partial(jax.jit, static_argnames="center")
-def _center(XT, y, center):
-    n = XT.shape[1]
-    sq = jnp.sum(XT * XT, axis=1)
-    if center:
-        xbar = jnp.mean(XT, axis=1)
-        y_offset = jnp.mean(y)
-        sq = jnp.maximum(sq - n * xbar * xbar, 0.0)
-    else:
-        xbar = jnp.zeros(XT.shape[0], XT.dtype)
-        y_offset = jnp.zeros((), XT.dtype)
-    # XT itself is not returned: a jit output aliasing an input is a copy
-    return xbar, jnp.sqrt(sq), y - y_offset, y_offset
-
-
 def warn_not_converged(gap, tol_abs, what="solver"):
     warnings.warn(
         f"{what} did not converge: duality gap {float(gap):.3e} > tol·P(0) = "
         f"{float(tol_abs):.3e}; raise max_iter or loosen tol",
-        ConvergenceWarning,
+        _emitted_warning(),
         stacklevel=3,
     )
 
@@ -190,7 +169,17 @@ def warn_not_converged(gap, tol_abs, what="solver"):
 class ConvergenceWarning(UserWarning):
     """The iteration budget ran out before the duality gap reached tol·P(0).
 
-    A plain ``UserWarning`` subclass (``import jaxreg`` does not import
-    scikit-learn), so filters on scikit-learn's own ``ConvergenceWarning`` do
-    not catch it; filter this class, or ``UserWarning``.
+    What is emitted is a subclass of both this class and scikit-learn's
+    ``ConvergenceWarning`` when scikit-learn is installed, so filters written
+    for either catch it (``import jaxreg`` itself does not import
+    scikit-learn; the subclass is made at the first warning).
     """
+
+
+@functools.cache
+def _emitted_warning():
+    try:
+        from sklearn.exceptions import ConvergenceWarning as SklearnWarning
+    except ImportError:
+        return ConvergenceWarning
+    return type("ConvergenceWarning", (ConvergenceWarning, SklearnWarning), {})

@@ -1,34 +1,39 @@
 """Working-set coordinate descent with gap-safe screening and prox-Newton.
 
-Solves, for a datafit ``F`` (:mod:`jaxreg.solvers.datafits`) and per-feature
-elastic-net strengths,
+Solves, for any datafit ``F`` (:mod:`jaxreg.solvers.datafits`), separable
+penalty ``h`` (:class:`jaxreg.penalties.SeparablePenalty`) and design ``X``
+(:mod:`jaxreg.solvers.design`),
 
-    P(w, b) = F(Xw + b) + Σⱼ l1ⱼ |wⱼ| + l2ⱼ/2 wⱼ²,
+    P(w, b) = F(Xw + b) + Σⱼ hⱼ(wⱼ),
 
-which covers the Lasso (``l2 = 0``), the elastic net, ridge (``l1 = 0``) and
-L1 / L2 / elastic-net logistic regression. The intercept ``b`` is never
-penalized: for the quadratic datafit it is eliminated by centring (as
-scikit-learn does), for the logistic one it is an extra, always-active
-coordinate.
+which covers the Lasso, the elastic net, ridge, weighted / non-negative
+variants and L1 / L2 / elastic-net logistic regression. It only calls the
+three contracts' methods. The intercept ``b`` is never penalized: for a
+datafit fitted by centring (least squares) it is eliminated, as scikit-learn
+does; otherwise it is an extra, always-active coordinate.
 
 The algorithm is the one that makes celer and skglm fast, compiled end to end:
 
 1. **Outer loop** (``lax.while_loop``): compute ``v = Xᵀ(-∇F(Xw + b))``, the
    duality gap at the rescaled dual point (:func:`~jaxreg.solvers.datafits.
-   duality_gap`) and stop when ``gap <= tol · P(0)``.
-2. **Gap-safe screening and ranking**: a feature with
-   ``|vⱼ| + ||xⱼ|| · sqrt(2·gap / (c·n)) < l1ⱼ`` is provably zero at the
-   optimum (Fercoq, Gramfort & Salmon, 2015) and never enters the working
-   set; the others are ranked by ``(l1ⱼ - |vⱼ|) / ||xⱼ||`` (celer's score),
+   duality_gap`; for a non-convex penalty the stationarity measure
+   :func:`optimality_gap`) and stop when ``gap <= tol · P(0)``.
+2. **Gap-safe screening and ranking**: with ``mⱼ = penalty.zero_margin(vⱼ)``
+   (``l1ⱼ - |vⱼ|`` for the elastic net) and ``||xⱼ||_a² = colsqⱼ``, a feature
+   with ``mⱼ / ||xⱼ||_a > sqrt(2·gap / c)`` is provably zero at the optimum
+   of a convex problem (Fercoq, Gramfort & Salmon, 2015) and never enters the
+   working set; the others are ranked by ``-mⱼ / ||xⱼ||_a`` (celer's score),
    nonzero coefficients first. The top ``K`` form the working set.
 3. **Inner prox-Newton loop on the working set**: the ``K`` columns are
    gathered once, their (weighted) Gram matrix ``H = X_Wᵀ diag(∇²F) X_W`` is
    formed with one matrix product, and cyclic coordinate descent on the
-   quadratic model costs ``O(K)`` per coordinate instead of ``O(n)``. For the
+   quadratic model (each coordinate a ``penalty.coord_prox`` step) costs
+   ``O(K)`` per coordinate instead of ``O(n)``. For the
    quadratic datafit the model is exact (no line search, ``H`` built once per
    working set); for the logistic one a backtracking line search on the true
    objective follows each model solve (an IRLS / prox-Newton step, like
-   skglm's ``ProxNewton`` and glmnet). Every 6 epochs the last iterates
+   skglm's ``ProxNewton`` and glmnet). ``datafit.constant_hessian`` selects
+   the first form. Every 6 epochs the last iterates
    are combined by Anderson extrapolation (skglm), and, for the quadratic
    datafit, the working-set gap is checked at a dual point extrapolated from
    the residuals (celer). The inner loop stops when that gap is ``<= 0.3 ×``
@@ -54,6 +59,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import NamedTuple
 
@@ -61,8 +67,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxreg.prox import soft_threshold
-from jaxreg.solvers.datafits import Quadratic, duality_gap
+from jaxreg.solvers.datafits import duality_gap
 
 RUNNING, CONVERGED, GROW, BUDGET = 0, 1, 2, 3
 _INNER_RATIO = 0.3  # inner (working-set) gap target relative to the outer gap
@@ -87,8 +92,9 @@ class CDState(NamedTuple):
 
 
 class WSCache(NamedTuple):
-    """Working set of the quadratic datafit kept across outer iterations and
-    path steps, with its centred columns and Gram matrix ``X_Wᵀ X_W / n``.
+    """Working set of a constant-Hessian datafit kept across outer iterations
+    and path steps, with its centred columns and Gram matrix ``X_Wᵀ A X_W``
+    (``A = diag(a)``, the Hessian: ``X_Wᵀ X_W / n`` without weights).
 
     Between two outer iterations (or two ``λ`` of a path) the working set
     mostly stays: at most ``R`` of its lowest-ranked features are swapped for
@@ -103,10 +109,10 @@ class WSCache(NamedTuple):
 
 
 def empty_cache(datafit, design, K):
-    """An invalid cache for bucket ``K`` (empty for non-quadratic fits)."""
-    K = K if isinstance(datafit, Quadratic) else 0
-    n = design.XT.shape[1]
-    dtype = design.XT.dtype
+    """An invalid cache for bucket ``K`` (empty unless the Hessian is constant)."""
+    K = K if datafit.constant_hessian else 0
+    n = design.n_samples
+    dtype = design.dtype
     return WSCache(
         jnp.zeros((K,), jnp.int32),
         jnp.zeros((K, n), dtype),
@@ -130,17 +136,15 @@ def _top_k(priority, k):
     return lax.top_k(jnp.where(jnp.isinf(priority), p32, jnp.clip(p32, -big, big)), k)
 
 
-def _select_cached(design, priority, cache):
+def _select_cached(design, a, priority, cache):
     """Full top-``K`` selection, or ``<= R`` swaps into a valid cache."""
-    XT, xbar = design.XT, design.xbar
-    n = XT.shape[1]
     K = cache.ws.shape[0]
     R = _swap_rows(K)
 
     def full(_):
         ws = _top_k(priority, K)[1]
-        cols = XT[ws] - xbar[ws][:, None]
-        return WSCache(ws, cols, cols @ cols.T / n, jnp.ones((), bool))
+        cols = design.columns(ws)
+        return WSCache(ws, cols, (cols * a[None, :]) @ cols.T, jnp.ones((), bool))
 
     def incremental(c):
         in_ws = jnp.zeros(priority.shape, bool).at[c.ws].set(True)
@@ -149,9 +153,9 @@ def _select_cached(design, priority, cache):
         swap = cand_p > -neg_slot_p  # best outsider vs worst insider, pairwise
         new_idx = jnp.where(swap, cand, c.ws[slot])
         ws = c.ws.at[slot].set(new_idx)
-        new_cols = XT[new_idx] - xbar[new_idx][:, None]
+        new_cols = design.columns(new_idx)
         cols = c.cols.at[slot].set(new_cols)
-        rows = new_cols @ cols.T / n  # (R, K)
+        rows = (new_cols * a[None, :]) @ cols.T  # (R, K)
         gram = c.gram.at[slot, :].set(rows).at[:, slot].set(rows.T)
         return WSCache(ws, cols, gram, c.valid)
 
@@ -160,13 +164,13 @@ def _select_cached(design, priority, cache):
 
 def init_state(design, w, b):
     """State for warm start ``(w, b)`` on a prepared design (``w=None``: 0)."""
-    d, n = design.XT.shape
-    dtype = design.XT.dtype
+    d, n = design.n_features, design.n_samples
+    dtype = design.dtype
     b = jnp.asarray(b, dtype)
     if w is None:  # a cold start needs no product with X
         w, u = jnp.zeros((d,), dtype), jnp.full((n,), b)
     else:
-        u = w @ design.XT - jnp.dot(design.xbar, w) + b
+        u = design.matvec(w) + b
     z = jnp.zeros((), dtype)
     i = jnp.zeros((), jnp.int32)
     v = jnp.zeros_like(w)
@@ -194,9 +198,15 @@ def _anderson_weights(C):
     return z / jnp.sum(z)
 
 
-def _model_cd(H, g, x, l1, l2, eps, max_epochs, certify=None, tol=None):
-    """Cyclic CD on ``q(δ) = -gᵀδ + ½ δᵀHδ + Σ l1|x+δ| + l2/2 (x+δ)²`` from
-    ``δ = 0``, with Anderson extrapolation and optional gap checks.
+def _model_cd(H, g, x, penalty, eps, max_epochs, certify=None, tol=None):
+    """Cyclic CD on ``q(δ) = -gᵀδ + ½ δᵀHδ + Σⱼ hⱼ(xⱼ + δⱼ)`` from ``δ = 0``,
+    with Anderson extrapolation and optional gap checks.
+
+    ``penalty`` covers the first ``len(penalty's coordinates)`` entries of
+    ``x``: with ``K`` coordinates of ``x`` and a penalty taken on ``K - 1``
+    of them (``penalty.take``), the last coordinate is a free intercept. Each
+    coordinate step is ``xⱼ ← prox_{hⱼ/Hⱼⱼ}(zⱼ / Hⱼⱼ)`` with ``zⱼ = Hⱼⱼ xⱼ +
+    gⱼ - (Hδ)ⱼ`` (``soft(zⱼ, l1ⱼ)/(Hⱼⱼ + l2ⱼ)`` for the elastic net).
 
     Every ``ANDERSON + 1`` epochs (a *block*) the block's iterates are
     combined into an extrapolated point (skglm's ``AndersonCD``, Bertrand &
@@ -218,15 +228,19 @@ def _model_cd(H, g, x, l1, l2, eps, max_epochs, certify=None, tol=None):
     k = x.shape[0]
     m1 = ANDERSON + 1
     hdiag = jnp.diagonal(H)
-    denom = jnp.where(hdiag + l2 > 0, hdiag + l2, 1.0)
     x0 = x
     inf = jnp.asarray(jnp.inf, x.dtype)
+    n_pen = _n_coords(penalty, k)
 
     def coord(j, carry):
         x, hd, change = carry
         old = x[j]
-        z = hdiag[j] * old + g[j] - hd[j]
-        new = jnp.where(hdiag[j] > 0, soft_threshold(z, l1[j]) / denom[j], old)
+        h = jnp.where(hdiag[j] > 0, hdiag[j], 1.0)
+        z = (hdiag[j] * old + g[j] - hd[j]) / h
+        new = penalty.take(jnp.minimum(j, n_pen - 1)).coord_prox(z, 1.0 / h)
+        if n_pen < k:  # the free intercept, last
+            new = jnp.where(j >= n_pen, z, new)
+        new = jnp.where(hdiag[j] > 0, new, old)
         delta = new - old
         return (
             x.at[j].set(new),
@@ -236,8 +250,7 @@ def _model_cd(H, g, x, l1, l2, eps, max_epochs, certify=None, tol=None):
 
     def q(x, hd):
         delta = x - x0
-        pen = jnp.sum(l1 * jnp.abs(x) + 0.5 * l2 * x * x)
-        return jnp.dot(delta, 0.5 * hd - g) + pen
+        return jnp.dot(delta, 0.5 * hd - g) + jnp.sum(penalty.coord_value(x[:n_pen]))
 
     def end_of_block(x, hd, xs, hds):
         dx, dhd = jnp.diff(xs, axis=0), jnp.diff(hds, axis=0)
@@ -277,44 +290,66 @@ def _model_cd(H, g, x, l1, l2, eps, max_epochs, certify=None, tol=None):
     return x, ep, gap
 
 
-def _kkt_violation(w, v, l1, l2):
-    """Distance of ``v = -∇F`` to the subdifferential of the penalty at ``w``."""
-    at_zero = jnp.maximum(jnp.abs(v) - l1, 0.0)
-    off_zero = jnp.abs(v - l1 * jnp.sign(w) - l2 * w)
-    return jnp.where(w == 0, at_zero, off_zero)
+def _n_coords(penalty, k):
+    """Number of penalized coordinates: the length of the penalty's weights,
+    or all ``k`` when it has none (then there is no free intercept)."""
+    weights = getattr(penalty, "weights", None)
+    return k if weights is None else jnp.shape(weights)[0]
+
+
+def optimality_gap(datafit, penalty, u, w, v, colsq, r=None):
+    """The stopping measure: the duality gap for a convex penalty; for a
+    non-convex one ``Σⱼ distⱼ² / (2c·colsqⱼ)`` with ``distⱼ =
+    penalty.subdiff_distance(wⱼ, vⱼ)`` (the decrease one coordinate step
+    would at least give, 0 exactly at a stationary point). Returns ``(gap,
+    P(w))``."""
+    if penalty.convex:
+        return duality_gap(datafit, penalty, u, w, v, r, colsq)
+    primal = datafit.value(u) + jnp.sum(penalty.coord_value(w))
+    dist = penalty.subdiff_distance(w, v)
+    step = jnp.where(colsq > 0, 2 * datafit.curvature * colsq, 1.0)
+    return jnp.sum(jnp.where(colsq > 0, dist * dist / step, 0.0)), primal
 
 
 def _working_set_step(
-    datafit, K, fit_intercept, design, l1, l2, st, cache, v, tol_in, max_epochs
+    K, fit_intercept, design, datafit, penalty, st, cache, v, tol_in, max_epochs
 ):
     """Screens, picks ``K`` features, runs prox-Newton CD on them."""
-    XT, xbar, colnorm, y = design.XT, design.xbar, design.colnorm, design.y
-    n = y.shape[0]
-    dtype = XT.dtype
-    radius = jnp.sqrt(2.0 * st.gap / (datafit.strong_concavity * n))
-    safe_norm = jnp.where(colnorm > 0, colnorm, 1.0)
-    dist = (l1 - jnp.abs(v)) / safe_norm
-    screened = (colnorm == 0) | ((l1 > 0) & (dist > radius))
+    n = design.n_samples
+    dtype = design.dtype
+    a = datafit.weights
+    radius = jnp.sqrt(2.0 * st.gap / datafit.curvature)
+    norm = jnp.sqrt(design.colsq)
+    dist = penalty.zero_margin(v) / jnp.where(norm > 0, norm, 1.0)
+    screened = norm == 0
+    if penalty.convex:
+        screened = screened | (dist > radius)
     priority = jnp.where(screened, -jnp.inf, -dist)
     priority = jnp.where(st.w != 0, jnp.inf, priority)
-    quadratic = isinstance(datafit, Quadratic)
-    if quadratic:
-        cache = _select_cached(design, priority, cache)
+    constant = datafit.constant_hessian
+    if constant:
+        cache = _select_cached(design, a, priority, cache)
         ws, Xw, H_fixed = cache.ws, cache.cols, cache.gram
     else:
         ws = _top_k(priority, K)[1]
-        Xw = XT[ws] - xbar[ws][:, None]  # (K, n), centred columns
-    l1w, l2w, xw, gw = l1[ws], l2[ws], st.w[ws], v[ws]
-    r0 = datafit.neg_grad(y, st.u)
+        Xw = design.columns(ws)  # (K, n), centred columns
+    pen = _with_weights(penalty, design.n_features).take(ws)
+    colsq_w = design.colsq[ws]
+    xw, gw = st.w[ws], v[ws]
+    r0 = datafit.neg_grad(st.u)
     if fit_intercept:
         Xw = jnp.concatenate([Xw, jnp.ones((1, n), dtype)])
-        zero = jnp.zeros((1,), dtype)
-        l1w, l2w = jnp.concatenate([l1w, zero]), jnp.concatenate([l2w, zero])
         xw = jnp.concatenate([xw, st.b[None]])
         gw = jnp.concatenate([gw, jnp.sum(r0)[None]])
 
+    def penalty_value(x):
+        return jnp.sum(pen.coord_value(x[:K]))
+
     def objective(u, x):
-        return datafit.value(y, u) + jnp.sum(l1w * jnp.abs(x) + 0.5 * l2w * x * x)
+        return datafit.value(u) + penalty_value(x)
+
+    def ws_gap(u, x, g, r=None):
+        return optimality_gap(datafit, pen, u, x[:K], g[:K], colsq_w, r)[0]
 
     def newton_cond(c):
         _, _, _, ws_gap, k, ep = c
@@ -322,34 +357,31 @@ def _working_set_step(
 
     def newton_step(c):
         x, u, g, _, k, ep = c
-        if quadratic:
+        if constant:
             H = H_fixed
         else:
-            H = (Xw * datafit.hessian_diag(y, u)[None, :]) @ Xw.T
-        kkt = jnp.max(_kkt_violation(x, g, l1w, l2w))
+            H = (Xw * datafit.hessian_diag(u)[None, :]) @ Xw.T
+        kkt = jnp.max(pen.subdiff_distance(x[:K], g[:K]))
+        if fit_intercept:
+            kkt = jnp.maximum(kkt, jnp.abs(g[K]))
         eps = MODEL_RATIO * kkt
-        if quadratic:
+        if constant and penalty.convex:
 
             def certify(x_new, hd, x_d, hd_d):
                 u_new = u + (x_new - x) @ Xw
-                r_d = (y - u - (x_d - x) @ Xw) / n
-                return duality_gap(datafit, y, u_new, x_new, g - hd_d, l1w, l2w, r_d)[0]
+                r_d = a * (datafit.y - u - (x_d - x) @ Xw)
+                return ws_gap(u_new, x_new, g - hd_d, r_d)
 
-            x_new, n_ep, cd_gap = _model_cd(
-                H, g, x, l1w, l2w, eps, 1000, certify, tol_in
-            )
+            x_new, n_ep, cd_gap = _model_cd(H, g, x, pen, eps, 1000, certify, tol_in)
         else:
-            x_new, n_ep, cd_gap = _model_cd(H, g, x, l1w, l2w, eps, 1000)
+            x_new, n_ep, cd_gap = _model_cd(H, g, x, pen, eps, 1000)
         delta = x_new - x
         du = delta @ Xw
-        if quadratic:
+        if constant:
             step = jnp.ones((), dtype)
         else:
             f0 = objective(u, x)
-            decrease = -jnp.dot(g, delta) + (
-                jnp.sum(l1w * jnp.abs(x_new) + 0.5 * l2w * x_new * x_new)
-                - jnp.sum(l1w * jnp.abs(x) + 0.5 * l2w * x * x)
-            )
+            decrease = -jnp.dot(g, delta) + penalty_value(x_new) - penalty_value(x)
 
             # slack of a few ulps of f0: near the optimum the decrease falls
             # below the resolution of f, and the Newton step is then safe
@@ -367,11 +399,9 @@ def _working_set_step(
             step = jnp.where(i < 30, step, 0.0)
         x = x + step * delta
         u = u + step * du
-        r = datafit.neg_grad(y, u)
-        g = Xw @ r
-        ws_gap, _ = duality_gap(datafit, y, u, x, g, l1w, l2w)
-        ws_gap = jnp.minimum(ws_gap, cd_gap)  # both certify the new x
-        return x, u, g, ws_gap, k + 1, ep + n_ep
+        g = Xw @ datafit.neg_grad(u)
+        gap = jnp.minimum(ws_gap(u, x, g), cd_gap)  # both certify the new x
+        return x, u, g, gap, k + 1, ep + n_ep
 
     inf = jnp.asarray(jnp.inf, dtype)
     x, u, _, _, _, ep = lax.while_loop(
@@ -385,6 +415,14 @@ def _working_set_step(
     return st._replace(w=w, b=b, u=u, n_epochs=ep), cache
 
 
+def _with_weights(penalty, d):
+    """The penalty with explicit per-coordinate weights (ones by default), so
+    that a working set can be taken from it."""
+    if getattr(penalty, "weights", None) is not None:
+        return penalty
+    return dataclasses.replace(penalty, weights=jnp.ones((d,)))
+
+
 class Budget(NamedTuple):
     """Stopping rule and budgets of the outer loop (device scalars)."""
 
@@ -394,9 +432,8 @@ class Budget(NamedTuple):
     grow_at: jax.Array  # hand back for a bigger bucket when nnz > grow_at
 
 
-def run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget):
+def run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget):
     """The compiled outer working-set loop (traceable; used by paths too)."""
-    XT, xbar, y = design.XT, design.xbar, design.y
     tol_abs, max_outer, max_epochs, grow_at = budget
     st = st._replace(status=jnp.zeros((), jnp.int32))
 
@@ -404,12 +441,11 @@ def run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget):
         st, cache = carry
 
         def gradient(u):
-            r = datafit.neg_grad(y, u)
-            return XT @ r - xbar * jnp.sum(r)
+            return design.rmatvec(datafit.neg_grad(u))
 
         # the gradient at the previous λ's solution serves the next λ as is
         v = lax.cond(st.v_fresh, lambda _: st.v, gradient, st.u)
-        gap, primal = duality_gap(datafit, y, st.u, st.w, v, l1, l2)
+        gap, primal = optimality_gap(datafit, penalty, st.u, st.w, v, design.colsq)
         nnz = jnp.sum(st.w != 0)
         status = jnp.where(
             gap <= tol_abs,
@@ -427,7 +463,9 @@ def run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget):
         st = st._replace(gap=gap, primal=primal, status=status, v=v, v_fresh=True)
         # least squares on a small working set (an epoch, O(K²), far cheaper
         # than the O(nd) outer pass): solve it to the final tolerance at once
-        tight = isinstance(datafit, Quadratic) and 16 * K * K <= XT.size
+        tight = datafit.constant_hessian and 16 * K * K <= design.n_samples * (
+            design.n_features
+        )
         tol_in = 0.5 * tol_abs
         if not tight:
             tol_in = jnp.maximum(_INNER_RATIO * gap, tol_in)
@@ -435,12 +473,11 @@ def run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget):
         def step(c):
             s, cache = c
             s, cache = _working_set_step(
-                datafit,
                 K,
                 fit_intercept,
                 design,
-                l1,
-                l2,
+                datafit,
+                penalty,
                 s,
                 cache,
                 v,
@@ -454,13 +491,13 @@ def run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget):
     return lax.while_loop(lambda c: c[0].status == RUNNING, body, (st, cache))
 
 
-STATIC = ("datafit", "K", "fit_intercept")
+STATIC = ("K", "fit_intercept")
 
 
 @functools.partial(jax.jit, static_argnames=STATIC)
-def _solve_bucket(datafit, K, fit_intercept, design, l1, l2, st, budget):
+def _solve_bucket(K, fit_intercept, design, datafit, penalty, st, budget):
     cache = empty_cache(datafit, design, K)
-    return run_outer(datafit, K, fit_intercept, design, l1, l2, st, cache, budget)[0]
+    return run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget)[0]
 
 
 def bucket(n_features: int, size: int, p0: int) -> int:
@@ -483,15 +520,27 @@ def grow_threshold(K: int, n_features: int) -> int:
     return n_features if K >= n_features else (7 * K) // 8
 
 
-def solve(
-    datafit, design, l1, l2, st, tol_abs, *, fit_intercept, max_iter, max_epochs, p0
-):
-    """Host driver: runs :func:`run_outer` bucket by bucket until done."""
-    d = design.XT.shape[0]
-    K = bucket(d, 2 * int(jnp.sum(st.w != 0)), p0)
+def run_buckets(run, carry, w, d, p0):
+    """The host driver shared by fits and paths: ``run(K, grow_at, carry) ->
+    (done, w, carry)`` is one compiled call on bucket ``K``; after each GROW
+    the bucket doubles (at least ``2·nnz(w)``) until ``done``. One host round
+    trip per bucket, never per iteration."""
+    K = bucket(d, 2 * int(jnp.sum(w != 0)), p0)
     while True:
-        budget = Budget(tol_abs, max_iter, max_epochs, grow_threshold(K, d))
-        st = _solve_bucket(datafit, K, fit_intercept, design, l1, l2, st, budget)
-        if int(st.status) != GROW:
-            return st
-        K = next_bucket(d, st.w, K)
+        done, w, carry = run(K, grow_threshold(K, d), carry)
+        if done:
+            return carry
+        K = next_bucket(d, w, K)
+
+
+def solve(
+    design, datafit, penalty, st, tol_abs, *, fit_intercept, max_iter, max_epochs, p0
+):
+    """Runs :func:`run_outer` bucket by bucket until done; the final state."""
+
+    def run(K, grow_at, st):
+        budget = Budget(tol_abs, max_iter, max_epochs, grow_at)
+        st = _solve_bucket(K, fit_intercept, design, datafit, penalty, st, budget)
+        return int(st.status) != GROW, st.w, st
+
+    return run_buckets(run, st, st.w, design.n_features, p0)

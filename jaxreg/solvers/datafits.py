@@ -1,184 +1,295 @@
-"""Datafits for linear models: value, gradient, curvature and a dual point.
+"""Datafits for linear models: the ``Datafit`` contract, ``Quadratic``, ``Logistic``.
 
 A datafit is a function ``F(u)`` of the linear predictor ``u = Xw + b`` (one
-entry per sample) that already carries the ``1/n``:
+entry per sample) that carries its targets ``y`` and its per-sample weights
+``a`` (``aᵢ >= 0``, ``Σᵢ aᵢ = 1``; ``aᵢ = 1/n`` without sample weights):
 
-- :class:`Quadratic`: ``F(u) = 1/(2n) ||y - u||²``,
-- :class:`Logistic`: ``F(u) = 1/n Σᵢ log(1 + exp(-yᵢ uᵢ))`` with ``yᵢ ∈ {-1, +1}``
-  (labels in ``{0, 1}`` are mapped to ``±1`` by the solvers).
+- :class:`Quadratic`: ``F(u) = ½ Σᵢ aᵢ (yᵢ - uᵢ)²`` (``1/(2n) ||y - u||²``),
+- :class:`Logistic`: ``F(u) = Σᵢ aᵢ log(1 + exp(-yᵢ uᵢ))``, ``yᵢ ∈ {-1, +1}``.
 
-Solvers need four things from it: the value, the *negative* gradient
-``r = -∇F(u)`` (for the quadratic datafit ``r = (y - u)/n``, the residual over
-``n``), the diagonal of the Hessian (prox-Newton weights) and the Fenchel-Young
-gap ``F(u) + F*(-θ) + ⟨u, θ⟩ ≥ 0`` that certifies a dual point ``θ``. The
-duality gap of ``F(Xw + b) + Σⱼ h(wⱼ)`` at a dual point ``θ`` is the sum of
-that datafit term and the penalty terms ``h(wⱼ) + h*(xⱼᵀθ) - wⱼ xⱼᵀθ``; both
-sums have nonnegative summands, which keeps the gap accurate in float32 (no
-difference of two large objectives).
+With sample weights ``s``, ``a = s / Σs``: a weight 0 drops the row, an integer
+weight repeats it, exactly as scikit-learn's ``Lasso``/``ElasticNet`` (which
+rescale ``s`` to sum to ``n``). scikit-learn's ``LogisticRegression`` and
+``Ridge`` sum their losses instead of averaging them; their estimators map
+``C`` and ``alpha`` accordingly (``lam = 1/(C Σs)``, ``lam = alpha/Σs``).
 
-Unlike scikit-learn's ``_cd_fast`` (which works with the unscaled
-``½||y - Xw||²`` and ``n·alpha``), everything here is in the ``1/n`` scaling of
-the objective itself, so ``gap`` and ``P(0)`` are in the units users see.
+The contract (all a solver may ask; a new datafit is one class implementing
+it, see ``tests/test_solvers_contract.py`` for Huber):
+
+- ``value(u)``, ``neg_grad(u)`` ``= -∇F(u)``, ``hessian_diag(u)``;
+- ``curvature``: ``c`` with ``∇²F(u) ⪯ c·diag(a)`` (``1``, ``1/4``), which
+  gives the Lipschitz constants and, as the dual's strong concavity modulus
+  in the ``Σᵢ θᵢ²/aᵢ`` norm, the gap-safe screening radius ``sqrt(2·gap/c)``;
+- ``constant_hessian``: the quadratic model is exact (no line search, the
+  working-set Gram matrix is cached);
+- ``fenchel_young(u, θ)`` ``= F(u) + F*(-θ) + ⟨u, θ⟩ >= 0`` at a dual point
+  ``θ = s·r``, ``r = -∇F`` (the datafit part of the duality gap);
+- ``centre``: the intercept is eliminated by centring ``X`` and ``y`` (least
+  squares); otherwise it is a free coordinate starting at
+  ``intercept_at_zero()``, the optimal intercept at ``w = 0``;
+- ``from_targets(y, weights)``: validates and encodes the targets (labels for
+  the logistic loss);
+- ``loss(y, pred)``: per-sample held-out loss on raw targets (for CV).
+
+The duality gap of ``F(Xw + b) + Σⱼ hⱼ(wⱼ)`` is the sum of the datafit term
+and the penalty terms ``hⱼ(wⱼ) + hⱼ*(xⱼᵀθ) - wⱼ xⱼᵀθ``; both sums have
+nonnegative summands, which keeps the gap accurate in float32. Everything is
+in the scaling of the objective itself (scikit-learn's ``_cd_fast`` works with
+``½||y - Xw||²`` and ``n·alpha``), so ``gap`` and ``P(0)`` are in the units
+users see.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["Datafit", "Logistic", "Quadratic", "duality_gap", "lipschitz"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Quadratic:
-    """Least squares ``F(u) = 1/(2n) ||y - u||²``.
+def _register(cls):
+    cls = dataclasses.dataclass(frozen=True)(cls)
+    return jax.tree_util.register_dataclass(
+        cls, data_fields=["y", "weights"], meta_fields=[]
+    )
 
-    Its conjugate makes the dual ``n``-strongly concave in the per-sample dual
-    variable ``θ = r``, which sets the gap-safe screening radius
-    ``sqrt(2·gap / n)``.
+
+def normalized_weights(sample_weight, n, dtype):
+    """``a = s / Σs`` as a numpy array of ``dtype`` (``1/n`` when ``s`` is None);
+    raises ``ValueError`` on a wrong shape, a negative, non-finite or all-zero
+    ``sample_weight``."""
+    if sample_weight is None:
+        return np.full(n, 1.0 / n, dtype)
+    s = np.asarray(sample_weight, dtype=np.float64)
+    if s.ndim == 0:
+        s = np.full(n, float(s))
+    if s.shape != (n,):
+        raise ValueError(
+            f"sample_weight must have shape ({n},), got {np.shape(sample_weight)}"
+        )
+    if not np.all(np.isfinite(s)) or np.any(s < 0):
+        raise ValueError("sample_weight must be finite and >= 0")
+    total = s.sum()
+    if not total > 0:
+        raise ValueError("sample_weight must have a positive sum, got all zeros")
+    return (s / total).astype(dtype)
+
+
+class Datafit(abc.ABC):
+    """Base class of the datafits: see the module docstring for the contract."""
+
+    y: jax.Array
+    weights: jax.Array
+
+    curvature = 1.0
+    constant_hessian = False
+    centre = False
+
+    @classmethod
+    def from_targets(cls, y, weights):
+        """The datafit for raw targets ``y`` and normalized weights ``a``."""
+        return cls(y, weights)
+
+    @abc.abstractmethod
+    def value(self, u): ...
+
+    @abc.abstractmethod
+    def neg_grad(self, u): ...
+
+    @abc.abstractmethod
+    def hessian_diag(self, u): ...
+
+    @abc.abstractmethod
+    def fenchel_young(self, u, theta): ...
+
+    @abc.abstractmethod
+    def intercept_at_zero(self): ...
+
+    @staticmethod
+    @abc.abstractmethod
+    def loss(y, pred): ...
+
+
+@_register
+class Quadratic(Datafit):
+    """Least squares ``F(u) = ½ Σᵢ aᵢ (yᵢ - uᵢ)²`` (``1/(2n) ||y - u||²``)."""
+
+    y: jax.Array
+    weights: jax.Array
+
+    curvature = 1.0
+    constant_hessian = True
+    centre = True
+
+    def value(self, u):
+        """Returns ``½ Σᵢ aᵢ (yᵢ - uᵢ)²``."""
+        res = self.y - u
+        return 0.5 * jnp.sum(self.weights * res * res)
+
+    def neg_grad(self, u):
+        """Returns ``r = -∇F(u) = a ⊙ (y - u)``."""
+        return self.weights * (self.y - u)
+
+    def hessian_diag(self, u):
+        """Returns the diagonal of ``∇²F(u)``, the constant ``a``."""
+        return jnp.broadcast_to(self.weights, u.shape)
+
+    def fenchel_young(self, u, theta):
+        """Returns ``Σᵢ (aᵢ(yᵢ - uᵢ) - θᵢ)² / (2aᵢ)`` (≥ 0; rows with ``aᵢ = 0``
+        contribute 0, as their ``θᵢ = s·rᵢ`` is 0)."""
+        a = self.weights
+        diff = a * (self.y - u) - theta
+        return 0.5 * jnp.sum(jnp.where(a > 0, diff * diff / jnp.where(a > 0, a, 1), 0))
+
+    def intercept_at_zero(self):
+        """``Σᵢ aᵢ yᵢ`` (0 after centring)."""
+        return jnp.sum(self.weights * self.y)
+
+    @staticmethod
+    def loss(y, pred):
+        """Squared error ``(y - pred)²`` (CV scores are its mean: MSE)."""
+        return (y - pred) ** 2
+
+
+def binary_labels(y):
+    """Maps labels in ``{0, 1}``, ``{-1, +1}`` or booleans to ``±1``; anything
+    else raises ``ValueError``."""
+    values = np.unique(np.asarray(y))
+    if not (set(values.tolist()) <= {0.0, 1.0} or set(values.tolist()) <= {-1.0, 1.0}):
+        raise ValueError(
+            f"y must hold binary labels in {{0, 1}} or {{-1, +1}}, got values "
+            f"{values[:10].tolist()}"
+        )
+    y = np.asarray(y)
+    # labels carry no precision: keep a float dtype that does not promote X
+    dtype = y.dtype if np.issubdtype(y.dtype, np.floating) else np.float32
+    return np.where(y > 0, 1.0, -1.0).astype(dtype)
+
+
+@_register
+class Logistic(Datafit):
+    """Log-loss ``F(u) = Σᵢ aᵢ log(1 + exp(-yᵢ uᵢ))``, ``yᵢ ∈ {-1, +1}``.
+
+    The dual variable is ``θᵢ = aᵢ yᵢ zᵢ`` with ``zᵢ ∈ [0, 1]`` and
+    ``F*(-θ) = Σᵢ aᵢ (zᵢ log zᵢ + (1 - zᵢ) log(1 - zᵢ))``. The Hessian is
+    bounded by ``¼ diag(a)``.
     """
 
-    strong_concavity = 1.0  # of the dual, in units of n
+    y: jax.Array
+    weights: jax.Array
 
-    def value(self, y, u):
-        """Returns ``1/(2n) ||y - u||²``."""
-        res = y - u
-        return 0.5 * jnp.mean(res * res)
+    curvature = 0.25
 
-    def neg_grad(self, y, u):
-        """Returns ``r = -∇F(u) = (y - u)/n``."""
-        return (y - u) / y.shape[0]
+    @classmethod
+    def from_targets(cls, y, weights):
+        """Labels ``{0, 1}``, ``±1`` or boolean, encoded as ``±1``."""
+        return cls(binary_labels(y), weights)
 
-    def hessian_diag(self, y, u):
-        """Returns the diagonal of ``∇²F(u)``, the constant ``1/n``."""
-        return jnp.full_like(u, 1.0 / y.shape[0])
+    def value(self, u):
+        """Returns ``Σᵢ aᵢ log(1 + exp(-yᵢ uᵢ))``."""
+        return jnp.sum(self.weights * jnp.logaddexp(0.0, -self.y * u))
 
-    def fenchel_young(self, y, u, theta):
-        """Returns ``F(u) + F*(-θ) + ⟨u, θ⟩ = n/2 ||(y - u)/n - θ||²`` (≥ 0)."""
-        n = y.shape[0]
-        diff = (y - u) / n - theta
-        return 0.5 * n * jnp.sum(diff * diff)
+    def neg_grad(self, u):
+        """Returns ``r = -∇F(u) = a ⊙ y ⊙ σ(-y u)``."""
+        return self.weights * self.y * jax.nn.sigmoid(-self.y * u)
 
-
-@dataclasses.dataclass(frozen=True)
-class Logistic:
-    """Mean log-loss ``F(u) = 1/n Σᵢ log(1 + exp(-yᵢ uᵢ))``, ``yᵢ ∈ {-1, +1}``.
-
-    The dual variable is ``θᵢ = yᵢ zᵢ / n`` with ``zᵢ ∈ [0, 1]`` and
-    ``F*(-θ) = 1/n Σᵢ zᵢ log zᵢ + (1 - zᵢ) log(1 - zᵢ)``; the dual is
-    ``4n``-strongly concave in ``θ``. The Hessian is bounded by ``1/(4n) XᵀX``,
-    so the Lipschitz constant of ``w ↦ F(Xw)`` is ``||X||₂² / (4n)``.
-    """
-
-    strong_concavity = 4.0
-
-    def value(self, y, u):
-        """Returns ``1/n Σᵢ log(1 + exp(-yᵢ uᵢ))``."""
-        return jnp.mean(jnp.logaddexp(0.0, -y * u))
-
-    def neg_grad(self, y, u):
-        """Returns ``r = -∇F(u) = y σ(-y u) / n``."""
-        return y * jax.nn.sigmoid(-y * u) / y.shape[0]
-
-    def hessian_diag(self, y, u):
-        """Returns the diagonal of ``∇²F(u)``: ``σ(u)(1 - σ(u)) / n``."""
+    def hessian_diag(self, u):
+        """Returns the diagonal of ``∇²F(u)``: ``a ⊙ σ(u)(1 - σ(u))``."""
         p = jax.nn.sigmoid(u)
-        return p * (1.0 - p) / y.shape[0]
+        return self.weights * p * (1.0 - p)
 
-    def fenchel_young(self, y, u, theta):
-        """Returns ``F(u) + F*(-θ) + ⟨u, θ⟩`` for ``θ = y z / n``, ``z ∈ [0, 1]``.
+    def fenchel_young(self, u, theta):
+        """Returns ``F(u) + F*(-θ) + ⟨u, θ⟩`` for ``θ = a y z``, ``z ∈ [0, 1]``.
 
-        Per sample this is the Kullback-Leibler divergence ``KL(z ‖ p)`` of
-        Bernoulli laws, ``p = σ(-yᵢuᵢ)``; it is evaluated as
-        ``z log1p(δ/p) + (1 - z) log1p(-δ/(1 - p))`` with ``δ = z - p``, whose
-        terms are ``O(δ)`` rather than ``O(1)``, so a float32 gap stays
-        accurate far below ``eps·log 2``.
+        Per sample this is ``aᵢ KL(zᵢ ‖ pᵢ)`` of Bernoulli laws, ``p =
+        σ(-yᵢuᵢ)``, evaluated as ``z log1p(δ/p) + (1 - z) log1p(-δ/(1 - p))``
+        with ``δ = z - p``, whose terms are ``O(δ)`` rather than ``O(1)``, so a
+        float32 gap stays accurate far below ``eps·log 2``.
         """
-        n = y.shape[0]
-        z = jnp.clip(n * y * theta, 0.0, 1.0)
-        p = jax.nn.sigmoid(-y * u)
-        q = jax.nn.sigmoid(y * u)  # 1 - p without cancellation
+        a = self.weights
+        z = jnp.clip(self.y * theta / jnp.where(a > 0, a, 1), 0.0, 1.0)
+        p = jax.nn.sigmoid(-self.y * u)
+        q = jax.nn.sigmoid(self.y * u)  # 1 - p without cancellation
         delta = z - p
         t1 = jnp.where(z > 0, z * jnp.log1p(delta / jnp.where(p > 0, p, 1.0)), 0.0)
         t2 = jnp.where(
             z < 1, (1.0 - z) * jnp.log1p(-delta / jnp.where(q > 0, q, 1.0)), 0.0
         )
-        return jnp.mean(t1 + t2)
+        return jnp.sum(a * (t1 + t2))
+
+    def intercept_at_zero(self):
+        """The weighted log-odds ``log(p / (1 - p))``, ``p = Σ_{yᵢ=1} aᵢ``."""
+        p = jnp.clip(jnp.sum(self.weights * (self.y > 0)), 1e-12, 1 - 1e-12)
+        return jnp.log(p / (1 - p))
+
+    @staticmethod
+    def loss(y, pred):
+        """Log-loss ``log(1 + exp(-y·pred))`` of ``±1`` labels."""
+        return np.logaddexp(0.0, -y * pred)
 
 
-QUADRATIC = Quadratic()
-LOGISTIC = Logistic()
+def lipschitz(datafit, design, n_iter: int = 30):
+    """Lipschitz constant of ``w ↦ F(X̃w)`` by power iteration (no SVD).
 
-
-def lipschitz(datafit, XT, n_iter: int = 30):
-    """Lipschitz constant of ``w ↦ F(Xw)`` by power iteration (no SVD).
-
-    Returns ``c·||X||₂² / n`` with ``c = 1`` (quadratic) or ``1/4`` (logistic),
-    from ``n_iter`` power iterations on ``XᵀX`` started at a fixed vector, times
-    1.01 as a safety margin for the underestimate power iteration gives.
-
-    Args:
-      datafit: :class:`Quadratic` or :class:`Logistic`.
-      XT: design matrix, transposed, shape ``(n_features, n_samples)``.
-      n_iter: number of power iterations.
+    Returns ``1.01 · c · ||diag(a)^½ X̃||₂²`` (``X̃`` the design as the solver
+    sees it, centred or not; ``c`` the datafit's ``curvature``) from
+    ``n_iter`` power iterations on ``X̃ᵀ diag(a) X̃`` started at a fixed
+    vector; 1.01 is a safety margin for the underestimate power iteration
+    gives.
     """
-    d, n = XT.shape
-    v0 = jnp.ones((d,), XT.dtype) / jnp.sqrt(jnp.asarray(d, XT.dtype))
+    d = design.n_features
+    dtype = design.dtype
+    a = datafit.weights
+    v0 = jnp.ones((d,), dtype) / jnp.sqrt(jnp.asarray(d, dtype))
 
     def body(_, v):
-        v = XT @ (v @ XT)
-        return v / jnp.maximum(jnp.linalg.norm(v), jnp.finfo(XT.dtype).tiny)
+        v = design.rmatvec(a * design.matvec(v))
+        return v / jnp.maximum(jnp.linalg.norm(v), jnp.finfo(dtype).tiny)
 
     v = jax.lax.fori_loop(0, n_iter, body, v0)
-    sq_norm = jnp.sum((v @ XT) ** 2)
-    scale = 1.0 if isinstance(datafit, Quadratic) else 0.25
-    return 1.01 * scale * sq_norm / n
+    Xv = design.matvec(v)
+    return 1.01 * datafit.curvature * jnp.sum(a * Xv * Xv)
 
 
-def duality_gap(datafit, y, u, w, v, l1, l2, r=None):
-    """Duality gap of ``F(u) + Σⱼ l1ⱼ|wⱼ| + l2ⱼ/2 wⱼ²`` at a rescaled dual point.
+def duality_gap(datafit, penalty, u, w, v, r=None, colsq=None):
+    """Duality gap of ``F(u) + Σⱼ hⱼ(wⱼ)`` at a rescaled dual point.
 
-    With ``r = -∇F(u)`` and ``v = Xᵀr`` (passed in, the solvers have it), the
-    dual point is ``θ = s·r``. Any other ``r`` (with its ``v = Xᵀr``) may be
+    With ``r = -∇F(u)`` and ``v = X̃ᵀr`` (passed in, the solvers have it), the
+    dual point is ``θ = s·r`` with ``s = penalty.dual_scaling(v)``, the largest
+    scaling that makes ``θ`` feasible; ``s = 1`` is tried too (feasible when
+    every coordinate has a finite conjugate, e.g. with an L2 part) and the
+    smaller gap is returned. Any other ``r`` (with its ``v = X̃ᵀr``) may be
     passed instead, e.g. an extrapolated residual (celer's dual
-    extrapolation): the gap then certifies the primal point ``(u, w)`` with
-    the dual point built from that ``r``. For a pure L1 penalty ``s = min(1, minⱼ
-    l1ⱼ/|vⱼ|)`` makes ``θ`` feasible (``|xⱼᵀθ| ≤ l1ⱼ``); with an L2 part the dual
-    is unconstrained and both ``s = 1`` and that ``s`` are tried, the smaller
-    gap is returned. Features with ``l1ⱼ = l2ⱼ = 0`` (an unpenalized intercept
-    column) are left out, so the gap certifies ``w`` with them held fixed.
+    extrapolation): the gap then certifies ``(u, w)`` with the dual point built
+    from that ``r``.
 
-    Args:
-      datafit: :class:`Quadratic` or :class:`Logistic`.
-      y: targets, shape ``(n,)``.
-      u: linear predictor ``Xw + b``, shape ``(n,)``.
-      w: coefficients, shape ``(d,)``.
-      v: ``Xᵀ(-∇F(u))``, shape ``(d,)``.
-      l1: per-feature L1 strengths, shape ``(d,)``.
-      l2: per-feature L2 strengths, shape ``(d,)``.
-      r: the residual to build ``θ`` from; default ``-∇F(u)``.
+    Unpenalized coordinates (``penalty.unpenalized()``: weight 0, or a zero
+    strength) have no bounded conjugate; each contributes ``vⱼ²/(2 c·colsqⱼ)``
+    instead, the decrease one exact coordinate step on it would give at least
+    (``colsqⱼ = Σᵢ aᵢ x̃ᵢⱼ²``), so a zero penalty never reads as converged at
+    ``w = 0``. Without ``colsq`` they are left out (the gap certifies ``w``
+    with them held fixed).
 
     Returns:
-      ``(gap, primal)``: the gap and ``P(w) = F(u) + penalty(w)``.
+      ``(gap, primal)``: the gap and ``P(w) = F(u) + Σⱼ hⱼ(wⱼ)``.
     """
     if r is None:
-        r = datafit.neg_grad(y, u)
-    penalized = (l1 > 0) | (l2 > 0)
-    primal = datafit.value(y, u) + jnp.sum(l1 * jnp.abs(w) + 0.5 * l2 * w * w)
-    ratio = jnp.where(penalized & (l1 > 0), jnp.abs(v) / jnp.where(l1 > 0, l1, 1.0), 0)
-    s_feasible = 1.0 / jnp.maximum(1.0, jnp.max(ratio))
+        r = datafit.neg_grad(u)
+    free = penalty.unpenalized(w)
+    primal = datafit.value(u) + jnp.sum(penalty.coord_value(w))
 
     def gap_at(s):
         vs = s * v
-        excess = jnp.maximum(jnp.abs(vs) - l1, 0.0)
-        conj = jnp.where(
-            l2 > 0, excess * excess / (2 * jnp.where(l2 > 0, l2, 1.0)), 0.0
-        )
-        pen = l1 * jnp.abs(w) + 0.5 * l2 * w * w + conj - w * vs
-        pen_gap = jnp.sum(jnp.where(penalized, pen, 0.0))
-        return datafit.fenchel_young(y, u, s * r) + pen_gap
+        terms = penalty.coord_value(w) + penalty.conjugate(vs) - w * vs
+        return datafit.fenchel_young(u, s * r) + jnp.sum(jnp.where(free, 0.0, terms))
 
-    gap = gap_at(s_feasible)
-    unconstrained = jnp.all(jnp.where(penalized, l2 > 0, True))
-    gap = jnp.where(unconstrained, jnp.minimum(gap, gap_at(1.0)), gap)
+    masked = jnp.where(free, 0.0, v)
+    gap = jnp.minimum(gap_at(penalty.dual_scaling(masked)), gap_at(1.0))
+    if colsq is not None:
+        step = jnp.where(colsq > 0, 2 * datafit.curvature * colsq, 1.0)
+        gap = gap + jnp.sum(jnp.where(free & (colsq > 0), v * v / step, 0.0))
     return jnp.maximum(gap, 0.0), primal

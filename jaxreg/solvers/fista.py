@@ -31,6 +31,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -40,39 +41,44 @@ from jax import lax
 
 from jaxreg import penalties
 from jaxreg._validation import check_nonnegative, check_positive_int
-from jaxreg.prox import soft_threshold
 from jaxreg.solvers.base import SolverResult, check_X_y, prepare, warn_not_converged
-from jaxreg.solvers.datafits import QUADRATIC, duality_gap, lipschitz
+from jaxreg.solvers.datafits import Quadratic, duality_gap, lipschitz
+
+
+def _at(penalty, strength):
+    """``penalty`` with its ``strength`` replaced (one row of a batch)."""
+    return dataclasses.replace(penalty, strength=strength)
 
 
 @functools.partial(
-    jax.jit, static_argnames=("datafit", "fit_intercept", "max_iter", "check_every")
+    jax.jit, static_argnames=("fit_intercept", "max_iter", "check_every")
 )
 def _fista_batched(
-    datafit, fit_intercept, design, l1s, l2s, tol_abs, max_iter, check_every
+    design, datafit, penalty, strengths, tol_abs, fit_intercept, max_iter, check_every
 ):
-    XT, xbar, y = design.XT, design.xbar, design.y
-    d, n = XT.shape
-    dtype = XT.dtype
-    n_lam = l1s.shape[0]
-    lip = lipschitz(datafit, XT)
-    if fit_intercept:
-        scale = 1.0 if datafit.strong_concavity == 1.0 else 0.25
-        lip = lip + 1.01 * scale
-    l1, l2 = l1s[:, None] / lip, l2s[:, None] / lip
-    neg_grad = jax.vmap(datafit.neg_grad, in_axes=(None, 0))
+    d = design.n_features
+    dtype = design.dtype
+    n_lam = strengths.shape[0]
+    lip = lipschitz(datafit, design)
+    if fit_intercept:  # the column of ones adds c·Σaᵢ = c
+        lip = lip + 1.01 * datafit.curvature
+    matvec, rmatvec = jax.vmap(design.matvec), jax.vmap(design.rmatvec)
+    neg_grad = jax.vmap(datafit.neg_grad)
+
+    def prox(Z, step):
+        return jax.vmap(lambda s, z: _at(penalty, s).coord_prox(z, step))(strengths, Z)
 
     def predict(W, B):
-        return W @ XT - (W @ xbar)[:, None] + B[:, None]
+        return matvec(W) + B[:, None]
 
     def grad(W, B):
-        R = neg_grad(y, predict(W, B))
-        return R @ XT.T - jnp.sum(R, axis=1)[:, None] * xbar[None, :], jnp.sum(R, 1)
+        R = neg_grad(predict(W, B))
+        return rmatvec(R), jnp.sum(R, 1)
 
     def step(_, c):
         W, B, Z, ZB, t = c
         V, vb = grad(Z, ZB)
-        W_new = soft_threshold(Z + V / lip, l1) / (1.0 + l2)
+        W_new = prox(Z + V / lip, 1.0 / lip)
         B_new = ZB + vb / lip if fit_intercept else B
         restart = (
             jnp.sum((Z - W_new) * (W_new - W), axis=1) + (ZB - B_new) * (B_new - B) > 0
@@ -86,12 +92,13 @@ def _fista_batched(
 
     def gaps(W, B):
         U = predict(W, B)
-        R = neg_grad(y, U)
-        V = R @ XT.T - jnp.sum(R, axis=1)[:, None] * xbar[None, :]
-        one = jnp.ones((d,), dtype)
-        return jax.vmap(
-            lambda u, w, v, a, b: duality_gap(datafit, y, u, w, v, a * one, b * one)[0]
-        )(U, W, V, l1s, l2s)
+        V = rmatvec(neg_grad(U))
+
+        def one(s, u, w, v):
+            pen = _at(penalty, s)
+            return duality_gap(datafit, pen, u, w, v, colsq=design.colsq)[0]
+
+        return jax.vmap(one)(strengths, U, W, V)
 
     def cond(c):
         k, _, g = c
@@ -105,8 +112,7 @@ def _fista_batched(
     W0 = jnp.zeros((n_lam, d), dtype)
     B0 = jnp.zeros((n_lam,), dtype)
     if fit_intercept:
-        p = jnp.clip(jnp.mean(y > 0), 1e-12, 1 - 1e-12)
-        B0 = B0 + jnp.log(p / (1 - p)).astype(dtype)
+        B0 = B0 + datafit.intercept_at_zero().astype(dtype)
     state = (W0, B0, W0, B0, jnp.ones((n_lam,), dtype))
     k, state, g = lax.while_loop(
         cond, body, (0, state, jnp.full((n_lam,), jnp.inf, dtype))
@@ -115,14 +121,30 @@ def _fista_batched(
 
 
 def solve_batched(
-    datafit, design, l1s, l2s, tol_abs, *, fit_intercept, max_iter, check_every=10
+    design,
+    datafit,
+    penalty,
+    strengths,
+    tol_abs,
+    *,
+    fit_intercept,
+    max_iter,
+    check_every=10,
 ):
-    """FISTA for a batch of strengths on a prepared design.
+    """FISTA for a batch of strengths of one separable penalty on a prepared
+    design (``penalty.strength`` replaced by each entry of ``strengths``).
 
     Returns ``(W, B, gaps, n_iter)`` with shapes ``(L, d), (L,), (L,), (L,)``.
     """
     return _fista_batched(
-        datafit, fit_intercept, design, l1s, l2s, tol_abs, max_iter, check_every
+        design,
+        datafit,
+        penalty,
+        strengths,
+        tol_abs,
+        fit_intercept,
+        max_iter,
+        check_every,
     )
 
 
@@ -142,17 +164,14 @@ def _group_gap_terms(penalty, W, V):
     return s * jnp.sum(w_norms) - scale * jnp.sum(W * V), scale
 
 
-@functools.partial(
-    jax.jit, static_argnames=("datafit", "coef_shape", "max_iter", "check_every")
-)
-def _fista_group(datafit, coef_shape, design, penalty, tol_abs, max_iter, check_every):
-    XT, xbar, y = design.XT, design.xbar, design.y
-    lip = lipschitz(datafit, XT)
+@functools.partial(jax.jit, static_argnames=("coef_shape", "max_iter", "check_every"))
+def _fista_group(design, datafit, coef_shape, penalty, tol_abs, max_iter, check_every):
+    lip = lipschitz(datafit, design)
 
     def grad(w):
-        u = w @ XT - jnp.dot(xbar, w)
-        r = datafit.neg_grad(y, u)
-        return XT @ r - xbar * jnp.sum(r), u, r
+        u = design.matvec(w)
+        r = datafit.neg_grad(u)
+        return design.rmatvec(r), u, r
 
     def step(_, c):
         w, z, t = c
@@ -168,7 +187,7 @@ def _fista_group(datafit, coef_shape, design, penalty, tol_abs, max_iter, check_
         pen_gap, scale = _group_gap_terms(
             penalty, w.reshape(coef_shape), v.reshape(coef_shape)
         )
-        return datafit.fenchel_young(y, u, scale * r) + pen_gap
+        return datafit.fenchel_young(u, scale * r) + pen_gap
 
     def cond(c):
         k, _, g = c
@@ -179,8 +198,8 @@ def _fista_group(datafit, coef_shape, design, penalty, tol_abs, max_iter, check_
         state = lax.fori_loop(0, check_every, step, state)
         return k + check_every, state, gap(state[0])
 
-    dtype = XT.dtype
-    w0 = jnp.zeros((XT.shape[0],), dtype)
+    dtype = design.dtype
+    w0 = jnp.zeros((design.n_features,), dtype)
     inf = jnp.asarray(jnp.inf, dtype)
     k, (w, _, _), g = lax.while_loop(
         cond, body, (0, (w0, w0, jnp.ones((), dtype)), inf)
@@ -189,11 +208,20 @@ def _fista_group(datafit, coef_shape, design, penalty, tol_abs, max_iter, check_
 
 
 def group_lasso_regression(
-    X, y, penalty, *, coef_shape=None, fit_intercept=True, tol=1e-4, max_iter=10_000
+    X,
+    y,
+    penalty,
+    *,
+    coef_shape=None,
+    sample_weight=None,
+    fit_intercept=True,
+    tol=1e-4,
+    max_iter=10_000,
 ):
     """Group-Lasso least squares by FISTA with adaptive restart.
 
-    Minimizes ``1/(2n) ||y - Xw - b||² + s Σ_g ||W_g||₂`` where ``W`` is ``w``
+    Minimizes ``½ Σᵢ aᵢ(yᵢ - xᵢᵀw - b)² + s Σ_g ||W_g||₂`` (``a`` the
+    normalized ``sample_weight``, ``1/n`` by default) where ``W`` is ``w``
     reshaped to ``coef_shape`` and the groups are the slices along
     ``penalty.axis`` of a :func:`jaxreg.group_lasso` penalty (e.g.
     ``coef_shape=(n_groups, group_size)`` with ``axis=1`` for contiguous
@@ -203,7 +231,8 @@ def group_lasso_regression(
     ``max_g ||X_gᵀθ||₂ <= s``, checked every 10 iterations.
 
     Args:
-      X, y: design ``(n_samples, n_features)`` and targets.
+      X, y: design ``(n_samples, n_features)`` (dense or sparse) and targets.
+      sample_weight: per-sample weights ``>= 0``, or None.
       penalty: a ``GroupLasso`` from :func:`jaxreg.group_lasso`.
       coef_shape: shape of ``W`` (product ``n_features``); default
         ``(n_features,)``.
@@ -226,13 +255,16 @@ def group_lasso_regression(
     coef_shape = (d,) if coef_shape is None else tuple(coef_shape)
     if int(np.prod(coef_shape)) != d:
         raise ValueError(f"coef_shape {coef_shape} does not hold {d} coefficients")
-    design = prepare(X, y, center=fit_intercept)
-    dtype = design.XT.dtype
+    problem = prepare(
+        X, y, Quadratic, fit_intercept=fit_intercept, sample_weight=sample_weight
+    )
+    design, datafit = problem.design, problem.datafit
+    dtype = design.dtype
     pen = penalties.GroupLasso(jnp.asarray(penalty.strength, dtype), penalty.axis)
-    tol_abs = tol * QUADRATIC.value(design.y, jnp.zeros_like(design.y))
-    w, gap, k = _fista_group(QUADRATIC, coef_shape, design, pen, tol_abs, max_iter, 10)
+    tol_abs = tol * datafit.value(jnp.zeros((design.n_samples,), dtype))
+    w, gap, k = _fista_group(design, datafit, coef_shape, pen, tol_abs, max_iter, 10)
     converged = gap <= tol_abs
     if not bool(converged):
         warn_not_converged(gap, tol_abs, "group_lasso_regression")
-    intercept = design.y_offset - jnp.dot(design.xbar, w)
+    intercept = problem.y_offset - jnp.dot(design.xbar, w)
     return SolverResult(w, intercept, gap, k, converged)

@@ -20,6 +20,7 @@ Two modes:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import NamedTuple
 
@@ -30,14 +31,14 @@ from jax import lax
 
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.solvers import cd, fista
-from jaxreg.solvers.base import (
-    binary_labels,
-    check_l1_ratio,
-    check_X_y,
-    prepare,
-    warn_not_converged,
+from jaxreg.solvers.base import check_X_y, prepare, warn_not_converged
+from jaxreg.solvers.design import is_sparse
+from jaxreg.solvers.glm import (
+    check_penalty,
+    datafit_class,
+    elastic_net_penalty,
+    penalty_as_dtype,
 )
-from jaxreg.solvers.datafits import LOGISTIC, QUADRATIC, Logistic, Quadratic
 
 
 class PathResult(NamedTuple):
@@ -61,40 +62,32 @@ class PathResult(NamedTuple):
     converged: jax.Array
 
 
-def _datafit(name):
-    if name == "quadratic":
-        return QUADRATIC
-    if name == "logistic":
-        return LOGISTIC
-    raise ValueError(f"datafit must be 'quadratic' or 'logistic', got {name!r}")
+def lambda_max(problem, penalty):
+    """Smallest strength whose solution is ``w = 0``:
+    ``penalty.alpha_max(∇F(b₀))`` at the optimal intercept ``b₀`` of ``w =
+    0``."""
+    datafit, design = problem.datafit, problem.design
+    b0 = datafit.intercept_at_zero() if problem.fit_col else 0.0
+    u0 = jnp.full((design.n_samples,), b0, design.dtype)
+    return penalty.alpha_max(-design.rmatvec(datafit.neg_grad(u0)))
 
 
-def _intercept0(datafit, design, fit_col):
-    """Optimal intercept at ``w = 0`` when it is a free coordinate."""
-    if not fit_col:
-        return jnp.zeros((), design.XT.dtype)
-    p = jnp.clip(jnp.mean(design.y > 0), 1e-12, 1 - 1e-12)
-    return jnp.log(p / (1 - p)).astype(design.XT.dtype)
-
-
-def lambda_max(datafit, design, fit_col, l1_ratio=1.0):
-    """Smallest strength whose solution is ``w = 0``."""
-    b0 = _intercept0(datafit, design, fit_col)
-    r = datafit.neg_grad(design.y, jnp.full_like(design.y, b0))
-    v = design.XT @ r - design.xbar * jnp.sum(r)
-    return jnp.max(jnp.abs(v)) / max(l1_ratio, 1e-3)
-
-
-def lambda_grid(lam_max, n_lambdas, eps):
-    """``n_lambdas`` values from ``lam_max`` down to ``eps·lam_max``, geometric."""
+def default_grid(problem, penalty, n_lambdas, eps):
+    """``n_lambdas`` values from ``λ_max`` down to ``eps·λ_max``, geometric;
+    ``ValueError`` when ``λ_max`` is not finite (e.g. ``l1_ratio=0``)."""
+    lam_max = lambda_max(problem, penalty)
+    if not bool(jnp.isfinite(lam_max)):
+        raise ValueError(
+            f"{penalty!r} has no finite λ_max (l1_ratio=0?): pass explicit lambdas"
+        )
     return lam_max * jnp.geomspace(1.0, eps, n_lambdas)
 
 
 @functools.partial(jax.jit, static_argnames=cd.STATIC)
-def _path_bucket(datafit, K, fit_intercept, design, l1s, l2s, start, st, out, budget):
-    d = design.XT.shape[0]
-    dtype = design.XT.dtype
-    n_lam = l1s.shape[0]
+def _path_bucket(
+    K, fit_intercept, design, datafit, penalty, lams, start, st, out, budget
+):
+    n_lam = lams.shape[0]
 
     def cond(c):
         i, st, _, _ = c
@@ -104,10 +97,9 @@ def _path_bucket(datafit, K, fit_intercept, design, l1s, l2s, start, st, out, bu
         i, st, cache, (coefs, ints, gaps, iters) = c
         zero = jnp.zeros((), jnp.int32)
         st = st._replace(n_outer=zero, n_epochs=zero)
-        l1 = jnp.full((d,), l1s[i], dtype)
-        l2 = jnp.full((d,), l2s[i], dtype)
+        pen = dataclasses.replace(penalty, strength=lams[i])
         st, cache = cd.run_outer(
-            datafit, K, fit_intercept, design, l1, l2, st, cache, budget
+            K, fit_intercept, design, datafit, pen, st, cache, budget
         )
         keep = st.status != cd.GROW
         coefs = coefs.at[i].set(jnp.where(keep, st.w, coefs[i]))
@@ -133,33 +125,26 @@ def _check_path_args(lambdas, n_lambdas, eps, tol, max_iter):
 
 
 def solve_path(
-    datafit,
-    design,
-    lambdas,
-    l1_ratio,
-    *,
-    fit_col,
-    tol_abs,
-    max_iter,
-    max_epochs,
-    p0,
-    batched,
+    problem, penalty, lambdas, *, tol_abs, max_iter, max_epochs, p0, batched
 ):
-    """Path on a prepared design; returns (coefs, intercepts, gaps, n_iter)."""
-    d = design.XT.shape[0]
-    dtype = design.XT.dtype
+    """Path of ``penalty`` at strengths ``lambdas`` on a prepared problem;
+    returns ``(coefs, intercepts, gaps, n_iter)``."""
+    design, datafit, fit_col = problem.design, problem.datafit, problem.fit_col
+    d = design.n_features
+    dtype = design.dtype
     lambdas = jnp.asarray(lambdas, dtype)
-    l1s, l2s = lambdas * l1_ratio, lambdas * (1.0 - l1_ratio)
+    penalty = penalty_as_dtype(penalty, dtype)
     if batched:
-        return fista.solve_batched(
-            datafit,
+        W, B, gaps, iters = fista.solve_batched(
             design,
-            l1s,
-            l2s,
+            datafit,
+            penalty,
+            lambdas,
             tol_abs,
             fit_intercept=fit_col,
             max_iter=max_iter * 100,
         )
+        return W, B, gaps, iters
     n_lam = lambdas.shape[0]
     out = (
         jnp.zeros((n_lam, d), dtype),
@@ -167,18 +152,19 @@ def solve_path(
         jnp.zeros((n_lam,), dtype),
         jnp.zeros((n_lam,), jnp.int32),
     )
-    b0 = _intercept0(datafit, design, fit_col)
+    b0 = datafit.intercept_at_zero() if fit_col else 0.0
     st = cd.init_state(design, None, b0)
-    start = jnp.zeros((), jnp.int32)
-    K = cd.bucket(d, 0, p0)
-    while True:
-        budget = cd.Budget(tol_abs, max_iter, max_epochs, cd.grow_threshold(K, d))
-        start, st, out = _path_bucket(
-            datafit, K, fit_col, design, l1s, l2s, start, st, out, budget
+
+    def run(K, grow_at, carry):
+        start, st, out = carry
+        budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at)
+        carry = _path_bucket(
+            K, fit_col, design, datafit, penalty, lambdas, start, st, out, budget
         )
-        if int(start) >= n_lam:
-            return out
-        K = cd.next_bucket(d, st.w, K)
+        return int(carry[0]) >= n_lam, carry[1].w, carry
+
+    start = jnp.zeros((), jnp.int32)
+    return cd.run_buckets(run, (start, st, out), st.w, d, p0)[2]
 
 
 def path(
@@ -190,6 +176,10 @@ def path(
     n_lambdas=100,
     eps=1e-3,
     l1_ratio=1.0,
+    penalty=None,
+    sample_weight=None,
+    penalty_factor=None,
+    positive=False,
     fit_intercept=True,
     tol=1e-4,
     max_iter=100,
@@ -199,17 +189,23 @@ def path(
 ) -> PathResult:
     """Regularization path for the Lasso / elastic net / sparse logistic model.
 
-    Minimizes, for each ``λ`` in the grid, ``F(Xw + b) + λ (ρ ||w||₁ +
-    (1 - ρ)/2 ||w||²)`` with ``F`` the quadratic ``1/(2n)||y - u||²`` or the
-    mean log-loss and ``ρ = l1_ratio``.
+    Minimizes, for each ``λ`` in the grid, ``F(Xw + b) + λ Σⱼ cⱼ(ρ|wⱼ| +
+    (1 - ρ)/2 wⱼ²)`` with ``F`` the (weighted) quadratic ``½Σᵢaᵢ(yᵢ - uᵢ)²``
+    or log-loss, ``ρ = l1_ratio`` and ``c`` the ``penalty_factor``; or any
+    separable ``penalty`` whose ``strength`` runs over the grid.
 
     Args:
-      X, y: data (labels ``{0, 1}``, ``±1`` or boolean for ``datafit="logistic"``).
-      datafit: ``"quadratic"`` or ``"logistic"``.
+      X, y: data, dense or sparse (labels ``{0, 1}``, ``±1`` or boolean for
+        ``datafit="logistic"``).
+      datafit: ``"quadratic"``, ``"logistic"`` or a ``Datafit`` subclass.
       lambdas: explicit strengths (sorted decreasing for warm starts); default
-        ``n_lambdas`` values from ``λ_max`` to ``eps·λ_max``.
+        ``n_lambdas`` values from ``λ_max = penalty.alpha_max(∇F(b₀))`` to
+        ``eps·λ_max``.
       n_lambdas, eps: grid size and ratio (scikit-learn's defaults 100, 1e-3).
       l1_ratio: ``ρ`` in ``[0, 1]`` (``ρ = 0`` needs explicit ``lambdas``).
+      penalty: a separable penalty to use instead of ``l1_ratio``,
+        ``penalty_factor`` and ``positive`` (its ``strength`` is replaced).
+      sample_weight, penalty_factor, positive: as in :func:`~.glm.lasso`.
       fit_intercept: unpenalized intercept.
       tol: per-``λ`` stopping rule ``gap <= tol · P(0)``.
       max_iter, max_epochs, p0: per-``λ`` budgets, as in :func:`~.glm.lasso`.
@@ -218,36 +214,33 @@ def path(
     Returns:
       A :class:`PathResult`.
     """
-    datafit = _datafit(datafit)
+    datafit_cls = datafit_class(datafit)
     X, y = check_X_y(X, y)
-    if isinstance(datafit, Logistic):
-        y = binary_labels(y)
-    check_l1_ratio(l1_ratio)
+    if penalty is None:
+        penalty = elastic_net_penalty(1.0, l1_ratio, penalty_factor, positive)
+    check_penalty(penalty, X.shape[1])
     _check_path_args(lambdas, n_lambdas, eps, tol, max_iter)
-    center = fit_intercept and isinstance(datafit, Quadratic)
-    fit_col = fit_intercept and not center
-    design = prepare(X, y, center=center)
+    problem = prepare(
+        X, y, datafit_cls, fit_intercept=fit_intercept, sample_weight=sample_weight
+    )
+    design, datafit = problem.design, problem.datafit
+    penalty = penalty_as_dtype(penalty, design.dtype)
     if lambdas is None:
-        if l1_ratio == 0:
-            raise ValueError("l1_ratio=0 has no λ_max: pass explicit lambdas")
-        lam_max = lambda_max(datafit, design, fit_col, l1_ratio)
-        lambdas = lambda_grid(lam_max, n_lambdas, eps)
-    p_zero = datafit.value(design.y, jnp.zeros_like(design.y))
+        lambdas = default_grid(problem, penalty, n_lambdas, eps)
+    p_zero = datafit.value(jnp.zeros((design.n_samples,), design.dtype))
     tol_abs = tol * p_zero
     coefs, ints, gaps, iters = solve_path(
-        datafit,
-        design,
+        problem,
+        penalty,
         lambdas,
-        l1_ratio,
-        fit_col=fit_col,
         tol_abs=tol_abs,
         max_iter=max_iter,
         max_epochs=max_epochs,
         p0=p0,
         batched=batched,
     )
-    if center:
-        ints = design.y_offset - coefs @ design.xbar
+    if not problem.fit_col:
+        ints = problem.y_offset - coefs @ design.xbar
     converged = gaps <= tol_abs
     if not bool(jnp.all(converged)):
         warn_not_converged(jnp.max(gaps), tol_abs, "path")
@@ -310,6 +303,9 @@ def cross_validate(
     n_lambdas=100,
     eps=1e-3,
     l1_ratio=1.0,
+    sample_weight=None,
+    penalty_factor=None,
+    positive=False,
     cv=5,
     fit_intercept=True,
     tol=1e-4,
@@ -320,51 +316,64 @@ def cross_validate(
 
     The grid is computed once on the full data (as ``LassoCV`` does); each
     fold fits a warm-started path on its training part (centred with the
-    training means) and scores every ``λ`` on its held-out part.
+    training means) and scores every ``λ`` on its held-out part: the
+    (``sample_weight``-weighted) mean squared error, or mean log-loss.
 
     Args:
-      X, y, datafit, lambdas, n_lambdas, eps, l1_ratio, fit_intercept, tol,
-        max_iter, batched: as in :func:`path`.
+      X, y, datafit, lambdas, n_lambdas, eps, l1_ratio, sample_weight,
+        penalty_factor, positive, fit_intercept, tol, max_iter, batched: as
+        in :func:`path`.
       cv: number of contiguous folds, or a list of ``(train, test)`` index
         arrays (e.g. ``list(KFold(5).split(X))``).
 
     Returns:
       A :class:`CVResult`; refit on the full data at ``best_lambda``.
     """
-    datafit_obj = _datafit(datafit)
+    datafit_cls = datafit_class(datafit)
     X, y = check_X_y(X, y)
-    Xn, yn = np.asarray(X), np.asarray(y)
-    if isinstance(datafit_obj, Logistic):
-        yn = binary_labels(yn)
-    folds = kfold(Xn.shape[0], cv) if isinstance(cv, int) else list(cv)
+    if is_sparse(X):
+        import scipy.sparse as sp
+
+        X = sp.csr_matrix(X)
+    else:
+        X = np.asarray(X)
+    n = X.shape[0]
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    y_enc = np.asarray(datafit_cls.from_targets(np.asarray(y), sw).y, np.float64)
+    folds = kfold(n, cv) if isinstance(cv, int) else list(cv)
+    common = dict(
+        datafit=datafit_cls,
+        l1_ratio=l1_ratio,
+        penalty_factor=penalty_factor,
+        positive=positive,
+        fit_intercept=fit_intercept,
+        tol=tol,
+        max_iter=max_iter,
+    )
     if lambdas is None:
-        center = fit_intercept and isinstance(datafit_obj, Quadratic)
-        design = prepare(Xn, yn, center=center)
-        lam_max = lambda_max(
-            datafit_obj, design, fit_intercept and not center, l1_ratio
+        problem = prepare(
+            X, y, datafit_cls, fit_intercept=fit_intercept, sample_weight=sample_weight
         )
-        lambdas = lambda_grid(lam_max, n_lambdas, eps)
+        penalty = elastic_net_penalty(1.0, l1_ratio, penalty_factor, positive)
+        check_penalty(penalty, X.shape[1])
+        penalty = penalty_as_dtype(penalty, problem.design.dtype)
+        lambdas = default_grid(problem, penalty, n_lambdas, eps)
     lambdas = np.asarray(lambdas)
+    check_nonnegative("lambdas", lambdas)
     scores = []
     for train, test in folds:
         res = path(
-            Xn[train],
-            yn[train],
-            datafit=datafit,
+            X[train],
+            np.asarray(y)[train],
             lambdas=lambdas,
-            l1_ratio=l1_ratio,
-            fit_intercept=fit_intercept,
-            tol=tol,
-            max_iter=max_iter,
+            sample_weight=None if sample_weight is None else sw[train],
             batched=batched,
+            **common,
         )
         coefs = np.asarray(res.coef, dtype=np.float64)
-        pred = Xn[test] @ coefs.T + np.asarray(res.intercept, np.float64)
-        if isinstance(datafit_obj, Logistic):
-            loss = np.logaddexp(0.0, -yn[test][:, None] * pred).mean(axis=0)
-        else:
-            loss = ((yn[test][:, None] - pred) ** 2).mean(axis=0)
-        scores.append(loss)
+        pred = X[test] @ coefs.T + np.asarray(res.intercept, np.float64)
+        loss = datafit_cls.loss(y_enc[test][:, None], pred)
+        scores.append(np.average(loss, axis=0, weights=sw[test]))
     scores = np.stack(scores, axis=1)
     best = int(np.argmin(scores.mean(axis=1)))
     return CVResult(lambdas, scores, best, float(lambdas[best]))

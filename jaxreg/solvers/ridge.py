@@ -1,16 +1,26 @@
-"""Ridge regression by Cholesky factorization or conjugate gradient.
+"""Ridge regression: Cholesky (primal or dual), SVD, or CG.
 
-Minimizes ``1/(2n) ||y - Xw - b||² + lam/2 ||w||²`` (the intercept ``b``
-unpenalized, eliminated by centring). The solution is
-``w = (XᵀX + n·lam·I)⁻¹ Xᵀy`` on centred data — scikit-learn's ``Ridge``
-minimizes ``||y - Xw||² + alpha ||w||²``, so ``alpha = n·lam``.
+Minimizes ``½ Σᵢ aᵢ (yᵢ - xᵢᵀw - b)² + lam/2 ||w||²`` with ``a`` the
+normalized sample weights (``1/(2n)||y - Xw - b||² + lam/2||w||²`` by
+default), the intercept ``b`` unpenalized and eliminated by (weighted)
+centring. With ``Z = A^½ X̃`` (``A = diag(a)``, ``X̃`` centred) the solution
+is ``w = (ZᵀZ + lam·I)⁻¹ Zᵀ A^½ y = Zᵀ (ZZᵀ + lam·I)⁻¹ A^½ y``.
+scikit-learn's ``Ridge`` minimizes ``Σᵢ sᵢ(yᵢ - xᵢᵀw - b)² + alpha ||w||²``,
+so ``alpha = lam · Σᵢ sᵢ`` (``n·lam`` without weights).
 
-- ``method="cholesky"``: factorizes the ``d × d`` system when ``d <= n``, or
-  the ``n × n`` dual system ``(XXᵀ + n·lam·I) a = y``, ``w = Xᵀa`` when
-  ``d > n`` (one matrix product and one Cholesky; no SVD).
-- ``method="cg"``: matrix-free conjugate gradient on the primal normal
-  equations, stopped on the duality gap (checked every 10 iterations), for
-  problems too large to form ``XᵀX``.
+- ``method="cholesky"`` (dense ``X``): factorizes the ``d × d`` primal system
+  when ``d <= n`` and the ``n × n`` dual system when ``d > n`` (a wide ``X``
+  never forms the singular ``d × d`` one). When ``lam = 0``, or when the
+  factorization fails (a rank-deficient system with ``lam`` below float
+  resolution), it is solved through the SVD of ``Z`` with singular values
+  below ``eps·max(n, d)·σ₁`` dropped: the minimum-norm least-squares solution
+  at ``lam = 0``, as scikit-learn's ``Ridge(alpha=0)`` returns (via
+  ``lstsq``).
+- ``method="cg"``: matrix-free conjugate gradient, on the primal system when
+  ``d <= n`` and on the dual one when ``d > n`` (where the primal CG stalls in
+  float32 for small ``lam``), stopped on the duality gap checked every 10
+  iterations. The only method for sparse ``X``; ``"auto"`` picks
+  ``"cholesky"`` for dense and ``"cg"`` for sparse ``X``.
 """
 
 from __future__ import annotations
@@ -21,95 +31,126 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxreg import penalties
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.solvers.base import SolverResult, check_strength, check_X_y, prepare
 from jaxreg.solvers.base import warn_not_converged as _warn
-from jaxreg.solvers.datafits import QUADRATIC, duality_gap
+from jaxreg.solvers.datafits import Quadratic, duality_gap
+from jaxreg.solvers.design import is_sparse
 
 
-def _gap(design, w, lam):
-    d = w.shape[0]
-    u = w @ design.XT - jnp.dot(design.xbar, w)
-    r = QUADRATIC.neg_grad(design.y, u)
-    v = design.XT @ r - design.xbar * jnp.sum(r)
-    zero = jnp.zeros((d,), w.dtype)
-    return duality_gap(QUADRATIC, design.y, u, w, v, zero, zero + lam)[0]
+def _gap(design, datafit, w, lam):
+    u = design.matvec(w)
+    v = design.rmatvec(datafit.neg_grad(u))
+    return duality_gap(datafit, penalties.L2(lam), u, w, v, colsq=design.colsq)[0]
 
 
-@jax.jit
-def _ridge_cholesky(design, lam):
-    XT, xbar, y = design.XT, design.xbar, design.y
-    d, n = XT.shape
-    Xc = XT - xbar[:, None]  # (d, n) centred; explicit, the factorization costs more
-    if d <= n:
-        A = Xc @ Xc.T + n * lam * jnp.eye(d, dtype=XT.dtype)
-        c = jax.scipy.linalg.cho_factor(A)
-        w = jax.scipy.linalg.cho_solve(c, Xc @ y)
+def _by_svd(Z, ys, lam):
+    """``w = Σ σₖ/(σₖ² + lam) vₖ uₖᵀ ys`` from the thin SVD of ``Zᵀ``,
+    singular values below ``eps·max(n, d)·σ₁`` dropped (numpy's ``lstsq``
+    rule): the minimum-norm solution at ``lam = 0``."""
+    u, sv, vt = jnp.linalg.svd(Z.T, full_matrices=False)
+    keep = sv > jnp.finfo(Z.dtype).eps * max(Z.shape) * sv[0]
+    scale = jnp.where(keep, sv / jnp.where(keep, sv * sv + lam, 1.0), 0.0)
+    return vt.T @ (scale * (u.T @ ys))
+
+
+@functools.partial(jax.jit, static_argnames="exact")
+def _ridge_direct(design, datafit, lam, exact):
+    d, n = design.XT.shape
+    sqa = jnp.sqrt(datafit.weights)
+    Z = (design.XT - design.xbar[:, None]) * sqa[None, :]  # (d, n) = (A^½ X̃)ᵀ
+    ys = sqa * datafit.y
+    if exact:
+        w = _by_svd(Z, ys, lam)
     else:
-        A = Xc.T @ Xc + n * lam * jnp.eye(n, dtype=XT.dtype)
-        c = jax.scipy.linalg.cho_factor(A)
-        w = Xc @ jax.scipy.linalg.cho_solve(c, y)
-    return w, _gap(design, w, lam)
+        eye = jnp.eye(min(d, n), dtype=Z.dtype)
+        if d <= n:
+            c = jax.scipy.linalg.cho_factor(Z @ Z.T + lam * eye)
+            w = jax.scipy.linalg.cho_solve(c, Z @ ys)
+        else:
+            c = jax.scipy.linalg.cho_factor(Z.T @ Z + lam * eye)
+            w = Z @ jax.scipy.linalg.cho_solve(c, ys)
+        # a factorization that failed (rank deficient, lam below resolution)
+        w = lax.cond(
+            jnp.all(jnp.isfinite(w)), lambda _: w, lambda _: _by_svd(Z, ys, lam), None
+        )
+    return w, _gap(design, datafit, w, lam)
 
 
 @functools.partial(jax.jit, static_argnames="max_iter")
-def _ridge_cg(design, lam, tol_abs, max_iter):
-    XT, xbar, y = design.XT, design.xbar, design.y
-    n = XT.shape[1]
+def _ridge_cg(design, datafit, lam, tol_abs, max_iter):
+    sqa = jnp.sqrt(datafit.weights)
+    wide = design.n_features > design.n_samples
 
-    def matvec(p):  # (XcᵀXc/n + lam) p
-        u = p @ XT - jnp.dot(xbar, p)
-        return (XT @ u - xbar * jnp.sum(u)) / n + lam * p
+    def Z(v):
+        return sqa * design.matvec(v)
 
-    b = (XT @ y - xbar * jnp.sum(y)) / n
-    w = jnp.zeros_like(b)
-    r = b
-    p = r
-    rs = jnp.dot(r, r)
+    def ZT(r):
+        return design.rmatvec(sqa * r)
+
+    if wide:  # (ZZᵀ + lam) α = A^½ y, w = Zᵀα
+        matvec, b = (lambda p: Z(ZT(p)) + lam * p), sqa * datafit.y
+        to_w = ZT
+    else:  # (ZᵀZ + lam) w = Zᵀ A^½ y
+        matvec, b = (lambda p: ZT(Z(p)) + lam * p), ZT(sqa * datafit.y)
+        to_w = lambda x: x  # noqa: E731
+    tiny = jnp.finfo(b.dtype).tiny
 
     def cg_step(_, c):
-        w, r, p, rs = c
+        x, r, p, rs = c
         Ap = matvec(p)
-        alpha = rs / jnp.maximum(jnp.dot(p, Ap), jnp.finfo(b.dtype).tiny)
-        w = w + alpha * p
+        alpha = rs / jnp.maximum(jnp.dot(p, Ap), tiny)
+        x = x + alpha * p
         r = r - alpha * Ap
         rs_new = jnp.dot(r, r)
-        p = r + (rs_new / jnp.maximum(rs, jnp.finfo(b.dtype).tiny)) * p
-        return w, r, p, rs_new
+        p = r + (rs_new / jnp.maximum(rs, tiny)) * p
+        return x, r, p, rs_new
 
     def body(c):
         k, state, _ = c
         state = lax.fori_loop(0, 10, cg_step, state)
-        return k + 10, state, _gap(design, state[0], lam)
+        return k + 10, state, _gap(design, datafit, to_w(state[0]), lam)
 
     def cond(c):
         k, _, gap = c
         return (gap > tol_abs) & (k < max_iter)
 
     inf = jnp.asarray(jnp.inf, b.dtype)
-    k, (w, *_), gap = lax.while_loop(cond, body, (0, (w, r, p, rs), inf))
-    return w, gap, k
+    x0 = jnp.zeros_like(b)
+    k, (x, *_), gap = lax.while_loop(cond, body, (0, (x0, b, b, jnp.dot(b, b)), inf))
+    return to_w(x), gap, k
 
 
 def ridge(
-    X, y, lam, *, fit_intercept=True, method="cholesky", tol=1e-6, max_iter=1000
+    X,
+    y,
+    lam,
+    *,
+    sample_weight=None,
+    fit_intercept=True,
+    method="auto",
+    tol=1e-6,
+    max_iter=1000,
 ) -> SolverResult:
-    """Ridge regression ``min 1/(2n)||y - Xw - b||² + lam/2 ||w||²``.
+    """Ridge regression ``min ½ Σᵢ aᵢ(yᵢ - xᵢᵀw - b)² + lam/2 ||w||²``.
 
     Args:
-      X: design, shape ``(n_samples, n_features)``.
+      X: design, shape ``(n_samples, n_features)``, dense or sparse.
       y: targets, shape ``(n_samples,)``.
-      lam: L2 strength ``>= 0`` (``0`` needs a full-rank system); scikit-learn's
-        ``Ridge(alpha)`` is ``lam = alpha / n``.
-      fit_intercept: unpenalized intercept by centring.
-      method: ``"cholesky"`` (direct) or ``"cg"`` (iterative, matrix-free).
+      lam: L2 strength ``>= 0``; ``0`` gives the minimum-norm least-squares
+        solution. scikit-learn's ``Ridge(alpha)`` is ``lam = alpha / Σᵢ sᵢ``
+        (``alpha / n`` without sample weights).
+      sample_weight: per-sample weights ``>= 0`` (``a = s/Σs``), or None.
+      fit_intercept: unpenalized intercept by (weighted) centring.
+      method: ``"auto"``, ``"cholesky"`` (dense only) or ``"cg"``.
       tol: for ``"cg"``, stop when the duality gap is ``<= tol · P(0)``; the
-        Cholesky result is reported as converged when its gap meets it too.
+        direct result is reported as converged when its gap meets it too.
       max_iter: maximum CG iterations.
 
     Returns:
-      A :class:`~jaxreg.solvers.base.SolverResult` (``n_iter`` is 1 for
-      Cholesky).
+      A :class:`~jaxreg.solvers.base.SolverResult` (``n_iter`` is 1 for the
+      direct methods).
 
     Examples:
       >>> import numpy as np, jaxreg as jr
@@ -122,23 +163,30 @@ def ridge(
     check_strength("lam", lam)
     check_nonnegative("tol", tol)
     check_positive_int("max_iter", max_iter)
-    if method not in ("cholesky", "cg"):
-        raise ValueError(f"method must be 'cholesky' or 'cg', got {method!r}")
-    design = prepare(X, y, center=fit_intercept)
-    lam_arr = jnp.asarray(lam, design.XT.dtype)
-    tol_abs = tol * QUADRATIC.value(design.y, jnp.zeros_like(design.y))
+    if method not in ("auto", "cholesky", "cg"):
+        raise ValueError(f"method must be 'auto', 'cholesky' or 'cg', got {method!r}")
+    if method == "auto":
+        method = "cg" if is_sparse(X) else "cholesky"
+    if method == "cholesky" and is_sparse(X):
+        raise ValueError("method='cholesky' needs a dense X; use 'cg' for sparse X")
+    problem = prepare(
+        X, y, Quadratic, fit_intercept=fit_intercept, sample_weight=sample_weight
+    )
+    design, datafit = problem.design, problem.datafit
+    lam_arr = jnp.asarray(lam, design.dtype)
+    tol_abs = tol * datafit.value(jnp.zeros((design.n_samples,), design.dtype))
     if method == "cholesky":
-        w, gap = _ridge_cholesky(design, lam_arr)
+        w, gap = _ridge_direct(design, datafit, lam_arr, exact=float(lam) == 0)
         n_iter = jnp.ones((), jnp.int32)
     else:
-        w, gap, n_iter = _ridge_cg(design, lam_arr, tol_abs, max_iter)
+        w, gap, n_iter = _ridge_cg(design, datafit, lam_arr, tol_abs, max_iter)
     if not bool(jnp.all(jnp.isfinite(w))):
         raise ValueError(
-            f"lam={lam!r} leaves the ridge system singular (X has rank below its "
-            f"{X.shape[1]} features after centring): pass lam > 0"
+            f"ridge with lam={lam!r} gave a non-finite solution; rescale X or pass "
+            "a larger lam"
         )
     converged = gap <= tol_abs
     if method == "cg" and not bool(converged):
         _warn(gap, tol_abs, "ridge (cg)")
-    intercept = design.y_offset - jnp.dot(design.xbar, w)
+    intercept = problem.y_offset - jnp.dot(design.xbar, w)
     return SolverResult(w, intercept, gap, n_iter, converged)
