@@ -164,7 +164,7 @@ def fit_prepared(
     return finish(st, problem, tol_abs, what)
 
 
-def penaltypenalty_as_dtype(penalty, dtype):
+def penalty_as_dtype(penalty, dtype):
     """The penalty's array leaves in the solver's dtype."""
     return jax.tree.map(lambda leaf: jnp.asarray(leaf, dtype), penalty)
 
