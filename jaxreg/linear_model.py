@@ -37,30 +37,65 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from jaxreg.solvers.glm import enet, lasso, logistic_regression
 from jaxreg.solvers.path import cross_validate, kfold
 from jaxreg.solvers.ridge import ridge
 
+_SPARSE = ["csr", "csc", "coo"]
+_FLOATS = [np.float64, np.float32]
+
+
+def _weights_array(sample_weight, X):
+    """``sample_weight`` as a float64 array checked by scikit-learn (None
+    stays None)."""
+    if sample_weight is None:
+        return None
+    return _check_sample_weight(sample_weight, X, dtype=np.float64)
+
+
+def _total_weight(sample_weight, X):
+    """``Σ sample_weight`` (``n`` when None); ``ValueError`` when not > 0."""
+    if sample_weight is None:
+        return X.shape[0]
+    total = float(np.sum(sample_weight))
+    if not total > 0:
+        raise ValueError("sample_weight must have a positive sum")
+    return total
+
 
 class _LinearRegressor(RegressorMixin, BaseEstimator):
-    def _set_result(self, res):
-        self.coef_ = np.asarray(res.coef, dtype=np.float64)
-        self.intercept_ = float(res.intercept)
+    def _set_result(self, res, X):
+        """Fitted attributes in ``X``'s float dtype, writable, as scikit-learn
+        sets them."""
+        dtype = X.dtype
+        self.coef_ = np.array(res.coef, dtype=dtype)
+        self.intercept_ = np.asarray(res.intercept, dtype=dtype)[()]
         self.dual_gap_ = float(res.gap)
         self.n_iter_ = int(res.n_iter)
 
     def _validate_fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
+        X, y = validate_data(
+            self, X, y, dtype=_FLOATS, y_numeric=True, accept_sparse=_SPARSE
+        )
         if self.alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
         return X, y
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def predict(self, X):
         """Returns ``X @ coef_ + intercept_``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, reset=False, dtype=_FLOATS, accept_sparse=_SPARSE)
         return X @ self.coef_ + self.intercept_
 
 
@@ -79,13 +114,21 @@ class Lasso(_LinearRegressor):
     """
 
     def __init__(
-        self, alpha=1.0, *, fit_intercept=True, tol=1e-4, max_iter=100, warm_start=False
+        self,
+        alpha=1.0,
+        *,
+        fit_intercept=True,
+        tol=1e-4,
+        max_iter=100,
+        warm_start=False,
+        positive=False,
     ):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
         self.warm_start = warm_start
+        self.positive = positive
 
     def _coef_init(self, n_features):
         if self.warm_start and getattr(self, "coef_", None) is not None:
@@ -93,20 +136,28 @@ class Lasso(_LinearRegressor):
                 return self.coef_
         return None
 
-    def fit(self, X, y):
-        """Fits the model; returns ``self``."""
+    def fit(self, X, y, sample_weight=None):
+        """Fits the model (``sample_weight`` rescaled to sum to 1, as
+        scikit-learn rescales it to sum to ``n``); returns ``self``."""
+        return self._fit(X, y, sample_weight, 1.0)
+
+    def _fit(self, X, y, sample_weight, l1_ratio):
         X, y = self._validate_fit(X, y)
-        self._set_result(
-            lasso(
-                X,
-                y,
-                self.alpha,
-                fit_intercept=self.fit_intercept,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                coef_init=self._coef_init(X.shape[1]),
-            )
+        sample_weight = _weights_array(sample_weight, X)
+        res = enet(
+            X,
+            y,
+            self.alpha,
+            l1_ratio,
+            sample_weight=sample_weight,
+            positive=self.positive,
+            fit_intercept=self.fit_intercept,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            coef_init=self._coef_init(X.shape[1]),
+            what=type(self).__name__,
         )
+        self._set_result(res, X)
         return self
 
 
@@ -127,6 +178,7 @@ class ElasticNet(Lasso):
         tol=1e-4,
         max_iter=100,
         warm_start=False,
+        positive=False,
     ):
         super().__init__(
             alpha,
@@ -134,37 +186,27 @@ class ElasticNet(Lasso):
             tol=tol,
             max_iter=max_iter,
             warm_start=warm_start,
+            positive=positive,
         )
         self.l1_ratio = l1_ratio
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fits the model; returns ``self``."""
-        X, y = self._validate_fit(X, y)
-        self._set_result(
-            enet(
-                X,
-                y,
-                self.alpha,
-                self.l1_ratio,
-                fit_intercept=self.fit_intercept,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                coef_init=self._coef_init(X.shape[1]),
-            )
-        )
-        return self
+        return self._fit(X, y, sample_weight, self.l1_ratio)
 
 
 class Ridge(_LinearRegressor):
     """Ridge: ``||y - Xw - b||² + alpha ||w||²`` (scikit-learn's scaling).
 
-    Internally ``1/(2n)||y - Xw - b||² + lam/2 ||w||²`` with ``lam =
-    alpha/n``, which has the same minimizer.
+    Internally ``½ Σᵢ aᵢ(yᵢ - xᵢᵀw - b)² + lam/2 ||w||²`` with ``a =
+    s/Σs`` and ``lam = alpha/Σs`` (``alpha/n`` without ``sample_weight``),
+    which has the same minimizer.
 
     Args:
       alpha: L2 strength ``>= 0``.
       fit_intercept: unpenalized intercept.
-      solver: ``"cholesky"`` or ``"cg"``.
+      solver: ``"auto"`` (Cholesky for dense, CG for sparse ``X``),
+        ``"cholesky"`` or ``"cg"``; with ``alpha=0`` the minimum-norm solution.
       tol: gap target relative to ``P(0)`` for ``"cg"``.
       max_iter: CG iterations.
     """
@@ -174,7 +216,7 @@ class Ridge(_LinearRegressor):
         alpha=1.0,
         *,
         fit_intercept=True,
-        solver="cholesky",
+        solver="auto",
         tol=1e-6,
         max_iter=1000,
     ):
@@ -184,49 +226,58 @@ class Ridge(_LinearRegressor):
         self.tol = tol
         self.max_iter = max_iter
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fits the model; returns ``self``."""
         X, y = self._validate_fit(X, y)
-        self._set_result(
-            ridge(
-                X,
-                y,
-                self.alpha / X.shape[0],
-                fit_intercept=self.fit_intercept,
-                method=self.solver,
-                tol=self.tol,
-                max_iter=self.max_iter,
-            )
+        sample_weight = _weights_array(sample_weight, X)
+        total = _total_weight(sample_weight, X)
+        res = ridge(
+            X,
+            y,
+            self.alpha / total,
+            sample_weight=sample_weight,
+            fit_intercept=self.fit_intercept,
+            method=self.solver,
+            tol=self.tol,
+            max_iter=self.max_iter,
         )
+        self._set_result(res, X)
         return self
 
 
 class LogisticRegression(ClassifierMixin, BaseEstimator):
     """Binary logistic regression with an L1, L2 or elastic-net penalty.
 
-    Minimizes scikit-learn's ``C Σᵢ log(1 + exp(-yᵢ(xᵢᵀw + b))) + ρ||w||₁ +
-    (1-ρ)/2 ||w||²`` (``ρ = 1`` for ``penalty="l1"``, ``0`` for ``"l2"``,
-    ``l1_ratio`` for ``"elasticnet"``) by prox-Newton working-set CD on the
-    equivalent mean-loss form with ``lam = 1/(nC)``. The intercept is not
-    penalized.
+    Minimizes scikit-learn's ``C Σᵢ sᵢ log(1 + exp(-yᵢ(xᵢᵀw + b))) + ρ||w||₁
+    + (1-ρ)/2 ||w||²`` by prox-Newton working-set CD on the equivalent
+    weighted-mean form with ``lam = 1/(C Σᵢ sᵢ)`` (``1/(nC)`` without
+    ``sample_weight``). As in scikit-learn ≥ 1.8, ``l1_ratio`` alone selects
+    the penalty (0: L2, the default; 1: L1; between: elastic net) and
+    ``C=np.inf`` means no penalty; the older ``penalty="l1" | "l2" |
+    "elasticnet" | None`` is still read. The intercept is not penalized.
 
     Args:
-      penalty: ``"l1"``, ``"l2"`` or ``"elasticnet"``.
-      C: inverse strength ``> 0``.
-      l1_ratio: ``ρ`` for ``"elasticnet"``.
-      fit_intercept, tol, max_iter: as in :class:`Lasso` (``P(0) = log 2``).
+      penalty: ``"deprecated"`` (use ``l1_ratio``), or ``"l1"``, ``"l2"``,
+        ``"elasticnet"`` (with ``l1_ratio``), ``None``.
+      C: inverse strength ``> 0`` (``np.inf``: unpenalized).
+      l1_ratio: ``ρ`` in ``[0, 1]``.
+      fit_intercept: unpenalized intercept.
+      tol: the duality gap target relative to ``P(0)`` (a gap ``g`` leaves a
+        coefficient error of order ``sqrt(g)``: lower ``tol`` for
+        lbfgs-like accuracy).
+      max_iter: outer working-set iterations.
 
     Attributes:
-      classes_, coef_ (shape ``(1, n_features)``), intercept_ (shape ``(1,)``),
-      n_iter_, dual_gap_.
+      classes_, coef_ (shape ``(1, n_features)``, ``X``'s float dtype),
+      intercept_ (shape ``(1,)``), n_iter_, dual_gap_.
     """
 
     def __init__(
         self,
-        penalty="l2",
+        penalty="deprecated",
         *,
         C=1.0,
-        l1_ratio=None,
+        l1_ratio=0.0,
         fit_intercept=True,
         tol=1e-4,
         max_iter=100,
@@ -241,28 +292,36 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
+        tags.input_tags.sparse = True
         return tags
 
     def _rho(self):
+        """``(ρ, penalized)`` from ``penalty``/``l1_ratio``/``C``."""
+        penalized = self.C != np.inf
+        if self.penalty == "deprecated" or self.penalty == "elasticnet":
+            rho = self.l1_ratio
+            if rho is None or not 0 <= rho <= 1:
+                raise ValueError(f"l1_ratio must lie in [0, 1], got {rho!r}")
+            return float(rho), penalized
         if self.penalty == "l1":
-            return 1.0
+            return 1.0, penalized
         if self.penalty == "l2":
-            return 0.0
-        if self.penalty == "elasticnet":
-            if self.l1_ratio is None:
-                raise ValueError("l1_ratio must be set for penalty='elasticnet'")
-            return self.l1_ratio
+            return 0.0, penalized
+        if self.penalty is None:
+            return 0.0, False
         raise ValueError(
-            f"penalty must be 'l1', 'l2' or 'elasticnet', got {self.penalty!r}"
+            "penalty must be 'deprecated' (use l1_ratio), 'l1', 'l2', 'elasticnet' "
+            f"or None, got {self.penalty!r}"
         )
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fits the model; returns ``self``."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        rho = self._rho()
+        X, y = validate_data(self, X, y, dtype=_FLOATS, accept_sparse=_SPARSE)
+        rho, penalized = self._rho()
         if not self.C > 0:
             raise ValueError(f"C must be > 0, got {self.C!r}")
         check_classification_targets(y)
+        sample_weight = _weights_array(sample_weight, X)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) == 1:
             raise ValueError(f"y has only 1 class ({self.classes_[0]!r}); need 2")
@@ -271,17 +330,20 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 f"Only binary classification is supported; y has "
                 f"{len(self.classes_)} classes: {self.classes_[:10]}"
             )
+        total = _total_weight(sample_weight, X)
+        lam = 1.0 / (self.C * total) if penalized else 0.0
         res = logistic_regression(
             X,
-            y_idx.astype(np.float64),
-            1.0 / (X.shape[0] * self.C),
+            y_idx.astype(X.dtype),
+            lam,
             rho,
+            sample_weight=sample_weight,
             fit_intercept=self.fit_intercept,
             tol=self.tol,
             max_iter=self.max_iter,
         )
-        self.coef_ = np.asarray(res.coef, dtype=np.float64)[None, :]
-        self.intercept_ = np.array([float(res.intercept)])
+        self.coef_ = np.array(res.coef, dtype=X.dtype)[None, :]
+        self.intercept_ = np.array([res.intercept], dtype=X.dtype)
         self.dual_gap_ = float(res.gap)
         self.n_iter_ = np.array([int(res.n_iter)])
         return self
@@ -289,7 +351,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def decision_function(self, X):
         """Returns ``X @ coef_ᵀ + intercept_``, shape ``(n_samples,)``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, reset=False, dtype=_FLOATS, accept_sparse=_SPARSE)
         return X @ self.coef_[0] + self.intercept_[0]
 
     def predict_proba(self, X):
@@ -336,9 +398,11 @@ class LassoCV(_LinearRegressor):
         self.tol = tol
         self.max_iter = max_iter
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Cross-validates ``alpha``, refits; returns ``self``."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
+        X, y = validate_data(
+            self, X, y, dtype=_FLOATS, y_numeric=True, accept_sparse=_SPARSE
+        )
         if isinstance(self.alphas, int | np.integer):
             grid = dict(n_lambdas=int(self.alphas), lambdas=None)
         else:
@@ -351,6 +415,7 @@ class LassoCV(_LinearRegressor):
         res = cross_validate(
             X,
             y,
+            sample_weight=sample_weight,
             eps=self.eps,
             cv=list(cv),
             fit_intercept=self.fit_intercept,
@@ -361,14 +426,14 @@ class LassoCV(_LinearRegressor):
         self.alphas_ = np.asarray(res.lambdas, dtype=np.float64)
         self.mse_path_ = res.scores
         self.alpha_ = res.best_lambda
-        self._set_result(
-            lasso(
-                X,
-                y,
-                self.alpha_,
-                fit_intercept=self.fit_intercept,
-                tol=self.tol,
-                max_iter=self.max_iter,
-            )
+        res = lasso(
+            X,
+            y,
+            self.alpha_,
+            sample_weight=sample_weight,
+            fit_intercept=self.fit_intercept,
+            tol=self.tol,
+            max_iter=self.max_iter,
         )
+        self._set_result(res, X)
         return self

@@ -322,7 +322,7 @@ def logistic_regression(
     penalty_factor=None,
     positive=False,
     fit_intercept=True,
-    tol=1e-6,
+    tol=1e-4,
     max_iter=100,
     max_epochs=100_000,
     coef_init=None,
@@ -346,10 +346,9 @@ def logistic_regression(
         ``penalty_factor`` and ``positive`` must be left at their defaults).
       l1_ratio: ``ρ`` in ``[0, 1]`` when ``penalty`` is a number.
       tol: stop when the duality gap is ``<= tol · P(0)``, ``P(0)`` the loss
-        at ``w = 0`` (``log 2`` without intercept). The default ``1e-6``
-        gives coefficients within about ``1e-4`` of the optimum, as
-        scikit-learn's lbfgs at its defaults (the error of a gap-certified
-        point is of order ``sqrt(gap)``). With an intercept the gap certifies
+        at ``w = 0`` (``log 2`` without intercept). The coefficients' error
+        is of order ``sqrt(gap)``: lower ``tol`` (to 1e-6 in float32) for
+        lbfgs-like accuracy. With an intercept the gap certifies
         ``w`` at the current ``b``; ``b`` itself is solved to the same
         accuracy by the inner Newton steps.
       sample_weight, penalty_factor, positive, fit_intercept, max_iter,
