@@ -22,8 +22,8 @@ from jaxreg.layouts import (
     resolve_layouts,
     stacked,
 )
-from jaxreg.lion import ScaleByLionState, lion, scale_by_lion
-from jaxreg.muon import (
+from jaxreg._lion import ScaleByLionState, lion, scale_by_lion
+from jaxreg._muon import (
     COEFFICIENT_SETS,
     ScaleByMuonState,
     muon,

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 import jaxreg
-from jaxreg.muon import COEFFICIENT_SETS
+from jaxreg._muon import COEFFICIENT_SETS
 
 HIGHEST = "highest"
 
