@@ -5,6 +5,14 @@ A flat public API, like optax: ``import jaxreg as jr`` then ``jr.l1``,
 """
 
 from jaxreg import layouts, penalties, prox
+from jaxreg._lion import ScaleByLionState, lion, scale_by_lion
+from jaxreg._muon import (
+    COEFFICIENT_SETS,
+    ScaleByMuonState,
+    muon,
+    newton_schulz,
+    scale_by_muon,
+)
 from jaxreg.diagnostics import (
     Diagnostics,
     DiagnosticsState,
@@ -21,14 +29,6 @@ from jaxreg.layouts import (
     Layout,
     resolve_layouts,
     stacked,
-)
-from jaxreg._lion import ScaleByLionState, lion, scale_by_lion
-from jaxreg._muon import (
-    COEFFICIENT_SETS,
-    ScaleByMuonState,
-    muon,
-    newton_schulz,
-    scale_by_muon,
 )
 from jaxreg.penalties import (
     L1,

@@ -272,7 +272,7 @@ def _known_module(x) -> bool:
     return f"{cls.__module__}.{cls.__qualname__}" in _EQUINOX_WEIGHTS
 
 
-def _is_function(spec) -> bool:
+def is_function(spec) -> bool:
     """A callable that is not itself a pytree (an Equinox module is callable)."""
     return callable(spec) and jax.tree_util.treedef_is_leaf(jax.tree.structure(spec))
 
@@ -374,7 +374,7 @@ def resolve_layouts(params, layouts: LayoutSpec = None, *, warn: bool = True):
         return jax.tree_util.tree_map_with_path(
             lambda p, x: _checked(layouts, p, x), params
         )
-    if _is_function(layouts):
+    if is_function(layouts):
         return jax.tree_util.tree_map_with_path(
             lambda p, x: _checked(layouts(p, x) if is_array(x) else None, p, x),
             params,

@@ -35,6 +35,7 @@ import numpy as np
 import optax
 
 from jaxreg._validation import check_float_array, check_nonnegative
+from jaxreg.layouts import is_function
 from jaxreg.penalties import Penalty, l2
 
 __all__ = [
@@ -93,7 +94,8 @@ def resolve_mask(mask: Mask, params):
     """
     if mask is None:
         return jax.tree.map(lambda _: True, params)
-    tree = mask(params) if callable(mask) else mask
+    # An Equinox module is callable: a mask that is a pytree is never called.
+    tree = mask(params) if is_function(mask) else mask
     try:
         return jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), tree, params)
     except ValueError as err:
