@@ -34,7 +34,12 @@ from jax.sharding import PartitionSpec as P
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.layouts import LayoutSpec, is_array, resolve_layouts
 from jaxreg.penalties import l2
-from jaxreg.transforms import ScalarOrSchedule, decoupled, resolve_mask
+from jaxreg.transforms import (
+    ScalarOrSchedule,
+    check_not_scheduled,
+    decoupled,
+    resolve_mask,
+)
 
 __all__ = [
     "COEFFICIENT_SETS",
@@ -701,6 +706,7 @@ def muon(
       Liu et al., "Muon is Scalable for LLM Training", 2025,
       https://arxiv.org/abs/2502.16982
     """
+    check_not_scheduled(labels=labels, layouts=layouts, coeffs=coeffs)
     check_nonnegative("weight_decay", weight_decay)
     check_nonnegative("adam_weight_decay", adam_weight_decay)
     if adam_learning_rate is None:
