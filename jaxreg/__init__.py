@@ -4,7 +4,7 @@ A flat public API, like optax: ``import jaxreg as jr`` then ``jr.l1``,
 ``jr.proximal``, ``jr.lion`` ...
 """
 
-from jaxreg import layouts, penalties, prox
+from jaxreg import layouts, penalties, prox, pruning
 from jaxreg._lion import ScaleByLionState, lion, scale_by_lion
 from jaxreg._muon import (
     COEFFICIENT_SETS,
@@ -51,6 +51,16 @@ from jaxreg.prox import (
     prox_ridge,
     singular_value_threshold,
     soft_threshold,
+)
+from jaxreg.pruning import (
+    PruneReport,
+    Units,
+    mlp_units,
+    prox_units,
+    proximal_units,
+    prune_units,
+    unit_group_lasso_value,
+    unit_norms,
 )
 from jaxreg.solvers import (  # solvers
     ConvergenceWarning,
@@ -111,6 +121,7 @@ __all__ = [
     "prox_adamw",
     # layouts
     "layouts",
+    "pruning",
     "Layout",
     "FLAX_DENSE",
     "TORCH_DENSE",
@@ -120,6 +131,15 @@ __all__ = [
     "EQUINOX_CONV",
     "stacked",
     "resolve_layouts",
+    # structured pruning across leaves
+    "Units",
+    "mlp_units",
+    "unit_norms",
+    "unit_group_lasso_value",
+    "prox_units",
+    "proximal_units",
+    "PruneReport",
+    "prune_units",
     # lion
     "ScaleByLionState",
     "scale_by_lion",

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxreg.layouts import path_names
 from jaxreg.penalties import Penalty
 from jaxreg.prox import nonzero
 from jaxreg.transforms import Mask, resolve_mask
@@ -169,25 +170,13 @@ def with_diagnostics(
     return optax.GradientTransformationExtraArgs(init, update)
 
 
-def _key_name(key):
-    """A path entry as a plain name: dict key, attribute or index."""
-    for attr in ("key", "name", "idx"):
-        if hasattr(key, attr):
-            return getattr(key, attr)
-    return str(key)
-
-
 def _named_leaves(state) -> dict[tuple, object]:
-    """Every leaf of ``state`` by its path of names; an NNX ``Variable``'s
-    trailing ``.value`` is dropped, so NamedTuples and NNX ``State`` dicts read
-    the same."""
-    named = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
-        names = tuple(_key_name(k) for k in path)
-        if names and names[-1] == "value":
-            names = names[:-1]
-        named[names] = leaf
-    return named
+    """Every leaf of ``state`` by its path of names (NamedTuple fields and NNX
+    ``State`` keys read the same)."""
+    return {
+        path_names(path): leaf
+        for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]
+    }
 
 
 _SKIP_FIELDS = ("notfinite_count", "last_finite", "total_notfinite")

@@ -57,6 +57,7 @@ __all__ = [
     "stacked",
     "resolve_layouts",
     "is_array",
+    "path_names",
 ]
 
 _RESTS = ("batch", "input", "output")
@@ -270,6 +271,30 @@ _EQUINOX_WEIGHTS = {
 def _known_module(x) -> bool:
     cls = type(x)
     return f"{cls.__module__}.{cls.__qualname__}" in _EQUINOX_WEIGHTS
+
+
+def path_names(path) -> tuple:
+    """A key path as plain names (dict keys, attribute names, indices).
+
+    A Flax NNX ``Variable``'s trailing ``.value`` is dropped, so a NamedTuple
+    state, an NNX ``State`` and a checkpoint restored as dicts name a leaf the
+    same way.
+    """
+    names = []
+    for key in path:
+        if isinstance(key, jax.tree_util.DictKey):
+            names.append(key.key)
+        elif isinstance(key, jax.tree_util.GetAttrKey):
+            names.append(key.name)
+        elif isinstance(key, jax.tree_util.SequenceKey):
+            names.append(key.idx)
+        elif isinstance(key, jax.tree_util.FlattenedIndexKey):
+            names.append(key.key)
+        else:
+            names.append(str(key))
+    if names and names[-1] == "value":
+        names.pop()
+    return tuple(names)
 
 
 def is_function(spec) -> bool:
