@@ -84,6 +84,7 @@ from jaxreg.transforms import (
     prox_adamw,
     prox_sgd,
     proximal,
+    schedule_free_prox_eval_params,
 )
 
 __version__ = "0.1.0"
@@ -119,6 +120,7 @@ __all__ = [
     "prox_sgd",
     "prox_adam",
     "prox_adamw",
+    "schedule_free_prox_eval_params",
     # layouts
     "layouts",
     "pruning",

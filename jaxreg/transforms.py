@@ -53,6 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from optax.contrib import ScheduleFreeState, schedule_free_eval_params
 
 from jaxreg._validation import check_float_array, check_nonnegative
 from jaxreg.layouts import is_function
@@ -66,6 +67,7 @@ __all__ = [
     "prox_sgd",
     "prox_adam",
     "prox_adamw",
+    "schedule_free_prox_eval_params",
 ]
 
 ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
@@ -398,3 +400,55 @@ def prox_adamw(
         decoupled(l2(weight_decay), learning_rate, decay_mask),
         proximal(penalty, learning_rate, mask),
     )
+
+
+def schedule_free_prox_eval_params(
+    state, params, penalty: Penalty, step, mask: Mask = None
+):
+    r"""Sparse evaluation parameters for ``optax.contrib.schedule_free``.
+
+    .. math:: x^\text{eval} = \operatorname{prox}_{t g}(x), \qquad
+        x = \text{schedule\_free\_eval\_params}(\text{state}, y)
+
+    Schedule-free evaluates at the average :math:`x` of the base iterates
+    :math:`z`, a convex combination that is never exactly sparse even when the
+    :math:`z` are; the prox applied where the evaluation point is formed gives
+    exact zeros (for L1, every coordinate with :math:`|x_i| \le t\lambda`).
+    Use ``step`` = the base learning rate for one proximal-gradient step's
+    threshold. A strength schedule is read at the schedule-free step count.
+
+    Train with the penalty coupled or decoupled inside the base optimizer
+    (``schedule_free(chain(add_penalty_gradient(l1(λ)), optax.sgd(lr)), lr)``);
+    :func:`proximal` does not belong inside it: schedule-free hands its base
+    optimizer the interpolated point :math:`y`, not :math:`z`, so the prox
+    would be taken at the wrong point.
+
+    Args:
+      state: an optimizer state holding one ``ScheduleFreeState`` (at any
+        depth).
+      params: the training parameters :math:`y`.
+      penalty: a :class:`~jaxreg.penalties.Penalty`.
+      step: the prox step :math:`t` (float).
+      mask: which leaves to threshold (see the module docstring).
+
+    Returns:
+      The evaluation parameters, with the structure of ``params``.
+    """
+    _check_penalty(penalty)
+    check_nonnegative("step", step)
+    found = [
+        node
+        for node in jax.tree.leaves(
+            state, is_leaf=lambda n: isinstance(n, ScheduleFreeState)
+        )
+        if isinstance(node, ScheduleFreeState)
+    ]
+    if not found:
+        raise ValueError(
+            "state holds no ScheduleFreeState: pass the state of "
+            "optax.contrib.schedule_free (or of a chain containing it)"
+        )
+    sf = found[0]
+    x = schedule_free_eval_params(sf, params)
+    pen = penalty.at(sf.step_count)
+    return masked_map(lambda u, p: pen.prox(p, step).astype(p.dtype), mask, x, x)

@@ -431,3 +431,34 @@ def test_prox_adamw_separate_masks_for_decay_and_prox():
     assert max_diff(run(same, 20), run(ref_same, 20)) < 1e-6
     with pytest.raises(ValueError, match="decay_mask"):
         jr.prox_adamw(0.1, jr.l1(0.5), decay_mask="all")
+
+
+def test_schedule_free_prox_eval_params_are_sparse():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 10)).astype(np.float32)
+    coef = np.r_[2.0, -1.5, 1.0, np.zeros(7)].astype(np.float32)
+    y = X @ coef + 0.1 * rng.normal(size=200).astype(np.float32)
+    lam, lr = 0.1, 0.05
+    tx = optax.contrib.schedule_free(
+        optax.chain(jr.add_penalty_gradient(jr.l1(lam)), optax.sgd(lr)), lr
+    )
+    w = jnp.zeros(10)
+    state = tx.init(w)
+
+    @jax.jit
+    def step(w, state):
+        g = jax.grad(lambda w: 0.5 * jnp.mean((X @ w - y) ** 2))(w)
+        u, state = tx.update(g, state, w)
+        return optax.apply_updates(w, u), state
+
+    for _ in range(300):
+        w, state = step(w, state)
+    plain = np.asarray(optax.contrib.schedule_free_eval_params(state, w))
+    sparse = np.asarray(jr.schedule_free_prox_eval_params(state, w, jr.l1(lam), lr))
+    assert np.count_nonzero(plain[3:]) == 7  # the average is never exactly sparse
+    np.testing.assert_array_equal(sparse[3:], 0.0)
+    assert np.all(sparse[:3] != 0)
+    expected = np.sign(plain) * np.maximum(np.abs(plain) - lr * lam, 0.0)
+    np.testing.assert_allclose(sparse, expected, atol=1e-7)
+    with pytest.raises(ValueError, match="ScheduleFreeState"):
+        jr.schedule_free_prox_eval_params(optax.sgd(0.1).init(w), w, jr.l1(lam), lr)
