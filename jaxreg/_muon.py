@@ -419,34 +419,6 @@ def scale_by_muon(
       Liu et al., "Muon is Scalable for LLM Training", 2025,
       https://arxiv.org/abs/2502.16982
     """
-    return _scale_by_muon(
-        beta,
-        nesterov,
-        ns_steps,
-        coeffs,
-        scaling,
-        dtype,
-        eps,
-        bias_correction,
-        layouts,
-        warn=True,
-    )
-
-
-def _scale_by_muon(
-    beta,
-    nesterov,
-    ns_steps,
-    coeffs,
-    scaling,
-    dtype,
-    eps,
-    bias_correction,
-    layouts,
-    warn: bool,
-) -> optax.GradientTransformationExtraArgs:
-    """:func:`scale_by_muon`; ``warn=False`` when :func:`muon` has already
-    warned about guessed layouts."""
     if not isinstance(beta, jax.core.Tracer) and not 0.0 <= beta < 1.0:
         raise ValueError(f"beta must lie in [0, 1), got {beta!r}")
     if scaling not in _SCALINGS:
@@ -460,7 +432,7 @@ def _scale_by_muon(
         )
 
     def init(params):
-        resolve_layouts(params, layouts, warn=warn)  # check (and warn) early
+        resolve_layouts(params, layouts)  # check, and warn about guesses, early
         mu = jax.tree.map(jnp.zeros_like, params)
         return ScaleByMuonState(count=jnp.zeros([], jnp.int32), mu=mu)
 
@@ -542,7 +514,6 @@ def _route(params, labels, layouts, warn: bool):
                         UserWarning,
                         stacklevel=3,
                     )
-            resolve_layouts(_muon_only(params, routed), layouts, warn=True)
         return routed
     try:
         routed = resolve_mask(labels, params)
@@ -566,7 +537,7 @@ def _route(params, labels, layouts, warn: bool):
                 f"labels{jax.tree_util.keystr(path)} = 'muon' but the leaf has "
                 f"shape {x.shape}; Muon needs a matrix (or a higher-rank kernel)"
             )
-    muon_layouts = resolve_layouts(_muon_only(params, routed), layouts, warn=warn)
+    muon_layouts = resolve_layouts(_muon_only(params, routed), layouts, warn=False)
     for (path, label), layout in zip(
         jax.tree_util.tree_flatten_with_path(routed)[0],
         jax.tree.flatten(routed)[1].flatten_up_to(muon_layouts),
@@ -713,7 +684,9 @@ def muon(
         adam_learning_rate = learning_rate
     transforms = {
         "muon": optax.chain(
-            _scale_by_muon(
+            # inside optax.masked its init sees only the Muon leaves, so its
+            # warning about guessed layouts names only those
+            scale_by_muon(
                 beta,
                 nesterov,
                 ns_steps,
@@ -723,7 +696,6 @@ def muon(
                 eps,
                 bias_correction,
                 layouts,
-                warn=False,
             ),
             optax.scale_by_learning_rate(learning_rate),
             _weight_decay(weight_decay, learning_rate),
