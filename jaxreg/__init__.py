@@ -4,20 +4,31 @@ A flat public API, like optax: ``import jaxreg as jr`` then ``jr.l1``,
 ``jr.proximal``, ``jr.lion`` ...
 """
 
-from jaxreg import penalties, prox
+from jaxreg import layouts, penalties, prox, pruning
+from jaxreg._lion import ScaleByLionState, lion, scale_by_lion
+from jaxreg._muon import (
+    COEFFICIENT_SETS,
+    ScaleByMuonState,
+    muon,
+    newton_schulz,
+    scale_by_muon,
+)
 from jaxreg.diagnostics import (
     Diagnostics,
     DiagnosticsState,
     read_diagnostics,
     with_diagnostics,
 )
-from jaxreg.lion import ScaleByLionState, lion, scale_by_lion
-from jaxreg.muon import (
-    COEFFICIENT_SETS,
-    ScaleByMuonState,
-    muon,
-    newton_schulz,
-    scale_by_muon,
+from jaxreg.layouts import (
+    EQUINOX_CONV,
+    EQUINOX_DENSE,
+    FLAX_CONV,
+    FLAX_DENSE,
+    TORCH_CONV,
+    TORCH_DENSE,
+    Layout,
+    resolve_layouts,
+    stacked,
 )
 from jaxreg.penalties import (
     L1,
@@ -41,6 +52,16 @@ from jaxreg.prox import (
     singular_value_threshold,
     soft_threshold,
 )
+from jaxreg.pruning import (
+    PruneReport,
+    Units,
+    mlp_units,
+    prox_units,
+    proximal_units,
+    prune_units,
+    unit_group_lasso_value,
+    unit_norms,
+)
 from jaxreg.solvers import (  # solvers
     ConvergenceWarning,
     CVResult,
@@ -63,6 +84,7 @@ from jaxreg.transforms import (
     prox_adamw,
     prox_sgd,
     proximal,
+    schedule_free_prox_eval_params,
 )
 
 __version__ = "0.1.0"
@@ -98,6 +120,28 @@ __all__ = [
     "prox_sgd",
     "prox_adam",
     "prox_adamw",
+    "schedule_free_prox_eval_params",
+    # layouts
+    "layouts",
+    "pruning",
+    "Layout",
+    "FLAX_DENSE",
+    "TORCH_DENSE",
+    "EQUINOX_DENSE",
+    "FLAX_CONV",
+    "TORCH_CONV",
+    "EQUINOX_CONV",
+    "stacked",
+    "resolve_layouts",
+    # structured pruning across leaves
+    "Units",
+    "mlp_units",
+    "unit_norms",
+    "unit_group_lasso_value",
+    "prox_units",
+    "proximal_units",
+    "PruneReport",
+    "prune_units",
     # lion
     "ScaleByLionState",
     "scale_by_lion",

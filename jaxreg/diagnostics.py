@@ -12,11 +12,21 @@ as float32 scalars in the state (no host transfer until you read them):
 ``zero_fraction``   fraction of entries of :math:`w + u` that are exactly 0
 ``penalty``         :math:`g(w + u)` for the given penalty (0 if none)
 ``nonfinite``       number of NaN/Inf entries in the incoming gradient
+``nonfinite_steps`` number of steps so far whose gradient had a NaN/Inf entry
 ==================  ===========================================================
 
 Norms are accumulated in float32 whatever the params' dtype. Read everything
 with one call, :func:`read_diagnostics`, which finds the record anywhere in a
-nested optimizer state (inside ``chain``, ``inject_hyperparams``...).
+nested optimizer state (inside ``chain``, ``inject_hyperparams``,
+``MultiSteps``...), also once Flax NNX has turned the named tuples into nested
+``State`` dicts (``nnx.state(optimizer)``) or a checkpoint restored them as dicts.
+
+Order with ``optax.apply_if_finite``: put ``with_diagnostics`` outside,
+``with_diagnostics(apply_if_finite(opt, k))``, to count every non-finite
+gradient. Inside (``apply_if_finite(with_diagnostics(opt), k)``) a skipped step
+also discards the record of that step; :func:`read_diagnostics` then takes
+``nonfinite_steps`` from the wrapper's own counter and reports ``nonfinite`` as
+NaN (unknown), never as 0.
 """
 
 from __future__ import annotations
@@ -25,8 +35,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from jaxreg.layouts import path_names
 from jaxreg.penalties import Penalty
 from jaxreg.prox import nonzero
 from jaxreg.transforms import Mask, resolve_mask
@@ -44,13 +56,16 @@ class Diagnostics(NamedTuple):
     zero_fraction: jax.Array
     penalty: jax.Array
     nonfinite: jax.Array
+    nonfinite_steps: jax.Array
 
 
 class DiagnosticsState(NamedTuple):
-    """The wrapped transform's state and the latest :class:`Diagnostics`."""
+    """The wrapped transform's state, the latest :class:`Diagnostics` and the
+    int32 step count (at which a penalty's strength schedule is read)."""
 
     inner_state: optax.OptState
     metrics: Diagnostics
+    count: jax.Array
 
 
 def _global_norm(tree) -> jax.Array:
@@ -109,7 +124,7 @@ def with_diagnostics(
     inner = optax.with_extra_args_support(inner)
 
     def init(params):
-        return DiagnosticsState(inner.init(params), _empty())
+        return DiagnosticsState(inner.init(params), _empty(), jnp.zeros([], jnp.int32))
 
     def update(updates, state, params=None, **extra_args):
         if params is None:
@@ -126,6 +141,7 @@ def with_diagnostics(
         param_norm = _global_norm(params)
         size = sum(x.size for x in jax.tree.leaves(params))
         zeros = _count(new_params, lambda x: x == 0).astype(jnp.float32)
+        nonfinite = _count(updates, lambda x: ~jnp.isfinite(x)).astype(jnp.float32)
         metrics = Diagnostics(
             grad_norm=grad_norm,
             update_norm=update_norm,
@@ -139,34 +155,76 @@ def with_diagnostics(
             penalty=(
                 jnp.zeros((), jnp.float32)
                 if penalty is None
-                else penalty.value(_selected(new_params, mask)).astype(jnp.float32)
+                else penalty.at(state.count)
+                .value(_selected(new_params, mask))
+                .astype(jnp.float32)
             ),
-            nonfinite=_count(updates, lambda x: ~jnp.isfinite(x)).astype(jnp.float32),
+            nonfinite=nonfinite,
+            nonfinite_steps=state.metrics.nonfinite_steps
+            + (nonfinite > 0).astype(jnp.float32),
         )
-        return new_updates, DiagnosticsState(inner_state, metrics)
+        return new_updates, DiagnosticsState(
+            inner_state, metrics, optax.safe_increment(state.count)
+        )
 
     return optax.GradientTransformationExtraArgs(init, update)
+
+
+def _named_leaves(state) -> dict[tuple, object]:
+    """Every leaf of ``state`` by its path of names (NamedTuple fields and NNX
+    ``State`` keys read the same)."""
+    return {
+        path_names(path): leaf
+        for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]
+    }
+
+
+_SKIP_FIELDS = ("notfinite_count", "last_finite", "total_notfinite")
 
 
 def read_diagnostics(state) -> dict[str, float]:
     """The latest metrics as Python floats (one device-to-host transfer).
 
     Args:
-      state: an optimizer state containing one :class:`DiagnosticsState`.
+      state: an optimizer state containing one :class:`DiagnosticsState`
+        (the first found is read), as NamedTuples or as the nested dicts of
+        ``nnx.state(optimizer)`` or a restored checkpoint.
 
     Raises:
-      ValueError: if ``state`` holds no :class:`DiagnosticsState`.
+      ValueError: if ``state`` holds no diagnostics record.
     """
-    found = [
-        node
-        for node in jax.tree.leaves(
-            state, is_leaf=lambda n: isinstance(n, DiagnosticsState)
-        )
-        if isinstance(node, DiagnosticsState)
-    ]
-    if not found:
+    named = _named_leaves(state)
+    fields = Diagnostics._fields
+    record = None
+    for names in named:
+        if names and names[-1] == fields[0]:
+            prefix = names[:-1]
+            if all(prefix + (f,) in named for f in fields):
+                record = prefix
+                break
+    if record is None:
         raise ValueError(
-            "state holds no DiagnosticsState: wrap the optimizer in with_diagnostics"
+            "state holds no DiagnosticsState (looked for the fields "
+            f"{fields} at any depth, in NamedTuples or NNX State dicts): wrap "
+            "the optimizer in jaxreg.with_diagnostics"
         )
-    values = jax.device_get(found[0].metrics)
-    return {name: float(v) for name, v in zip(Diagnostics._fields, values, strict=True)}
+    # the innermost apply_if_finite around the record, if any
+    wrapper = None
+    for cut in range(len(record) - 1, -1, -1):
+        base = record[:cut]
+        if record[cut] == "inner_state" and all(
+            base + (f,) in named for f in _SKIP_FIELDS
+        ):
+            wrapper = base
+            break
+    wanted = [named[record + (f,)] for f in fields]
+    if wrapper is not None:
+        wanted += [named[wrapper + (f,)] for f in ("last_finite", "total_notfinite")]
+    values = [float(np.asarray(v)) for v in jax.device_get(wanted)]
+    out = dict(zip(fields, values[: len(fields)], strict=True))
+    if wrapper is not None:
+        last_finite, skipped = values[len(fields) :]
+        out["nonfinite_steps"] += skipped  # skipped steps never reach the record
+        if not last_finite:
+            out["nonfinite"] = float("nan")  # the skipped step's record is gone
+    return out

@@ -11,6 +11,8 @@ Every penalty is separable over the leaves of a pytree:
 * ``value(params)``: :math:`g(\theta)`, a scalar accumulated in at least float32.
 * ``grad(params)``: a subgradient, with :math:`\operatorname{sign}(0) = 0`.
 * ``prox(params, step)``: :math:`\arg\min_y \tfrac12\|\theta - y\|^2 + t\,g(y)`.
+* ``at(count)``: the penalty with schedule hyperparameters (``l1(schedule)``,
+  a callable ``count -> strength``) evaluated at a step count.
 
 Separable penalties (:class:`SeparablePenalty`: ``l1``, ``l2``, ``elastic_net``)
 also carry the *solver contract* that :mod:`jaxreg.solvers` uses, coordinate by
@@ -92,6 +94,15 @@ class Penalty(abc.ABC):
         r"""``argmin_y ½‖params − y‖² + step·g(y)``, leaf by leaf."""
         check_nonnegative("step", step)
         return jax.tree.map(lambda w: self._prox(self._checked(w), step), params)
+
+    def at(self, count) -> Penalty:
+        """This penalty with every schedule hyperparameter evaluated at ``count``.
+
+        A hyperparameter may be a schedule ``count -> value`` (``l1(schedule)``);
+        the transforms in :mod:`jaxreg.transforms` call this with their step
+        count before using the penalty. Constant hyperparameters are kept.
+        """
+        return jax.tree.map(lambda v: v(count) if callable(v) else v, self)
 
     @staticmethod
     def _checked(w):

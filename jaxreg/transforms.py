@@ -21,11 +21,31 @@ All three take ``mask``: a pytree of bools (or a prefix of ``params``), or a
 callable ``params -> mask``; ``False`` leaves pass their updates through
 untouched. Unlike ``optax.masked``, a callable is evaluated on ``params`` in both
 ``init`` and ``update``, so it may look at values, not only shapes. Leaves of the
-mask may also be boolean arrays for element-wise masks.
+mask may also be boolean arrays for element-wise masks. A mask that is itself a
+pytree (an Equinox module of bools) is never called.
+
+**Strength schedules.** A penalty's strength may be a schedule ``count -> s``
+(``l1(optax.linear_schedule(0.0, 1e-3, 1000))``): every transform here reads it
+at its own step count, like the learning rate.
+
+**Under** ``optax.inject_hyperparams``. A penalty object is passed through as a
+static argument; to make the strength a hyperparameter that can be changed
+between steps without recompiling, build the penalty inside the factory::
+
+    @optax.inject_hyperparams
+    def opt(learning_rate, strength):
+        return jaxreg.prox_adamw(learning_rate, jaxreg.l1(strength))
+
+    state.hyperparams["strength"] = 1e-3  # next step uses it, same executable
+
+``inject_hyperparams`` calls every callable argument as a schedule of the step
+count, so a callable ``mask`` must be listed in ``static_args=("mask",)``; the
+factories here raise ``ValueError`` when they are handed one that was not.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -33,8 +53,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from optax.contrib import ScheduleFreeState, schedule_free_eval_params
 
 from jaxreg._validation import check_float_array, check_nonnegative
+from jaxreg.layouts import is_function
 from jaxreg.penalties import Penalty, l2
 
 __all__ = [
@@ -45,6 +67,7 @@ __all__ = [
     "prox_sgd",
     "prox_adam",
     "prox_adamw",
+    "schedule_free_prox_eval_params",
 ]
 
 ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
@@ -76,6 +99,33 @@ def _require_params(params, name: str) -> None:
         )
 
 
+def check_not_scheduled(**callables) -> None:
+    """Refuses callables that ``optax.inject_hyperparams`` turned into schedules.
+
+    ``inject_hyperparams`` calls every callable argument not in ``static_args``
+    with the step count and hands the factory the result, so a mask function
+    would silently become ``mask(count)``. Its ``init_fn``/``update_fn`` (the
+    factory's caller) hold the schedules in ``sched_hps``; finding a name
+    there means the user's callable was consumed as a schedule. Any other
+    caller is left alone.
+    """
+    caller = sys._getframe(2)
+    if caller.f_code.co_name not in ("init_fn", "update_fn"):
+        return
+    scheduled = caller.f_locals.get("sched_hps")
+    if not isinstance(scheduled, dict):
+        return
+    for name in callables:
+        if name in scheduled:
+            raise ValueError(
+                f"{name} is a callable, and optax.inject_hyperparams calls every "
+                f"callable argument as a schedule of the step count, so {name} "
+                f"would receive an integer instead of params. Pass "
+                f"static_args=({name!r},) to optax.inject_hyperparams, or a pytree "
+                "of bools."
+            )
+
+
 def _value_at(schedule: ScalarOrSchedule, count: jax.Array):
     return schedule(count) if callable(schedule) else schedule
 
@@ -93,7 +143,8 @@ def resolve_mask(mask: Mask, params):
     """
     if mask is None:
         return jax.tree.map(lambda _: True, params)
-    tree = mask(params) if callable(mask) else mask
+    # An Equinox module is callable: a mask that is a pytree is never called.
+    tree = mask(params) if is_function(mask) else mask
     try:
         return jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), tree, params)
     except ValueError as err:
@@ -131,8 +182,8 @@ def masked_map(fn, mask: Mask, updates, params):
 def _scheduled(
     penalty, learning_rate, mask, leaf_update, name: str
 ) -> optax.GradientTransformationExtraArgs:
-    """A masked leaf-wise transform ``leaf_update(u, p, lr_k)`` with a step
-    counter that evaluates the learning-rate schedule."""
+    """A masked leaf-wise transform ``leaf_update(u, p, lr_k, penalty_k)`` with a
+    step counter that evaluates the learning-rate and strength schedules."""
     _check_penalty(penalty)
     _check_learning_rate(learning_rate)
 
@@ -144,7 +195,8 @@ def _scheduled(
         del extra_args
         _require_params(params, name)
         lr = _value_at(learning_rate, state.count)
-        new = masked_map(lambda u, p: leaf_update(u, p, lr), mask, updates, params)
+        pen = penalty.at(state.count)
+        new = masked_map(lambda u, p: leaf_update(u, p, lr, pen), mask, updates, params)
         return new, RegularizationState(count=optax.safe_increment(state.count))
 
     return optax.GradientTransformationExtraArgs(init, update)
@@ -169,21 +221,25 @@ def add_penalty_gradient(
       mask: which leaves to regularize (see the module docstring).
 
     Returns:
-      A ``GradientTransformationExtraArgs``; its update requires ``params``.
+      A ``GradientTransformationExtraArgs`` with :class:`RegularizationState`
+      (the step count at which a strength schedule is read); its update
+      requires ``params``.
     """
+    check_not_scheduled(mask=mask)
     _check_penalty(penalty)
 
     def init(params):
         del params
-        return optax.EmptyState()
+        return RegularizationState(count=jnp.zeros([], jnp.int32))
 
     def update(updates, state, params=None, **extra_args):
         del extra_args
         _require_params(params, "add_penalty_gradient")
+        pen = penalty.at(state.count)
         new = masked_map(
-            lambda u, p: u + penalty.grad(p).astype(u.dtype), mask, updates, params
+            lambda u, p: u + pen.grad(p).astype(u.dtype), mask, updates, params
         )
-        return new, state
+        return new, RegularizationState(count=optax.safe_increment(state.count))
 
     return optax.GradientTransformationExtraArgs(init, update)
 
@@ -216,8 +272,10 @@ def decoupled(
       A ``GradientTransformationExtraArgs``; its update requires ``params``.
     """
 
-    def shrink(u, p, lr):
-        return u - (lr * penalty.grad(p)).astype(u.dtype)
+    check_not_scheduled(mask=mask)
+
+    def shrink(u, p, lr, pen):
+        return u - (lr * pen.grad(p)).astype(u.dtype)
 
     return _scheduled(penalty, learning_rate, mask, shrink, "decoupled")
 
@@ -254,8 +312,10 @@ def proximal(
       A ``GradientTransformationExtraArgs``; its update requires ``params``.
     """
 
-    def step(u, p, lr):
-        return (penalty.prox(p + u, lr) - p).astype(u.dtype)
+    check_not_scheduled(mask=mask)
+
+    def step(u, p, lr, pen):
+        return (pen.prox(p + u, lr) - p).astype(u.dtype)
 
     return _scheduled(penalty, learning_rate, mask, step, "proximal")
 
@@ -272,6 +332,7 @@ def prox_sgd(
     ``chain(optax.sgd(learning_rate, momentum, nesterov), proximal(penalty,
     learning_rate, mask))``.
     """
+    check_not_scheduled(mask=mask)
     return optax.chain(
         optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov),
         proximal(penalty, learning_rate, mask),
@@ -291,6 +352,7 @@ def prox_adam(
     ``chain(optax.adam(learning_rate, b1, b2, eps), proximal(penalty,
     learning_rate, mask))``.
     """
+    check_not_scheduled(mask=mask)
     return optax.chain(
         optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
         proximal(penalty, learning_rate, mask),
@@ -305,17 +367,88 @@ def prox_adamw(
     eps: float = 1e-8,
     weight_decay: float = 1e-4,
     mask: Mask = None,
+    decay_mask: Mask | str = "same",
 ) -> optax.GradientTransformationExtraArgs:
     r"""AdamW followed by a proximal step.
 
     ``chain(optax.adam(learning_rate, b1, b2, eps), decoupled(l2(weight_decay),
-    learning_rate, mask), proximal(penalty, learning_rate, mask))``, i.e. optax's
-    ``adamw`` (decay multiplied by the learning rate) then the prox. With
-    ``penalty=l1(λ)`` the net effect is elastic-net-like: decay
+    learning_rate, decay_mask), proximal(penalty, learning_rate, mask))``, i.e.
+    optax's ``adamw`` (decay multiplied by the learning rate) then the prox.
+    With ``penalty=l1(λ)`` the net effect is elastic-net-like: decay
     :math:`\eta\,\mathrm{wd}\,w`, then a soft threshold at :math:`\eta\lambda`.
+
+    Args:
+      learning_rate: η, a float or schedule (shared by Adam, decay and prox).
+      penalty: the penalty of the prox (e.g. ``l1(λ)``, ``group_lasso(λ)``).
+      b1, b2, eps: Adam's parameters.
+      weight_decay: wd ≥ 0 of the decoupled L2 decay.
+      mask: the leaves the prox acts on.
+      decay_mask: the leaves that decay; ``"same"`` (default) reuses ``mask``.
+        Pass e.g. ``mask=`` hidden kernels only and ``decay_mask=None`` to
+        decay everything, biases included.
     """
+    check_not_scheduled(mask=mask, decay_mask=decay_mask)
+    if isinstance(decay_mask, str):
+        if decay_mask != "same":
+            raise ValueError(
+                f"decay_mask must be 'same', None, a pytree or a callable, got "
+                f"{decay_mask!r}"
+            )
+        decay_mask = mask
     return optax.chain(
         optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
-        decoupled(l2(weight_decay), learning_rate, mask),
+        decoupled(l2(weight_decay), learning_rate, decay_mask),
         proximal(penalty, learning_rate, mask),
     )
+
+
+def schedule_free_prox_eval_params(
+    state, params, penalty: Penalty, step, mask: Mask = None
+):
+    r"""Sparse evaluation parameters for ``optax.contrib.schedule_free``.
+
+    .. math:: x^\text{eval} = \operatorname{prox}_{t g}(x), \qquad
+        x = \text{schedule\_free\_eval\_params}(\text{state}, y)
+
+    Schedule-free evaluates at the average :math:`x` of the base iterates
+    :math:`z`, a convex combination that is never exactly sparse even when the
+    :math:`z` are; the prox applied where the evaluation point is formed gives
+    exact zeros (for L1, every coordinate with :math:`|x_i| \le t\lambda`).
+    Use ``step`` = the base learning rate for one proximal-gradient step's
+    threshold. A strength schedule is read at the schedule-free step count.
+
+    Train with the penalty coupled or decoupled inside the base optimizer
+    (``schedule_free(chain(add_penalty_gradient(l1(λ)), optax.sgd(lr)), lr)``);
+    :func:`proximal` does not belong inside it: schedule-free hands its base
+    optimizer the interpolated point :math:`y`, not :math:`z`, so the prox
+    would be taken at the wrong point.
+
+    Args:
+      state: an optimizer state holding one ``ScheduleFreeState`` (at any
+        depth).
+      params: the training parameters :math:`y`.
+      penalty: a :class:`~jaxreg.penalties.Penalty`.
+      step: the prox step :math:`t` (float).
+      mask: which leaves to threshold (see the module docstring).
+
+    Returns:
+      The evaluation parameters, with the structure of ``params``.
+    """
+    _check_penalty(penalty)
+    check_nonnegative("step", step)
+    found = [
+        node
+        for node in jax.tree.leaves(
+            state, is_leaf=lambda n: isinstance(n, ScheduleFreeState)
+        )
+        if isinstance(node, ScheduleFreeState)
+    ]
+    if not found:
+        raise ValueError(
+            "state holds no ScheduleFreeState: pass the state of "
+            "optax.contrib.schedule_free (or of a chain containing it)"
+        )
+    sf = found[0]
+    x = schedule_free_eval_params(sf, params)
+    pen = penalty.at(sf.step_count)
+    return masked_map(lambda u, p: pen.prox(p, step).astype(p.dtype), mask, x, x)

@@ -76,3 +76,78 @@ def test_penalty_is_recorded_on_the_masked_leaves_only():
     tx = jr.with_diagnostics(optax.sgd(0.0), pen)
     _, state = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
     assert jr.read_diagnostics(state)["penalty"] == pytest.approx(8.0)
+
+
+BAD = jnp.array([jnp.nan, 1.0, jnp.inf])
+GOOD = jnp.array([3.0, 4.0, 0.0])
+
+
+def _diag(inner):
+    return jr.with_diagnostics(inner)
+
+
+COMPOSITIONS = {
+    "outside_apply_if_finite": lambda: _diag(optax.apply_if_finite(optax.sgd(0.1), 5)),
+    "inside_apply_if_finite": lambda: optax.apply_if_finite(_diag(optax.sgd(0.1)), 5),
+    "outside_multisteps": lambda: _diag(optax.MultiSteps(optax.sgd(0.1), 1)),
+    "inside_multisteps": lambda: optax.MultiSteps(_diag(optax.sgd(0.1)), 1),
+    "inside_inject": lambda: optax.inject_hyperparams(
+        lambda learning_rate: _diag(optax.sgd(learning_rate))
+    )(learning_rate=0.1),
+    "inside_chain": lambda: optax.chain(optax.identity(), _diag(optax.sgd(0.1))),
+    "outside_chain": lambda: _diag(optax.chain(optax.identity(), optax.sgd(0.1))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITIONS))
+def test_diagnostics_compose_in_any_order(name):
+    tx = COMPOSITIONS[name]()
+    params = jnp.ones(3)
+    state = tx.init(params)
+    _, state = jax.jit(tx.update)(GOOD, state, params)
+    got = jr.read_diagnostics(state)
+    assert got["grad_norm"] == pytest.approx(5.0)
+    assert got["nonfinite"] == 0 and got["nonfinite_steps"] == 0
+    if "multisteps" in name:
+        return  # MultiSteps itself does not guard against NaN
+    _, state = jax.jit(tx.update)(BAD, state, params)
+    _, state = jax.jit(tx.update)(BAD, state, params)
+    got = jr.read_diagnostics(state)
+    assert got["nonfinite_steps"] == 2  # never the silent 0 of a discarded record
+    if name == "inside_apply_if_finite":
+        assert np.isnan(got["nonfinite"])  # the skipped step's record is gone
+    else:
+        assert got["nonfinite"] == 2
+
+
+def test_read_diagnostics_on_flax_nnx_optimizer_state():
+    from flax import nnx
+
+    model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+    pen = jr.l1(0.5)
+    tx = jr.with_diagnostics(optax.apply_if_finite(jr.prox_sgd(0.1, pen), 3), pen)
+    opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    x = jnp.ones((4, 3))
+    grads = nnx.grad(lambda m: jnp.mean(m(x) ** 2))(model)
+    before = [np.array(v) for v in jax.tree.leaves(nnx.state(model, nnx.Param))]
+    opt.update(model, grads)
+    got = jr.read_diagnostics(nnx.state(opt))
+    g = np.concatenate([np.ravel(v) for v in jax.tree.leaves(grads)])
+    w = np.concatenate([np.ravel(v) for v in before])
+    new = np.concatenate(
+        [np.ravel(v) for v in jax.tree.leaves(nnx.state(model, nnx.Param))]
+    )
+    assert got["grad_norm"] == pytest.approx(np.linalg.norm(g), rel=1e-6)
+    assert got["param_norm"] == pytest.approx(np.linalg.norm(w), rel=1e-6)
+    assert got["penalty"] == pytest.approx(0.5 * np.abs(new).sum(), rel=1e-6)
+    assert got == jr.read_diagnostics(opt.opt_state)
+
+
+def test_penalty_schedule_in_diagnostics():
+    sched = optax.linear_schedule(1.0, 3.0, 2)
+    tx = jr.with_diagnostics(optax.sgd(0.0), jr.l1(sched))
+    params = jnp.array([1.0, -2.0])
+    state = tx.init(params)
+    for k in range(3):
+        _, state = tx.update(jnp.zeros(2), state, params)
+        assert jr.read_diagnostics(state)["penalty"] == pytest.approx(3.0 * (1 + k))

@@ -2,6 +2,8 @@
 apply to singular values, invariants, optax.contrib.muon parity, a numpy port of
 Keller Jordan's reference, routing, batching and a small training run."""
 
+import warnings
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -10,7 +12,7 @@ import optax
 import pytest
 
 import jaxreg
-from jaxreg.muon import COEFFICIENT_SETS
+from jaxreg._muon import COEFFICIENT_SETS
 
 HIGHEST = "highest"
 
@@ -314,9 +316,12 @@ def test_routing_conv_vectors_and_warning():
         "bias": jnp.ones(8),
     }
     tx = jaxreg.muon(0.02, adam_learning_rate=1e-3)
-    with pytest.warns(UserWarning, match="embed") as record:
+    with pytest.warns(UserWarning, match="jaxreg") as record:
         state = tx.init(params)
-    assert len(record) == 2 and "head" in str(record[1].message)
+    assert len(record) == 3 and "embed" in str(record[0].message)
+    assert len(record) == 3 and "head" in str(record[1].message)
+    # the 4-D kernel is read as a Flax conv by a guess, which says so
+    assert "['conv'] (3, 3, 4, 8)" in str(record[2].message)
     grads = jax.tree.map(lambda p: _random(2, p.shape), params)
     with jax.default_matmul_precision(HIGHEST):
         updates, _ = jax.jit(tx.update)(grads, state, params)
@@ -332,14 +337,21 @@ def test_routing_conv_vectors_and_warning():
     np.testing.assert_allclose(updates["bias"], adam_u, rtol=1e-6)
 
     labels = {"embed": "adam", "conv": "muon", "head": "adam", "bias": "adam"}
-    explicit = jaxreg.muon(0.02, adam_learning_rate=1e-3, labels=labels)
+    explicit = jaxreg.muon(
+        0.02, adam_learning_rate=1e-3, labels=labels, layouts=jaxreg.FLAX_CONV
+    )
     state = explicit.init(params)  # no warning: filterwarnings=error
     updates, _ = jax.jit(explicit.update)(grads, state, params)
     emb_u, _ = optax.adam(1e-3).update(
         grads["embed"], optax.adam(1e-3).init(params["embed"])
     )
     np.testing.assert_allclose(updates["embed"], emb_u, rtol=1e-6)
-    by_fn = jaxreg.muon(0.02, adam_learning_rate=1e-3, labels=lambda p: labels)
+    by_fn = jaxreg.muon(
+        0.02,
+        adam_learning_rate=1e-3,
+        labels=lambda p: labels,
+        layouts=lambda path, x: jaxreg.FLAX_CONV,
+    )
     chex.assert_trees_all_close(
         jax.jit(by_fn.update)(grads, by_fn.init(params), params)[0], updates
     )
@@ -530,3 +542,114 @@ def test_small_mlp_reaches_target_in_fewer_steps_than_tuned_adamw():
         )
     )()
     assert steps_to_target(muon_curve) < best
+
+
+# --- layouts: every preset against per-matrix numpy SVD polar factors -------
+
+
+def _svd_polar(stack):
+    """Exact polar factor U Vᵀ of each (m, n) matrix of a stack (orthogonalizer)."""
+    u, _, vh = jnp.linalg.svd(stack, full_matrices=False)
+    return u @ vh
+
+
+def _np_polar(m):
+    u, _, vh = np.linalg.svd(m.astype(np.float64), full_matrices=False)
+    return u @ vh
+
+
+def _np_per_layer(ref):
+    return lambda w: np.stack([ref(w[i]) for i in range(w.shape[0])])
+
+
+def _np_torch_conv(w):  # torch Muon: w.view(out, -1) is (out, in·k); (fan_in, fan_out)
+    return w.reshape(w.shape[0], -1).T
+
+
+LAYOUT_CASES = [
+    ("flax_dense", jaxreg.FLAX_DENSE, (6, 10), lambda w: w),
+    ("torch_dense", jaxreg.TORCH_DENSE, (10, 6), lambda w: w.T),
+    ("flax_conv", jaxreg.FLAX_CONV, (3, 3, 2, 8), lambda w: w.reshape(-1, 8)),
+    ("torch_conv", jaxreg.TORCH_CONV, (8, 2, 3, 3), _np_torch_conv),
+    ("stacked_flax", jaxreg.stacked(jaxreg.FLAX_DENSE), (3, 6, 10), None),
+    ("stacked_torch", jaxreg.stacked(jaxreg.TORCH_DENSE), (3, 10, 6), None),
+    ("stacked_torch_conv", jaxreg.stacked(jaxreg.TORCH_CONV), (2, 8, 2, 3, 3), None),
+]
+_PER_MATRIX = {
+    "stacked_flax": _np_per_layer(lambda w: w),
+    "stacked_torch": _np_per_layer(lambda w: w.T),
+    "stacked_torch_conv": _np_per_layer(_np_torch_conv),
+}
+
+
+@pytest.mark.parametrize("scaling", ["keller", "moonlight"])
+@pytest.mark.parametrize("name, layout, shape, ref", LAYOUT_CASES)
+def test_muon_layouts_match_numpy_polar_per_matrix(name, layout, shape, ref, scaling):
+    ref = ref or _PER_MATRIX[name]
+    g = _random(3, shape)
+    tx = jaxreg.scale_by_muon(
+        beta=0.0, nesterov=False, coeffs=_svd_polar, scaling=scaling, layouts=layout
+    )
+    params = {"w": jnp.zeros(shape)}
+    with warnings.catch_warnings(action="error"):
+        update, _ = jax.jit(tx.update)({"w": g}, tx.init(params))
+    mats = ref(np.asarray(g))
+    fan_in, fan_out = mats.shape[-2:]
+    if scaling == "keller":  # Keller: √max(1, rows/cols) of the torch (out, in)
+        factor = np.sqrt(max(1.0, fan_out / fan_in))
+    else:
+        factor = 0.2 * np.sqrt(max(fan_in, fan_out))
+    flat = mats.reshape(-1, fan_in, fan_out)
+    expected = factor * np.stack([_np_polar(m) for m in flat]).reshape(mats.shape)
+    np.testing.assert_allclose(ref(np.asarray(update["w"])), expected, atol=2e-5)
+
+
+def test_stacked_layers_differ_from_one_big_matrix():
+    # the old reading (L·in, out) as one matrix is not the per-layer answer
+    g = _random(4, (3, 6, 10))
+    per_layer = jaxreg.scale_by_muon(
+        beta=0.0, nesterov=False, layouts=jaxreg.stacked(jaxreg.FLAX_DENSE)
+    )
+    merged = jaxreg.scale_by_muon(beta=0.0, nesterov=False, layouts=jaxreg.FLAX_CONV)
+    a, _ = per_layer.update({"w": g}, per_layer.init({"w": g}))
+    b, _ = merged.update({"w": g}, merged.init({"w": g}))
+    assert np.max(np.abs(np.asarray(a["w"]) - np.asarray(b["w"]))) > 0.1
+
+
+def test_muon_on_equinox_mlp_reads_torch_layout_and_trains():
+    import equinox as eqx
+
+    model = eqx.nn.MLP(6, 3, 10, 2, key=jax.random.key(0))
+    params = eqx.filter(model, eqx.is_array)
+    tx = jaxreg.muon(0.02, beta=0.0, nesterov=False, coeffs=_svd_polar)
+    grads = jax.tree.map(lambda p: _random(p.size, p.shape), params)
+    with warnings.catch_warnings(action="error"):
+        state = tx.init(params)
+    updates, state = eqx.filter_jit(tx.update)(grads, state, params)
+    # layer 0 weight is (out=10, in=6): fan_in 6, fan_out 10, factor √(10/6)
+    g0 = np.asarray(grads.layers[0].weight)
+    expected = -0.02 * np.sqrt(10 / 6) * _np_polar(g0.T).T
+    np.testing.assert_allclose(updates.layers[0].weight, expected, atol=2e-6)
+    # biases went to AdamW: first Adam step is -lr·sign(g) up to eps
+    np.testing.assert_allclose(
+        updates.layers[0].bias, -0.02 * np.sign(grads.layers[0].bias), rtol=1e-4
+    )
+    # labels as an Equinox-module tree (callable) are never called
+    labels = jax.tree.map(lambda p: "muon" if p.ndim == 2 else "adam", params)
+    tx2 = jaxreg.muon(0.02, beta=0.0, nesterov=False, coeffs=_svd_polar, labels=labels)
+    chex.assert_trees_all_close(
+        tx2.update(grads, tx2.init(params), params)[0], updates, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="eqx.filter"):
+        tx.init(model)  # activation functions are not arrays
+
+
+def test_muon_rejects_muon_label_without_layout():
+    params = {"w": jnp.ones((4, 4)), "b": jnp.ones(4)}
+    tx = jaxreg.muon(
+        0.02,
+        labels={"w": "muon", "b": "adam"},
+        layouts=lambda path, x: None,
+    )
+    with pytest.raises(ValueError, match=r"labels\['w'\].*no layout"):
+        tx.init(params)

@@ -321,3 +321,144 @@ def test_sharded_params_match_the_unsharded_run():
         out_single = run(tx, 10, big)
         assert out_sharded["w"].sharding.is_equivalent_to(shardings["w"], 2)
         assert max_diff(out_sharded, out_single) < 1e-6
+
+
+# --- strength schedules, inject_hyperparams, masks for decay and prox --------
+
+SCHED = optax.linear_schedule(0.0, 2.0, transition_steps=4)
+
+
+def _np_sched(k):
+    return 2.0 * min(k, 4) / 4
+
+
+@pytest.mark.parametrize("form", ["coupled", "decoupled", "proximal"])
+def test_strength_schedule_is_read_at_the_step_count(form):
+    lr = 0.1
+    # no weight crosses 0 in the decoupled form (sign(0) is knife-edge)
+    w0 = np.array([1.0, -0.9, 0.5, 2.0], np.float32)
+    grads = [np.array([0.5, -0.2, 0.1, 0.3], np.float32) * (k + 1) for k in range(6)]
+    if form == "coupled":
+        tx = optax.chain(jr.add_penalty_gradient(jr.l2(SCHED)), optax.sgd(lr))
+    elif form == "decoupled":
+        tx = optax.chain(optax.sgd(lr), jr.decoupled(jr.l1(SCHED), lr))
+    else:
+        tx = jr.prox_sgd(lr, jr.l1(SCHED))
+    w, state = jnp.asarray(w0), tx.init(jnp.asarray(w0))
+    step = jax.jit(tx.update)
+    ref = w0.astype(np.float64)
+    for k, g in enumerate(grads):
+        u, state = step(jnp.asarray(g), state, w)
+        w = optax.apply_updates(w, u)
+        s = _np_sched(k)
+        if form == "coupled":
+            ref = ref - lr * (g + s * ref)
+        elif form == "decoupled":
+            ref = ref - lr * g - lr * s * np.sign(ref)
+        else:
+            z = ref - lr * g
+            ref = np.sign(z) * np.maximum(np.abs(z) - lr * s, 0.0)
+    np.testing.assert_allclose(np.asarray(w), ref, atol=1e-6)
+
+
+def test_injected_strength_changes_between_steps_without_recompiling():
+    @optax.inject_hyperparams
+    def opt(learning_rate, strength):
+        return jr.prox_sgd(learning_rate, jr.l1(strength))
+
+    tx = opt(learning_rate=0.1, strength=0.0)
+    w0 = jnp.array([1.0, -0.3, 0.05, 2.0])
+    g = jnp.array([0.5, -0.2, 0.1, 0.3])
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def step(w, state):
+        u, state = tx.update(g, state, w)
+        return optax.apply_updates(w, u), state
+
+    w, state = w0, tx.init(w0)
+    ref = np.asarray(w0, np.float64)
+    for s in (0.0, 1.0, 5.0):
+        state.hyperparams["strength"] = jnp.asarray(s)
+        w, state = step(w, state)
+        z = ref - 0.1 * np.asarray(g)
+        ref = np.sign(z) * np.maximum(np.abs(z) - 0.1 * s, 0.0)
+        np.testing.assert_allclose(np.asarray(w), ref, atol=1e-6)
+    assert float(jnp.sum(w == 0)) >= 2  # the last strength zeroed weights
+
+
+def test_callable_mask_under_inject_hyperparams_is_refused_or_static():
+    def no_bias(params):
+        return jax.tree.map(lambda x: x.ndim > 1, params)
+
+    for factory, kw in (
+        (jr.proximal, dict(penalty=jr.l1(1.0))),
+        (jr.decoupled, dict(penalty=jr.l2(1.0))),
+        (jr.add_penalty_gradient, dict(penalty=jr.l2(1.0))),
+        (jr.prox_adamw, dict(penalty=jr.l1(1.0))),
+        (jr.lion, dict()),
+    ):
+        if factory is not jr.add_penalty_gradient:
+            kw = dict(kw, learning_rate=0.1)
+        with pytest.raises(ValueError, match=r"static_args=\('mask',\)"):
+            optax.inject_hyperparams(factory)(mask=no_bias, **kw).init(PARAMS)
+        static = optax.inject_hyperparams(factory, static_args=("mask",))
+        tx = static(mask=no_bias, **kw)
+        plain = factory(mask=no_bias, **kw)
+        grads = noisy_grads(PARAMS, KEY)
+        ours, _ = tx.update(grads, tx.init(PARAMS), PARAMS)
+        ref, _ = plain.update(grads, plain.init(PARAMS), PARAMS)
+        assert max_diff(ours, ref) < 1e-6
+    with pytest.raises(ValueError, match=r"static_args=\('labels',\)"):
+        optax.inject_hyperparams(jr.muon, static_args=("ns_steps",))(
+            learning_rate=0.02, labels=lambda p: jax.tree.map(lambda _: "adam", p)
+        ).init(PARAMS)
+
+
+def test_prox_adamw_separate_masks_for_decay_and_prox():
+    kernels = {"dense": {"kernel": True, "bias": False}, "out": {"kernel": True}}
+    tx = jr.prox_adamw(0.1, jr.l1(0.5), weight_decay=0.3, mask=kernels, decay_mask=None)
+    ref = optax.chain(
+        optax.adamw(0.1, weight_decay=0.3),
+        jr.proximal(jr.l1(0.5), 0.1, mask=kernels),
+    )
+    assert max_diff(run(tx, 20), run(ref, 20)) < 1e-6
+    same = jr.prox_adamw(0.1, jr.l1(0.5), weight_decay=0.3, mask=kernels)
+    ref_same = optax.chain(
+        optax.adamw(0.1, weight_decay=0.3, mask=kernels),
+        jr.proximal(jr.l1(0.5), 0.1, mask=kernels),
+    )
+    assert max_diff(run(same, 20), run(ref_same, 20)) < 1e-6
+    with pytest.raises(ValueError, match="decay_mask"):
+        jr.prox_adamw(0.1, jr.l1(0.5), decay_mask="all")
+
+
+def test_schedule_free_prox_eval_params_are_sparse():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 10)).astype(np.float32)
+    coef = np.r_[2.0, -1.5, 1.0, np.zeros(7)].astype(np.float32)
+    y = X @ coef + 0.1 * rng.normal(size=200).astype(np.float32)
+    lam, lr = 0.1, 0.05
+    tx = optax.contrib.schedule_free(
+        optax.chain(jr.add_penalty_gradient(jr.l1(lam)), optax.sgd(lr)), lr
+    )
+    w = jnp.zeros(10)
+    state = tx.init(w)
+
+    @jax.jit
+    def step(w, state):
+        g = jax.grad(lambda w: 0.5 * jnp.mean((X @ w - y) ** 2))(w)
+        u, state = tx.update(g, state, w)
+        return optax.apply_updates(w, u), state
+
+    for _ in range(300):
+        w, state = step(w, state)
+    plain = np.asarray(optax.contrib.schedule_free_eval_params(state, w))
+    sparse = np.asarray(jr.schedule_free_prox_eval_params(state, w, jr.l1(lam), lr))
+    assert np.count_nonzero(plain[3:]) == 7  # the average is never exactly sparse
+    np.testing.assert_array_equal(sparse[3:], 0.0)
+    assert np.all(sparse[:3] != 0)
+    expected = np.sign(plain) * np.maximum(np.abs(plain) - lr * lam, 0.0)
+    np.testing.assert_allclose(sparse, expected, atol=1e-7)
+    with pytest.raises(ValueError, match="ScheduleFreeState"):
+        jr.schedule_free_prox_eval_params(optax.sgd(0.1).init(w), w, jr.l1(lam), lr)

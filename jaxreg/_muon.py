@@ -32,8 +32,14 @@ import optax
 from jax.sharding import PartitionSpec as P
 
 from jaxreg._validation import check_nonnegative, check_positive_int
+from jaxreg.layouts import LayoutSpec, is_array, resolve_layouts
 from jaxreg.penalties import l2
-from jaxreg.transforms import ScalarOrSchedule, decoupled, resolve_mask
+from jaxreg.transforms import (
+    ScalarOrSchedule,
+    check_not_scheduled,
+    decoupled,
+    resolve_mask,
+)
 
 __all__ = [
     "COEFFICIENT_SETS",
@@ -248,11 +254,6 @@ def _shape_factor(scaling: str, fan_in: int, fan_out: int) -> float:
     return 1.0
 
 
-def _is_tall(x: jax.Array) -> bool:
-    """Whether the (fan_in, fan_out) view of ``x`` has more rows than columns."""
-    return math.prod(x.shape[:-1]) > x.shape[-1]
-
-
 def _replicated(x: jax.Array) -> jax.Array:
     """Gathers an array sharded over explicit mesh axes; NS needs whole matrices.
 
@@ -264,37 +265,50 @@ def _replicated(x: jax.Array) -> jax.Array:
     return jax.sharding.reshard(x, jax.sharding.NamedSharding(sharding.mesh, P()))
 
 
-def _orthogonalize_tree(updates, orthogonalize: Callable, scaling: str):
-    """Orthogonalizes every leaf, stacking same-shape matrices into one call.
+def _orthogonalize_tree(updates, layouts, orthogonalize: Callable, scaling: str):
+    """Orthogonalizes every leaf as the stack of matrices its layout describes.
 
-    A leaf of shape ``(*k, fan_out)`` is viewed as the ``(prod(k), fan_out)``
-    matrix, transposed to the wide orientation (``NS(Gᵀ) = NS(G)ᵀ``), grouped
-    with the other leaves of that wide shape and dtype, orthogonalized as a
-    batch, and mapped back. Leaves sharded over explicit mesh axes are gathered
-    for NS and their update is resharded like the leaf.
+    A leaf is read by its :class:`~jaxreg.layouts.Layout` as ``(*batch, fan_in,
+    fan_out)``, each matrix transposed to the wide orientation (``NS(Gᵀ) =
+    NS(G)ᵀ``), grouped with every other matrix of that wide shape and dtype,
+    orthogonalized in one batched call, scaled by the shape factor of its own
+    ``(fan_in, fan_out)`` and mapped back to the leaf's layout. Leaves sharded
+    over explicit mesh axes are gathered for NS and their update is resharded
+    like the leaf.
     """
     path_leaves, treedef = jax.tree_util.tree_flatten_with_path(updates)
+    layout_leaves = treedef.flatten_up_to(layouts)
     groups: dict[tuple, list[int]] = {}
     mats = []
-    for i, (path, x) in enumerate(path_leaves):
-        if x.ndim < 2:
+    for i, ((path, x), layout) in enumerate(
+        zip(path_leaves, layout_leaves, strict=True)
+    ):
+        if layout is None:
             raise ValueError(
                 f"Muon orthogonalizes matrices; leaf {jax.tree_util.keystr(path)} "
-                f"has shape {x.shape}. Route it to the AdamW branch (muon's "
-                "labels='adam') or leave it out of scale_by_muon."
+                f"has shape {x.shape} and no layout. Route it to the AdamW branch "
+                "(muon's labels='adam') or leave it out of scale_by_muon."
             )
-        mat = _replicated(x).reshape(-1, x.shape[-1])
-        mat = mat.T if _is_tall(x) else mat
+        mat = layout.to_matrices(_replicated(x))
+        mat = mat.reshape(-1, *mat.shape[-2:])
+        if mat.shape[-2] > mat.shape[-1]:
+            mat = jnp.swapaxes(mat, -1, -2)
         mats.append(mat)
-        groups.setdefault((mat.shape, mat.dtype), []).append(i)
+        groups.setdefault((mat.shape[1:], mat.dtype), []).append(i)
     out = [None] * len(mats)
     for members in groups.values():
-        ortho = orthogonalize(jnp.stack([mats[i] for i in members]))
-        for o, i in zip(ortho, members, strict=True):
-            x = path_leaves[i][1]
-            o = o.T if _is_tall(x) else o
-            factor = _shape_factor(scaling, math.prod(x.shape[:-1]), x.shape[-1])
-            o = (factor * o).reshape(x.shape).astype(x.dtype)
+        ortho = orthogonalize(jnp.concatenate([mats[i] for i in members]))
+        start = 0
+        for i in members:
+            x, layout = path_leaves[i][1], layout_leaves[i]
+            o = ortho[start : start + mats[i].shape[0]]
+            start += mats[i].shape[0]
+            fan_in, fan_out = layout.fan_in(x.shape), layout.fan_out(x.shape)
+            if fan_in > fan_out:
+                o = jnp.swapaxes(o, -1, -2)
+            o = _shape_factor(scaling, fan_in, fan_out) * o
+            o = o.reshape(*layout.batch_shape(x.shape), fan_in, fan_out)
+            o = layout.from_matrices(o, x.shape).astype(x.dtype)
             sharding = jax.typeof(x).sharding
             out[i] = jax.sharding.reshard(o, sharding) if any(sharding.spec) else o
     return jax.tree.unflatten(treedef, out)
@@ -316,6 +330,7 @@ def scale_by_muon(
     dtype: jax.typing.DTypeLike | None = None,
     eps: float = 1e-7,
     bias_correction: bool = False,
+    layouts: LayoutSpec = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Momentum, then Newton–Schulz orthogonalization, then a shape factor.
 
@@ -330,10 +345,16 @@ def scale_by_muon(
     :math:`\beta m_t/(1-\beta^{t+1}) + (1-\beta) g_t/(1-\beta^t)` (without
     Nesterov the correction is a positive factor, which NS removes).
 
-    Shapes are read as Flax kernels, ``y = x @ W`` with ``W`` of shape
-    ``(fan_in, fan_out)``; a kernel with more axes (a Flax conv
-    ``(kh, kw, in, out)``) is viewed as the matrix ``(kh·kw·in, out)``,
-    orthogonalized and scaled as such. Scalings ``s``:
+    Each leaf is read through its layout (:mod:`jaxreg.layouts`) as a stack of
+    ``(fan_in, fan_out)`` matrices, ``y = x @ W``: a Flax kernel ``(in, out)``
+    as itself, an Equinox/PyTorch ``(out, in)`` weight as its transpose, a
+    stacked ``(L, in, out)`` parameter as ``L`` matrices orthogonalized
+    separately, a Flax conv ``(kh, kw, in, out)`` as ``(kh·kw·in, out)`` and an
+    Equinox/PyTorch conv ``(out, in, kh, kw)`` as ``(in·kh·kw, out)``. The
+    update is mapped back to the leaf's layout. Without ``layouts`` a 2-D leaf
+    is read as ``(in, out)`` (``equinox.nn.Linear`` weights as ``(out, in)``)
+    and a ≥ 3-D leaf as a Flax kernel, with a warning naming it. The shape
+    factor uses each matrix's fan-in and fan-out. Scalings ``s``:
 
     * ``"keller"``: :math:`\sqrt{\max(1, \text{fan\_out}/\text{fan\_in})}`
       (Keller Jordan's :math:`\sqrt{\max(1, \text{rows}/\text{cols})}` on torch
@@ -345,7 +366,8 @@ def scale_by_muon(
 
     Every leaf is orthogonalized: same-shape matrices (up to transposition) are
     stacked and sent through one batched call. A leaf with fewer than 2 axes
-    raises ``ValueError``; :func:`muon` routes those to AdamW.
+    (or given the layout ``None``) raises ``ValueError``; :func:`muon` routes
+    those to AdamW.
 
     How the momentum compares with the peers (all EMA forms give the same
     direction after NS, which is scale-invariant):
@@ -372,6 +394,10 @@ def scale_by_muon(
       dtype: iteration dtype of NS (e.g. ``jnp.bfloat16``); norm stays float32.
       eps: added to the scaled Frobenius norm in NS.
       bias_correction: optax's bias-corrected Nesterov (see above).
+      layouts: how to read each leaf as matrices: ``None`` (defaults, above),
+        one :class:`~jaxreg.layouts.Layout` (e.g. ``jaxreg.TORCH_DENSE`` for
+        an Equinox model), a pytree of layouts (a prefix of the params), or a
+        callable ``(path, leaf) -> Layout | None``.
 
     Returns:
       A ``GradientTransformationExtraArgs`` with :class:`ScaleByMuonState`.
@@ -406,6 +432,7 @@ def scale_by_muon(
         )
 
     def init(params):
+        resolve_layouts(params, layouts)  # check, and warn about guesses, early
         mu = jax.tree.map(jnp.zeros_like, params)
         return ScaleByMuonState(count=jnp.zeros([], jnp.int32), mu=mu)
 
@@ -431,7 +458,8 @@ def scale_by_muon(
             )
         else:
             direction = jax.tree.map(lambda m: m / c_mu, mu)
-        direction = _orthogonalize_tree(direction, orthogonalize, scaling)
+        leaf_layouts = resolve_layouts(direction, layouts, warn=False)
+        direction = _orthogonalize_tree(direction, leaf_layouts, orthogonalize, scaling)
         return direction, ScaleByMuonState(count=count, mu=mu)
 
     return optax.GradientTransformationExtraArgs(init, update)
@@ -445,13 +473,38 @@ def _is_embed_or_head(path) -> bool:
     return "embed" in name or "head" in name
 
 
-def _route(params, labels, warn: bool):
-    """Returns a tree of ``"muon"``/``"adam"`` labels with the structure of params."""
+def _muon_only(params, routed):
+    """``params`` with every leaf not routed to Muon replaced by ``None``."""
+    return jax.tree.map(lambda x, label: x if label == "muon" else None, params, routed)
+
+
+def _route(params, labels, layouts, warn: bool):
+    """A tree of ``"muon"``/``"adam"`` labels with the structure of params.
+
+    Built from the arrays only (never by calling a leaf): an Equinox module's
+    label tree is a module, which is callable.
+    """
+    for path, x in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if not is_array(x):
+            raise ValueError(
+                f"params{jax.tree_util.keystr(path)} is not an array ({x!r}); "
+                "pass only the arrays, e.g. eqx.filter(model, eqx.is_array) or "
+                "nnx.state(model, nnx.Param)"
+            )
     if labels is None:
-        routed = jax.tree.map(lambda x: "muon" if x.ndim >= 2 else "adam", params)
+        leaf_layouts = resolve_layouts(params, layouts, warn=False)
+        routed = jax.tree.map(
+            lambda x, layout: "adam" if layout is None else "muon",
+            params,
+            leaf_layouts,
+        )
         if warn:
-            for path, x in jax.tree_util.tree_flatten_with_path(params)[0]:
-                if x.ndim >= 2 and _is_embed_or_head(path):
+            for (path, x), label in zip(
+                jax.tree_util.tree_flatten_with_path(params)[0],
+                jax.tree.leaves(routed),
+                strict=True,
+            ):
+                if label == "muon" and _is_embed_or_head(path):
                     warnings.warn(
                         f"jaxreg.muon routes {jax.tree_util.keystr(path)} (shape "
                         f"{x.shape}) to Muon by the default >=2-D rule, but "
@@ -484,7 +537,50 @@ def _route(params, labels, warn: bool):
                 f"labels{jax.tree_util.keystr(path)} = 'muon' but the leaf has "
                 f"shape {x.shape}; Muon needs a matrix (or a higher-rank kernel)"
             )
+    muon_layouts = resolve_layouts(_muon_only(params, routed), layouts, warn=False)
+    for (path, label), layout in zip(
+        jax.tree_util.tree_flatten_with_path(routed)[0],
+        jax.tree.flatten(routed)[1].flatten_up_to(muon_layouts),
+        strict=True,
+    ):
+        if label == "muon" and layout is None:
+            raise ValueError(
+                f"labels{jax.tree_util.keystr(path)} = 'muon' but layouts gives "
+                "it no layout (None); label it 'adam' or give it a Layout"
+            )
     return routed
+
+
+def _partition(transforms, routed) -> optax.GradientTransformationExtraArgs:
+    """``optax.partition`` with the label tree held in closures.
+
+    optax calls a label or mask tree that is callable, and an Equinox module
+    (the tree of labels of an Equinox model) is callable.
+    """
+
+    def constant(tree):
+        return lambda _: tree
+
+    masked = {
+        group: optax.masked(
+            optax.with_extra_args_support(tx),
+            constant(jax.tree.map(lambda label, g=group: label == g, routed)),
+        )
+        for group, tx in transforms.items()
+    }
+
+    def init(params):
+        return optax.PartitionState({g: tx.init(params) for g, tx in masked.items()})
+
+    def update(updates, state, params=None, **extra_args):
+        inner = {}
+        for group, tx in masked.items():
+            updates, inner[group] = tx.update(
+                updates, state.inner_states[group], params, **extra_args
+            )
+        return updates, optax.PartitionState(inner)
+
+    return optax.GradientTransformationExtraArgs(init, update)
 
 
 def _weight_decay(strength, learning_rate) -> optax.GradientTransformation:
@@ -511,6 +607,7 @@ def muon(
     adam_eps: float = 1e-8,
     adam_weight_decay: float = 0.0,
     labels: Any | Callable[[Any], Any] | None = None,
+    layouts: LayoutSpec = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Muon for matrices, AdamW for everything else.
 
@@ -580,14 +677,25 @@ def muon(
       Liu et al., "Muon is Scalable for LLM Training", 2025,
       https://arxiv.org/abs/2502.16982
     """
+    check_not_scheduled(labels=labels, layouts=layouts, coeffs=coeffs)
     check_nonnegative("weight_decay", weight_decay)
     check_nonnegative("adam_weight_decay", adam_weight_decay)
     if adam_learning_rate is None:
         adam_learning_rate = learning_rate
     transforms = {
         "muon": optax.chain(
+            # inside optax.masked its init sees only the Muon leaves, so its
+            # warning about guessed layouts names only those
             scale_by_muon(
-                beta, nesterov, ns_steps, coeffs, scaling, dtype, eps, bias_correction
+                beta,
+                nesterov,
+                ns_steps,
+                coeffs,
+                scaling,
+                dtype,
+                eps,
+                bias_correction,
+                layouts,
             ),
             optax.scale_by_learning_rate(learning_rate),
             _weight_decay(weight_decay, learning_rate),
@@ -599,12 +707,14 @@ def muon(
     }
 
     def init(params):
-        routed = _route(params, labels, warn=True)
-        return optax.partition(transforms, routed).init(params)
+        routed = _route(params, labels, layouts, warn=True)
+        return _partition(transforms, routed).init(params)
 
     def update(updates, state, params=None, **extra_args):
-        routed = _route(updates if params is None else params, labels, warn=False)
-        return optax.partition(transforms, routed).update(
+        routed = _route(
+            updates if params is None else params, labels, layouts, warn=False
+        )
+        return _partition(transforms, routed).update(
             updates, state, params, **extra_args
         )
 

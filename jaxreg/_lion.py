@@ -19,7 +19,7 @@ import optax
 
 from jaxreg._validation import check_unit_interval
 from jaxreg.penalties import l2
-from jaxreg.transforms import Mask, ScalarOrSchedule, decoupled
+from jaxreg.transforms import Mask, ScalarOrSchedule, check_not_scheduled, decoupled
 
 __all__ = ["ScaleByLionState", "scale_by_lion", "lion"]
 
@@ -103,6 +103,7 @@ def lion(
       Chen et al., "Symbolic Discovery of Optimization Algorithms", 2023,
       https://arxiv.org/abs/2302.06675
     """
+    check_not_scheduled(mask=mask)
     return optax.chain(
         scale_by_lion(b1, b2, mu_dtype),
         optax.scale_by_learning_rate(learning_rate),

@@ -1,0 +1,269 @@
+r"""Structured sparsity across leaves: unit groups, their prox, and pruning.
+
+A hidden unit :math:`j` of a dense layer owns entries in several leaves: its
+incoming weights (the output slice :math:`W_\ell[:, j]` of an ``(in, out)``
+kernel, or :math:`W_\ell[j, :]` of an ``(out, in)`` Equinox weight), its bias
+:math:`b_\ell[j]` and, optionally, its outgoing weights (the input slice of the
+next layer's weight). :class:`Units` lists those members; the group lasso over
+units is
+
+.. math::
+
+    g(\theta) = s \sum_{\text{units } j} \big\|(W_\ell[:, j],\ b_\ell[j],
+    \ W_{\ell+1}[j, :])\big\|_2
+
+and its prox scales every member of unit :math:`j` by
+:math:`\max(0, 1 - t s / \|\cdot\|_2)`: whole units reach exactly zero, which
+:func:`prune_units` then removes, returning the smaller network's parameters.
+
+Groups of different layers overlap when they include outgoing weights (the
+outgoing slice of layer :math:`\ell` is the incoming slice of layer
+:math:`\ell+1`'s kernel). :func:`proximal_units` then applies the layers'
+proxes one after the other, which is exact for non-overlapping groups (the
+default ``outgoing=False``, or a single hidden layer) and otherwise a
+composition of exact proxes that still zeroes whole units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxreg._validation import check_nonnegative
+from jaxreg.layouts import LayoutSpec, is_array, path_names, resolve_layouts
+from jaxreg.transforms import (
+    RegularizationState,
+    ScalarOrSchedule,
+    _require_params,
+    _value_at,
+)
+
+__all__ = [
+    "Units",
+    "mlp_units",
+    "unit_norms",
+    "unit_group_lasso_value",
+    "prox_units",
+    "proximal_units",
+    "PruneReport",
+    "prune_units",
+]
+
+Names = tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Units:
+    """``n`` units whose entries lie in several leaves.
+
+    Attributes:
+      members: ``((names, axis), ...)``: the leaf at path ``names`` (a tuple of
+        dict keys / attribute names / indices, as
+        :func:`jaxreg.layouts.path_names` gives them) holds unit ``j`` at
+        index ``j`` of ``axis``. The group norm runs over all members.
+      downstream: slices that read the units (the next layer's input slice)
+        but are not in the group norm; :func:`prune_units` cuts them too.
+    """
+
+    members: tuple[tuple[Names, int], ...]
+    downstream: tuple[tuple[Names, int], ...] = ()
+
+
+def _leaves_by_names(params) -> tuple[list, Any, dict[Names, int]]:
+    path_leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+    index = {path_names(p): i for i, (p, _) in enumerate(path_leaves)}
+    return [x for _, x in path_leaves], treedef, index
+
+
+def _layer_leaves(names_prefix, index, leaves):
+    """The weight (the one leaf with 2 axes) and bias (1 axis) under a prefix."""
+    under = [
+        (n, leaves[i])
+        for n, i in index.items()
+        if n[: len(names_prefix)] == names_prefix
+    ]
+    weights = [n for n, x in under if is_array(x) and x.ndim == 2]
+    biases = [n for n, x in under if is_array(x) and x.ndim == 1]
+    if len(weights) != 1 or len(biases) > 1:
+        raise ValueError(
+            f"layers entry {names_prefix!r} must hold one 2-D weight and at most one "
+            f"bias, found weights {weights} and biases {biases}"
+        )
+    return weights[0], (biases[0] if biases else None)
+
+
+def mlp_units(
+    params,
+    layers: Sequence[Names],
+    layouts: LayoutSpec = None,
+    outgoing: bool = False,
+) -> list[Units]:
+    """The hidden units of an MLP, one :class:`Units` per hidden layer.
+
+    Args:
+      params: the parameters (a linen dict, NNX ``State``, an Equinox module).
+      layers: the dense layers in order, each as the path (tuple of names)
+        under which its weight and bias live, e.g. ``[("params", "Dense_0"),
+        ("params", "Dense_1")]`` for linen, ``[("layers", 0), ("layers", 1)]``
+        for ``equinox.nn.MLP``, ``[("l1",), ("l2",)]`` for an NNX module. The
+        last layer's outputs are the network's and are not units.
+      layouts: how to read the weights (default: :func:`jaxreg.layouts.
+        resolve_layouts`'s, which knows ``equinox.nn.Linear`` is ``(out, in)``).
+      outgoing: also put each unit's outgoing weights (the next layer's input
+        slice) in its group.
+
+    Returns:
+      ``len(layers) - 1`` :class:`Units`.
+    """
+    if len(layers) < 2:
+        raise ValueError(f"layers needs at least 2 dense layers, got {layers!r}")
+    leaves, treedef, index = _leaves_by_names(params)
+    layout_leaves = treedef.flatten_up_to(resolve_layouts(params, layouts, warn=False))
+    layout_of = {n: layout_leaves[i] for n, i in index.items()}
+    found = [_layer_leaves(tuple(prefix), index, leaves) for prefix in layers]
+    units = []
+    for (w, b), (w_next, _) in zip(found[:-1], found[1:], strict=True):
+        _, _, out_axes = layout_of[w].axes(2)
+        _, in_axes, _ = layout_of[w_next].axes(2)
+        members = ((w, out_axes[0]),) + (((b, 0),) if b is not None else ())
+        following = ((w_next, in_axes[0]),)
+        if outgoing:
+            units.append(Units(members=members + following))
+        else:
+            units.append(Units(members=members, downstream=following))
+    return units
+
+
+def _unit_sq_norms(leaves, index, units: Units) -> jax.Array:
+    total = None
+    for names, axis in units.members:
+        x = leaves[index[names]].astype(jnp.float32)
+        reduce = tuple(a for a in range(x.ndim) if a != axis % x.ndim)
+        sq = jnp.sum(jnp.square(x), axis=reduce)
+        total = sq if total is None else total + sq
+    return total
+
+
+def unit_norms(params, units: Sequence[Units]) -> list[jax.Array]:
+    """:math:`\\|\\text{unit}_j\\|_2` for every unit of every :class:`Units`."""
+    leaves, _, index = _leaves_by_names(params)
+    return [jnp.sqrt(_unit_sq_norms(leaves, index, u)) for u in units]
+
+
+def unit_group_lasso_value(params, units: Sequence[Units], strength) -> jax.Array:
+    """:math:`s\\sum_j \\|\\text{unit}_j\\|_2` summed over every :class:`Units`."""
+    return strength * sum(jnp.sum(n) for n in unit_norms(params, units))
+
+
+def prox_units(params, units: Sequence[Units], threshold):
+    r"""Group soft-threshold of every unit at ``threshold`` (:math:`t s`).
+
+    Each member of unit :math:`j` is multiplied by
+    :math:`\max(0, 1 - \tau/\|\text{unit}_j\|_2)` (0 for a zero unit), the
+    :class:`Units` one after the other (see the module docstring on overlap).
+    """
+    leaves, treedef, index = _leaves_by_names(params)
+    leaves = list(leaves)
+    for u in units:
+        sq = _unit_sq_norms(leaves, index, u)
+        norm = jnp.sqrt(sq)
+        scale = jnp.maximum(0.0, 1.0 - threshold / jnp.where(norm > 0, norm, 1.0))
+        scale = jnp.where(norm > 0, scale, 0.0)
+        for names, axis in u.members:
+            i = index[names]
+            x = leaves[i]
+            shape = [1] * x.ndim
+            shape[axis % x.ndim] = -1
+            leaves[i] = (x * scale.reshape(shape)).astype(x.dtype)
+    return jax.tree.unflatten(treedef, leaves)
+
+
+def proximal_units(
+    strength: ScalarOrSchedule,
+    learning_rate: ScalarOrSchedule,
+    units: Sequence[Units] | Any,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Proximal step of the unit group lasso: the last transform of a chain.
+
+    .. math:: u \leftarrow \operatorname{prox}_{\eta_k s_k g}(w + u) - w
+
+    with :math:`g` the sum of unit norms (module docstring), so whole units
+    (incoming weights, bias, optionally outgoing weights) reach exactly zero.
+    ``strength`` and ``learning_rate`` may be schedules of the step count.
+    ``units`` is a list of :class:`Units` or a callable ``params -> units``
+    (evaluated on params; e.g. ``lambda p: mlp_units(p, layers)``). Leaves in
+    no unit pass through untouched. Combine with :func:`jaxreg.prox_adamw`'s
+    decay by chaining: ``chain(optax.adamw(lr), proximal_units(s, lr, units))``.
+    """
+    check_nonnegative("strength", strength)
+
+    def init(params):
+        del params
+        return RegularizationState(count=jnp.zeros([], jnp.int32))
+
+    def update(updates, state, params=None, **extra_args):
+        del extra_args
+        _require_params(params, "proximal_units")
+        lr = _value_at(learning_rate, state.count)
+        s = _value_at(strength, state.count)
+        groups = units(params) if callable(units) else units
+        moved = optax.apply_updates(params, updates)
+        new = prox_units(moved, groups, lr * s)
+        out = jax.tree.map(
+            lambda n, p, u: (n - p).astype(u.dtype), new, params, updates
+        )
+        return out, RegularizationState(count=optax.safe_increment(state.count))
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+class PruneReport(NamedTuple):
+    """What :func:`prune_units` removed: per :class:`Units`, the indices kept
+    and removed, and the sizes before and after."""
+
+    kept: list[np.ndarray]
+    removed: list[np.ndarray]
+    sizes: list[tuple[int, int]]
+
+
+def prune_units(params, units: Sequence[Units], tol: float = 0.0):
+    r"""Removes every unit whose whole group is zero; returns the smaller params.
+
+    A unit is removed when the norm of its group (its ``members``) is
+    ``<= tol``. Its incoming slice, bias and the next layer's input slice
+    (``members`` and ``downstream``) are cut out of their leaves. The pruned
+    network computes the same function exactly when every removed unit's
+    incoming weights and bias are zero and the activation maps 0 to 0 (ReLU,
+    tanh, GELU), or when its outgoing weights are zero too
+    (``mlp_units(..., outgoing=True)``).
+
+    Concrete params only (the new shapes depend on values): call it outside
+    ``jit``.
+
+    Args:
+      params: the parameters (linen dict, NNX ``State``, Equinox module).
+      units: from :func:`mlp_units`.
+      tol: norm at or below which a unit counts as zero.
+
+    Returns:
+      ``(pruned_params, PruneReport)``.
+    """
+    leaves, treedef, index = _leaves_by_names(params)
+    leaves = list(leaves)
+    kept, removed, sizes = [], [], []
+    for u in units:
+        norms = np.asarray(jnp.sqrt(_unit_sq_norms(leaves, index, u)))
+        keep = np.flatnonzero(norms > tol)
+        kept.append(keep)
+        removed.append(np.flatnonzero(norms <= tol))
+        sizes.append((norms.size, keep.size))
+        for names, axis in u.members + u.downstream:
+            i = index[names]
+            leaves[i] = jnp.take(leaves[i], keep, axis=axis)
+    return jax.tree.unflatten(treedef, leaves), PruneReport(kept, removed, sizes)

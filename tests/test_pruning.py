@@ -1,0 +1,179 @@
+"""Unit groups across leaves: the prox against a numpy group soft-threshold
+written out per unit, group-lasso training that zeroes whole units, and pruning
+that gives the same outputs, in Flax linen, Flax NNX and Equinox."""
+
+import equinox as eqx
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import jaxreg as jr
+
+
+def _np_unit_prox(w1, b1, w2, tau, outgoing):
+    """Group soft-threshold of unit j = (w1[:, j], b1[j], [w2[j, :]]) in float64."""
+    w1, b1, w2 = (np.asarray(a, np.float64).copy() for a in (w1, b1, w2))
+    for j in range(w1.shape[1]):
+        parts = [w1[:, j], b1[j : j + 1]] + ([w2[j, :]] if outgoing else [])
+        norm = np.sqrt(sum(np.sum(p**2) for p in parts))
+        scale = max(0.0, 1.0 - tau / norm) if norm > 0 else 0.0
+        w1[:, j] *= scale
+        b1[j] *= scale
+        if outgoing:
+            w2[j, :] *= scale
+    return w1, b1, w2
+
+
+@pytest.mark.parametrize("outgoing", [False, True])
+def test_prox_units_matches_numpy_group_soft_threshold(outgoing):
+    rng = np.random.default_rng(0)
+    params = {
+        "params": {
+            "Dense_0": {
+                "kernel": jnp.asarray(rng.normal(size=(3, 6)), jnp.float32),
+                "bias": jnp.asarray(rng.normal(size=6) * 0.1, jnp.float32),
+            },
+            "Dense_1": {
+                "kernel": jnp.asarray(rng.normal(size=(6, 2)), jnp.float32),
+                "bias": jnp.zeros(2),
+            },
+        }
+    }
+    units = jr.mlp_units(
+        params, [("params", "Dense_0"), ("params", "Dense_1")], outgoing=outgoing
+    )
+    tau = 1.5
+    got = jr.prox_units(params, units, tau)["params"]
+    p = params["params"]
+    w1, b1, w2 = _np_unit_prox(
+        p["Dense_0"]["kernel"],
+        p["Dense_0"]["bias"],
+        p["Dense_1"]["kernel"],
+        tau,
+        outgoing,
+    )
+    np.testing.assert_allclose(got["Dense_0"]["kernel"], w1, atol=1e-6)
+    np.testing.assert_allclose(got["Dense_0"]["bias"], b1, atol=1e-6)
+    np.testing.assert_allclose(got["Dense_1"]["kernel"], w2, atol=1e-6)
+    np.testing.assert_array_equal(got["Dense_1"]["bias"], p["Dense_1"]["bias"])
+    # the value is s·Σ_j ‖unit_j‖ with the same groups
+    norms = np.sqrt(
+        np.sum(np.asarray(p["Dense_0"]["kernel"]) ** 2, 0)
+        + np.asarray(p["Dense_0"]["bias"]) ** 2
+        + (np.sum(np.asarray(p["Dense_1"]["kernel"]) ** 2, 1) if outgoing else 0.0)
+    )
+    assert float(jr.unit_group_lasso_value(params, units, 2.0)) == pytest.approx(
+        2.0 * norms.sum(), rel=1e-6
+    )
+
+
+def _data():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(128, 4)).astype(np.float32)
+    y = (np.tanh(X @ np.array([1.0, -2.0, 0.0, 0.5])) * 2.0)[:, None]
+    return jnp.asarray(X), jnp.asarray(y.astype(np.float32))
+
+
+def _train(loss, params, tx, steps=300):
+    @jax.jit
+    def step(p, state):
+        g = jax.grad(loss)(p)
+        u, state = tx.update(g, state, p)
+        return optax.apply_updates(p, u), state
+
+    state = tx.init(params)
+    for _ in range(steps):
+        params, state = step(params, state)
+    return params
+
+
+def test_group_lasso_prunes_a_flax_linen_mlp_to_the_same_outputs():
+    class MLP(nn.Module):
+        hidden: int = 16
+
+        @nn.compact
+        def __call__(self, x):
+            h = nn.relu(nn.Dense(self.hidden, name="hidden")(x))
+            return nn.Dense(1, name="out")(h)
+
+    X, y = _data()
+    model = MLP()
+    params = model.init(jax.random.key(0), X)
+    layers = [("params", "hidden"), ("params", "out")]
+    units = jr.mlp_units(params, layers)
+    tx = optax.chain(optax.adamw(1e-2), jr.proximal_units(1.0, 1e-2, units))
+    params = _train(lambda p: jnp.mean((model.apply(p, X) - y) ** 2), params, tx)
+    pruned, report = jr.prune_units(params, units)
+    n, kept = report.sizes[0]
+    assert n == 16 and 0 < kept < 16
+    assert pruned["params"]["hidden"]["kernel"].shape == (4, kept)
+    assert pruned["params"]["out"]["kernel"].shape == (kept, 1)
+    # linen checks shapes against the module: the smaller network is MLP(kept)
+    small = MLP(hidden=kept)
+    np.testing.assert_allclose(
+        small.apply(pruned, X), model.apply(params, X), atol=1e-5
+    )
+    # the removed units' whole groups were exactly zero
+    k = np.asarray(params["params"]["hidden"]["kernel"])
+    assert np.all(k[:, report.removed[0]] == 0)
+
+
+def test_group_lasso_prunes_an_equinox_mlp_with_outgoing_groups():
+    X, y = _data()
+    model = eqx.nn.MLP(4, 1, 12, 2, activation=jax.nn.relu, key=jax.random.key(2))
+    params, static = eqx.partition(model, eqx.is_array)
+    layers = [("layers", 0), ("layers", 1), ("layers", 2)]
+    units = jr.mlp_units(params, layers, outgoing=True)
+    # Equinox weights are (out, in): units are rows of layer ℓ, columns of ℓ+1
+    assert units[0].members[0] == (("layers", 0, "weight"), 0)
+    assert units[0].members[2] == (("layers", 1, "weight"), 1)
+
+    def loss(p):
+        out = jax.vmap(eqx.combine(p, static))(X)
+        return jnp.mean((out - y) ** 2)
+
+    tx = optax.chain(optax.adamw(1e-2), jr.proximal_units(1.0, 1e-2, units))
+    params = _train(loss, params, tx)
+    pruned, report = jr.prune_units(params, units)
+    assert all(0 < kept < n for n, kept in report.sizes)
+    small = eqx.combine(pruned, static)
+    big = eqx.combine(params, static)
+    np.testing.assert_allclose(jax.vmap(small)(X), jax.vmap(big)(X), atol=1e-5)
+    (_, kept0), (_, kept1) = report.sizes
+    assert small.layers[1].weight.shape == (kept1, kept0)
+
+
+def test_prune_nnx_state_and_merge():
+    class MLP(nnx.Module):
+        def __init__(self, rngs):
+            self.l1 = nnx.Linear(4, 10, rngs=rngs)
+            self.l2 = nnx.Linear(10, 1, rngs=rngs)
+
+        def __call__(self, x):
+            return self.l2(jnp.tanh(self.l1(x)))
+
+    X, _ = _data()
+    model = MLP(nnx.Rngs(0))
+    graphdef, state = nnx.split(model)
+    units = jr.mlp_units(state, [("l1",), ("l2",)])
+    # zero three units by hand (a trained group lasso does this)
+    zeroed = jax.tree.map(lambda x: x, state)
+    dead = jnp.array([1, 4, 7])
+    zeroed["l1"]["kernel"].value = zeroed["l1"]["kernel"].value.at[:, dead].set(0.0)
+    zeroed["l1"]["bias"].value = zeroed["l1"]["bias"].value.at[dead].set(0.0)
+    pruned, report = jr.prune_units(zeroed, units)
+    np.testing.assert_array_equal(report.removed[0], [1, 4, 7])
+    small = nnx.merge(graphdef, pruned)
+    big = nnx.merge(graphdef, zeroed)
+    assert small.l1.kernel.value.shape == (4, 7)
+    np.testing.assert_allclose(small(X), big(X), atol=1e-6)
+
+
+def test_mlp_units_rejects_an_ambiguous_layer():
+    params = {"a": {"w": jnp.zeros((3, 4)), "v": jnp.zeros((4, 4))}, "b": {}}
+    with pytest.raises(ValueError, match="one 2-D weight"):
+        jr.mlp_units(params, [("a",), ("b",)])
