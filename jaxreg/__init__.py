@@ -41,6 +41,14 @@ from jaxreg.prox import (
     singular_value_threshold,
     soft_threshold,
 )
+from jaxreg.sam import (
+    SAMGradient,
+    SAMState,
+    gsam_direction,
+    sam,
+    sam_gradient,
+    sam_perturbation,
+)
 from jaxreg.solvers import (  # solvers
     ConvergenceWarning,
     CVResult,
@@ -121,6 +129,13 @@ __all__ = [
     "newton_schulz",
     "scale_by_muon",
     "muon",
+    # sharpness-aware minimization
+    "SAMGradient",
+    "SAMState",
+    "sam",
+    "sam_gradient",
+    "sam_perturbation",
+    "gsam_direction",
     # diagnostics
     "Diagnostics",
     "DiagnosticsState",
