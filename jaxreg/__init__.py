@@ -5,6 +5,16 @@ A flat public API, like optax: ``import jaxreg as jr`` then ``jr.l1``,
 """
 
 from jaxreg import penalties, prox
+from jaxreg.curvature import (
+    HessianEigen,
+    effective_rank,
+    gradient_noise_scale,
+    hessian_vector_product,
+    sam_sharpness,
+    stable_rank,
+    top_hessian_eigenvalue,
+    weight_norm_growth,
+)
 from jaxreg.diagnostics import (
     Diagnostics,
     DiagnosticsState,
@@ -141,4 +151,13 @@ __all__ = [
     "DiagnosticsState",
     "with_diagnostics",
     "read_diagnostics",
+    # curvature and implicit-regularization signals
+    "HessianEigen",
+    "hessian_vector_product",
+    "top_hessian_eigenvalue",
+    "sam_sharpness",
+    "gradient_noise_scale",
+    "stable_rank",
+    "effective_rank",
+    "weight_norm_growth",
 ]
