@@ -4,7 +4,7 @@ A flat public API, like optax: ``import jaxreg as jr`` then ``jr.l1``,
 ``jr.proximal``, ``jr.lion`` ...
 """
 
-from jaxreg import penalties, prox
+from jaxreg import layouts, penalties, prox
 from jaxreg.curvature import (
     HessianEigen,
     effective_rank,
@@ -20,6 +20,17 @@ from jaxreg.diagnostics import (
     DiagnosticsState,
     read_diagnostics,
     with_diagnostics,
+)
+from jaxreg.layouts import (
+    EQUINOX_CONV,
+    EQUINOX_DENSE,
+    FLAX_CONV,
+    FLAX_DENSE,
+    TORCH_CONV,
+    TORCH_DENSE,
+    Layout,
+    resolve_layouts,
+    stacked,
 )
 from jaxreg.lion import ScaleByLionState, lion, scale_by_lion
 from jaxreg.muon import (
@@ -116,6 +127,17 @@ __all__ = [
     "prox_sgd",
     "prox_adam",
     "prox_adamw",
+    # layouts
+    "layouts",
+    "Layout",
+    "FLAX_DENSE",
+    "TORCH_DENSE",
+    "EQUINOX_DENSE",
+    "FLAX_CONV",
+    "TORCH_CONV",
+    "EQUINOX_CONV",
+    "stacked",
+    "resolve_layouts",
     # lion
     "ScaleByLionState",
     "scale_by_lion",

@@ -1,0 +1,399 @@
+r"""Weight layouts: which axes of a leaf are input, output and batch.
+
+Matrix-shaped transforms (Muon, nuclear norm, spectral normalization, group
+penalties across units) need to read a weight as a stack of matrices
+:math:`W_b \in \mathbb{R}^{\text{fan\_in} \times \text{fan\_out}}` with
+:math:`y = x W_b`. Frameworks store the same weight differently:
+
+==============================  ====================  ===========================
+framework / module              stored shape          preset
+==============================  ====================  ===========================
+Flax linen / NNX ``Dense``      ``(in, out)``         :data:`FLAX_DENSE`
+Equinox / PyTorch ``Linear``    ``(out, in)``         :data:`TORCH_DENSE`
+Flax ``Conv`` (1-, 2-, 3-D)     ``(*k, in, out)``     :data:`FLAX_CONV`
+Equinox / PyTorch ``Conv``      ``(out, in, *k)``     :data:`TORCH_CONV`
+``nn.scan`` / stacked layers    ``(L, ...)``          :func:`stacked`
+==============================  ====================  ===========================
+
+A :class:`Layout` lists the input axes, the output axes and (optionally) batch
+axes; the axes it does not list are batch axes (``rest="batch"``, stacked
+layers, attention heads) or, for convolutions, part of the input
+(``rest="input"``: a kernel's spatial taps multiply inputs, so
+:math:`\text{fan\_in} = k_h k_w c_\text{in}`). Within each group the axes are
+flattened in increasing axis order (row-major, as ``reshape`` does), so Flax
+kernels become matrices by a plain reshape.
+
+:func:`resolve_layouts` turns what a user passes (nothing, one layout, a prefix
+pytree, or a callable of ``(path, leaf)``) into one layout per leaf. Defaults
+are never silently wrong: leaves with fewer than 2 axes are not matrices
+(``None``); a 2-D leaf is read as ``(in, out)`` unless it is the ``weight`` of
+an ``equinox.nn.Linear`` (then ``(out, in)``); the ``weight`` of an
+``equinox.nn.Conv`` is :data:`TORCH_CONV` (its bias ``(out, 1, ..., 1)`` is no
+matrix); any other ≥ 3-D leaf is read as a Flax kernel ``(*in, out)``, and
+every leaf read by that guess is named in one ``UserWarning`` that says how to
+describe it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "Layout",
+    "FLAX_DENSE",
+    "TORCH_DENSE",
+    "EQUINOX_DENSE",
+    "FLAX_CONV",
+    "TORCH_CONV",
+    "EQUINOX_CONV",
+    "stacked",
+    "resolve_layouts",
+    "is_array",
+]
+
+_RESTS = ("batch", "input", "output")
+
+
+def is_array(x) -> bool:
+    """Whether a pytree leaf is an array (not a callable, string or static)."""
+    return isinstance(x, jax.Array | np.ndarray | np.generic | jax.ShapeDtypeStruct)
+
+
+def _check_axes(name: str, axes) -> tuple[int, ...]:
+    if isinstance(axes, int) and not isinstance(axes, bool):
+        axes = (axes,)
+    if not isinstance(axes, tuple | list) or not all(
+        isinstance(a, int) and not isinstance(a, bool) for a in axes
+    ):
+        raise ValueError(f"{name} must be a tuple of ints, got {axes!r}")
+    return tuple(axes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    r"""Which axes of a weight are input (fan-in), output (fan-out) and batch.
+
+    Args:
+      input_axes: axes multiplied by the layer's input (negative axes count
+        from the end).
+      output_axes: axes indexing the layer's outputs.
+      batch_axes: axes listed explicitly as batch (independent matrices), used
+        by :func:`stacked` for a leading scan axis.
+      rest: what the unlisted axes are: ``"batch"`` (default: stacked layers,
+        heads), ``"input"`` (a convolution's spatial taps) or ``"output"``.
+
+    ``to_matrices(w)`` returns ``(*batch, fan_in, fan_out)``; the batch axes
+    keep their order and the axes of each group are flattened in increasing
+    axis order. ``from_matrices`` is its exact inverse.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxreg.layouts import TORCH_DENSE, stacked, FLAX_DENSE
+      >>> TORCH_DENSE.to_matrices(jnp.zeros((3, 5))).shape  # (out, in)
+      (5, 3)
+      >>> stacked(FLAX_DENSE).to_matrices(jnp.zeros((4, 5, 3))).shape
+      (4, 5, 3)
+    """
+
+    input_axes: tuple[int, ...]
+    output_axes: tuple[int, ...]
+    batch_axes: tuple[int, ...] = ()
+    rest: str = "batch"
+
+    def __post_init__(self):
+        for name in ("input_axes", "output_axes", "batch_axes"):
+            object.__setattr__(self, name, _check_axes(name, getattr(self, name)))
+        if self.rest not in _RESTS:
+            raise ValueError(f"rest must be one of {_RESTS}, got {self.rest!r}")
+        if not self.input_axes and self.rest != "input":
+            raise ValueError("a Layout needs at least one input axis")
+        if not self.output_axes and self.rest != "output":
+            raise ValueError("a Layout needs at least one output axis")
+
+    @property
+    def min_ndim(self) -> int:
+        """The fewest axes a leaf needs for this layout."""
+        listed = self.input_axes + self.output_axes + self.batch_axes
+        pos = [a + 1 for a in listed if a >= 0]
+        neg = [-a for a in listed if a < 0]
+        return max(max(pos, default=0), max(neg, default=0), len(listed), 2)
+
+    def axes(self, ndim: int) -> tuple[tuple[int, ...], ...]:
+        """``(batch, input, output)`` axes of an ``ndim``-axis leaf, non-negative
+        and sorted.
+
+        Raises:
+          ValueError: the leaf has too few axes or an axis is listed twice.
+        """
+        if ndim < self.min_ndim:
+            raise ValueError(
+                f"{self} needs a leaf with at least {self.min_ndim} axes, got {ndim}"
+            )
+        groups = {}
+        for name in ("input_axes", "output_axes", "batch_axes"):
+            axes = getattr(self, name)
+            groups[name] = [a % ndim for a in axes]
+        listed = sum(groups.values(), [])
+        if len(set(listed)) != len(listed):
+            raise ValueError(f"{self} lists an axis twice for a leaf with {ndim} axes")
+        others = [a for a in range(ndim) if a not in listed]
+        key = {"batch": "batch_axes", "input": "input_axes", "output": "output_axes"}
+        groups[key[self.rest]] += others
+        batch, inp, out = (
+            tuple(sorted(groups[k]))
+            for k in ("batch_axes", "input_axes", "output_axes")
+        )
+        if not inp or not out:
+            raise ValueError(
+                f"{self} leaves no input or no output axis for a leaf with {ndim} axes"
+            )
+        return batch, inp, out
+
+    def _split(self, shape) -> tuple[tuple[int, ...], ...]:
+        return self.axes(len(shape))
+
+    def batch_shape(self, shape) -> tuple[int, ...]:
+        """Shape of the batch of matrices (``()`` for a single matrix)."""
+        batch, _, _ = self._split(shape)
+        return tuple(shape[a] for a in batch)
+
+    def fan_in(self, shape) -> int:
+        """Product of the input axes' sizes (the rows of each matrix)."""
+        _, inp, _ = self._split(shape)
+        return math.prod(shape[a] for a in inp)
+
+    def fan_out(self, shape) -> int:
+        """Product of the output axes' sizes (the columns of each matrix)."""
+        _, _, out = self._split(shape)
+        return math.prod(shape[a] for a in out)
+
+    def to_matrices(self, w) -> jax.Array:
+        """``w`` as an array of shape ``(*batch, fan_in, fan_out)``."""
+        w = jnp.asarray(w)
+        shape = w.shape
+        batch, inp, out = self._split(shape)
+        perm = batch + inp + out
+        if perm != tuple(range(w.ndim)):
+            w = jnp.transpose(w, perm)
+        return w.reshape(
+            *(shape[a] for a in batch),
+            math.prod(shape[a] for a in inp),
+            math.prod(shape[a] for a in out),
+        )
+
+    def from_matrices(self, m, shape) -> jax.Array:
+        """Inverse of :meth:`to_matrices`: the array of ``shape`` whose matrices
+        are ``m`` (shape ``(*batch, fan_in, fan_out)``)."""
+        m = jnp.asarray(m)
+        shape = tuple(shape)
+        batch, inp, out = self._split(shape)
+        expected = (*self.batch_shape(shape), self.fan_in(shape), self.fan_out(shape))
+        if m.shape != expected:
+            raise ValueError(
+                f"m has shape {m.shape}, but {self} reads a leaf of shape {shape} "
+                f"as matrices of shape {expected}"
+            )
+        perm = batch + inp + out
+        m = m.reshape(tuple(shape[a] for a in perm))
+        if perm != tuple(range(len(shape))):
+            m = jnp.transpose(m, np.argsort(perm))
+        return m
+
+
+FLAX_DENSE = Layout(input_axes=(-2,), output_axes=(-1,))
+"""Flax linen / NNX ``Dense``/``Linear`` kernel ``(in, out)``; leading axes batch."""
+
+TORCH_DENSE = Layout(input_axes=(-1,), output_axes=(-2,))
+"""PyTorch / Equinox ``Linear`` weight ``(out, in)``; leading axes batch."""
+
+EQUINOX_DENSE = TORCH_DENSE
+"""Alias of :data:`TORCH_DENSE` (``equinox.nn.Linear.weight`` is ``(out, in)``)."""
+
+FLAX_CONV = Layout(input_axes=(-2,), output_axes=(-1,), rest="input")
+"""Flax ``Conv`` kernel ``(*kernel_size, in, out)`` of any spatial rank:
+``fan_in = prod(kernel_size)·in``."""
+
+TORCH_CONV = Layout(input_axes=(1,), output_axes=(0,), rest="input")
+"""PyTorch / Equinox ``Conv`` weight ``(out, in, *kernel_size)`` of any spatial
+rank: ``fan_in = in·prod(kernel_size)`` (torch Muon's ``view(out, -1)``)."""
+
+EQUINOX_CONV = TORCH_CONV
+"""Alias of :data:`TORCH_CONV`."""
+
+
+def stacked(layout: Layout, n_batch_axes: int = 1) -> Layout:
+    """``layout`` behind ``n_batch_axes`` leading batch axes (``nn.scan``,
+    ``jax.lax.scan`` over layers, ``eqx.filter_vmap``-built stacks).
+
+    Non-negative axes of ``layout`` shift by ``n_batch_axes``; negative ones
+    (counted from the end) stay.
+    """
+    if not isinstance(layout, Layout):
+        raise ValueError(f"layout must be a Layout, got {layout!r}")
+    if isinstance(n_batch_axes, bool) or not isinstance(n_batch_axes, int):
+        raise ValueError(f"n_batch_axes must be an int >= 1, got {n_batch_axes!r}")
+    if n_batch_axes < 1:
+        raise ValueError(f"n_batch_axes must be an int >= 1, got {n_batch_axes!r}")
+
+    def shift(axes):
+        return tuple(a + n_batch_axes if a >= 0 else a for a in axes)
+
+    return Layout(
+        input_axes=shift(layout.input_axes),
+        output_axes=shift(layout.output_axes),
+        batch_axes=tuple(range(n_batch_axes)) + shift(layout.batch_axes),
+        rest=layout.rest,
+    )
+
+
+LayoutSpec = Layout | Any | Callable[[Any, Any], "Layout | None"] | None
+
+# Module types whose weight layout is known from the type (by name, so that
+# equinox stays an optional dependency).
+_EQUINOX_WEIGHTS = {
+    "equinox.nn._linear.Linear": TORCH_DENSE,
+    "equinox.nn._conv.Conv": TORCH_CONV,
+    "equinox.nn._conv.Conv1d": TORCH_CONV,
+    "equinox.nn._conv.Conv2d": TORCH_CONV,
+    "equinox.nn._conv.Conv3d": TORCH_CONV,
+}
+
+
+def _known_module(x) -> bool:
+    cls = type(x)
+    return f"{cls.__module__}.{cls.__qualname__}" in _EQUINOX_WEIGHTS
+
+
+def _is_function(spec) -> bool:
+    """A callable that is not itself a pytree (an Equinox module is callable)."""
+    return callable(spec) and jax.tree_util.treedef_is_leaf(jax.tree.structure(spec))
+
+
+def _checked(layout, path, leaf):
+    """``layout`` for ``leaf``, or None for non-arrays and vectors."""
+    if not is_array(leaf) or leaf.ndim < 2:
+        return None
+    if layout is None:
+        return None
+    if not isinstance(layout, Layout):
+        raise ValueError(
+            f"layouts{jax.tree_util.keystr(path)} must be a jaxreg Layout or None, "
+            f"got {layout!r}"
+        )
+    try:
+        layout.axes(leaf.ndim)
+    except ValueError as err:
+        raise ValueError(
+            f"layouts{jax.tree_util.keystr(path)}: leaf of shape {leaf.shape}: "
+            f"{err}. Give this leaf its own layout (or None) with a pytree or "
+            "a callable (path, leaf) -> Layout | None"
+        ) from err
+    return layout
+
+
+def _default_tree(params, warn: bool):
+    ambiguous = []
+
+    def leaf_default(path, leaf, known=None):
+        if not is_array(leaf) or leaf.ndim < 2:
+            return None
+        if known is not None:
+            return known
+        if leaf.ndim == 2:
+            return FLAX_DENSE
+        ambiguous.append(f"{jax.tree_util.keystr(path)} {tuple(leaf.shape)}")
+        return FLAX_CONV
+
+    def node(path, x):
+        if _known_module(x):
+            # the weight's layout is known from the type; the rest are biases
+            # (an Equinox conv bias is (out, 1, ..., 1)), never matrices
+            known = _EQUINOX_WEIGHTS[f"{type(x).__module__}.{type(x).__qualname__}"]
+            return jax.tree_util.tree_map_with_path(
+                lambda p, leaf: (
+                    leaf_default(path + p, leaf, known)
+                    if p and getattr(p[0], "name", None) == "weight"
+                    else None
+                ),
+                x,
+            )
+        return leaf_default(path, x)
+
+    tree = jax.tree_util.tree_map_with_path(node, params, is_leaf=_known_module)
+    if warn and ambiguous:
+        warnings.warn(
+            "jaxreg read these >=3-D leaves as Flax kernels (*in, out), every "
+            "axis but the last an input axis (jaxreg.layouts.FLAX_CONV): "
+            + ", ".join(ambiguous)
+            + ". If that is wrong (stacked layers (L, in, out), attention "
+            "(in, heads, head_dim), torch/Equinox conv (out, in, *k)), pass "
+            "layouts=: one jaxreg.layouts.Layout, a pytree of them, or a "
+            "callable (path, leaf) -> Layout | None, e.g. "
+            "jaxreg.layouts.stacked(jaxreg.layouts.FLAX_DENSE). Pass "
+            "layouts=jaxreg.layouts.FLAX_CONV to confirm the reading and silence "
+            "this warning.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return tree
+
+
+def resolve_layouts(params, layouts: LayoutSpec = None, *, warn: bool = True):
+    """One :class:`Layout` (or ``None``) per leaf of ``params``.
+
+    Args:
+      params: any pytree of arrays: a dict, Flax NNX ``State``, an Equinox
+        module (non-array leaves, such as activation functions, get ``None``).
+      layouts: ``None`` for the defaults (module docstring); one
+        :class:`Layout` for every leaf with ≥ 2 axes; a pytree of
+        ``Layout``/``None`` with the structure of ``params`` or a prefix of
+        it; or a callable ``(path, leaf) -> Layout | None``. Leaves with
+        fewer than 2 axes always get ``None``.
+      warn: warn about ≥ 3-D leaves read by the default guess.
+
+    Returns:
+      A pytree with the structure of ``params`` whose leaves are layouts or
+      ``None`` (walk it together with params using
+      ``jax.tree.map(f, params, layouts, is_leaf=lambda x: x is None)``).
+
+    Raises:
+      ValueError: a layout does not fit its leaf, or ``layouts`` does not
+        match the params tree.
+    """
+    if layouts is None:
+        return _default_tree(params, warn)
+    if isinstance(layouts, Layout):
+        return jax.tree_util.tree_map_with_path(
+            lambda p, x: _checked(layouts, p, x), params
+        )
+    if _is_function(layouts):
+        return jax.tree_util.tree_map_with_path(
+            lambda p, x: _checked(layouts(p, x) if is_array(x) else None, p, x),
+            params,
+        )
+    try:
+        full = jax.tree.map(
+            lambda spec, sub: jax.tree.map(lambda _: spec, sub),
+            layouts,
+            params,
+            is_leaf=lambda x: x is None or isinstance(x, Layout),
+        )
+    except ValueError as err:
+        raise ValueError(
+            "layouts does not match the params tree: layouts has structure "
+            f"{jax.tree.structure(layouts)}, params {jax.tree.structure(params)}"
+        ) from err
+    return jax.tree_util.tree_map_with_path(
+        lambda p, x, spec: _checked(spec, p, x),
+        params,
+        full,
+        is_leaf=lambda x: x is None,
+    )

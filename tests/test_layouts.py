@@ -1,0 +1,188 @@
+"""Tests for jaxreg.layouts: every preset against explicit numpy transposes and
+reshapes written out per matrix, exact round trips, and resolve_layouts on dicts,
+Equinox modules and Flax NNX state."""
+
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxreg import layouts as L
+
+
+def _rand(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+def _flax_dense(w):  # (in, out): already (fan_in, fan_out)
+    return w
+
+
+def _torch_dense(w):  # (out, in) -> (in, out)
+    return w.T
+
+
+def _flax_conv(w):  # (*k, in, out) -> (prod(k)·in, out)
+    return w.reshape(-1, w.shape[-1])
+
+
+def _torch_conv(w):  # torch Muon: w.view(out, -1) is (out, in·prod(k)); transpose
+    return w.reshape(w.shape[0], -1).T
+
+
+def _per_layer(ref):
+    return lambda w: np.stack([ref(w[i]) for i in range(w.shape[0])])
+
+
+CASES = [
+    (L.FLAX_DENSE, (5, 3), _flax_dense),
+    (L.TORCH_DENSE, (3, 5), _torch_dense),
+    (L.EQUINOX_DENSE, (3, 5), _torch_dense),
+    (L.FLAX_CONV, (7, 4, 3), _flax_conv),  # 1-D conv
+    (L.FLAX_CONV, (3, 2, 4, 5), _flax_conv),  # 2-D conv
+    (L.FLAX_CONV, (2, 3, 2, 4, 5), _flax_conv),  # 3-D conv
+    (L.TORCH_CONV, (5, 4, 7), _torch_conv),
+    (L.TORCH_CONV, (5, 4, 3, 2), _torch_conv),
+    (L.EQUINOX_CONV, (5, 4, 2, 3, 2), _torch_conv),
+    (L.stacked(L.FLAX_DENSE), (4, 5, 3), _per_layer(_flax_dense)),
+    (L.stacked(L.TORCH_DENSE), (4, 3, 5), _per_layer(_torch_dense)),
+    (L.stacked(L.FLAX_CONV), (2, 3, 3, 4, 5), _per_layer(_flax_conv)),
+    (L.stacked(L.TORCH_CONV), (2, 5, 4, 3, 3), _per_layer(_torch_conv)),
+    (
+        L.stacked(L.FLAX_DENSE, 2),
+        (2, 3, 5, 4),
+        lambda w: np.stack([[w[i, j] for j in range(3)] for i in range(2)]),
+    ),
+]
+
+
+@pytest.mark.parametrize("layout, shape, ref", CASES)
+def test_presets_match_explicit_numpy_per_matrix(layout, shape, ref):
+    w = _rand(shape)
+    m = np.asarray(layout.to_matrices(jnp.asarray(w)))
+    expected = ref(w)
+    np.testing.assert_array_equal(m, expected)
+    assert layout.fan_in(shape) == expected.shape[-2]
+    assert layout.fan_out(shape) == expected.shape[-1]
+    assert layout.batch_shape(shape) == expected.shape[:-2]
+    back = layout.from_matrices(jnp.asarray(m), shape)
+    np.testing.assert_array_equal(np.asarray(back), w)
+
+
+def test_heads_layout_batch_axis_in_the_middle():
+    # attention projection (in, heads, head_dim): one (in, head_dim) matrix a head
+    layout = L.Layout(input_axes=(0,), output_axes=(2,))
+    w = _rand((6, 3, 4))
+    m = np.asarray(layout.to_matrices(w))
+    np.testing.assert_array_equal(m, np.stack([w[:, h, :] for h in range(3)]))
+    np.testing.assert_array_equal(np.asarray(layout.from_matrices(m, w.shape)), w)
+    # the same projection as one (in, heads·head_dim) matrix
+    merged = L.Layout(input_axes=(0,), output_axes=(1, 2))
+    np.testing.assert_array_equal(np.asarray(merged.to_matrices(w)), w.reshape(6, 12))
+
+
+def test_layout_rejects_bad_axes_and_mismatched_matrices():
+    with pytest.raises(ValueError, match="input_axes"):
+        L.Layout(input_axes=("a",), output_axes=(1,))
+    with pytest.raises(ValueError, match="rest"):
+        L.Layout(input_axes=(0,), output_axes=(1,), rest="columns")
+    with pytest.raises(ValueError, match="twice"):
+        L.Layout(input_axes=(0,), output_axes=(-2,)).to_matrices(jnp.zeros((3, 4)))
+    with pytest.raises(ValueError, match="at least 3 axes"):
+        L.stacked(L.TORCH_DENSE).to_matrices(jnp.zeros((3, 4)))
+    with pytest.raises(ValueError, match="at least 6 axes"):
+        L.Layout(input_axes=(0,), output_axes=(5,)).axes(3)
+    with pytest.raises(ValueError, match="m has shape"):
+        L.TORCH_DENSE.from_matrices(jnp.zeros((3, 5)), (3, 5))
+    with pytest.raises(ValueError, match="n_batch_axes"):
+        L.stacked(L.FLAX_DENSE, 0)
+
+
+def _no_warnings():
+    return warnings.catch_warnings(action="error")
+
+
+def test_resolve_defaults_on_a_dict_warn_once_for_3d():
+    params = {
+        "b": jnp.zeros(3),
+        "dense": jnp.zeros((4, 3)),
+        "conv": jnp.zeros((3, 3, 2, 4)),
+        "scan": jnp.zeros((2, 4, 4)),
+    }
+    with pytest.warns(UserWarning, match="layouts=") as record:
+        tree = L.resolve_layouts(params)
+    assert len(record) == 1
+    assert "['conv']" in str(record[0].message)
+    assert "['scan']" in str(record[0].message)
+    assert tree["b"] is None
+    assert tree["dense"] is L.FLAX_DENSE
+    assert tree["conv"] is L.FLAX_CONV
+    with _no_warnings():
+        L.resolve_layouts(params, warn=False)
+        L.resolve_layouts({"w": jnp.zeros((4, 3)), "b": jnp.zeros(3)})
+
+
+def test_resolve_single_prefix_and_callable():
+    params = {"blocks": {"w": jnp.zeros((2, 4, 3)), "b": jnp.zeros((2, 3))}}
+    with _no_warnings():
+        one = L.resolve_layouts({"w": params["blocks"]["w"]}, L.stacked(L.FLAX_DENSE))
+        prefix = L.resolve_layouts(
+            params, {"blocks": {"w": L.stacked(L.FLAX_DENSE), "b": None}}
+        )
+        fn = L.resolve_layouts(
+            params,
+            lambda path, x: L.stacked(L.FLAX_DENSE) if x.ndim == 3 else None,
+        )
+    assert one["w"] == L.stacked(L.FLAX_DENSE)
+    for tree in (prefix, fn):
+        assert tree["blocks"]["w"] == L.stacked(L.FLAX_DENSE)
+        assert tree["blocks"]["b"] is None
+    # a stacked (L, out) bias is 2-D but has no room for (L, in, out)
+    with pytest.raises(ValueError, match=r"layouts\['blocks'\]\['b'\].*callable"):
+        L.resolve_layouts(params, {"blocks": L.stacked(L.FLAX_DENSE)})
+    with pytest.raises(ValueError, match="does not match"):
+        L.resolve_layouts(params, {"other": L.FLAX_DENSE})
+    with pytest.raises(ValueError, match="must be a jaxreg Layout"):
+        L.resolve_layouts(params, {"blocks": "flax"})
+
+
+def test_resolve_equinox_module_reads_torch_layouts_without_calling_leaves():
+    key = jax.random.key(0)
+    model = [
+        eqx.nn.Conv2d(2, 4, 3, key=key),
+        eqx.nn.Linear(5, 3, key=key),
+        eqx.nn.MLP(3, 2, 4, 1, key=key),  # holds activation functions
+    ]
+    with _no_warnings():
+        tree = L.resolve_layouts(model)
+        filtered = L.resolve_layouts(eqx.filter(model, eqx.is_array))
+    for t in (tree, filtered):
+        assert t[0].weight is L.TORCH_CONV
+        assert t[0].bias is None
+        assert t[1].weight is L.TORCH_DENSE
+        assert t[2].layers[0].weight is L.TORCH_DENSE
+    assert tree[2].activation is None  # a callable leaf is never a matrix
+    fan = L.TORCH_DENSE.fan_in(model[1].weight.shape)
+    assert fan == 5
+
+
+def test_resolve_nnx_state():
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.conv = nnx.Conv(2, 4, (3, 3), rngs=rngs)
+            self.lin = nnx.Linear(5, 3, rngs=rngs)
+
+    state = nnx.state(Net(nnx.Rngs(0)), nnx.Param)
+    with _no_warnings():
+        tree = L.resolve_layouts(
+            state,
+            lambda path, x: L.FLAX_CONV if x.ndim == 4 else L.FLAX_DENSE,
+        )
+    leaves = jax.tree.leaves(tree)
+    assert sorted(map(repr, leaves)) == sorted([repr(L.FLAX_CONV), repr(L.FLAX_DENSE)])
+    with pytest.warns(UserWarning, match="conv"):
+        L.resolve_layouts(state)
