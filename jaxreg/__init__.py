@@ -84,6 +84,15 @@ from jaxreg.solvers import (  # solvers
     logistic_regression,
     ridge,
 )
+from jaxreg.spectral import (
+    LipschitzBound,
+    SpectralNorm,
+    SpectralState,
+    add_spectral_penalty,
+    lipschitz_bound,
+    spectral_norm,
+    spectral_normalization,
+)
 from jaxreg.transforms import (
     RegularizationState,
     add_penalty_gradient,
@@ -182,4 +191,12 @@ __all__ = [
     "stable_rank",
     "effective_rank",
     "weight_norm_growth",
+    # spectral normalization / Lipschitz control
+    "SpectralNorm",
+    "SpectralState",
+    "LipschitzBound",
+    "spectral_norm",
+    "spectral_normalization",
+    "add_spectral_penalty",
+    "lipschitz_bound",
 ]
