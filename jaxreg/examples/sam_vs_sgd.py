@@ -81,7 +81,7 @@ def filter_normalized(key, params):
         if w.ndim < 2:
             return jnp.zeros_like(w)
         d = jax.random.normal(k, w.shape)
-        return d * jnp.linalg.norm(w, axis=0) / jnp.linalg.norm(d, axis=0)
+        return d * (jnp.linalg.norm(w, axis=0) / jnp.linalg.norm(d, axis=0))[None, :]
 
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(key, len(leaves))
