@@ -13,6 +13,16 @@ from jaxreg._muon import (
     newton_schulz,
     scale_by_muon,
 )
+from jaxreg.curvature import (
+    HessianEigen,
+    effective_rank,
+    gradient_noise_scale,
+    hessian_vector_product,
+    sam_sharpness,
+    stable_rank,
+    top_hessian_eigenvalue,
+    weight_norm_growth,
+)
 from jaxreg.diagnostics import (
     Diagnostics,
     DiagnosticsState,
@@ -62,6 +72,14 @@ from jaxreg.pruning import (
     unit_group_lasso_value,
     unit_norms,
 )
+from jaxreg.sam import (
+    SAMGradient,
+    SAMState,
+    gsam_direction,
+    sam,
+    sam_gradient,
+    sam_perturbation,
+)
 from jaxreg.solvers import (  # solvers
     ConvergenceWarning,
     CVResult,
@@ -75,6 +93,15 @@ from jaxreg.solvers import (  # solvers
     logistic_path,
     logistic_regression,
     ridge,
+)
+from jaxreg.spectral import (
+    LipschitzBound,
+    SpectralNorm,
+    SpectralState,
+    add_spectral_penalty,
+    lipschitz_bound,
+    spectral_norm,
+    spectral_normalization,
 )
 from jaxreg.transforms import (
     RegularizationState,
@@ -165,9 +192,33 @@ __all__ = [
     "newton_schulz",
     "scale_by_muon",
     "muon",
+    # sharpness-aware minimization
+    "SAMGradient",
+    "SAMState",
+    "sam",
+    "sam_gradient",
+    "sam_perturbation",
+    "gsam_direction",
     # diagnostics
     "Diagnostics",
     "DiagnosticsState",
     "with_diagnostics",
     "read_diagnostics",
+    # curvature and implicit-regularization signals
+    "HessianEigen",
+    "hessian_vector_product",
+    "top_hessian_eigenvalue",
+    "sam_sharpness",
+    "gradient_noise_scale",
+    "stable_rank",
+    "effective_rank",
+    "weight_norm_growth",
+    # spectral normalization / Lipschitz control
+    "SpectralNorm",
+    "SpectralState",
+    "LipschitzBound",
+    "spectral_norm",
+    "spectral_normalization",
+    "add_spectral_penalty",
+    "lipschitz_bound",
 ]

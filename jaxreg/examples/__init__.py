@@ -28,6 +28,8 @@ NAMES = (
     "ridge_conditioning",
     "muon_spectrum",
     "structured_sparsity",
+    "map_view",
+    "sam_vs_sgd",
 )
 
 

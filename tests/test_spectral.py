@@ -1,0 +1,161 @@
+"""Spectral normalization against numpy SVDs of the matrices each layout means.
+
+Every reference reshapes the weight to its matrix in numpy, written out per
+framework (a torch conv ``(out, in, kh, kw)`` is ``w.reshape(out, -1).T``),
+and takes ``numpy.linalg.svd``.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxreg as jr
+from jaxreg import layouts as L
+
+RNG = np.random.default_rng(0)
+
+
+def top_sigma(matrix):
+    return np.linalg.svd(np.asarray(matrix, np.float64), compute_uv=False)[..., 0]
+
+
+CASES = {
+    "flax_dense": (L.FLAX_DENSE, (6, 4), lambda w: w),
+    "torch_dense": (L.TORCH_DENSE, (4, 6), lambda w: w.T),
+    "flax_conv": (L.FLAX_CONV, (3, 3, 2, 5), lambda w: w.reshape(-1, 5)),
+    "torch_conv": (L.TORCH_CONV, (5, 2, 3, 3), lambda w: w.reshape(5, -1).T),
+    "stacked_dense": (L.stacked(L.FLAX_DENSE), (3, 6, 4), lambda w: w),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_spectral_norm_matches_svd_for_each_layout(name):
+    layout, shape, to_matrix = CASES[name]
+    w = RNG.normal(size=shape).astype(np.float32)
+    est = jr.spectral_norm(jnp.asarray(w), layout, num_iterations=200)
+    np.testing.assert_allclose(est.sigma, top_sigma(to_matrix(w)), rtol=1e-4)
+    # u, v are singular vectors of the reference matrix: M v = σ u.
+    m = np.asarray(to_matrix(w), np.float64)
+    mv = np.einsum("...io,...o->...i", m, np.asarray(est.v, np.float64))
+    np.testing.assert_allclose(
+        mv, np.asarray(est.sigma)[..., None] * np.asarray(est.u), atol=1e-3
+    )
+
+
+def test_conv_layout_matters():
+    # The same array read with the wrong layout is a different matrix.
+    w = RNG.normal(size=(5, 2, 3, 3)).astype(np.float32)
+    right = jr.spectral_norm(jnp.asarray(w), L.TORCH_CONV, num_iterations=200).sigma
+    wrong = jr.spectral_norm(jnp.asarray(w), L.FLAX_CONV, num_iterations=200).sigma
+    assert abs(float(right) - top_sigma(w.reshape(5, -1))) < 1e-4 * float(right)
+    assert abs(float(wrong) - float(right)) > 1e-2
+
+
+def mlp_params():
+    return {
+        "W1": jnp.asarray(3.0 * RNG.normal(size=(8, 16)), jnp.float32),
+        "b1": jnp.zeros(16, jnp.float32),
+        "W2": jnp.asarray(0.01 * RNG.normal(size=(16, 3)), jnp.float32),
+    }
+
+
+def test_projection_rescales_only_matrices_above_the_bound():
+    params = mlp_params()
+    tx = optax.chain(optax.sgd(0.01), jr.spectral_normalization(2.0))
+    state = tx.init(params)
+    grads = jax.tree.map(lambda w: jnp.full_like(w, 0.1), params)
+    updates, state = tx.update(grads, state, params)
+    new = optax.apply_updates(params, updates)
+    stepped = jax.tree.map(lambda w, g: w - 0.01 * g, params, grads)
+    # W1 (σ ≈ 3·(√8+√16)) is rescaled to σ = 2 along its matrix.
+    expected_w1 = np.asarray(stepped["W1"]) * 2.0 / top_sigma(stepped["W1"])
+    np.testing.assert_allclose(new["W1"], expected_w1, rtol=1e-4, atol=1e-6)
+    # W2 (σ ≪ 2) and the bias are the plain SGD step.
+    np.testing.assert_allclose(new["W2"], stepped["W2"], atol=1e-7)
+    np.testing.assert_allclose(new["b1"], stepped["b1"], atol=1e-7)
+    assert isinstance(state[1].u["b1"], optax.MaskedNode)
+
+
+def test_training_keeps_every_layer_within_the_bound():
+    x = jnp.asarray(RNG.normal(size=(64, 8)), jnp.float32)
+    y = jnp.asarray(RNG.normal(size=(64, 3)), jnp.float32)
+
+    def loss(p):
+        h = jax.nn.relu(x @ p["W1"] + p["b1"][None, :])
+        return jnp.mean(jnp.square(h @ p["W2"] - y))
+
+    tx = optax.chain(optax.adam(0.05), jr.spectral_normalization(1.0))
+    params = mlp_params()
+    params["W2"] = 5.0 * params["W2"] + 1.0  # start above the bound too
+    state = tx.init(params)
+
+    @jax.jit
+    def step(p, s):
+        u, s = tx.update(jax.grad(loss)(p), s, p)
+        return optax.apply_updates(p, u), s
+
+    for _ in range(100):
+        params, state = step(params, state)
+    for name in ("W1", "W2"):
+        assert top_sigma(params[name]) <= 1.0 + 1e-3
+    bound = jr.lipschitz_bound(params)
+    expected = top_sigma(params["W1"]) * top_sigma(params["W2"])
+    assert abs(float(bound.bound) - expected) < 1e-4 * expected
+    assert bound.sigmas["b1"] is None
+
+
+def test_spectral_penalty_adds_the_gradient_of_half_sigma_squared():
+    params = {"W": jnp.asarray(RNG.normal(size=(5, 3, 4)), jnp.float32)}
+    tx = jr.add_spectral_penalty(
+        0.3, layouts=L.stacked(L.FLAX_DENSE), init_iterations=100
+    )
+    updates, _ = tx.update(
+        jax.tree.map(jnp.zeros_like, params), tx.init(params), params
+    )
+
+    def penalty(w):  # ½ s Σ σ_max², σ from an SVD (differentiable in JAX)
+        return 0.5 * 0.3 * jnp.sum(jnp.linalg.norm(w, ord=2, axis=(-2, -1)) ** 2)
+
+    expected = jax.grad(penalty)(params["W"])
+    np.testing.assert_allclose(updates["W"], expected, rtol=1e-3, atol=1e-5)
+
+
+def test_lipschitz_bound_bounds_the_input_gradient_norm_of_an_equinox_mlp():
+    model = eqx.nn.MLP(4, 2, 16, 2, activation=jax.nn.relu, key=jax.random.key(0))
+    params, static = eqx.partition(model, eqx.is_array)
+    bound = jr.lipschitz_bound(params)
+    weights = [layer.weight for layer in model.layers]
+    expected = np.prod([top_sigma(w) for w in weights])
+    assert abs(float(bound.bound) - expected) < 1e-4 * expected
+    power = jr.lipschitz_bound(params, method="power", num_iterations=200)
+    assert abs(float(power.bound) - expected) < 1e-3 * expected
+    xs = jax.random.normal(jax.random.key(1), (200, 4))
+    jac = jax.vmap(jax.jacobian(model))(xs)
+    assert float(np.max(np.linalg.norm(jac, ord=2, axis=(1, 2)))) <= float(bound.bound)
+    # The transform on the Equinox params: Linear weights are read as (out, in).
+    tx = jr.spectral_normalization(0.5)
+    zero = jax.tree.map(jnp.zeros_like, params)
+    updates, _ = tx.update(zero, tx.init(params), params)
+    new = eqx.apply_updates(params, updates)
+    for layer in new.layers:
+        assert top_sigma(layer.weight) <= 0.5 * (1 + 1e-3)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="bound"):
+        jr.spectral_normalization(-1.0)
+    with pytest.raises(ValueError, match="strength"):
+        jr.add_spectral_penalty(-1.0)
+    with pytest.raises(ValueError, match="method"):
+        jr.lipschitz_bound(mlp_params(), method="exact")
+    with pytest.raises(ValueError, match="2 axes"):
+        jr.spectral_norm(jnp.ones(3))
+    tx = jr.spectral_normalization(1.0, mask={"W1": jnp.ones((8, 16), bool)})
+    with pytest.raises(ValueError, match="one Python bool per leaf"):
+        tx.init({"W1": jnp.ones((8, 16))})
+    with pytest.raises(ValueError, match="params"):
+        tx2 = jr.spectral_normalization(1.0)
+        tx2.update(mlp_params(), tx2.init(mlp_params()))
