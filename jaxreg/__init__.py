@@ -34,8 +34,11 @@ from jaxreg.penalties import (
 )
 from jaxreg.prox import (
     group_soft_threshold,
+    projection_box,
     projection_l1_ball,
     projection_l2_ball,
+    projection_non_negative,
+    projection_simplex,
     prox_elastic_net,
     prox_ridge,
     singular_value_threshold,
@@ -90,6 +93,9 @@ __all__ = [
     "singular_value_threshold",
     "projection_l1_ball",
     "projection_l2_ball",
+    "projection_box",
+    "projection_non_negative",
+    "projection_simplex",
     # transforms
     "RegularizationState",
     "add_penalty_gradient",
