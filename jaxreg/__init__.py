@@ -45,6 +45,8 @@ from jaxreg.prox import (
     soft_threshold,
 )
 from jaxreg.solvers import (  # solvers
+    CompositeResult,
+    Constraint,
     ConvergenceWarning,
     CVResult,
     PathResult,
@@ -56,6 +58,8 @@ from jaxreg.solvers import (  # solvers
     lasso_path,
     logistic_path,
     logistic_regression,
+    projected_gradient,
+    proximal_gradient,
     ridge,
 )
 from jaxreg.transforms import (
@@ -109,6 +113,8 @@ __all__ = [
     "scale_by_lion",
     "lion",
     # solvers (jaxreg.solvers; estimators live in jaxreg.linear_model)
+    "CompositeResult",
+    "Constraint",
     "ConvergenceWarning",
     "CVResult",
     "PathResult",
@@ -120,6 +126,8 @@ __all__ = [
     "lasso_path",
     "logistic_path",
     "logistic_regression",
+    "projected_gradient",
+    "proximal_gradient",
     "ridge",
     # muon
     "COEFFICIENT_SETS",

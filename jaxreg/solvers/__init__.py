@@ -8,6 +8,12 @@ solver returns a :class:`SolverResult`.
 """
 
 from jaxreg.solvers.base import ConvergenceWarning, SolverResult
+from jaxreg.solvers.composite import (
+    CompositeResult,
+    Constraint,
+    projected_gradient,
+    proximal_gradient,
+)
 from jaxreg.solvers.datafits import Logistic, Quadratic, duality_gap
 from jaxreg.solvers.glm import enet, lasso, logistic_regression
 from jaxreg.solvers.path import (
@@ -21,6 +27,8 @@ from jaxreg.solvers.path import (
 from jaxreg.solvers.ridge import ridge
 
 __all__ = [
+    "CompositeResult",
+    "Constraint",
     "ConvergenceWarning",
     "CVResult",
     "Logistic",
@@ -35,5 +43,7 @@ __all__ = [
     "lasso_path",
     "logistic_path",
     "logistic_regression",
+    "projected_gradient",
+    "proximal_gradient",
     "ridge",
 ]
