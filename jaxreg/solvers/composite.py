@@ -440,6 +440,8 @@ def _options(
     check_positive_int("max_iter", max_iter)
     check_positive_int("check_every", check_every)
     check_positive_int("max_backtrack", max_backtrack)
+    if power_iterations is None:
+        power_iterations = 20 if step_size == "lipschitz" else 3
     check_positive_int("power_iterations", power_iterations)
     check_positive_int("linear_max_iter", linear_max_iter)
     check_positive("linear_tol", linear_tol)
@@ -488,7 +490,7 @@ def proximal_gradient(
     restart: bool = True,
     max_backtrack: int = 40,
     decrease: float = 0.5,
-    power_iterations: int = 10,
+    power_iterations: int | None = None,
     linear_solver: str = "gmres",
     linear_tol: float = 1e-6,
     linear_max_iter: int = 1000,
@@ -523,7 +525,9 @@ def proximal_gradient(
       restart: gradient adaptive restart of the momentum.
       max_backtrack: shrinks per step before the solver gives up (``failed``).
       decrease: factor by which the trial step shrinks.
-      power_iterations: Hessian-vector products in the Lipschitz estimate.
+      power_iterations: Hessian-vector products in the Lipschitz estimate
+        (default 3 for the line search's first trial, which only needs the
+        right order of magnitude; 20 for ``step_size="lipschitz"``).
       linear_solver, linear_tol, linear_max_iter: the adjoint solve of the
         implicit gradient (:mod:`jaxreg.solvers.implicit`).
 
@@ -579,7 +583,7 @@ def projected_gradient(
     restart: bool = True,
     max_backtrack: int = 40,
     decrease: float = 0.5,
-    power_iterations: int = 10,
+    power_iterations: int | None = None,
     linear_solver: str = "gmres",
     linear_tol: float = 1e-6,
     linear_max_iter: int = 1000,
