@@ -55,8 +55,11 @@ from jaxreg.penalties import (
 )
 from jaxreg.prox import (
     group_soft_threshold,
+    projection_box,
     projection_l1_ball,
     projection_l2_ball,
+    projection_non_negative,
+    projection_simplex,
     prox_elastic_net,
     prox_ridge,
     singular_value_threshold,
@@ -81,6 +84,8 @@ from jaxreg.sam import (
     sam_perturbation,
 )
 from jaxreg.solvers import (  # solvers
+    CompositeResult,
+    Constraint,
     ConvergenceWarning,
     CVResult,
     PathResult,
@@ -92,6 +97,8 @@ from jaxreg.solvers import (  # solvers
     lasso_path,
     logistic_path,
     logistic_regression,
+    projected_gradient,
+    proximal_gradient,
     ridge,
 )
 from jaxreg.spectral import (
@@ -139,6 +146,9 @@ __all__ = [
     "singular_value_threshold",
     "projection_l1_ball",
     "projection_l2_ball",
+    "projection_box",
+    "projection_non_negative",
+    "projection_simplex",
     # transforms
     "RegularizationState",
     "add_penalty_gradient",
@@ -174,6 +184,8 @@ __all__ = [
     "scale_by_lion",
     "lion",
     # solvers (jaxreg.solvers; estimators live in jaxreg.linear_model)
+    "CompositeResult",
+    "Constraint",
     "ConvergenceWarning",
     "CVResult",
     "PathResult",
@@ -185,6 +197,8 @@ __all__ = [
     "lasso_path",
     "logistic_path",
     "logistic_regression",
+    "projected_gradient",
+    "proximal_gradient",
     "ridge",
     # muon
     "COEFFICIENT_SETS",

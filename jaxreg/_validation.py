@@ -61,3 +61,29 @@ def check_float_array(name: str, x) -> None:
             f"{name} must have a floating dtype, got {dtype}; cast it first "
             "(integers cannot hold a shrunk value)"
         )
+
+
+def check_positive(name: str, value) -> None:
+    """Raises unless every entry of ``value`` is finite and ``> 0``."""
+    arr = _concrete(value)
+    if arr is None:
+        return
+    if (
+        not np.issubdtype(arr.dtype, np.number)
+        or np.issubdtype(arr.dtype, np.complexfloating)
+        or not np.all(np.isfinite(arr))
+        or np.any(arr <= 0)
+    ):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+
+
+def check_bounds(lower, upper) -> None:
+    """Raises unless ``lower <= upper`` everywhere (traced bounds pass)."""
+    lo, hi = _concrete(lower), _concrete(upper)
+    if lo is None or hi is None:
+        return
+    if np.any(np.isnan(lo)) or np.any(np.isnan(hi)) or np.any(lo > hi):
+        raise ValueError(
+            f"lower must be <= upper everywhere (else the box is empty), got "
+            f"lower={lower!r}, upper={upper!r}"
+        )

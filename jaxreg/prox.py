@@ -27,12 +27,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxreg._validation import check_bounds, check_positive
+
 __all__ = [
     "soft_threshold",
     "prox_elastic_net",
     "prox_ridge",
     "group_soft_threshold",
     "singular_value_threshold",
+    "projection_box",
+    "projection_non_negative",
+    "projection_simplex",
     "projection_l1_ball",
     "projection_l2_ball",
 ]
@@ -218,6 +223,57 @@ def projection_l2_ball(x: jax.Array, radius=1.0) -> jax.Array:
     return (x * scale.astype(x.dtype)).astype(x.dtype)
 
 
+def projection_box(x: jax.Array, lower, upper) -> jax.Array:
+    r"""Projection onto the box :math:`\{y : l \le y \le u\}`: ``clip(x, l, u)``.
+
+    ``lower`` and ``upper`` are scalars or arrays broadcastable to ``x``
+    (``-inf``/``inf`` for an open side). Concrete bounds with some
+    ``lower > upper`` (an empty box) raise ``ValueError``. jaxopt's
+    ``projection_box(x, (lower, upper))`` takes the bounds as one tuple; optax's
+    ``projections.box(tree, lower, upper)`` takes them as we do.
+    """
+    check_bounds(lower, upper)
+    return jnp.clip(x, as_dtype(lower, x.dtype), as_dtype(upper, x.dtype))
+
+
+def projection_non_negative(x: jax.Array) -> jax.Array:
+    r"""Projection onto the non-negative orthant: :math:`\max(x, 0)`."""
+    return jnp.maximum(x, jnp.zeros((), x.dtype))
+
+
+def _simplex_threshold(a: jax.Array, total) -> jax.Array:
+    r"""The :math:`\theta` with :math:`\sum_i \max(a_i - \theta, 0) = z`.
+
+    ``a`` is a flat array in the accumulation dtype, ``total`` = :math:`z > 0`.
+    One sort (Held, Wolfe & Crowder, 1974; Duchi et al., 2008): with ``u`` the
+    sorted ``a`` (descending), :math:`\theta = (\sum_{i \le k} u_i - z)/k`
+    for the largest :math:`k` with :math:`k u_k > \sum_{i \le k} u_i - z`.
+    """
+    u = jnp.sort(a)[::-1]
+    css = jnp.cumsum(u)
+    k = jnp.arange(1, a.size + 1, dtype=a.dtype)
+    n_active = jnp.maximum(jnp.sum(u * k > css - total), 1)
+    return (css[n_active - 1] - total) / n_active.astype(a.dtype)
+
+
+def projection_simplex(x: jax.Array, value=1.0) -> jax.Array:
+    r"""Projection onto the simplex :math:`\{y : y \ge 0,\ \sum_i y_i = z\}`.
+
+    The whole array is one vector (vmap for row-wise projections, e.g. the rows
+    of a stochastic matrix); :math:`z` is ``value`` (1: the probability
+    simplex) and must be > 0. The result is :math:`\max(x - \theta, 0)` with
+    :math:`\theta` from one sort (:math:`O(d \log d)`). Same convention as
+    jaxopt's ``projection_simplex(x, value)`` and optax's
+    ``projections.simplex(tree, scale)``.
+    """
+    check_positive("value", value)
+    acc = _acc(x)
+    if x.size == 0:
+        return x
+    theta = _simplex_threshold(x.reshape(-1).astype(acc), as_dtype(value, acc))
+    return jnp.maximum(x.astype(acc) - theta, 0).astype(x.dtype)
+
+
 def projection_l1_ball(x: jax.Array, radius=1.0) -> jax.Array:
     r"""Projection onto :math:`\{y : \|y\|_1 \le r\}` (Duchi et al., 2008).
 
@@ -235,10 +291,6 @@ def projection_l1_ball(x: jax.Array, radius=1.0) -> jax.Array:
     r = as_dtype(radius, acc)
     if a.size == 0:
         return x
-    u = jnp.sort(a)[::-1]
-    css = jnp.cumsum(u)
-    k = jnp.arange(1, a.size + 1, dtype=acc)
-    n_active = jnp.maximum(jnp.sum(u * k > css - r), 1)
-    theta = jnp.maximum((css[n_active - 1] - r) / n_active.astype(acc), 0)
+    theta = jnp.maximum(_simplex_threshold(a, r), 0)
     inside = jnp.sum(a) <= r
     return jnp.where(inside, x, soft_threshold(x, theta.astype(x.dtype)))

@@ -217,9 +217,71 @@ def test_ball_projections_match_constrained_argmin(x, radius, norm):
     assert np.linalg.norm(ours, ord=norm) <= radius * (1 + 1e-5) + 1e-6
 
 
+def _bounded_reference(x, lower, upper):
+    """L-BFGS-B on ½||x - y||² with the box as bounds."""
+    res = optimize.minimize(
+        lambda y: 0.5 * np.sum((x - y) ** 2),
+        np.zeros_like(x),
+        jac=lambda y: y - x,
+        bounds=list(zip(lower, upper, strict=True)),
+        method="L-BFGS-B",
+        options={"ftol": 1e-15, "gtol": 1e-12},
+    )
+    return res.x
+
+
+@SETTINGS
+@given(x=vectors(1, 5), lo=st.floats(-2, 0.5), width=st.floats(0, 2))
+def test_projection_box_matches_bounded_argmin(x, lo, width):
+    lower = np.full(x.shape, lo)
+    upper = lower + width
+    ours = prox.projection_box(jnp.asarray(x, jnp.float32), lo, lo + width)
+    ref = _bounded_reference(x, lower, upper)
+    np.testing.assert_allclose(np.asarray(ours, np.float64), ref, atol=1e-5)
+
+
+@SETTINGS
+@given(x=vectors(1, 5))
+def test_projection_non_negative_matches_bounded_argmin(x):
+    ours = prox.projection_non_negative(jnp.asarray(x, jnp.float32))
+    ref = _bounded_reference(x, np.zeros_like(x), np.full(x.shape, np.inf))
+    np.testing.assert_allclose(np.asarray(ours, np.float64), ref, atol=1e-5)
+
+
+@SETTINGS
+@given(x=vectors(1, 5), value=st.floats(0.1, 4))
+def test_projection_simplex_matches_constrained_argmin(x, value):
+    ours = np.asarray(prox.projection_simplex(jnp.asarray(x, jnp.float32), value))
+    res = optimize.minimize(
+        lambda y: 0.5 * np.sum((x - y) ** 2),
+        np.full(x.shape, value / x.size),
+        jac=lambda y: y - x,
+        constraints=[{"type": "eq", "fun": lambda y: np.sum(y) - value}],
+        bounds=[(0, None)] * x.size,
+        method="SLSQP",
+        options={"ftol": 1e-14, "maxiter": 1000},
+    )
+    np.testing.assert_allclose(ours, res.x, atol=1e-4)
+    assert np.all(ours >= 0)
+    assert np.sum(ours) == pytest.approx(value, rel=1e-5)
+
+
+def test_projection_simplex_and_box_reject_bad_hyperparameters():
+    with pytest.raises(ValueError, match="value must be finite and > 0"):
+        prox.projection_simplex(jnp.ones(3), 0.0)
+    with pytest.raises(ValueError, match="lower must be <= upper"):
+        prox.projection_box(jnp.ones(3), 1.0, jnp.array([2.0, 0.0, 2.0]))
+    # traced bounds and values pass the check and still project
+    out = jax.jit(prox.projection_simplex)(jnp.array([2.0, 0.0]), 1.0)
+    np.testing.assert_allclose(out, [1.0, 0.0])
+
+
 def test_projections_have_finite_gradients_at_zero():
     for project in (prox.projection_l1_ball, prox.projection_l2_ball):
         jac = jax.jacfwd(lambda z, f=project: f(z, 1.0))(jnp.zeros(3))
+        assert np.all(np.isfinite(jac))
+    for project in (prox.projection_simplex, prox.projection_non_negative):
+        jac = jax.jacfwd(project)(jnp.zeros(3))
         assert np.all(np.isfinite(jac))
 
 
@@ -234,6 +296,9 @@ def test_operators_keep_the_input_dtype(dtype):
         prox.singular_value_threshold(x, 0.2),
         prox.projection_l1_ball(x, 0.5),
         prox.projection_l2_ball(x, 0.5),
+        prox.projection_box(x, -0.5, 0.5),
+        prox.projection_non_negative(x),
+        prox.projection_simplex(x, 1.0),
     ]
     for out in outs:
         assert out.dtype == dtype and out.shape == x.shape

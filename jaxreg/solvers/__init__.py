@@ -7,12 +7,21 @@ per-feature weights and positivity) and a ``Design`` (:mod:`.design`: dense,
 sparse, row-sharded; centring implicit). ``fit`` solves any combination by
 the working-set prox-Newton coordinate descent of :mod:`.cd`; ``lasso``,
 ``enet``, ``logistic_regression`` (:mod:`.glm`) fix the datafit and penalty;
-``ridge`` (Cholesky / eigh / CG), paths and cross-validation (:mod:`.path`),
+``ridge`` (Cholesky / SVD / CG), paths and cross-validation (:mod:`.path`),
 batched FISTA and group-Lasso regression (:mod:`.fista`). Every solver
-returns a :class:`SolverResult`.
+returns a :class:`SolverResult`. ``proximal_gradient`` and
+``projected_gradient`` (:mod:`.composite`) minimize any smooth function of a
+pytree plus a penalty or constraint, with implicit differentiation
+(:mod:`.implicit`).
 """
 
 from jaxreg.solvers.base import ConvergenceWarning, SolverResult
+from jaxreg.solvers.composite import (
+    CompositeResult,
+    Constraint,
+    projected_gradient,
+    proximal_gradient,
+)
 from jaxreg.solvers.datafits import Datafit, Logistic, Quadratic, duality_gap
 from jaxreg.solvers.design import DenseDesign, SparseDesign
 from jaxreg.solvers.glm import enet, fit, lasso, logistic_regression
@@ -27,6 +36,8 @@ from jaxreg.solvers.path import (
 from jaxreg.solvers.ridge import ridge
 
 __all__ = [
+    "CompositeResult",
+    "Constraint",
     "ConvergenceWarning",
     "CVResult",
     "Datafit",
@@ -45,5 +56,7 @@ __all__ = [
     "lasso_path",
     "logistic_path",
     "logistic_regression",
+    "projected_gradient",
+    "proximal_gradient",
     "ridge",
 ]

@@ -1,0 +1,437 @@
+"""proximal_gradient / projected_gradient against independent references.
+
+References: our linear-model solvers (Lasso by coordinate descent, group lasso
+by its own FISTA), a numpy soft-impute written out here, and scipy.optimize
+(L-BFGS-B on the smooth objective, on split variables for L1, with bounds for
+boxes; SLSQP for the simplex and an epigraph form of the group penalty).
+"""
+
+import warnings
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import optimize
+
+import jaxreg as jr
+from jaxreg import prox
+from jaxreg.solvers import ConvergenceWarning, projected_gradient, proximal_gradient
+from jaxreg.solvers.fista import group_lasso_regression
+
+
+def least_squares(w, X, y):
+    return 0.5 * jnp.mean((X @ w - y) ** 2)
+
+
+def poisson_nll(w, X, y):
+    """Mean Poisson negative log-likelihood, log link (up to log y!)."""
+    eta = X @ w
+    return jnp.mean(jnp.exp(eta) - y * eta)
+
+
+def softmax_nll(W, X, labels):
+    """Mean multinomial log-loss; ``W`` is (n_features, n_classes)."""
+    logits = X @ W
+    return jnp.mean(
+        jax.nn.logsumexp(logits, axis=1) - logits[jnp.arange(len(labels)), labels]
+    )
+
+
+@pytest.fixture(scope="module")
+def regression():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 20)).astype(np.float32)
+    w = np.zeros(20, np.float32)
+    w[:4] = [1.5, -2.0, 1.0, 0.5]
+    y = (X @ w + 0.3 * rng.normal(size=80)).astype(np.float32)
+    return X, y
+
+
+def test_lasso_equals_coordinate_descent(regression):
+    X, y = regression
+    res = proximal_gradient(least_squares, jnp.zeros(20), jr.l1(0.1), X, y, tol=1e-6)
+    ref = jr.lasso(X, y, 0.1, fit_intercept=False, tol=1e-7)
+    assert bool(res.converged)
+    np.testing.assert_allclose(res.params, ref.coef, atol=2e-5)
+    # the exact zeros are the same
+    np.testing.assert_array_equal(
+        np.asarray(res.params) == 0, np.asarray(ref.coef) == 0
+    )
+
+
+def test_group_lasso_equals_group_lasso_regression(regression):
+    X, y = regression
+    pen = jr.group_lasso(0.15, axis=1)
+    res = proximal_gradient(
+        lambda W, X, y: least_squares(W.reshape(-1), X, y),
+        jnp.zeros((5, 4)),
+        pen,
+        X,
+        y,
+        tol=1e-6,
+    )
+    ref = group_lasso_regression(
+        X, y, pen, coef_shape=(5, 4), fit_intercept=False, tol=1e-8, max_iter=50_000
+    )
+    np.testing.assert_allclose(res.params.reshape(-1), ref.coef, atol=5e-5)
+    zero_groups = np.linalg.norm(np.asarray(ref.coef).reshape(5, 4), axis=1) == 0
+    assert zero_groups.any() and not zero_groups.all()
+    assert np.all(np.asarray(res.params)[zero_groups] == 0)
+
+
+def _soft_impute(M, mask, s, n_iter=3000):
+    """Numpy proximal gradient with step 1 (the loss has Lipschitz constant 1)."""
+    W = np.zeros_like(M)
+    for _ in range(n_iter):
+        u, sig, vt = np.linalg.svd(W - mask * (W - M), full_matrices=False)
+        W = (u * np.maximum(sig - s, 0)) @ vt
+    return W
+
+
+def test_nuclear_norm_matrix_completion_matches_numpy_soft_impute():
+    rng = np.random.default_rng(1)
+    M = (rng.normal(size=(12, 2)) @ rng.normal(size=(2, 9))).astype(np.float32)
+    mask = (rng.uniform(size=M.shape) < 0.6).astype(np.float32)
+
+    def completion(W, M, mask):
+        return 0.5 * jnp.sum(mask * (W - M) ** 2)
+
+    res = proximal_gradient(
+        completion, jnp.zeros_like(M), jr.nuclear_norm(1.0), M, mask, tol=1e-6
+    )
+    ref = _soft_impute(M.astype(np.float64), mask.astype(np.float64), 1.0)
+    assert bool(res.converged)
+    np.testing.assert_allclose(res.params, ref, atol=1e-3)
+    assert np.linalg.matrix_rank(
+        np.asarray(res.params), tol=1e-3
+    ) == np.linalg.matrix_rank(ref, tol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def counts():
+    rng = np.random.default_rng(2)
+    X = (rng.normal(size=(150, 8)) / 2).astype(np.float32)
+    w = np.array([0.8, -0.5, 0.3, 0, 0, 0, 0.2, 0], np.float32)
+    y = rng.poisson(np.exp(X @ w)).astype(np.float32)
+    return X, y
+
+
+def _poisson_np(w, X, y):
+    eta = X @ w
+    return np.mean(np.exp(eta) - y * eta), X.T @ (np.exp(eta) - y) / len(y)
+
+
+def test_poisson_glm_with_l2_matches_lbfgs(counts):
+    X, y = counts
+    s = 0.05
+    res = proximal_gradient(poisson_nll, jnp.zeros(8), jr.l2(s), X, y, tol=1e-6)
+
+    def obj(w):
+        v, g = _poisson_np(w, X.astype(np.float64), y.astype(np.float64))
+        return v + 0.5 * s * w @ w, g + s * w
+
+    ref = optimize.minimize(
+        obj, np.zeros(8), jac=True, method="L-BFGS-B", options={"gtol": 1e-10}
+    )
+    np.testing.assert_allclose(res.params, ref.x, atol=1e-4)
+    assert float(res.value) == pytest.approx(ref.fun, rel=1e-6)
+
+
+def test_poisson_glm_with_l1_matches_split_variable_lbfgs(counts):
+    X, y = counts
+    s = 0.05
+    res = proximal_gradient(poisson_nll, jnp.zeros(8), jr.l1(s), X, y, tol=1e-6)
+
+    def obj(uv):  # w = u - v with u, v >= 0: a smooth bound-constrained problem
+        v, g = _poisson_np(uv[:8] - uv[8:], X.astype(np.float64), y.astype(np.float64))
+        return v + s * uv.sum(), np.concatenate([g + s, -g + s])
+
+    ref = optimize.minimize(
+        obj,
+        np.zeros(16),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * 16,
+        options={"gtol": 1e-12, "ftol": 1e-15},
+    )
+    w_ref = ref.x[:8] - ref.x[8:]
+    np.testing.assert_allclose(res.params, w_ref, atol=1e-4)
+    assert np.any(np.asarray(res.params) == 0)  # exact zeros
+    assert float(res.value) == pytest.approx(ref.fun, rel=1e-6)
+
+
+def test_softmax_with_group_penalty_across_classes_matches_slsqp():
+    rng = np.random.default_rng(3)
+    n, d, k = 120, 5, 3
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    W_true = np.zeros((d, k))
+    W_true[:2] = rng.normal(size=(2, k)) * 2
+    labels = np.argmax(X @ W_true + rng.gumbel(size=(n, k)), axis=1).astype(np.int32)
+    s = 0.05
+    # groups = rows of W: one feature's weights across all classes
+    res = proximal_gradient(
+        softmax_nll, jnp.zeros((d, k)), jr.group_lasso(s, axis=1), X, labels, tol=1e-6
+    )
+
+    X64 = X.astype(np.float64)
+    onehot = np.eye(k)[labels]
+
+    def loss(W):
+        logits = X64 @ W
+        m = logits.max(axis=1, keepdims=True)
+        lse = (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))[:, 0]
+        p = np.exp(logits - lse[:, None])
+        return np.mean(lse - (logits * onehot).sum(1)), X64.T @ (p - onehot) / n
+
+    def obj(z):  # epigraph: min loss(W) + s Σ τ_j  s.t. ||W_j|| <= τ_j
+        v, g = loss(z[: d * k].reshape(d, k))
+        return v + s * z[d * k :].sum(), np.concatenate([g.ravel(), np.full(d, s)])
+
+    cons = {
+        "type": "ineq",
+        "fun": lambda z: z[d * k :] ** 2 - (z[: d * k].reshape(d, k) ** 2).sum(1),
+    }
+    z0 = np.concatenate([np.zeros(d * k), np.ones(d)])
+    ref = optimize.minimize(
+        obj,
+        z0,
+        jac=True,
+        constraints=[cons],
+        bounds=[(None, None)] * (d * k) + [(0, None)] * d,
+        method="SLSQP",
+        options={"ftol": 1e-14, "maxiter": 2000},
+    )
+    W_ref = ref.x[: d * k].reshape(d, k)
+    np.testing.assert_allclose(res.params, W_ref, atol=5e-4)
+    assert float(res.value) == pytest.approx(ref.fun, rel=1e-5)
+    # rows the reference zeroes are exactly zero in ours
+    zero_rows = np.linalg.norm(W_ref, axis=1) < 1e-6
+    assert zero_rows.any()
+    assert np.all(np.asarray(res.params)[zero_rows] == 0)
+
+
+def test_projected_box_matches_lbfgsb_bounds(regression):
+    X, y = regression
+    res = projected_gradient(
+        least_squares,
+        jnp.zeros(20),
+        prox.projection_box,
+        X,
+        y,
+        projection_args=(-0.5, 1.2),
+        tol=1e-6,
+    )
+    X64, y64 = X.astype(np.float64), y.astype(np.float64)
+    ref = optimize.minimize(
+        lambda w: (0.5 * np.mean((X64 @ w - y64) ** 2), X64.T @ (X64 @ w - y64) / 80),
+        np.zeros(20),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(-0.5, 1.2)] * 20,
+        options={"gtol": 1e-12, "ftol": 1e-15},
+    )
+    np.testing.assert_allclose(res.params, ref.x, atol=1e-5)
+    assert np.all(np.asarray(res.params) >= -0.5) and np.all(
+        np.asarray(res.params) <= 1.2
+    )
+
+
+def test_projected_simplex_matches_slsqp(regression):
+    X, y = regression
+    res = projected_gradient(
+        least_squares,
+        jnp.zeros(20),
+        prox.projection_simplex,
+        X,
+        y,
+        projection_args=(2.0,),
+        tol=1e-6,
+    )
+    X64, y64 = X.astype(np.float64), y.astype(np.float64)
+    ref = optimize.minimize(
+        lambda w: (0.5 * np.mean((X64 @ w - y64) ** 2), X64.T @ (X64 @ w - y64) / 80),
+        np.full(20, 0.1),
+        jac=True,
+        method="SLSQP",
+        bounds=[(0, None)] * 20,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 2.0}],
+        options={"ftol": 1e-15, "maxiter": 1000},
+    )
+    np.testing.assert_allclose(res.params, ref.x, atol=1e-4)
+    assert float(jnp.sum(res.params)) == pytest.approx(2.0, rel=1e-5)
+
+
+def test_lipschitz_1e7_converges_without_nan(regression):
+    # X scaled by c: L = c² λ_max(XᵀX/n) ≈ 3e7. The solution of the scaled
+    # problem with strength c·s is the unscaled one divided by c.
+    X, y = regression
+    c = 4000.0
+    lip = c**2 * np.linalg.eigvalsh(X.T.astype(np.float64) @ X / 80).max()
+    assert lip > 1e7
+    for step_size in ("backtracking", "lipschitz"):
+        res = proximal_gradient(
+            least_squares, jnp.zeros(20), jr.l1(c * 0.1), c * X, y, step_size=step_size
+        )
+        assert bool(res.converged) and not bool(res.failed)
+        assert np.all(np.isfinite(res.params))
+        ref = jr.lasso(X, y, 0.1, fit_intercept=False, tol=1e-7)
+        np.testing.assert_allclose(c * res.params, ref.coef, atol=1e-4)
+
+
+def test_backtracking_starts_from_a_too_large_step(regression):
+    # init_step = 1e3 ≫ 1/L: the line search halves it to a valid step and
+    # never grows it back
+    X, y = regression
+    res = proximal_gradient(
+        least_squares, jnp.zeros(20), jr.l1(0.1), X, y, init_step=1e3
+    )
+    lip = np.linalg.eigvalsh(X.T.astype(np.float64) @ X / 80).max()
+    assert bool(res.converged)
+    assert float(res.step_size) <= 2 / lip
+
+
+def test_nan_trials_shrink_the_step():
+    # f is NaN for w <= 0 (a log barrier): large trial steps land there
+    c = jnp.array([0.5, 2.0, 0.1])
+
+    def barrier(w, c):
+        return jnp.sum(c * w - jnp.log(w))
+
+    res = proximal_gradient(barrier, jnp.ones(3), jr.l2(0.5), c, init_step=100.0)
+    assert bool(res.converged) and not bool(res.failed)
+    # minimizer of c w - log w + w²/4: w = (-c + sqrt(c² + 2))
+    np.testing.assert_allclose(res.params, -c + jnp.sqrt(c**2 + 2), rtol=1e-4)
+
+
+def test_nonfinite_objective_is_reported_not_hidden():
+    def broken(w):  # finite only at the start
+        return jnp.where(jnp.all(w == 1), 0.0, jnp.nan) + jnp.sum(w)
+
+    with pytest.warns(ConvergenceWarning, match="finite"):
+        res = proximal_gradient(broken, jnp.ones(3), jr.l1(0.1), init_step=1.0)
+    assert bool(res.failed) and not bool(res.converged)
+    np.testing.assert_array_equal(res.params, jnp.ones(3))  # the last finite iterate
+
+    # a fixed step far too large diverges: flagged, params stay finite
+    X = jnp.eye(3) * 10.0
+    with pytest.warns(ConvergenceWarning, match="non-finite"):
+        res = proximal_gradient(
+            least_squares, jnp.zeros(3), jr.l1(0.0), X, jnp.ones(3), step_size=10.0
+        )
+    assert bool(res.failed)
+    assert np.all(np.isfinite(res.params))
+
+
+def test_unconverged_warns_outside_jit_and_flags_inside(regression):
+    X, y = regression
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        res = proximal_gradient(
+            least_squares, jnp.zeros(20), jr.l1(0.01), X, y, max_iter=3
+        )
+    assert int(res.n_iter) == 3 and not bool(res.converged)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        flags = jax.jit(
+            lambda X: (
+                proximal_gradient(
+                    least_squares, jnp.zeros(20), jr.l1(0.01), X, y, max_iter=3
+                ).converged
+            )
+        )(X)
+    assert not bool(flags)
+
+
+def test_stopping_rule_is_scale_invariant(regression):
+    X, y = regression
+
+    def scaled(w, X, y, a):
+        return a * least_squares(w, X, y)
+
+    runs = [
+        proximal_gradient(scaled, jnp.zeros(20), jr.l1(a * 0.1), X, y, a, tol=1e-4)
+        for a in (1.0, 1e4)
+    ]
+    assert int(runs[0].n_iter) == int(runs[1].n_iter)
+    np.testing.assert_allclose(runs[0].params, runs[1].params, atol=1e-5)
+
+
+def test_vmap_over_data_and_strength(regression):
+    X, y = regression
+    strengths = jnp.array([0.02, 0.1, 0.5])
+    batched = jax.vmap(
+        lambda s: proximal_gradient(
+            least_squares, jnp.zeros(20), jr.l1(s), X, y, tol=1e-6
+        )
+    )(strengths)
+    ys = jnp.stack([y, 2 * y, -y])
+    over_y = jax.vmap(
+        lambda y: proximal_gradient(
+            least_squares, jnp.zeros(20), jr.l1(0.1), X, y, tol=1e-6
+        )
+    )(ys)
+    for i in range(3):
+        one = proximal_gradient(
+            least_squares, jnp.zeros(20), jr.l1(strengths[i]), X, y, tol=1e-6
+        )
+        np.testing.assert_allclose(batched.params[i], one.params, atol=1e-5)
+        ref = jr.lasso(X, np.asarray(ys[i]), 0.1, fit_intercept=False, tol=1e-6)
+        np.testing.assert_allclose(over_y.params[i], ref.coef, atol=1e-4)
+    assert batched.converged.shape == (3,) and bool(jnp.all(batched.converged))
+
+
+class Linear(NamedTuple):
+    w: jax.Array
+    b: jax.Array
+
+
+class WeightsOnly:
+    """A user penalty (not a pytree): L1 on ``w``, the intercept unpenalized."""
+
+    def __init__(self, s):
+        self.pen = jr.l1(s)
+
+    def value(self, p):
+        return self.pen.value(p.w)
+
+    def prox(self, p, step):
+        return Linear(self.pen.prox(p.w, step), p.b)
+
+
+def test_pytree_params_and_a_user_penalty(regression):
+    X, y = regression
+    y = y + 3.0
+
+    def loss(p, X, y):
+        return 0.5 * jnp.mean((X @ p.w + p.b - y) ** 2)
+
+    res = proximal_gradient(
+        loss, Linear(jnp.zeros(20), jnp.zeros(())), WeightsOnly(0.1), X, y, tol=1e-6
+    )
+    ref = jr.lasso(X, y, 0.1, fit_intercept=True, tol=1e-7)
+    assert isinstance(res.params, Linear)
+    np.testing.assert_allclose(res.params.w, ref.coef, atol=3e-5)
+    np.testing.assert_allclose(res.params.b, ref.intercept, atol=3e-5)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="value.*prox"):
+        proximal_gradient(least_squares, jnp.zeros(2), object())
+    with pytest.raises(ValueError, match="step_size"):
+        proximal_gradient(least_squares, jnp.zeros(2), jr.l1(0.1), step_size="auto")
+    with pytest.raises(ValueError, match="step_size"):
+        proximal_gradient(least_squares, jnp.zeros(2), jr.l1(0.1), step_size=-1.0)
+    with pytest.raises(ValueError, match="init_params"):
+        proximal_gradient(least_squares, jnp.zeros(2, jnp.int32), jr.l1(0.1))
+    with pytest.raises(ValueError, match="decrease"):
+        proximal_gradient(least_squares, jnp.zeros(2), jr.l1(0.1), decrease=1.0)
+    with pytest.raises(ValueError, match="projection must be callable"):
+        projected_gradient(least_squares, jnp.zeros(2), None)
+
+
+def test_float32_by_default_and_dtype_kept(regression):
+    X, y = regression
+    res = proximal_gradient(least_squares, jnp.zeros(20), jr.l1(0.1), X, y)
+    assert res.params.dtype == jnp.float32 and res.value.dtype == jnp.float32
+    assert res.n_iter.dtype == jnp.int32
