@@ -317,22 +317,20 @@ def _run(quick):
 
     import jaxreg.solvers.glm as glm
     import jaxreg.solvers.path as jpath
+    from jaxreg import l1
     from jaxreg.solvers import base
-    from jaxreg.solvers.datafits import LOGISTIC, QUADRATIC
+    from jaxreg.solvers.datafits import Logistic, Quadratic
 
-    def device_solver(datafit, X, y):
-        """fit(lam, tol) on a design prepared (copied to the device) once."""
-        design = base.prepare(X, y, center=False)
-        p_zero = datafit.value(design.y, jnp.zeros_like(design.y))
+    def device_solver(datafit_cls, X, y):
+        """fit(lam, tol) on a problem prepared (copied to the device) once."""
+        problem = base.prepare(X, y, datafit_cls, fit_intercept=False)
+        datafit = problem.datafit
+        p_zero = datafit.value(jnp.zeros_like(datafit.y))
 
         def fit(lam, tol):
             res = glm.fit_prepared(
-                datafit,
-                design,
-                lam,
-                0.0,
-                center=False,
-                fit_intercept=False,
+                problem,
+                l1(lam),
                 tol=tol,
                 max_iter=100,
                 max_epochs=100_000,
@@ -343,11 +341,9 @@ def _run(quick):
 
         def path(lams, tol):
             out = jpath.solve_path(
-                datafit,
-                design,
+                problem,
+                l1(1.0),
                 lams,
-                1.0,
-                fit_col=False,
                 tol_abs=tol * p_zero,
                 max_iter=100,
                 max_epochs=100_000,
@@ -377,7 +373,7 @@ def _run(quick):
     )
     print(f"host->device copy of X: {t_copy:.4f}s (inside every jaxreg time below)")
     alpha_max = np.abs(X.T @ y).max() / n
-    dev_fit, dev_path = device_solver(QUADRATIC, X, y)
+    dev_fit, dev_path = device_solver(Quadratic, X, y)
     for ratio in (10, 100):
         alpha = alpha_max / ratio
 
@@ -422,7 +418,7 @@ def _run(quick):
     X, y = data_classification()
     n = X.shape[0]
     lam_max = np.abs(X.T @ y).max() / (2 * n)
-    dev_fit, _ = device_solver(LOGISTIC, X, y)
+    dev_fit, _ = device_solver(Logistic, X, y)
     for ratio in (10, 100):
         lam = lam_max / ratio
 
