@@ -19,3 +19,19 @@ from hypothesis import settings  # noqa: E402
 # Fuzzing explores a fixed sequence of examples: CI runs are reproducible.
 settings.register_profile("jaxreg", derandomize=True, database=None)
 settings.load_profile("jaxreg")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drops jax's compiled executables after each test module.
+
+    Each XLA:CPU executable holds a few memory maps; the whole suite compiles
+    enough of them to reach the kernel's ``vm.max_map_count`` (65530), where
+    the next compilation segfaults. Modules share few programs, so clearing
+    costs little.
+    """
+    yield
+    jax.clear_caches()

@@ -17,7 +17,11 @@ The algorithm is the one that makes celer and skglm fast, compiled end to end:
 1. **Outer loop** (``lax.while_loop``): compute ``v = Xᵀ(-∇F(Xw + b))``, the
    duality gap at the rescaled dual point (:func:`~jaxreg.solvers.datafits.
    duality_gap`; for a non-convex penalty the stationarity measure
-   :func:`optimality_gap`) and stop when ``gap <= tol · P(0)``.
+   :func:`optimality_gap`) and stop when ``gap <= tol · P(0)``; for a datafit
+   whose Hessian is not constant (logistic), only after one more prox-Newton
+   step once that holds (or at ``gap <= tol/100 · P(0)``): a gap ``g``
+   leaves an ``O(sqrt(g))`` coefficient error that the quadratically
+   convergent step mostly removes.
 2. **Gap-safe screening and ranking**: with ``mⱼ = penalty.zero_margin(vⱼ)``
    (``l1ⱼ - |vⱼ|`` for the elastic net) and ``||xⱼ||_a² = colsqⱼ``, a feature
    with ``mⱼ / ||xⱼ||_a > sqrt(2·gap / c)`` is provably zero at the optimum
@@ -447,8 +451,15 @@ def run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget):
         v = lax.cond(st.v_fresh, lambda _: st.v, gradient, st.u)
         gap, primal = optimality_gap(datafit, penalty, st.u, st.w, v, design.colsq)
         nnz = jnp.sum(st.w != 0)
+        done = gap <= tol_abs
+        if not datafit.constant_hessian:
+            # a gap g leaves an O(sqrt(g)) error in w; one more prox-Newton
+            # step, converging quadratically, costs one pass and removes most
+            # of it (breast cancer, tol=1e-4: error 9e-3 -> 6e-4)
+            polished = (st.n_outer > 0) & (st.gap <= tol_abs)
+            done = done & (polished | (gap <= 0.01 * tol_abs))
         status = jnp.where(
-            gap <= tol_abs,
+            done,
             CONVERGED,
             jnp.where(
                 nnz > grow_at,

