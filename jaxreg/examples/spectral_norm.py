@@ -20,7 +20,9 @@ the bound. The constrained network's certificate is several times smaller
 and nearly tight (its Jacobians reach ~0.9 of it; the plain network's stay
 well below its product of norms), and it buys certified robustness: a
 correct prediction whose margin exceeds √2·L·ε cannot change within an L2
-ball of radius ε. The price is a few points of validation accuracy.
+ball of radius ε (at ε = 0.2, about half of the validation images against a
+few percent for the plain network, whose margins are larger but whose
+certificate is looser). The price is a few points of validation accuracy.
 """
 
 import jax
