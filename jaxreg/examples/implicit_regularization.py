@@ -11,8 +11,9 @@ Hessian-vector products, warm-started from the previous vector); the final
 value is checked against scipy's Lanczos solver (``eigsh``) on the same
 Hessian-vector product. On a quadratic, GD is stable only while λ_max < 2/η;
 a network is not a quadratic, and GD regulates its own curvature instead of
-diverging: every run whose initial sharpness is above 2/η is driven to, and
-then hovers at or below, 2/η, while the smallest rate — below the edge
+diverging: every run whose initial sharpness is above 2/η is driven down to
+2/η or below within its first steps and stays there (the largest rate hovers
+at the edge, oscillating about it), while the smallest rate — below the edge
 from the start — keeps the sharp region it started in. The other monitoring
 signals (``jaxreg.stable_rank`` of each weight matrix and the global weight
 norm) show what the large rate does to get there: a catapult early in
