@@ -68,11 +68,13 @@ from jaxreg.solvers.base import (
     warn_not_converged,
 )
 from jaxreg.solvers.cd import (
+    ANDERSON,
     BUDGET,
     CONVERGED,
     GROW,
     MODEL_RATIO,
     RUNNING,
+    _anderson_weights,
     _top_k,
     run_buckets,
 )
@@ -83,6 +85,8 @@ __all__ = ["group_lasso", "group_layout"]
 
 _INNER_RATIO = 0.3
 _POWER_ITERS = 20
+_UNROLL = 2
+_GRAM_MAX = 256  # working sets of at most this many columns use the Gram
 
 
 class BCDState(NamedTuple):
@@ -138,7 +142,7 @@ def group_layout(groups, n_features: int) -> Layout:
     return Layout(inverse * m + rank, len(counts), m)
 
 
-def _padded(X, layout):
+def padded(X, layout):
     """``X`` with its columns moved to the block layout (zero columns pad)."""
     d_pad = layout.n_groups * layout.size
     pos = layout.pos
@@ -188,71 +192,138 @@ def group_gap(datafit, penalty, u, w, v, colsq, r=None):
     return jnp.maximum(gap, 0.0), primal, s
 
 
-def _block_lipschitz(H, K, m):
-    """Largest eigenvalue of each ``m x m`` diagonal block of ``H[:Km, :Km]``
-    by power iteration, capped by the block's trace (an upper bound)."""
-    Hr = H[: K * m, : K * m].reshape(K, m, K, m)
-    k = jnp.arange(K)
-    blocks = Hr[k, :, k, :]  # (K, m, m)
+def _block_lipschitz(blocks):
+    """Largest eigenvalue of each ``m x m`` block (``(K, m, m)``, PSD) by power
+    iteration, capped by the block's trace (an upper bound)."""
+    K, m, _ = blocks.shape
+    dtype = blocks.dtype
 
     def body(_, x):
         x = jnp.einsum("kij,kj->ki", blocks, x)
-        return x / jnp.maximum(_norms(x), jnp.finfo(H.dtype).tiny)[:, None]
+        return x / jnp.maximum(_norms(x), jnp.finfo(dtype).tiny)[:, None]
 
-    x0 = jnp.ones((K, m), H.dtype) / jnp.sqrt(jnp.asarray(m, H.dtype))
+    x0 = jnp.ones((K, m), dtype) / jnp.sqrt(jnp.asarray(m, dtype))
     x = lax.fori_loop(0, _POWER_ITERS, body, x0)
     ray = jnp.einsum("ki,kij,kj->k", x, blocks, x)
     trace = jnp.trace(blocks, axis1=1, axis2=2)
     return jnp.minimum(1.01 * ray, trace)
 
 
-def _model_bcd(H, L, g, x, pen, K, m, eps, max_epochs):
-    """Cyclic block CD on ``q(δ) = -gᵀδ + ½ δᵀHδ + Σ_g λc_g‖x_g + δ_g‖`` from
-    ``δ = 0``: block ``k`` takes ``x_k ← prox_{λc_k‖·‖/L_k}(x_k + (g_k -
-    (Hδ)_k)/L_k)``; a trailing coordinate beyond ``K·m`` is a free intercept
-    (exact step). Stops after the first epoch whose largest ``L_k‖Δx_k‖_∞``
-    is ``<= eps``. Returns ``(x, epochs)``."""
+class _Model(NamedTuple):
+    """The quadratic model ``q(δ) = -gᵀδ + ½ δᵀ X_Wᵀ diag(h) X_W δ + penalty``
+    of a working set: ``cols`` ``(Km[+1], n)`` (a trailing row of ones for a
+    free intercept), ``h`` ``(n,)`` the Hessian weights, ``L`` ``(K,)`` the
+    block Lipschitz constants and, in Gram mode, ``H = X_Wᵀ diag(h) X_W``."""
+
+    cols: jax.Array
+    h: jax.Array
+    L: jax.Array
+    H: jax.Array | None
+
+
+def _model(cols, h, K, m, gram):
+    """The model of working-set columns ``cols`` at Hessian weights ``h``;
+    ``gram`` forms the full Gram matrix (``O((Km)²n)``, then ``O(Km·m)`` per
+    block step) instead of working on residuals (``O(mn)`` per block step)."""
+    Km = K * m
+    if gram:
+        H = (cols * h[None, :]) @ cols.T
+        Hr = H[:Km, :Km].reshape(K, m, K, m)
+        k = jnp.arange(K)
+        return _Model(cols, h, _block_lipschitz(Hr[k, :, k, :]), H)
+    Xb = cols[:Km].reshape(K, m, -1)
+    blocks = jnp.einsum("kin,kjn->kij", Xb * h[None, None, :], Xb)
+    return _Model(cols, h, _block_lipschitz(blocks), None)
+
+
+def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
+    """Cyclic block CD on the model ``q`` (see :class:`_Model`) from ``δ = 0``:
+    block ``k`` takes ``x_k ← prox_{λc_k‖·‖/L_k}(x_k + (g_k - (Hδ)_k)/L_k)``;
+    a trailing coordinate beyond ``K·m`` is a free intercept (exact step).
+    ``Hδ`` is carried in coefficient space (Gram mode) or as ``X_W δ`` in
+    sample space (residual mode). Every ``ANDERSON + 1`` epochs the iterates
+    are extrapolated (Anderson, as :func:`jaxreg.solvers.cd._model_cd`) and
+    the result kept if it lowers ``q``. Stops after the first epoch whose
+    largest ``L_k‖Δx_k‖_∞`` is ``<= eps``. Returns ``(x, epochs)``."""
     Km = K * m
     fit_col = x.shape[0] > Km
+    cols, h, L, H = model
+    gram = H is not None
+    x0 = x
+    m1 = ANDERSON + 1
+
+    def curv(acc, start, size):  # (Hδ) on coordinates [start, start + size)
+        if gram:
+            return lax.dynamic_slice_in_dim(acc, start, size)
+        return lax.dynamic_slice_in_dim(cols, start, size, axis=0) @ (h * acc)
+
+    def update(acc, start, delta):
+        rows = lax.dynamic_slice_in_dim(H if gram else cols, start, delta.shape[0])
+        return acc + delta @ rows
+
+    def q(x, acc):
+        delta = x - x0
+        quad = jnp.dot(delta, acc) if gram else jnp.sum(h * acc * acc)
+        return (
+            0.5 * quad
+            - jnp.dot(delta, g)
+            + jnp.sum(pen.block_value(x[:Km].reshape(K, m)))
+        )
 
     def block(k, carry):
-        x, hd, change = carry
+        x, acc, change = carry
         start = k * m
         xk = lax.dynamic_slice_in_dim(x, start, m)
         gk = lax.dynamic_slice_in_dim(g, start, m)
-        hk = lax.dynamic_slice_in_dim(hd, start, m)
         lk = L[k]
         safe = jnp.where(lk > 0, lk, 1.0)
-        z = xk + (gk - hk) / safe
+        z = xk + (gk - curv(acc, start, m)) / safe
         new = pen.take(k).block_prox(z[None, :], 1.0 / safe)[0]
         new = jnp.where(lk > 0, new, xk)
         delta = new - xk
-        rows = lax.dynamic_slice_in_dim(H, start, m, axis=0)  # (m, Km[+1])
         return (
             lax.dynamic_update_slice_in_dim(x, new, start, 0),
-            hd + delta @ rows,
+            update(acc, start, delta),
             jnp.maximum(change, lk * jnp.max(jnp.abs(delta))),
         )
 
+    h_b = H[Km, Km] if (gram and fit_col) else jnp.sum(h)
+
+    def extrapolate(x, acc, xs, accs):
+        dx = jnp.diff(xs, axis=0)
+        c = _anderson_weights(dx @ dx.T)
+        x_acc, acc_acc = c @ xs[1:], c @ accs[1:]
+        better = q(x_acc, acc_acc) < q(x, acc)  # False when c is not finite
+        return jnp.where(better, x_acc, x), jnp.where(better, acc_acc, acc)
+
     def epoch(carry):
-        x, hd, ep, _ = carry
+        x, acc, ep, _, xs, accs = carry
         zero = jnp.zeros((), x.dtype)
-        x, hd, change = lax.fori_loop(0, K, block, (x, hd, zero))
+        x, acc, change = lax.fori_loop(0, K, block, (x, acc, zero), unroll=_UNROLL)
         if fit_col:
-            h = H[Km, Km]
-            safe = jnp.where(h > 0, h, 1.0)
-            delta = jnp.where(h > 0, (g[Km] - hd[Km]) / safe, 0.0)
+            safe = jnp.where(h_b > 0, h_b, 1.0)
+            delta = jnp.where(h_b > 0, (g[Km] - curv(acc, Km, 1)[0]) / safe, 0.0)
             x = x.at[Km].add(delta)
-            hd = hd + H[Km] * delta
-            change = jnp.maximum(change, h * jnp.abs(delta))
-        return x, hd, ep + 1, change
+            acc = update(acc, Km, delta[None])
+            change = jnp.maximum(change, h_b * jnp.abs(delta))
+        slot = ep % m1
+        xs, accs = xs.at[slot].set(x), accs.at[slot].set(acc)
+        x, acc = lax.cond(
+            slot == m1 - 1,
+            lambda: extrapolate(x, acc, xs, accs),
+            lambda: (x, acc),
+        )
+        return x, acc, ep + 1, change, xs, accs
 
     def cond(carry):
-        _, _, ep, change = carry
+        ep, change = carry[2], carry[3]
         return (change > eps) & (ep < max_epochs)
 
     inf = jnp.asarray(jnp.inf, x.dtype)
-    x, _, ep, _ = lax.while_loop(cond, epoch, (x, jnp.zeros_like(x), 0, inf))
+    acc0 = jnp.zeros_like(x) if gram else jnp.zeros_like(h)
+    xs = jnp.zeros((m1,) + x.shape, x.dtype)
+    accs = jnp.zeros((m1,) + acc0.shape, x.dtype)
+    x, _, ep, _, _, _ = lax.while_loop(cond, epoch, (x, acc0, 0, inf, xs, accs))
     return x, ep
 
 
@@ -295,11 +366,12 @@ def _working_set_step(K, fit_col, design, datafit, pen, st, v, s, tol_in, budget
     def ws_gap(u, x, g):
         return group_gap(datafit, pen_w, u, blocks(x), blocks(g), colsq_w)[0]
 
-    def hessian(u):
-        return (Xw * datafit.hessian_diag(u)[None, :]) @ Xw.T
+    gram = K * m <= _GRAM_MAX
 
-    H0 = hessian(st.u) if constant else None
-    L0 = _block_lipschitz(H0, K, m) if constant else None
+    def model_at(u):
+        return _model(Xw, datafit.hessian_diag(u), K, m, gram)
+
+    model0 = model_at(st.u) if constant else None
 
     def newton_cond(c):
         _, _, _, gap, k, ep = c
@@ -307,15 +379,12 @@ def _working_set_step(K, fit_col, design, datafit, pen, st, v, s, tol_in, budget
 
     def newton_step(c):
         x, u, g, _, k, ep = c
-        if constant:
-            H, L = H0, L0
-        else:
-            H = hessian(u)
-            L = _block_lipschitz(H, K, m)
+        model = model0 if constant else model_at(u)
         kkt = jnp.max(pen_w.subdiff_distance(blocks(x), blocks(g)))
         if fit_col:
             kkt = jnp.maximum(kkt, jnp.abs(g[Km]))
-        x_new, n_ep = _model_bcd(H, L, g, x, pen_w, K, m, MODEL_RATIO * kkt, 1000)
+        eps = MODEL_RATIO * kkt
+        x_new, n_ep = _model_bcd(model, g, x, pen_w, K, m, eps, 1000)
         delta = x_new - x
         du = delta @ Xw
         if constant:
@@ -490,7 +559,7 @@ def group_lasso(
     _check_int("max_epochs", max_epochs, 0)
     _check_int("p0", p0, 1)
     layout = group_layout(groups, X.shape[1])
-    G, m = layout.n_groups, layout.size
+    G = layout.n_groups
     if group_weights is not None:
         check_nonnegative("group_weights", group_weights)
         if np.shape(group_weights) != (G,):
@@ -499,12 +568,30 @@ def group_lasso(
                 f"{np.shape(group_weights)}"
             )
     problem = prepare(
-        _padded(X, layout),
+        padded(X, layout),
         y,
         datafit_cls,
         fit_intercept=fit_intercept,
         sample_weight=sample_weight,
     )
+    return solve_prepared(
+        problem,
+        layout,
+        lam,
+        group_weights,
+        tol=tol,
+        max_iter=max_iter,
+        max_epochs=max_epochs,
+        p0=p0,
+    )
+
+
+def solve_prepared(
+    problem, layout, lam, group_weights, *, tol, max_iter, max_epochs, p0
+):
+    """:func:`group_lasso` on a problem prepared from the padded design
+    (``prepare(padded(X, layout), ...)``, already on the device)."""
+    G, m = layout.n_groups, layout.size
     design, df = problem.design, problem.datafit
     dtype = design.dtype
     weights = None if group_weights is None else jnp.asarray(group_weights, dtype)
