@@ -281,9 +281,14 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
         new = pen.take(k).block_prox(z[None, :], 1.0 / safe)[0]
         new = jnp.where(lk > 0, new, xk)
         delta = new - xk
+        if gram:
+            acc = update(acc, start, delta)
+        else:  # a zero block that stays zero costs no O(n) update
+            moved = jnp.any(delta != 0)
+            acc = lax.cond(moved, update, lambda a, *_: a, acc, start, delta)
         return (
             lax.dynamic_update_slice_in_dim(x, new, start, 0),
-            update(acc, start, delta),
+            acc,
             jnp.maximum(change, lk * jnp.max(jnp.abs(delta))),
         )
 
