@@ -28,15 +28,22 @@ The algorithm mirrors the coordinate descent of :mod:`.cd` group by group:
    others are ranked by ``-(λc_g - ‖X_gᵀθ‖)/‖X̃_g‖``, nonzero and
    unpenalized groups first; the top ``K`` groups form the working set.
 3. **Inner prox-Newton loop on the working set**: the ``K·m`` columns are
-   gathered once and their Gram matrix ``H = X_Wᵀ diag(∇²F) X_W`` formed;
-   each block step on the quadratic model is the group soft-threshold of a
-   gradient step, ``w_g ← prox_{λc_g‖·‖/L_g}(w_g + ∇_g/L_g)``, with ``L_g``
-   the largest eigenvalue of the block ``H_gg`` (power iteration on ``m x m``
-   blocks, no eigh). Least squares needs no line search and one ``H`` per
-   working set; the logistic loss gets a backtracking line search on the
+   gathered once; each block step on the quadratic model ``q`` of the
+   datafit (Hessian ``X_Wᵀ diag(∇²F) X_W``) is the group soft-threshold of a
+   gradient step, ``w_g ← prox_{λc_g‖·‖/L_g}(w_g + ∇_g q/L_g)``, with ``L_g``
+   the largest eigenvalue of the block ``X_gᵀ diag(∇²F) X_g`` (power
+   iteration on ``m x m`` blocks, no eigh). A working set of at most 256
+   columns forms its Gram matrix once (``O(Km·m)`` per block step); a larger
+   one works on the residual ``X_W δ`` (``O(mn)`` per block step, and none
+   for a block that stays zero), as forming the Gram would cost more than
+   the epochs it saves. Every 6 epochs the iterates are combined by
+   Anderson extrapolation (kept when ``q`` decreases). Least squares needs
+   no line search; the logistic loss gets a backtracking line search on the
    true objective after each model solve (prox-Newton, as skglm's
    ``GroupProxNewton``). The inner loop stops at ``0.3 ×`` the outer gap
    (or half the final tolerance for a small least-squares working set).
+   Exact block Newton steps (solving each block's ``m x m`` subproblem) are
+   not implemented.
 
 ``K`` is a power of two, and :func:`jaxreg.solvers.cd.run_buckets` grows it
 when the active groups outgrow ``7K/8``: one host round trip per bucket.
