@@ -43,6 +43,7 @@ from jaxreg.layouts import (
 from jaxreg.penalties import (
     L1,
     L2,
+    BlockGroupLasso,
     ElasticNet,
     GroupLasso,
     NuclearNorm,
@@ -130,6 +131,7 @@ __all__ = [
     "L2",
     "ElasticNet",
     "GroupLasso",
+    "BlockGroupLasso",
     "NuclearNorm",
     "l1",
     "l2",

@@ -25,8 +25,12 @@ def numpy_value(name, w):
         return 0.3 * (0.25 * np.abs(w).sum() + 0.5 * 0.75 * np.sum(w**2))
     if name == "group_lasso":
         return 0.3 * np.sqrt(np.sum(w**2, axis=0)).sum()
+    if name == "block_group_lasso":  # rows are groups, weights BLOCK_WEIGHTS
+        return 0.3 * (BLOCK_WEIGHTS * np.sqrt(np.sum(w**2, axis=1))).sum()
     return 0.3 * np.linalg.svd(w, compute_uv=False).sum()
 
+
+BLOCK_WEIGHTS = np.array([1.0, 0.5, 2.0, 0.0])
 
 PENALTIES = {
     "l1": jr.l1(0.3),
@@ -34,6 +38,9 @@ PENALTIES = {
     "elastic_net": jr.elastic_net(0.3, l1_ratio=0.25),
     "group_lasso": jr.group_lasso(0.3, axis=0),
     "nuclear_norm": jr.nuclear_norm(0.3),
+    "block_group_lasso": jr.BlockGroupLasso(
+        0.3, jnp.asarray(BLOCK_WEIGHTS, jnp.float32)
+    ),
 }
 
 
@@ -145,3 +152,33 @@ def test_alpha_max_zeroes_the_solution():
         assert jnp.any(pen_cls(0.99 * s, **kwargs).prox(x, 1.0) != 0)
     s = jr.group_lasso(1.0, axis=0).alpha_max(x)
     np.testing.assert_allclose(jr.group_lasso(s, axis=0).prox(x, 1.0), 0, atol=1e-7)
+
+
+def test_block_group_lasso_contract_against_numpy():
+    pen = jr.BlockGroupLasso(0.3, jnp.asarray(BLOCK_WEIGHTS, jnp.float32))
+    rng = np.random.default_rng(0)
+    V = rng.normal(size=(4, 3)).astype(np.float32)
+    W = rng.normal(size=(4, 3)).astype(np.float32)
+    W[1] = 0.0
+    c = 0.3 * BLOCK_WEIGHTS
+    vn = np.linalg.norm(V, axis=1)
+    wn = np.linalg.norm(W, axis=1)
+    expected = [
+        np.linalg.norm(V[g] - c[g] * W[g] / wn[g])
+        if wn[g] > 0
+        else max(vn[g] - c[g], 0)
+        for g in range(4)
+    ]
+    np.testing.assert_allclose(pen.subdiff_distance(W, V), expected, rtol=1e-5)
+    np.testing.assert_allclose(pen.zero_margin(V), c - vn, rtol=1e-5)
+    pen_groups = BLOCK_WEIGHTS > 0
+    s = 1 / max(1.0, np.max(vn[pen_groups] / c[pen_groups]))
+    assert float(pen.dual_scaling(V)) == pytest.approx(s, rel=1e-5)
+    np.testing.assert_array_equal(pen.unpenalized(W), ~pen_groups)
+    lam_max = np.max(vn[pen_groups] / BLOCK_WEIGHTS[pen_groups])
+    assert float(pen.alpha_max(V)) == pytest.approx(lam_max, rel=1e-5)
+    # at strength alpha_max, W = 0 is optimal: the prox of V keeps only row 3
+    at_max = jr.BlockGroupLasso(lam_max, jnp.asarray(BLOCK_WEIGHTS, jnp.float32))
+    out = np.asarray(at_max.block_prox(jnp.asarray(V), 1.0 + 1e-6))
+    np.testing.assert_array_equal(out[:3], 0.0)
+    np.testing.assert_allclose(out[3], V[3], rtol=1e-6)

@@ -8,7 +8,8 @@ sparse, row-sharded; centring implicit). ``fit`` solves any combination by
 the working-set prox-Newton coordinate descent of :mod:`.cd`; ``lasso``,
 ``enet``, ``logistic_regression`` (:mod:`.glm`) fix the datafit and penalty;
 ``ridge`` (Cholesky / SVD / CG), paths and cross-validation (:mod:`.path`),
-batched FISTA and group-Lasso regression (:mod:`.fista`). Every solver
+the group lasso by block coordinate descent (``group_lasso``, :mod:`.bcd`),
+batched FISTA and group-Lasso regression by FISTA (:mod:`.fista`). Every solver
 returns a :class:`SolverResult`. ``proximal_gradient`` and
 ``projected_gradient`` (:mod:`.composite`) minimize any smooth function of a
 pytree plus a penalty or constraint, with implicit differentiation
@@ -16,6 +17,7 @@ pytree plus a penalty or constraint, with implicit differentiation
 """
 
 from jaxreg.solvers.base import ConvergenceWarning, SolverResult
+from jaxreg.solvers.bcd import group_lasso
 from jaxreg.solvers.composite import (
     CompositeResult,
     Constraint,
@@ -52,6 +54,7 @@ __all__ = [
     "enet",
     "enet_path",
     "fit",
+    "group_lasso",
     "lasso",
     "lasso_path",
     "logistic_path",

@@ -1,0 +1,198 @@
+"""Group lasso by block coordinate descent (jaxreg/solvers/bcd.py).
+
+References: FISTA (:func:`group_lasso_regression`), skglm's ``GroupLasso``,
+KKT conditions written out in numpy, scipy's BFGS on the active groups.
+"""
+
+import jax
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.sparse as sp
+from skglm import GroupLasso as SkglmGroupLasso
+
+import jaxreg as jr
+from jaxreg.solvers import group_lasso
+from jaxreg.solvers.fista import group_lasso_regression
+
+
+def _problem(n=80, d=24, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    X[:, 1] += 0.8 * X[:, 0]  # correlated within a group
+    w = np.zeros(d)
+    w[:8] = rng.normal(size=8)
+    y = X @ w + 0.5 * rng.normal(size=n) + 1.0
+    return X, y
+
+
+def _lam_max(X, y, labels, a, c=None, logistic=False):
+    """max_g ||X̃_gᵀ r(0)|| / c_g, from numpy."""
+    if logistic:
+        p = np.sum(a * (y > 0))
+        r = a * ((y > 0) - p)  # a (y01 - σ(b0)) with b0 the log-odds
+        Xt = X
+    else:
+        r = a * (y - a @ y)
+        Xt = X - a @ X
+    v = Xt.T @ r
+    groups = np.unique(labels)
+    c = np.ones(len(groups)) if c is None else c
+    norms = [np.linalg.norm(v[labels == g]) / c[i] for i, g in enumerate(groups)]
+    return max(norms)
+
+
+def _kkt_violation(X, y, coef, b, lam, labels, a, c):
+    """Largest violation of the group-lasso KKT conditions (least squares)."""
+    r = a * (y - X @ coef - b)
+    v = X.T @ r
+    worst = abs(r.sum())
+    for i, g in enumerate(np.unique(labels)):
+        wg, vg = coef[labels == g], v[labels == g]
+        nw = np.linalg.norm(wg)
+        if nw > 0:
+            worst = max(worst, np.linalg.norm(vg - lam * c[i] * wg / nw))
+        else:
+            worst = max(worst, np.linalg.norm(vg) - lam * c[i])
+    return worst
+
+
+def test_equals_fista_and_skglm_x64():
+    X, y = _problem()
+    n, d = X.shape
+    labels = np.repeat(np.arange(d // 4), 4)
+    with jax.enable_x64(True):
+        lam = _lam_max(X, y, labels, np.full(n, 1 / n)) / 10
+        res = group_lasso(X, y, lam, 4, tol=1e-12)
+        ref = group_lasso_regression(
+            X,
+            y,
+            jr.group_lasso(lam, axis=1),
+            coef_shape=(d // 4, 4),
+            tol=1e-12,
+            max_iter=200_000,
+        )
+        coef = np.asarray(res.coef)
+        assert bool(res.converged) and res.coef.dtype == np.float64
+    np.testing.assert_allclose(coef, np.asarray(ref.coef), atol=1e-7)
+    np.testing.assert_allclose(float(res.intercept), float(ref.intercept), atol=1e-7)
+    # skglm: 1/(2n)||y - Xw - b||² + alpha Σ_g ||w_g|| (its GroupLasso)
+    sk = SkglmGroupLasso(groups=4, alpha=lam, tol=1e-12, fit_intercept=True).fit(X, y)
+    np.testing.assert_allclose(coef, sk.coef_, atol=1e-7)
+    np.testing.assert_allclose(float(res.intercept), sk.intercept_, atol=1e-7)
+    assert 0 < np.sum(coef != 0) < d
+
+
+def test_kkt_unequal_groups_weights_sample_weights_x64():
+    X, y = _problem(n=70, d=20, seed=1)
+    rng = np.random.default_rng(1)
+    labels = rng.permutation(np.repeat(np.arange(6), [1, 2, 3, 4, 5, 5]))
+    c = np.array([1.0, 0.5, 2.0, 0.0, 1.5, 1.0])  # group 3 unpenalized
+    s = rng.uniform(0.2, 3.0, size=X.shape[0])
+    a = s / s.sum()
+    with jax.enable_x64(True):
+        lam = _lam_max(X, y, labels, a, c=np.where(c > 0, c, np.inf)) / 5
+        res = group_lasso(
+            X, y, lam, labels, group_weights=c, sample_weight=s, tol=1e-12
+        )
+        coef, b = np.asarray(res.coef), float(res.intercept)
+    assert _kkt_violation(X, y, coef, b, lam, labels, a, c) < 1e-8
+    assert np.any(coef[labels == 3] != 0)  # unpenalized group is fitted
+    zero = [g for g in range(6) if np.all(coef[labels == g] == 0)]
+    assert zero, "some group should be zero at lam_max/5"
+
+
+def _logistic_objective(X, y01, coef, b, lam, labels):
+    u = X @ coef + b
+    loss = np.mean(np.logaddexp(0.0, -(2 * y01 - 1) * u))
+    pen = sum(np.linalg.norm(coef[labels == g]) for g in np.unique(labels))
+    return loss + lam * pen
+
+
+def test_logistic_matches_scipy_on_active_groups_x64():
+    X, y = _problem(n=120, d=15, seed=2)
+    y01 = (y > np.median(y)).astype(float)
+    labels = np.repeat(np.arange(5), 3)
+    n = X.shape[0]
+    with jax.enable_x64(True):
+        lam = _lam_max(X, y01, labels, np.full(n, 1 / n), logistic=True) / 4
+        res = group_lasso(X, y01, lam, 3, datafit="logistic", tol=1e-12)
+        coef, b = np.asarray(res.coef), float(res.intercept)
+    active = [g for g in range(5) if np.any(coef[labels == g] != 0)]
+    assert 0 < len(active) < 5
+    mask = np.isin(labels, active)
+
+    def objective(z):  # smooth where every active group is nonzero
+        full = np.zeros(X.shape[1])
+        full[mask] = z[:-1]
+        return _logistic_objective(X, y01, full, z[-1], lam, labels)
+
+    start = np.concatenate([np.full(mask.sum(), 0.1), [0.0]])
+    opt = scipy.optimize.minimize(objective, start, method="BFGS", tol=1e-12)
+    np.testing.assert_allclose(coef[mask], opt.x[:-1], atol=2e-5)
+    np.testing.assert_allclose(b, opt.x[-1], atol=2e-5)
+    # the inactive groups satisfy ||X_gᵀ r|| <= lam at the solution
+    u = X @ coef + b
+    r = (y01 - 1 / (1 + np.exp(-u))) / n
+    for g in set(range(5)) - set(active):
+        assert np.linalg.norm(X[:, labels == g].T @ r) <= lam * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("datafit", ["quadratic", "logistic"])
+def test_sparse_equals_dense(datafit):
+    X, y = _problem(n=90, d=30, seed=3)
+    X[np.abs(X) < 0.8] = 0.0
+    if datafit == "logistic":
+        y = (y > np.median(y)).astype(np.float32)
+    dense = group_lasso(X, y, 0.05, 5, datafit=datafit, tol=1e-6)
+    sparse = group_lasso(sp.csr_matrix(X), y, 0.05, 5, datafit=datafit, tol=1e-6)
+    assert np.sum(np.asarray(dense.coef) != 0) > 0
+    np.testing.assert_allclose(
+        np.asarray(sparse.coef), np.asarray(dense.coef), atol=2e-4
+    )
+    np.testing.assert_allclose(
+        float(sparse.intercept), float(dense.intercept), atol=2e-4
+    )
+
+
+def test_zero_sample_weight_drops_row_x64():
+    X, y = _problem(n=60, d=12, seed=4)
+    s = np.ones(60)
+    s[::4] = 0.0
+    keep = s > 0
+    with jax.enable_x64(True):
+        w = group_lasso(X, y, 0.1, 3, sample_weight=s, tol=1e-12)
+        d = group_lasso(X[keep], y[keep], 0.1, 3, tol=1e-12)
+        np.testing.assert_allclose(np.asarray(w.coef), np.asarray(d.coef), atol=1e-8)
+        np.testing.assert_allclose(float(w.intercept), float(d.intercept), atol=1e-8)
+
+
+def test_lambda_max_gives_zeros():
+    X, y = _problem(n=60, d=12, seed=5)
+    labels = np.repeat(np.arange(4), 3)
+    lam_max = _lam_max(X, y, labels, np.full(60, 1 / 60))
+    above = group_lasso(X, y, 1.01 * lam_max, 3)
+    below = group_lasso(X, y, 0.9 * lam_max, 3)
+    assert np.all(np.asarray(above.coef) == 0)
+    np.testing.assert_allclose(float(above.intercept), y.mean(), rtol=1e-5)
+    assert np.any(np.asarray(below.coef) != 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(groups=5), "groups=5"),
+        (dict(groups=0), "groups=0"),
+        (dict(groups=np.zeros(11, int)), r"shape \(12,\)"),
+        (dict(groups=np.linspace(0, 1, 12)), "integer"),
+        (dict(groups=3, group_weights=np.ones(3)), "group_weights"),
+        (dict(groups=3, group_weights=-np.ones(4)), "group_weights"),
+        (dict(groups=3, lam=-1.0), "lam"),
+        (dict(groups=3, datafit="poisson"), "datafit"),
+    ],
+)
+def test_bad_input_raises(kwargs, match):
+    X, y = _problem(n=20, d=12, seed=6)
+    kwargs = dict(lam=0.1) | kwargs
+    with pytest.raises(ValueError, match=match):
+        group_lasso(X, y, kwargs.pop("lam"), kwargs.pop("groups"), **kwargs)
