@@ -30,6 +30,7 @@ NAMES = (
     "structured_sparsity",
     "map_view",
     "sam_vs_sgd",
+    "char_transformer",
 )
 
 
