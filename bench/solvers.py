@@ -2,12 +2,19 @@
 
 Usage:  python bench/solvers.py [--quick]   (writes bench/results/solvers.{json,md})
 
-Problems (issue 4):
+Problems (issue 4, and issue 11's real and sparse designs):
   (a) Lasso, make_regression(1000, 5000, n_informative=50, noise=10,
       random_state=0), no intercept, lambda = lambda_max/10 and lambda_max/100;
   (b) the 100-lambda path from lambda_max to lambda_max/1000 on the same data;
   (c) L1 logistic regression, make_classification(2000, 1000, n_informative=50,
-      n_redundant=50, random_state=0), labels ±1, lambda_max/10 and /100.
+      n_redundant=50, random_state=0), labels ±1, lambda_max/10 and /100;
+  (d) Lasso on diabetes with degree-3 polynomial features (442 x 285,
+      standardized): a real, correlated design;
+  (e) sparse text-like 20 000 x 100 000 at 0.1 % density (CSC): Lasso and L1
+      logistic;
+  (f) TF-IDF of the Python standard library's sources (real sparse text that
+      ships with Python): Lasso on log line counts, L1 logistic on "in a
+      package".
 
 Protocol (that of shared/research/glm_bench.py): every solver's result is
 checked by ONE numpy routine (objective and duality gap at the rescaled
@@ -85,6 +92,52 @@ def data_classification():
         random_state=0,
     )
     return np.asfortranarray(X), 2.0 * y - 1.0
+
+
+def data_diabetes_poly3():
+    """Real, correlated: diabetes, degree-3 polynomial features (442 x 285),
+    standardized, y centred."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    X, y = load_diabetes(return_X_y=True)
+    X = PolynomialFeatures(3, include_bias=False).fit_transform(X)
+    return np.asfortranarray(StandardScaler().fit_transform(X)), y - y.mean()
+
+
+def data_sparse_text(quick):
+    """Text-like: 20 000 x 100 000 at 0.1 % density (quick: 5 000 x 20 000),
+    entries |N(0, 1)|, 100 informative columns; CSC."""
+    import scipy.sparse as sp
+
+    n, d = (5_000, 20_000) if quick else (20_000, 100_000)
+    rng = np.random.default_rng(0)
+    X = sp.random(n, d, density=1e-3, format="csc", random_state=0)
+    X.data = np.abs(rng.standard_normal(X.nnz))
+    w = np.zeros(d)
+    w[rng.choice(d, 100, replace=False)] = rng.standard_normal(100)
+    y = X @ w + 0.1 * rng.standard_normal(n)
+    return X, y - y.mean()
+
+
+def data_stdlib_tfidf():
+    """Real sparse text: TF-IDF of the Python standard library's own source
+    files (ships with every Python), target = log of the file's line count,
+    centred; classification target = file in a package (has a dot path)."""
+    import pathlib
+    import sysconfig
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    root = pathlib.Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts)
+    texts = [p.read_text(errors="ignore") for p in files[:3000]]
+    X = TfidfVectorizer(min_df=2, max_features=50_000).fit_transform(texts).tocsc()
+    y = np.log1p([t.count("\n") for t in texts])
+    labels = np.where(
+        [len(p.relative_to(root).parts) > 1 for p in files[:3000]], 1.0, -1.0
+    )
+    return X, y - y.mean(), labels
 
 
 # ---------------------------------------------------------------- solvers
@@ -372,26 +425,56 @@ def _run(quick):
         )
     )
     print(f"host->device copy of X: {t_copy:.4f}s (inside every jaxreg time below)")
+
+    def lasso_cases(label, X, y, ratios):
+        alpha_max = np.abs(X.T @ y).max() / X.shape[0]
+        dev_fit, _ = device_solver(Quadratic, X, y)
+        out = []
+        for ratio in ratios:
+            alpha = alpha_max / ratio
+
+            def jax_fn(tol, alpha=alpha):
+                res = glm.lasso(X, y, alpha, fit_intercept=False, tol=tol)
+                return np.asarray(res.coef)
+
+            out += _case(
+                SUITE,
+                f"{label} lambda_max/{ratio}",
+                jax_fn,
+                lambda tol, a=alpha: dev_fit(a, tol),
+                _peers_lasso(X, y, alpha),
+                lambda w, a=alpha: lasso_obj_gap(X, y, w, a),
+                quick,
+                repeats,
+            )
+        return out
+
+    def logreg_cases(label, X, y, ratios):
+        lam_max = np.abs(X.T @ y).max() / (2 * X.shape[0])
+        dev_fit, _ = device_solver(Logistic, X, y)
+        out = []
+        for ratio in ratios:
+            lam = lam_max / ratio
+
+            def jax_log(tol, lam=lam):
+                res = glm.logistic_regression(X, y, lam, fit_intercept=False, tol=tol)
+                return np.asarray(res.coef)
+
+            out += _case(
+                SUITE,
+                f"{label} lambda_max/{ratio}",
+                jax_log,
+                lambda tol, a=lam: dev_fit(a, tol),
+                _peers_logreg(X, y, lam),
+                lambda w, a=lam: logreg_obj_gap(X, y, w, a),
+                quick,
+                repeats,
+            )
+        return out
+
+    rows += lasso_cases("(a) Lasso", X, y, (10, 100))
+    _, dev_path = device_solver(Quadratic, X, y)
     alpha_max = np.abs(X.T @ y).max() / n
-    dev_fit, dev_path = device_solver(Quadratic, X, y)
-    for ratio in (10, 100):
-        alpha = alpha_max / ratio
-
-        def jax_fn(tol, alpha=alpha):
-            res = glm.lasso(X, y, alpha, fit_intercept=False, tol=tol)
-            return np.asarray(res.coef)
-
-        rows += _case(
-            SUITE,
-            f"(a) Lasso lambda_max/{ratio}",
-            jax_fn,
-            lambda tol, a=alpha: dev_fit(a, tol),
-            _peers_lasso(X, y, alpha),
-            lambda w, a=alpha: lasso_obj_gap(X, y, w, a),
-            quick,
-            repeats,
-        )
-
     alphas = alpha_max * np.geomspace(1, 1e-3, 100)
 
     def check_path(coefs):
@@ -416,26 +499,19 @@ def _run(quick):
     )
 
     X, y = data_classification()
-    n = X.shape[0]
-    lam_max = np.abs(X.T @ y).max() / (2 * n)
-    dev_fit, _ = device_solver(Logistic, X, y)
-    for ratio in (10, 100):
-        lam = lam_max / ratio
-
-        def jax_log(tol, lam=lam):
-            res = glm.logistic_regression(X, y, lam, fit_intercept=False, tol=tol)
-            return np.asarray(res.coef)
-
-        rows += _case(
-            SUITE,
-            f"(c) L1 logistic lambda_max/{ratio}",
-            jax_log,
-            lambda tol, a=lam: dev_fit(a, tol),
-            _peers_logreg(X, y, lam),
-            lambda w, a=lam: logreg_obj_gap(X, y, w, a),
-            quick,
-            repeats,
-        )
+    rows += logreg_cases("(c) L1 logistic", X, y, (10, 100))
+    X, y = data_diabetes_poly3()
+    rows += lasso_cases(
+        "(d) Lasso, diabetes poly-3 (real, correlated)", X, y, (10, 100)
+    )
+    X, y = data_sparse_text(quick)
+    label = "(e) sparse text-like {}x{}, 0.1%".format(*X.shape)
+    rows += lasso_cases(f"{label}, Lasso", X, y, (10, 100))
+    rows += logreg_cases(f"{label}, L1 logistic", X, np.sign(y + 1e-12), (10,))
+    X, y, labels = data_stdlib_tfidf()
+    label = "(f) stdlib TF-IDF {}x{} (real sparse)".format(*X.shape)
+    rows += lasso_cases(f"{label}, Lasso", X, y, (10, 100))
+    rows += logreg_cases(f"{label}, L1 logistic", X, labels, (10,))
     return rows
 
 

@@ -169,6 +169,7 @@ class SeparablePenalty(Penalty):
     """
 
     convex = True
+    weights: Any = None  # per-coordinate factors (a dataclass field in subclasses)
 
     def take(self, idx):
         """The penalty restricted to coordinates ``idx``."""

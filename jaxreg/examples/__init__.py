@@ -30,6 +30,8 @@ NAMES = (
     "structured_sparsity",
     "map_view",
     "sam_vs_sgd",
+    "spectral_norm",
+    "implicit_regularization",
     "char_transformer",
 )
 

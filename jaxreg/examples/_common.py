@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -98,3 +99,47 @@ def run_optimizer(
     _, (path, records) = jax.lax.scan(step, init, length=steps)
     path = jax.tree.map(lambda p0, p: jnp.concatenate([p0[None], p]), params, path)
     return path if record is None else (path, records)
+
+
+DIGITS_CLASSES = 10
+
+
+def load_digits_split(rng: np.random.Generator, n_train: int, noise: float = 0.0):
+    """scikit-learn's 1797 handwritten digits (8×8 pixels scaled to [0, 1]),
+    shuffled by ``rng`` and split into the first ``n_train`` images and the rest.
+
+    A fraction ``noise`` of the training labels is replaced by random classes
+    (drawn from ``rng``; some land on the true class). Returns ``(X_train,
+    y_train, X_val, y_val, wrong)``, float32 images and integer labels, with
+    ``wrong`` marking the training labels that differ from the truth; the
+    validation labels are always the true ones.
+    """
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    perm = rng.permutation(len(X))
+    X, y = X[perm], y[perm]
+    y_train = y[:n_train].copy()
+    flipped = rng.random(n_train) < noise
+    y_train[flipped] = rng.integers(0, DIGITS_CLASSES, flipped.sum())
+    wrong = y_train != y[:n_train]
+    return X[:n_train], y_train, X[n_train:], y[n_train:], wrong
+
+
+def init_mlp(key, hidden: int, inputs: int = 64, classes: int = DIGITS_CLASSES):
+    """A one-hidden-layer ReLU network's params ``{"W1", "b1", "W2", "b2"}``
+    (weights ``(in, out)``), He-initialized hidden layer, LeCun output layer."""
+    k1, k2 = jax.random.split(key)
+    return {
+        "W1": jax.random.normal(k1, (inputs, hidden)) * np.sqrt(2 / inputs),
+        "b1": jnp.zeros(hidden),
+        "W2": jax.random.normal(k2, (hidden, classes)) * np.sqrt(1 / hidden),
+        "b2": jnp.zeros(classes),
+    }
+
+
+def mlp_logits(params, x):
+    """Logits ``relu(x W1 + b1) W2 + b2`` of :func:`init_mlp`'s network, x (n, in)."""
+    hidden = jax.nn.relu(x @ params["W1"] + params["b1"][None, :])
+    return hidden @ params["W2"] + params["b2"][None, :]

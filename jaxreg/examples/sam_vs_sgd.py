@@ -26,9 +26,17 @@ import numpy as np
 import optax
 
 import jaxreg
-from jaxreg.examples._common import Claim, ExampleResult, new_figure, save_figure
+from jaxreg.examples import _common
+from jaxreg.examples._common import (
+    Claim,
+    ExampleResult,
+    load_digits_split,
+    mlp_logits,
+    new_figure,
+    save_figure,
+)
 
-N_TRAIN, HIDDEN, CLASSES = 1000, 128, 10
+N_TRAIN, HIDDEN = 1000, 128
 NOISE = 0.3
 LEARNING_RATE, MOMENTUM, BATCH = 0.1, 0.9, 64
 RHO = 0.3
@@ -37,32 +45,14 @@ DIRECTIONS = 4
 
 
 def load_data(rng):
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    X = (X / 16.0).astype(np.float32)
-    perm = rng.permutation(len(X))
-    X, y = X[perm], y[perm]
-    y_train = y[:N_TRAIN].copy()
-    flipped = rng.random(N_TRAIN) < NOISE
-    y_train[flipped] = rng.integers(0, CLASSES, flipped.sum())
-    wrong = y_train != y[:N_TRAIN]
-    return X[:N_TRAIN], y_train, X[N_TRAIN:], y[N_TRAIN:], wrong
+    return load_digits_split(rng, N_TRAIN, NOISE)
 
 
 def init_mlp(key):
-    k1, k2 = jax.random.split(key)
-    return {
-        "W1": jax.random.normal(k1, (64, HIDDEN)) * np.sqrt(2 / 64),
-        "b1": jnp.zeros(HIDDEN),
-        "W2": jax.random.normal(k2, (HIDDEN, CLASSES)) * np.sqrt(1 / HIDDEN),
-        "b2": jnp.zeros(CLASSES),
-    }
+    return _common.init_mlp(key, HIDDEN)
 
 
-def logits(params, x):
-    hidden = jax.nn.relu(x @ params["W1"] + params["b1"][None, :])
-    return hidden @ params["W2"] + params["b2"][None, :]
+logits = mlp_logits
 
 
 def loss(params, x, y):

@@ -297,8 +297,7 @@ def _model_cd(H, g, x, penalty, eps, max_epochs, certify=None, tol=None):
 def _n_coords(penalty, k):
     """Number of penalized coordinates: the length of the penalty's weights,
     or all ``k`` when it has none (then there is no free intercept)."""
-    weights = getattr(penalty, "weights", None)
-    return k if weights is None else jnp.shape(weights)[0]
+    return k if penalty.weights is None else jnp.shape(penalty.weights)[0]
 
 
 def optimality_gap(datafit, penalty, u, w, v, colsq, r=None):
@@ -422,7 +421,7 @@ def _working_set_step(
 def _with_weights(penalty, d):
     """The penalty with explicit per-coordinate weights (ones by default), so
     that a working set can be taken from it."""
-    if getattr(penalty, "weights", None) is not None:
+    if penalty.weights is not None:
         return penalty
     return dataclasses.replace(penalty, weights=jnp.ones((d,)))
 

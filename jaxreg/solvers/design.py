@@ -80,7 +80,7 @@ class DenseDesign:
     @staticmethod
     def moments(XT, a, center):
         """``(xbar, colsq)`` of a transposed dense ``X`` for weights ``a``."""
-        sq = (XT * XT) @ a
+        sq = jnp.sum(XT * XT * a[None, :], axis=1)  # one fused pass, no XT*XT copy
         if not center:
             return jnp.zeros(XT.shape[0], XT.dtype), sq
         xbar = XT @ a

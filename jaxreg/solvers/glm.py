@@ -25,7 +25,7 @@ from jaxreg.solvers.base import (
     warn_not_converged,
 )
 from jaxreg.solvers.cd import init_state, solve
-from jaxreg.solvers.datafits import Logistic, Quadratic
+from jaxreg.solvers.datafits import Datafit, Logistic, Quadratic
 
 DATAFITS = {"quadratic": Quadratic, "logistic": Logistic}
 
@@ -40,7 +40,7 @@ def datafit_class(datafit):
                 f"got {datafit!r}"
             )
         return DATAFITS[datafit]
-    if isinstance(datafit, type) and hasattr(datafit, "from_targets"):
+    if isinstance(datafit, type) and issubclass(datafit, Datafit):
         return datafit
     raise ValueError(f"datafit must be a name or a Datafit class, got {datafit!r}")
 
@@ -54,7 +54,7 @@ def check_penalty(penalty, n_features):
             f"SeparablePenalty) for coordinate descent, got {type(penalty).__name__};"
             " use group_lasso_regression or proximal_gradient"
         )
-    weights = getattr(penalty, "weights", None)
+    weights = penalty.weights
     if weights is not None and jnp.shape(weights) != (n_features,):
         raise ValueError(
             f"penalty weights must have shape ({n_features},), got {jnp.shape(weights)}"
