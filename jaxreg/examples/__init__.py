@@ -32,6 +32,7 @@ NAMES = (
     "sam_vs_sgd",
     "spectral_norm",
     "implicit_regularization",
+    "char_transformer",
 )
 
 
