@@ -83,6 +83,7 @@ from jaxreg.solvers.cd import (
     RUNNING,
     _anderson_weights,
     _top_k,
+    armijo_step,
     run_buckets,
 )
 from jaxreg.solvers.design import is_sparse
@@ -402,19 +403,8 @@ def _working_set_step(K, fit_col, design, datafit, pen, st, v, s, tol_in, budget
         if constant:
             step = jnp.ones((), dtype)
         else:
-            f0 = objective(u, x)
             decrease = -jnp.dot(g, delta) + penalty_value(x_new) - penalty_value(x)
-            slack = 16 * jnp.finfo(dtype).eps * jnp.abs(f0)
-
-            def ls_cond(c):
-                t, i = c
-                f_t = objective(u + t * du, x + t * delta)
-                return ~(f_t <= f0 + 1e-4 * t * decrease + slack) & (i < 30)
-
-            step, i = lax.while_loop(
-                ls_cond, lambda c: (0.5 * c[0], c[1] + 1), (jnp.ones((), dtype), 0)
-            )
-            step = jnp.where(i < 30, step, 0.0)
+            step = armijo_step(objective, u, x, du, delta, decrease)
         x = x + step * delta
         u = u + step * du
         g = Xw @ datafit.neg_grad(u)

@@ -383,23 +383,8 @@ def _working_set_step(
         if constant:
             step = jnp.ones((), dtype)
         else:
-            f0 = objective(u, x)
             decrease = -jnp.dot(g, delta) + penalty_value(x_new) - penalty_value(x)
-
-            # slack of a few ulps of f0: near the optimum the decrease falls
-            # below the resolution of f, and the Newton step is then safe
-            slack = 16 * jnp.finfo(dtype).eps * jnp.abs(f0)
-
-            def ls_cond(s):
-                t, i = s
-                f_t = objective(u + t * du, x + t * delta)
-                ok = f_t <= f0 + 1e-4 * t * decrease + slack
-                return ~ok & (i < 30)
-
-            step, i = lax.while_loop(
-                ls_cond, lambda s: (0.5 * s[0], s[1] + 1), (jnp.ones((), dtype), 0)
-            )
-            step = jnp.where(i < 30, step, 0.0)
+            step = armijo_step(objective, u, x, du, delta, decrease)
         x = x + step * delta
         u = u + step * du
         g = Xw @ datafit.neg_grad(u)
@@ -416,6 +401,30 @@ def _working_set_step(
         b = st.b
     w = st.w.at[ws].set(x)
     return st._replace(w=w, b=b, u=u, n_epochs=ep), cache
+
+
+def armijo_step(objective, u, x, du, delta, decrease):
+    """Backtracking (halving, at most 30 times) from step 1 along ``(du,
+    delta)`` until ``objective(u + t·du, x + t·delta) <= f0 + 1e-4·t·decrease``;
+    0 when no step passes (the prox-Newton line search of CD and block CD).
+
+    The test has a slack of a few ulps of ``f0``: near the optimum the
+    decrease falls below the resolution of ``f``, and the Newton step is then
+    safe.
+    """
+    dtype = u.dtype
+    f0 = objective(u, x)
+    slack = 16 * jnp.finfo(dtype).eps * jnp.abs(f0)
+
+    def not_yet(c):
+        t, i = c
+        f_t = objective(u + t * du, x + t * delta)
+        return ~(f_t <= f0 + 1e-4 * t * decrease + slack) & (i < 30)
+
+    step, i = lax.while_loop(
+        not_yet, lambda c: (0.5 * c[0], c[1] + 1), (jnp.ones((), dtype), 0)
+    )
+    return jnp.where(i < 30, step, 0.0)
 
 
 def _with_weights(penalty, d):
