@@ -261,6 +261,20 @@ def test_convergence_warning_is_caught_by_sklearn_filters(diabetes):
         jr.lasso(X, y, 1e-4, max_iter=1, tol=1e-12)
 
 
+def test_penalty_object_with_conflicting_keywords_raises(diabetes):
+    """A penalty object and l1_ratio/penalty_factor/positive would conflict:
+    refused, never one silently ignored."""
+    X, y = diabetes
+    for kw in ({"l1_ratio": 0.5}, {"positive": True}, {"penalty_factor": np.ones(10)}):
+        with pytest.raises(ValueError, match="on the penalty object"):
+            jr.solvers.path.path(X, y, penalty=jr.l1(1.0), n_lambdas=3, **kw)
+        with pytest.raises(ValueError, match="on the penalty object"):
+            jr.logistic_regression(X, y > 140, jr.l1(0.01), **kw)
+    # set on the penalty itself, positivity is honoured along the path
+    res = jr.solvers.path.path(X, y, penalty=jr.l1(1.0, positive=True), n_lambdas=4)
+    assert np.all(np.asarray(res.coef) >= 0)
+
+
 def test_max_iter_zero_returns_the_start(diabetes):
     X, y = diabetes
     with pytest.warns(jr.ConvergenceWarning):

@@ -218,6 +218,12 @@ def path(
     X, y = check_X_y(X, y)
     if penalty is None:
         penalty = elastic_net_penalty(1.0, l1_ratio, penalty_factor, positive)
+    elif l1_ratio != 1.0 or penalty_factor is not None or positive:
+        raise ValueError(
+            "l1_ratio, penalty_factor and positive describe the default elastic-net "
+            "penalty; with penalty= set them on the penalty object instead "
+            f"(got {penalty!r} with l1_ratio={l1_ratio!r})"
+        )
     check_penalty(penalty, X.shape[1])
     _check_path_args(lambdas, n_lambdas, eps, tol, max_iter)
     problem = prepare(
