@@ -13,9 +13,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxreg import penalties
 from jaxreg._validation import check_nonnegative
+from jaxreg.solvers import hypergrad
 from jaxreg.solvers.base import (
     SolverResult,
     check_l1_ratio,
@@ -113,10 +115,46 @@ def fit(
     (constrain ``w >= 0``); here they are the penalty's ``weights`` and
     ``positive``.
 
+    Differentiable: ``jax.grad``/``jax.vjp``/``jax.jacrev`` of ``coef`` and
+    ``intercept`` with respect to ``X``, ``y`` and the penalty's strength,
+    weights and ``l1_ratio`` go through the optimality conditions on the
+    support (:mod:`jaxreg.solvers.hypergrad`); eagerly the solver is this
+    one, under ``jit``/``vmap`` batched FISTA.
+
     Returns:
       A :class:`~jaxreg.solvers.base.SolverResult`.
     """
     datafit_cls = datafit_class(datafit)
+    if hypergrad.is_traced(X, y, penalty, coef_init):
+        check_penalty(penalty, np.shape(X)[1])
+
+        def host_solve(X_, y_, penalty_):
+            return fit(
+                X_,
+                y_,
+                penalty_,
+                datafit=datafit_cls,
+                sample_weight=sample_weight,
+                fit_intercept=fit_intercept,
+                tol=tol,
+                max_iter=max_iter,
+                max_epochs=max_epochs,
+                coef_init=jax.lax.stop_gradient(coef_init),
+                p0=p0,
+                what=what,
+            )
+
+        return hypergrad.differentiable_fit(
+            X,
+            y,
+            penalty,
+            datafit_cls,
+            sample_weight=sample_weight,
+            fit_intercept=fit_intercept,
+            host_solve=host_solve,
+            traced_solve=hypergrad.fista_solve(fit_intercept, tol, max_iter * 100),
+            what=what,
+        )
     X, y = check_X_y(X, y)
     check_penalty(penalty, X.shape[1])
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:

@@ -38,9 +38,36 @@ radius of :math:`\partial_x T` is below 1, e.g. :math:`t \le 1/L` and
 iterations. Neither raises if ``max_iter`` runs out: the result is the last
 iterate.
 
+**Minimizers restricted to their support** (:func:`support_argmin_vjp`,
+:func:`implicit_support_argmin`). When :math:`x^\star(\theta)` minimizes
+:math:`\phi(x, \theta) = f(x, \theta) + g(x, \theta)` with :math:`g`
+smooth on the support :math:`S` of :math:`x^\star` (an L1 / elastic-net /
+weighted-L1 term is, where :math:`x_i \neq 0`; a group norm is, on the
+nonzero groups), the optimality condition on :math:`S` is
+:math:`\nabla_S \phi(x^\star, \theta) = 0` with :math:`x^\star_{S^c} = 0`
+held fixed, and
+
+.. math::
+
+    \nabla^2_{SS}\phi\; u_S = \bar x_S, \qquad
+    \bar\theta = -\partial_\theta\big(\nabla_S\phi(x^\star,\theta)\big)^\top
+    u_S ,
+
+the generalized (Clarke) Jacobian of Bertrand et al. (sparse-ho): zero off
+the support, and the same system the fixed-point form above reduces to. The
+support Hessian is symmetric positive (semi)definite, so the system is solved
+by conjugate gradients on Hessian-vector products (forward-over-reverse
+autodiff of :math:`\phi`, masked to :math:`S`): matrix-free, one pass over
+the data per CG iteration, no unrolling, and no ``gmres`` restart memory.
+
 jaxopt's ``custom_fixed_point`` / ``custom_root`` do the same with a normal-
 equation CG by default (which squares the condition number); jaxopt PR #274,
 never merged, restricted the system to the Lasso support by hand.
+
+References:
+  Bertrand, Klopfenstein, Massias, Blondel, Vaiter, Gramfort & Salmon,
+  "Implicit differentiation for fast hyperparameter selection in non-smooth
+  convex learning", JMLR 2022 (ICML 2020).
 """
 
 from __future__ import annotations
@@ -52,7 +79,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["fixed_point_vjp", "implicit_fixed_point", "LINEAR_SOLVERS"]
+__all__ = [
+    "LINEAR_SOLVERS",
+    "fixed_point_vjp",
+    "implicit_fixed_point",
+    "implicit_support_argmin",
+    "support_argmin_vjp",
+]
 
 LINEAR_SOLVERS = ("gmres", "neumann")
 
@@ -188,6 +221,105 @@ def implicit_fixed_point(
             max_iter=max_iter,
         )
         return _zero_cotangent(init), ct_theta, _zero_cotangent(static)
+
+    wrapped.defvjp(fwd, bwd)
+    return wrapped
+
+
+def _masked(mask, tree):
+    return jax.tree.map(lambda m, t: jnp.where(m, t, 0), mask, tree)
+
+
+def support_argmin_vjp(
+    objective: Callable,
+    x_star,
+    theta,
+    cotangent,
+    support,
+    *,
+    tol: float = 1e-6,
+    max_iter: int = 500,
+):
+    r"""The VJP of a minimizer :math:`x^\star(\theta)` restricted to its support.
+
+    Solves :math:`\nabla^2_{SS}\phi\, u = \bar x_S` by conjugate gradients
+    (:func:`jax.scipy.sparse.linalg.cg`, relative residual ``tol``, at most
+    ``max_iter`` Hessian-vector products) and returns
+    :math:`\bar\theta = -\partial_\theta(\nabla_x\phi)^\top u` (module
+    docstring). Off the support the rows of the system are the identity and
+    the right-hand side is 0, so :math:`u_{S^c} = 0`.
+
+    Args:
+      objective: ``phi(x, theta) -> scalar``, twice differentiable in ``x`` on
+        the support and once in ``theta`` (e.g. a datafit plus
+        ``penalty.value``).
+      x_star: the minimizer (a pytree).
+      theta: what to differentiate with respect to (a pytree).
+      cotangent: :math:`\bar x`, a pytree like ``x_star``.
+      support: a bool pytree like ``x_star``: the coordinates free to move
+        (``x != 0``, and an intercept always).
+      tol, max_iter: the CG stopping rule and budget; the last iterate is used
+        if the budget runs out (no error inside ``jit``).
+
+    Returns:
+      :math:`\bar\theta`, a pytree like ``theta``.
+    """
+    grad_x = jax.grad(objective)
+
+    def hvp(v):
+        v = _masked(support, v)
+        _, hv = jax.jvp(lambda x: grad_x(x, theta), (x_star,), (v,))
+        # identity off the support keeps the system definite there
+        return jax.tree.map(lambda m, h, v_: jnp.where(m, h, v_), support, hv, v)
+
+    rhs = _masked(support, cotangent)
+    u, _ = jax.scipy.sparse.linalg.cg(hvp, rhs, tol=tol, atol=0.0, maxiter=max_iter)
+    u = _masked(support, u)
+    _, vjp = jax.vjp(lambda th: grad_x(x_star, th), theta)
+    return jax.tree.map(jnp.negative, vjp(u)[0])
+
+
+def implicit_support_argmin(
+    solve: Callable,
+    objective: Callable,
+    support: Callable,
+    *,
+    tol: float = 1e-6,
+    max_iter: int = 500,
+) -> Callable:
+    r"""Wraps a solver of :math:`\min_x \phi(x, \theta)` for reverse-mode autodiff.
+
+    Args:
+      solve: ``solve(theta) -> (x, aux)``; ``aux`` (gaps, counts, flags) is
+        returned as is, without gradient. It is called with concrete arrays
+        when the wrapped function is differentiated eagerly (``jax.grad``
+        outside ``jit`` evaluates a ``custom_vjp`` forward pass on the primal
+        values), so it may be host-driven; under ``jit``/``vmap`` it receives
+        tracers and must then be traceable.
+      objective: ``phi(x, theta) -> scalar`` (:func:`support_argmin_vjp`).
+      support: ``support(x) -> bool pytree`` (the generalized support).
+      tol, max_iter: the conjugate-gradient adjoint solve.
+
+    Returns:
+      ``wrapped(theta) -> (x, aux)`` with a ``jax.custom_vjp`` whose gradient
+      is :func:`support_argmin_vjp`. Forward mode (``jvp``/``jacfwd``) is not
+      defined; use ``jacrev``.
+    """
+
+    @jax.custom_vjp
+    def wrapped(theta):
+        return solve(theta)
+
+    def fwd(theta):
+        x, aux = solve(theta)
+        return (x, aux), (x, theta)
+
+    def bwd(res, cts):
+        x, theta = res
+        ct_theta = support_argmin_vjp(
+            objective, x, theta, cts[0], support(x), tol=tol, max_iter=max_iter
+        )
+        return (ct_theta,)
 
     wrapped.defvjp(fwd, bwd)
     return wrapped
