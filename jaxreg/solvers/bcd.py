@@ -67,6 +67,7 @@ from jax import lax
 
 from jaxreg import penalties
 from jaxreg._validation import check_nonnegative
+from jaxreg.solvers import hypergrad
 from jaxreg.solvers.base import (
     SolverResult,
     check_strength,
@@ -554,6 +555,21 @@ def group_lasso(
       [True, False, False, False]
     """
     datafit_cls = datafit_class(datafit)
+    if hypergrad.is_traced(X, y, lam, group_weights):
+        return _differentiable(
+            X,
+            y,
+            lam,
+            groups,
+            datafit_cls,
+            group_weights=group_weights,
+            sample_weight=sample_weight,
+            fit_intercept=fit_intercept,
+            tol=tol,
+            max_iter=max_iter,
+            max_epochs=max_epochs,
+            p0=p0,
+        )
     X, y = check_X_y(X, y)
     check_strength("lam", lam)
     check_nonnegative("tol", tol)
@@ -586,6 +602,39 @@ def group_lasso(
         max_epochs=max_epochs,
         p0=p0,
     )
+
+
+def _differentiable(X, y, lam, groups, datafit_cls, *, group_weights, **options):
+    """:func:`group_lasso` differentiable in ``X``, ``y``, ``lam`` and
+    ``group_weights`` (:mod:`.hypergrad`; eager ``jax.grad`` only)."""
+    layout = group_layout(groups, np.shape(X)[1])
+    G, m = layout.n_groups, layout.size
+    identity = Layout(np.arange(G * m), G, m)
+    sample_weight = options.pop("sample_weight")
+    fit_intercept = options.pop("fit_intercept")
+
+    def host_solve(Xp, y_, pen):
+        problem = prepare(
+            Xp,
+            y_,
+            datafit_cls,
+            fit_intercept=fit_intercept,
+            sample_weight=sample_weight,
+        )
+        res = solve_prepared(problem, identity, pen.strength, pen.weights, **options)
+        return res._replace(coef=jnp.reshape(res.coef, (G, m)))
+
+    res = hypergrad.differentiable_fit(
+        padded(X if is_sparse(X) else jnp.asarray(X), layout),
+        y,
+        penalties.BlockGroupLasso(lam, group_weights),
+        datafit_cls,
+        sample_weight=sample_weight,
+        fit_intercept=fit_intercept,
+        host_solve=host_solve,
+        what="group_lasso",
+    )
+    return res._replace(coef=jnp.ravel(res.coef)[jnp.asarray(layout.pos)])
 
 
 def solve_prepared(

@@ -76,7 +76,8 @@ def linear_objective(x, theta, matvec=None):
     """
     w, b = x
     X, datafit, penalty = theta
-    u = (X @ w if X is not None else matvec(w)) + b
+    flat = jnp.ravel(w)
+    u = (X @ flat if X is not None else matvec(flat)) + b
     return datafit.value(u) + penalty.value(w)
 
 
