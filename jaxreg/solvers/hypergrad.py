@@ -53,11 +53,22 @@ from jaxreg.solvers.datafits import normalized_weights
 from jaxreg.solvers.design import DenseDesign, as_design, is_sparse
 from jaxreg.solvers.implicit import implicit_support_argmin
 
-__all__ = ["differentiable_fit", "is_traced", "linear_objective", "support_of"]
+__all__ = [
+    "cg_tol",
+    "differentiable_fit",
+    "is_traced",
+    "linear_objective",
+    "support_of",
+]
 
-#: conjugate-gradient budget and relative residual of the reverse pass
+#: conjugate-gradient budget of the reverse pass
 CG_MAX_ITER = 500
-CG_TOL = 1e-7
+
+
+def cg_tol(dtype):
+    """Relative CG residual of the reverse pass: 1e-10 in float64, 1e-5 in
+    float32 (about what float32 Hessian-vector products resolve)."""
+    return 1e-10 if jnp.dtype(dtype) == jnp.float64 else 1e-5
 
 
 def is_traced(*trees) -> bool:
@@ -189,7 +200,7 @@ def differentiable_fit(
         solve,
         lambda x, theta: linear_objective(x, theta, matvec),
         support_of(fit_intercept),
-        tol=CG_TOL,
+        tol=cg_tol(dtype),
         max_iter=CG_MAX_ITER,
     )
     (coef, intercept), (gap, n_iter, converged) = wrapped((X_theta, datafit, penalty))
