@@ -64,7 +64,12 @@ from jaxreg.solvers.glm import (
     fit_prepared,
     penalty_as_dtype,
 )
-from jaxreg.solvers.hypergrad import cg_tol, linear_objective, support_of
+from jaxreg.solvers.hypergrad import (
+    cg_tol,
+    linear_objective,
+    raw_design,
+    support_of,
+)
 from jaxreg.solvers.implicit import support_argmin_vjp
 from jaxreg.solvers.path import default_grid, kfold
 
@@ -125,6 +130,7 @@ def _loss(W, B, folds, cls):
 )
 def _loss_and_grad(t, W, B, folds, cls, fit_intercept, l1_ratio, per_feature, cg_iter):
     support = support_of(fit_intercept)
+    design = raw_design(folds.X, folds.X.dtype)
 
     def one(w, b, a_train, a_test):
         def held_out(x):
@@ -134,7 +140,7 @@ def _loss_and_grad(t, W, B, folds, cls, fit_intercept, l1_ratio, per_feature, cg
 
         def objective(x, t_):
             pen = _penalty(t_, l1_ratio, per_feature)
-            return linear_objective(x, (folds.X, cls(folds.y, a_train), pen))
+            return linear_objective(x, (design, cls(folds.y, a_train), pen))
 
         x = (w, b)
         g = support_argmin_vjp(
@@ -191,7 +197,7 @@ def tune(
     sample_weight=None,
     fit_intercept=True,
     max_steps=50,
-    max_backtrack=8,
+    max_backtrack=6,
     tol=1e-4,
     solver_tol=1e-6,
     cg_max_iter=200,
@@ -318,7 +324,6 @@ def tune(
         if gg == 0.0:
             converged = True
             break
-        alpha *= 2.0
         for _ in range(max_backtrack + 1):
             t_new = (t - alpha * g).astype(dtype)
             W_new, B_new = solve(t_new, W)
@@ -326,13 +331,22 @@ def tune(
             loss_new = float(_loss(W_new, B_new, folds, cls))
             if loss_new <= loss - _ARMIJO * alpha * gg:
                 break
+            if bool(jnp.all(W_new == W)):
+                break  # the inner solves, at solver_tol, no longer move: stop
             alpha /= 2.0
         else:
+            loss_new = np.inf
+        if not loss_new <= loss - _ARMIJO * alpha * gg:
             converged = True  # no step size decreases the loss: a (local) minimum
             break
         decrease = loss - loss_new
+        g_old, step = g, (t_new - t).astype(np.float64)
         t, W, B = t_new, W_new, B_new
         loss, g = loss_and_grad(t, W, B)
+        curvature = float(np.sum(step * (g - g_old)))
+        # Barzilai-Borwein (secant) step; doubling when the curvature is not
+        # positive (across a kink of the piecewise-smooth loss)
+        alpha = float(np.sum(step * step)) / curvature if curvature > 0 else 2 * alpha
         path.append(np.exp(t.astype(np.float64)))
         losses.append(loss)
         if decrease <= tol * abs(losses[-2]):

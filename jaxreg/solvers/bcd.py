@@ -555,7 +555,7 @@ def group_lasso(
       [True, False, False, False]
     """
     datafit_cls = datafit_class(datafit)
-    if hypergrad.is_traced(X, y, lam, group_weights):
+    if hypergrad.is_traced(X, y, lam, group_weights, sample_weight):
         return _differentiable(
             X,
             y,

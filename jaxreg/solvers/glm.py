@@ -125,7 +125,7 @@ def fit(
       A :class:`~jaxreg.solvers.base.SolverResult`.
     """
     datafit_cls = datafit_class(datafit)
-    if hypergrad.is_traced(X, y, penalty, coef_init):
+    if hypergrad.is_traced(X, y, penalty, coef_init, sample_weight):
         check_penalty(penalty, np.shape(X)[1])
 
         def host_solve(X_, y_, penalty_):

@@ -58,6 +58,7 @@ __all__ = [
     "differentiable_fit",
     "is_traced",
     "linear_objective",
+    "raw_design",
     "support_of",
 ]
 
@@ -78,18 +79,26 @@ def is_traced(*trees) -> bool:
     )
 
 
-def linear_objective(x, theta, matvec=None):
-    """``φ((w, b), (X, datafit, penalty)) = F(Xw + b) + penalty.value(w)``.
+def linear_objective(x, theta):
+    """``φ((w, b), (design, datafit, penalty)) = F(X̃w + b) + penalty.value(w)``.
 
-    ``X`` is a dense array, or ``None`` with ``matvec(w) = Xw`` given (a
-    sparse design, not differentiated). ``w`` may be laid out as the penalty
-    wants it (``(G, m)`` for a block penalty); ``matvec`` then reads it.
+    ``design`` is any :mod:`~jaxreg.solvers.design` design (uncentred: the
+    intercept is the free coordinate ``b``; a dense one built from a traced
+    ``X`` carries the gradient to ``X``). ``w`` may be laid out as the
+    penalty wants it (``(G, m)`` for a block penalty); the design reads it
+    flattened.
     """
     w, b = x
-    X, datafit, penalty = theta
-    flat = jnp.ravel(w)
-    u = (X @ flat if X is not None else matvec(flat)) + b
-    return datafit.value(u) + penalty.value(w)
+    design, datafit, penalty = theta
+    return datafit.value(design.matvec(jnp.ravel(w)) + b) + penalty.value(w)
+
+
+def raw_design(X, dtype):
+    """An uncentred dense design of ``X`` (possibly traced) for
+    :func:`linear_objective` (``xbar = colsq = 0``: only products are read)."""
+    XT = jnp.asarray(X, dtype).T
+    zeros = jnp.zeros((XT.shape[0],), dtype)
+    return DenseDesign(XT, zeros, zeros)
 
 
 def support_of(fit_intercept: bool):
@@ -173,12 +182,11 @@ def differentiable_fit(
     penalty = jax.tree.map(lambda leaf: jnp.asarray(leaf, dtype), penalty)
     if sparse:
         raw = as_design(X, a, center=False, dtype=dtype, to_device=jnp.asarray)
-        matvec, X_theta = raw.matvec, None
     else:
-        matvec, X_theta = None, jnp.asarray(X, dtype)
+        raw = raw_design(X, dtype)
 
     def solve(theta):
-        Xd, df, pen = theta
+        raw_, df, pen = theta
         if is_traced(theta):
             if traced_solve is None:
                 raise ValueError(
@@ -189,21 +197,21 @@ def differentiable_fit(
             if sparse:
                 design = as_design(X, a, center=center, dtype=dtype, to_device=None)
             else:
-                XT = Xd.T
+                XT = raw_.XT
                 design = DenseDesign(XT, *DenseDesign.moments(XT, a, center))
             return traced_solve(design, df, pen, center)
-        res = host_solve(X if sparse else Xd, df.y, pen)
+        res = host_solve(X if sparse else raw_.XT.T, df.y, pen)
         x = (res.coef, jnp.asarray(res.intercept, dtype))
         return x, (res.gap, res.n_iter, res.converged)
 
     wrapped = implicit_support_argmin(
         solve,
-        lambda x, theta: linear_objective(x, theta, matvec),
+        linear_objective,
         support_of(fit_intercept),
         tol=cg_tol(dtype),
         max_iter=CG_MAX_ITER,
     )
-    (coef, intercept), (gap, n_iter, converged) = wrapped((X_theta, datafit, penalty))
+    (coef, intercept), (gap, n_iter, converged) = wrapped((raw, datafit, penalty))
     return SolverResult(coef, intercept, gap, n_iter, converged)
 
 

@@ -279,6 +279,13 @@ def support_argmin_vjp(
     return jax.tree.map(jnp.negative, vjp(u)[0])
 
 
+# compiled once per objective (a module-level function keeps its cache) and
+# shape: an eager jax.grad would otherwise run the CG solve op by op
+_jit_support_argmin_vjp = jax.jit(
+    support_argmin_vjp, static_argnames=("objective", "tol", "max_iter")
+)
+
+
 def implicit_support_argmin(
     solve: Callable,
     objective: Callable,
@@ -298,7 +305,9 @@ def implicit_support_argmin(
         tracers and must then be traceable.
       objective: ``phi(x, theta) -> scalar`` (:func:`support_argmin_vjp`).
       support: ``support(x) -> bool pytree`` (the generalized support).
-      tol, max_iter: the conjugate-gradient adjoint solve.
+      tol, max_iter: the conjugate-gradient adjoint solve, compiled once per
+        ``objective`` and shapes (pass a module-level function, not a fresh
+        closure, to reuse the compiled program across calls).
 
     Returns:
       ``wrapped(theta) -> (x, aux)`` with a ``jax.custom_vjp`` whose gradient
@@ -316,7 +325,7 @@ def implicit_support_argmin(
 
     def bwd(res, cts):
         x, theta = res
-        ct_theta = support_argmin_vjp(
+        ct_theta = _jit_support_argmin_vjp(
             objective, x, theta, cts[0], support(x), tol=tol, max_iter=max_iter
         )
         return (ct_theta,)
