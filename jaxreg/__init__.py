@@ -121,6 +121,7 @@ from jaxreg.transforms import (
     proximal,
     schedule_free_prox_eval_params,
 )
+from jaxreg.tune import TuneResult, tune  # hyperparameter search
 
 __version__ = "0.1.0"
 
@@ -202,6 +203,9 @@ __all__ = [
     "projected_gradient",
     "proximal_gradient",
     "ridge",
+    # hyperparameter search by hypergradients (jaxreg.tune)
+    "TuneResult",
+    "tune",
     # muon
     "COEFFICIENT_SETS",
     "ScaleByMuonState",

@@ -1,0 +1,132 @@
+"""Hyperparameter search by hypergradient descent (jaxreg/tune.py).
+
+References are computed independently: validation losses from plain numpy on
+``jaxreg.lasso`` fits, a brute-force grid of strengths, and central finite
+differences of the K-fold loss.
+"""
+
+import importlib
+
+import jax
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import jaxreg as jr
+from jaxreg.solvers.datafits import Quadratic
+
+# ``jaxreg.tune`` is the function; the module is reached through sys.modules
+tune_module = importlib.import_module("jaxreg.tune")
+
+
+def _data(seed=0, n=90, d=30):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    w = np.zeros(d)
+    w[:5] = rng.normal(size=5)
+    return X, X @ w + 0.8 * rng.normal(size=n) + 1.0
+
+
+def _cv_loss(X, y, folds, lam, penalty_factor=None, tol=1e-6):
+    """½·MSE averaged over folds, from independent lasso fits."""
+    losses = []
+    for tr, te in folds:
+        res = jr.lasso(X[tr], y[tr], lam, penalty_factor=penalty_factor, tol=tol)
+        pred = X[te] @ np.asarray(res.coef, np.float64) + float(res.intercept)
+        losses.append(0.5 * np.mean((y[te] - pred) ** 2))
+    return float(np.mean(losses))
+
+
+def test_held_out_search_reaches_the_best_grid_loss():
+    X, y = _data()
+    Xt, yt, Xv, yv = X[:60], y[:60], X[60:], y[60:]
+    res = jr.tune(Xt, yt, validation=(Xv, yv))
+    lam_max = np.max(np.abs((Xt - Xt.mean(0)).T @ (yt - yt.mean()))) / len(yt)
+    grid = lam_max * np.geomspace(1, 1e-3, 120)
+    grid_losses = [
+        _cv_loss(X, y, [(np.arange(60), np.arange(60, 90))], g) for g in grid
+    ]
+    assert res.best_loss <= 1.01 * min(grid_losses)
+    np.testing.assert_allclose(res.hyperparameters[0], lam_max / 10, rtol=1e-5)
+    assert np.all(np.diff(res.losses) < 0)
+    assert res.best == res.hyperparameters[-1] and res.converged
+    # the reported loss is the loss of a refit at the reported strength
+    ref = _cv_loss(X, y, [(np.arange(60), np.arange(60, 90))], float(res.best))
+    np.testing.assert_allclose(res.best_loss, ref, rtol=1e-4)
+
+
+def test_kfold_hypergradient_matches_finite_differences_of_the_cv_loss():
+    X, y = _data(1)
+    folds = jr.solvers.path.kfold(len(y), 3)
+    with jax.enable_x64(True):
+        fo, splits, *_ = tune_module._folds(
+            X, y, Quadratic, folds, None, None, np.float64
+        )
+        t = np.log(0.15)
+        W = np.stack([jr.lasso(X[tr], y[tr], 0.15, tol=1e-13).coef for tr, _ in folds])
+        B = np.stack(
+            [jr.lasso(X[tr], y[tr], 0.15, tol=1e-13).intercept for tr, _ in folds]
+        )
+        loss, g = tune_module._loss_and_grad(
+            t,
+            W,
+            B,
+            fo,
+            cls=Quadratic,
+            fit_intercept=True,
+            l1_ratio=1.0,
+            per_feature=False,
+            cg_iter=200,
+        )
+        h = 1e-5
+        fd = (
+            _cv_loss(X, y, folds, np.exp(t + h), tol=1e-13)
+            - _cv_loss(X, y, folds, np.exp(t - h), tol=1e-13)
+        ) / (2 * h)
+        ref = _cv_loss(X, y, folds, 0.15, tol=1e-13)
+    np.testing.assert_allclose(loss, ref, rtol=1e-8)
+    np.testing.assert_allclose(g, fd, rtol=1e-5)
+
+
+def test_per_feature_weights_improve_on_the_tuned_strength():
+    X, y = _data(2)
+    folds = jr.solvers.path.kfold(len(y), 3)
+    scalar = jr.tune(X, y, cv=folds)
+    weighted = jr.tune(
+        X, y, cv=folds, per_feature=True, lam_init=scalar.best, max_steps=15
+    )
+    assert weighted.best.shape == (X.shape[1],)
+    np.testing.assert_allclose(weighted.losses[0], scalar.best_loss, rtol=1e-4)
+    assert weighted.best_loss < scalar.best_loss
+    ref = _cv_loss(X, y, folds, 1.0, penalty_factor=weighted.best)
+    np.testing.assert_allclose(weighted.best_loss, ref, rtol=1e-3)
+
+
+def test_logistic_search_decreases_the_held_out_log_loss():
+    X, y = _data(3)
+    labels = y > np.median(y)
+    res = jr.tune(X, labels, datafit="logistic", cv=3, max_steps=10)
+    assert res.best_loss < res.losses[0]
+    assert np.all(np.isfinite(res.losses))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(l1_ratio=0.0), "l1_ratio"),
+        (dict(l1_ratio=1.5), "l1_ratio"),
+        (dict(lam_init=-1.0), "lam_init"),
+        (dict(max_steps=0), "max_steps"),
+        (dict(cv=1), "cv"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, match):
+    X, y = _data()
+    with pytest.raises(ValueError, match=match):
+        jr.tune(X, y, **kwargs)
+
+
+def test_sparse_X_raises():
+    X, y = _data()
+    with pytest.raises(ValueError, match="dense"):
+        jr.tune(sp.csr_matrix(X), y)
