@@ -25,6 +25,7 @@ NAMES = (
     "weight_decay",
     "geometry",
     "regularization_paths",
+    "hyperparameter_gradients",
     "ridge_conditioning",
     "muon_spectrum",
     "structured_sparsity",
