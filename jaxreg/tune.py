@@ -48,6 +48,7 @@ References:
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -55,7 +56,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxreg._validation import check_nonnegative, check_positive, check_positive_int
-from jaxreg.solvers.base import check_X_y, default_dtype, prepare
+from jaxreg.solvers.base import (
+    ConvergenceWarning,
+    check_X_y,
+    default_dtype,
+    prepare,
+    warn_not_converged,
+)
 from jaxreg.solvers.datafits import normalized_weights
 from jaxreg.solvers.design import is_sparse
 from jaxreg.solvers.glm import (
@@ -227,6 +234,13 @@ def tune(
         solver_tol · P(0)``); the hypergradient is only as accurate as they.
       cg_max_iter: conjugate-gradient budget per hypergradient.
 
+    Inner solves that stop before ``solver_tol`` are counted and reported by
+    one ``ConvergenceWarning`` at the end (with the largest gap reached). In
+    float32, ``solver_tol`` below ~1e-6 is not reliably reachable; with many
+    small per-feature weights ``1e-5`` is much faster (the 500 × 1000
+    weighted-Lasso search of the example: 0.5 s against 35 s at 1e-6) and
+    as accurate for the search.
+
     Returns:
       A :class:`TuneResult`; ``best`` is the strength (or weights) to refit
       with.
@@ -281,21 +295,36 @@ def tune(
     static = dict(cls=cls, fit_intercept=fit_intercept)
     n_folds = len(splits)
 
+    unconverged = []
+    # P(0) of each fold, as the solver's stopping rule tol·P(0) reads it
+    p_zero = [
+        float(p.datafit.value(jnp.zeros((p.design.n_samples,), dtype)))
+        for p in problems
+    ]
+
     def solve(t, W):
         pen = _penalty(np.asarray(t, np.float64), l1_ratio, per_feature)
-        results = [
-            fit_prepared(
-                p,
-                pen,
-                tol=solver_tol,
-                max_iter=100,
-                max_epochs=100_000,
-                p0=64,
-                coef_init=W[k],
-                what="tune",
-            )
-            for k, p in enumerate(problems)
-        ]
+        with warnings.catch_warnings():
+            # one summary warning at the end instead of one per inner solve
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            results = [
+                fit_prepared(
+                    p,
+                    pen,
+                    tol=solver_tol,
+                    max_iter=100,
+                    max_epochs=100_000,
+                    p0=64,
+                    coef_init=W[k],
+                    what="tune",
+                )
+                for k, p in enumerate(problems)
+            ]
+        unconverged.extend(
+            (float(r.gap), solver_tol * p0)
+            for r, p0 in zip(results, p_zero, strict=True)
+            if not bool(r.converged)
+        )
         W = jnp.stack([r.coef for r in results])
         B = jnp.stack([jnp.asarray(r.intercept, dtype) for r in results])
         return W, B
@@ -352,6 +381,14 @@ def tune(
         if decrease <= tol * abs(losses[-2]):
             converged = True
             break
+    if unconverged:
+        gap, tol_abs = max(unconverged)
+        warn_not_converged(
+            gap,
+            tol_abs,
+            f"{len(unconverged)} of {n_solves} inner solves of tune "
+            "(the hypergradients may be inaccurate; loosen solver_tol)",
+        )
     hyper = np.stack(path)
     return TuneResult(
         hyper, np.asarray(losses), hyper[-1], losses[-1], n_solves, converged
