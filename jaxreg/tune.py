@@ -206,7 +206,7 @@ def tune(
     max_steps=50,
     max_backtrack=6,
     tol=1e-4,
-    solver_tol=1e-6,
+    solver_tol=None,
     cg_max_iter=200,
 ) -> TuneResult:
     r"""Tunes the penalty strength (or per-feature weights) by hypergradient descent.
@@ -232,6 +232,7 @@ def tune(
       max_steps, max_backtrack, tol: the outer search (module docstring).
       solver_tol: the inner solves' duality-gap tolerance (``gap <=
         solver_tol · P(0)``); the hypergradient is only as accurate as they.
+        Default ``1e-6``, or ``1e-5`` with ``per_feature=True`` (below).
       cg_max_iter: conjugate-gradient budget per hypergradient.
 
     Inner solves that stop before ``solver_tol`` are counted and reported by
@@ -264,6 +265,8 @@ def tune(
     check_positive_int("max_backtrack", max_backtrack)
     check_positive_int("cg_max_iter", cg_max_iter)
     check_nonnegative("tol", tol)
+    if solver_tol is None:
+        solver_tol = 1e-5 if per_feature else 1e-6
     check_nonnegative("solver_tol", solver_tol)
     if validation is None and not isinstance(cv, int):
         cv = list(cv)

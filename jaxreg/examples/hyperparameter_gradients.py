@@ -106,7 +106,6 @@ def compute(quick):
             per_feature=True,
             lam_init=syn["hyper"].best,
             max_steps=5 if quick else 20,
-            solver_tol=1e-5,
         ),
         not quick,
     )

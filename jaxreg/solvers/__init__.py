@@ -13,7 +13,9 @@ batched FISTA and group-Lasso regression by FISTA (:mod:`.fista`). Every solver
 returns a :class:`SolverResult`. ``proximal_gradient`` and
 ``projected_gradient`` (:mod:`.composite`) minimize any smooth function of a
 pytree plus a penalty or constraint, with implicit differentiation
-(:mod:`.implicit`).
+(:mod:`.implicit`). ``jax.grad`` goes through ``fit``, ``lasso``, ``enet``,
+``logistic_regression`` and ``group_lasso`` (:mod:`.hypergrad`: the
+optimality conditions on the support, solved by conjugate gradients).
 """
 
 from jaxreg.solvers.base import ConvergenceWarning, SolverResult
