@@ -235,3 +235,21 @@ def test_float32_gradient_is_close_to_float64():
     with jax.enable_x64(True):
         g64 = jax.grad(lambda t: value(jr.lasso(X, y, t, tol=TOL)))(0.2)
     np.testing.assert_allclose(g32, g64, rtol=2e-3)
+
+
+def test_sparse_X_and_positive_lasso_gradient_matches_finite_differences(x64):
+    import scipy.sparse as sp
+
+    X, y, rng = _problem(6)
+    X[np.abs(X) < 0.7] = 0.0  # about half the entries
+    Xs = sp.csc_matrix(X)
+    value = _functional(rng, X.shape[1])
+
+    def f(lam):
+        return value(jr.lasso(Xs, y, lam, positive=True, tol=TOL))
+
+    lam = 0.1
+    g = jax.grad(f)(lam)
+    np.testing.assert_allclose(g, _fd(f, lam, 1.0), rtol=1e-5)
+    dense = jax.grad(lambda t: value(jr.lasso(X, y, t, positive=True, tol=TOL)))(lam)
+    np.testing.assert_allclose(g, dense, rtol=1e-8)

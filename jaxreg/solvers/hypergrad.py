@@ -123,7 +123,7 @@ def _datafit(datafit_cls, y, a):
         ) from None
 
 
-def _check_shapes(X, y, coef_shape=None):
+def _check_shapes(X, y):
     if len(np.shape(X)) != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got {np.shape(X)}")
     if np.shape(y) != (X.shape[0],):
