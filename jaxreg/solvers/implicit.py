@@ -276,7 +276,8 @@ def support_argmin_vjp(
     u, _ = jax.scipy.sparse.linalg.cg(hvp, rhs, tol=tol, atol=0.0, maxiter=max_iter)
     u = _masked(support, u)
     _, vjp = jax.vjp(lambda th: grad_x(x_star, th), theta)
-    return jax.tree.map(jnp.negative, vjp(u)[0])
+    # the VJP is linear: negate u rather than the (possibly float0) result
+    return vjp(jax.tree.map(jnp.negative, u))[0]
 
 
 # compiled once per objective (a module-level function keeps its cache) and
