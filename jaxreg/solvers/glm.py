@@ -168,9 +168,11 @@ def fit_prepared(
 def penalty_as_dtype(penalty, dtype):
     """The penalty's array leaves in the solver's dtype."""
     return jax.tree.map(
-        lambda leaf: leaf.astype(dtype)
-        if isinstance(leaf, jax.Array)
-        else np.asarray(leaf, dtype),  # on the host: no compiled conversion
+        lambda leaf: (
+            leaf.astype(dtype)
+            if isinstance(leaf, jax.Array)
+            else np.asarray(leaf, dtype)
+        ),  # on the host: no compiled conversion
         penalty,
     )
 
@@ -187,9 +189,7 @@ def setup(design, datafit, w0, tol, fit_col):
 
 def finish(st, problem, tol_abs, what):
     """Turns a final state into a :class:`SolverResult`, warning if needed."""
-    intercept, converged, _ = intercepts_converged(
-        problem, st.w, st.b, st.gap, tol_abs
-    )
+    intercept, converged, _ = intercepts_converged(problem, st.w, st.b, st.gap, tol_abs)
     if not bool(converged):
         warn_not_converged(st.gap, tol_abs, what)
     return SolverResult(st.w, intercept, st.gap, st.n_outer, converged)
