@@ -5,7 +5,7 @@
 measured number and PASS/FAIL, writes the figures and an ``index.html`` gallery
 into ``DIR``, and exits with status 1 if any claim fails.
 
-``jaxreg bench [--quick] [--suite transforms|muon|solvers|composite|group_lasso]``
+``jaxreg bench [--quick] [--suite NAME]`` (``NAME`` in ``BENCH_SUITES``)
 runs the benchmark suites of a source checkout (``bench/<suite>.py``, each with
 ``run(quick) -> list[dict]`` of rows made by ``bench.common.row``), prints
 their rows as one table of ratios (jaxreg / peer, measured in the same run) and
@@ -23,7 +23,14 @@ import sys
 import time
 import traceback
 
-BENCH_SUITES = ("transforms", "muon", "solvers", "composite", "group_lasso")
+BENCH_SUITES = (
+    "transforms",
+    "muon",
+    "solvers",
+    "composite",
+    "group_lasso",
+    "first_call",
+)
 _OPTIONAL = (
     "optax",
     "matplotlib",
