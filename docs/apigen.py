@@ -130,15 +130,39 @@ def _home_module(obj, exporting_module: str) -> str:
 
 
 def _data_doc(name: str, obj, home: str) -> str:
-    """The ``#:`` comment or string literal after a constant's assignment in
-    its home module (what autodoc reads), found by name."""
-    from sphinx.pycode import ModuleAnalyzer
-
-    try:
-        docs = ModuleAnalyzer.for_module(home).find_attr_docs()
-    except Exception:  # no source available
+    """The string literal after a constant's module-level assignment in its
+    home module, or the ``#:`` comment lines right above it (what autodoc
+    reads), found by name."""
+    spec = importlib.util.find_spec(home)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return ""
-    return "\n".join(docs.get(("", name), [])).strip()
+    source = pathlib.Path(spec.origin).read_text()
+    lines = source.splitlines()
+    body = ast.parse(source).body
+    for i, node in enumerate(body):
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        if not any(getattr(t, "id", None) == name for t in targets):
+            continue
+        nxt = body[i + 1] if i + 1 < len(body) else None
+        if (
+            isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            return inspect.cleandoc(nxt.value.value)
+        comments = []
+        j = node.lineno - 2
+        while j >= 0 and lines[j].lstrip().startswith("#:"):
+            comments.insert(0, lines[j].lstrip()[2:].strip())
+            j -= 1
+        return "\n".join(comments)
+    return ""
 
 
 def group_of(module_name: str) -> str:
