@@ -340,9 +340,7 @@ def write_api(out_dir: pathlib.Path) -> list[str]:
         prefixes = GROUPS.get(title, ())
         owned = [m for m in mods if m != "jaxreg" and m.startswith(prefixes)]
         if owned:
-            body.append(
-                "Modules: " + ", ".join(f":mod:`{m}`" for m in owned) + "\n"
-            )
+            body.append("Modules: " + ", ".join(f":mod:`{m}`" for m in owned) + "\n")
         body.append(_summary_table(members))
         body.append(
             ".. toctree::\n   :hidden:\n\n"
@@ -351,7 +349,9 @@ def write_api(out_dir: pathlib.Path) -> list[str]:
         )
         (out_dir / f"group-{slug}.rst").write_text("\n".join(body))
         toc.append(f"group-{slug}")
-    index.append(".. toctree::\n   :maxdepth: 1\n\n" + "".join(f"   {t}\n" for t in toc))
+    index.append(
+        ".. toctree::\n   :maxdepth: 1\n\n" + "".join(f"   {t}\n" for t in toc)
+    )
     (out_dir / "index.rst").write_text("\n".join(index))
     return problems()
 
@@ -426,7 +426,7 @@ def write_gallery(out_dir: pathlib.Path, figures_dir: str | None) -> None:
         lines.append(
             ".. code-block:: bash\n\n"
             f"   jaxreg examples --only {name} --out out/examples   # or --quick\n"
-            f"   python examples/{name}.py                          # same, as a script\n"
+            f"   python examples/{name}.py   # the same, as a script\n"
         )
         if not found:
             lines.append(

@@ -59,13 +59,19 @@ def _exports(name, module):
 
 
 _DIRECTIVE = re.compile(
-    r"^\.\. (?:auto(?:class|function|data|module)|py:data)::\s+(\S+)", re.M
+    r"^\.\. (?:auto(?:class|function|data)|py:data)::\s+(\S+)", re.M
 )
 
 
 def _resolve(dotted):
-    """The object a directive target names: the longest importable module
-    prefix, then attributes."""
+    """The object an autoclass/autofunction/autodata target names: an
+    attribute of its parent (``jaxreg.sam`` is the function, not the module),
+    the parent being the longest importable module prefix, then attributes."""
+    parent, attr = dotted.rsplit(".", 1)
+    return getattr(_resolve_path(parent), attr)
+
+
+def _resolve_path(dotted):
     parts = dotted.split(".")
     for i in range(len(parts), 0, -1):
         try:
