@@ -210,6 +210,12 @@ def problems() -> list[str]:
         for name, canonical in documented_names(module, all_entries).items():
             if canonical is None:
                 out.append(f"{modname}.{name} has no API page")
+    for modname in public_modules():
+        if modname != "jaxreg" and group_of(modname) == OTHER:
+            out.append(
+                f"module {modname} matches no section: add it to GROUPS in "
+                "docs/apigen.py"
+            )
     for e in all_entries:
         if e.group == OTHER and e.kind != "module":
             home = _home_module(e.obj, e.name.rsplit(".", 1)[0])
