@@ -251,7 +251,7 @@ def _page(entry: Entry) -> str:
         home = _home_module(entry.obj, short_mod)
         doc = _data_doc(short, entry.obj, home)
         value = repr(entry.obj)
-        body = f".. py:data:: {entry.name}\n"
+        body = f".. py:data:: {short}\n"
         if len(value) <= 100 and "\n" not in value:
             body += f"   :value: {value}\n"
         body += "\n" + "".join(f"   {line}\n" for line in doc.splitlines())
@@ -302,9 +302,7 @@ def module_page(modname: str, module, all_entries: list[Entry]) -> str:
         + "\n"
         + head
         + ".. currentmodule:: None\n\n"
-        + _title("Exports", "-")
-        + "\n"
-        + _summary_table(canon)
+        + (_title("Exports", "-") + "\n" + _summary_table(canon) if canon else "")
     )
 
 

@@ -61,6 +61,7 @@ def _exports(name, module):
 _DIRECTIVE = re.compile(
     r"^\.\. (?:auto(?:class|function|data)|py:data)::\s+(\S+)", re.M
 )
+_CURRENT = re.compile(r"^\.\. currentmodule::\s+(\S+)", re.M)
 
 
 def _resolve(dotted):
@@ -88,7 +89,11 @@ def test_every_public_name_has_an_api_page(tmp_path):
     assert apigen.write_api(tmp_path) == []
     documented = {}
     for page in tmp_path.glob("*.rst"):
-        for target in _DIRECTIVE.findall(page.read_text()):
+        text = page.read_text()
+        current = _CURRENT.findall(text)
+        for target in _DIRECTIVE.findall(text):
+            if "." not in target:  # py:data NAME under currentmodule
+                target = f"{current[0]}.{target}"
             documented[id(_resolve(target))] = page.stem
     # each object page is listed in a section page's toctree
     in_toc = set()
