@@ -256,8 +256,9 @@ def lasso(
         2·tol·P(0)`` (without centring), so ``tol=1e-4`` here is twice as
         strict. In float32 gaps down to about ``1e-6 · P(0)`` are reliable; ask
         for less only with x64 enabled.
-      sample_weight, penalty_factor, positive, fit_intercept, max_iter,
-        max_epochs, coef_init, p0: as in :func:`fit`.
+      sample_weight: as in :func:`fit`, and so are ``penalty_factor``,
+        ``positive``, ``fit_intercept``, ``max_iter``, ``max_epochs``,
+        ``coef_init`` and ``p0``.
 
     Returns:
       A :class:`~jaxreg.solvers.base.SolverResult`; a ``ConvergenceWarning``
@@ -374,8 +375,9 @@ def logistic_regression(
         intercept the gap certifies
         ``w`` at the current ``b``; ``b`` itself is solved to the same
         accuracy by the inner Newton steps.
-      sample_weight, penalty_factor, positive, fit_intercept, max_iter,
-        max_epochs, coef_init, p0: as in :func:`fit`.
+      sample_weight: as in :func:`fit`, and so are ``penalty_factor``,
+        ``positive``, ``fit_intercept``, ``max_iter``, ``max_epochs``,
+        ``coef_init`` and ``p0``.
 
     Returns:
       A :class:`~jaxreg.solvers.base.SolverResult`.

@@ -335,9 +335,10 @@ def cross_validate(
     (``sample_weight``-weighted) mean squared error, or mean log-loss.
 
     Args:
-      X, y, datafit, lambdas, n_lambdas, eps, l1_ratio, sample_weight,
-        penalty_factor, positive, fit_intercept, tol, max_iter, batched: as
-        in :func:`path`.
+      X: as in :func:`path`, and so are ``y``, ``datafit``, ``lambdas``,
+        ``n_lambdas``, ``eps``, ``l1_ratio``, ``sample_weight``,
+        ``penalty_factor``, ``positive``, ``fit_intercept``, ``tol``,
+        ``max_iter`` and ``batched``.
       cv: number of contiguous folds, or a list of ``(train, test)`` index
         arrays (e.g. ``list(KFold(5).split(X))``).
 
