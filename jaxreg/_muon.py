@@ -225,7 +225,9 @@ def newton_schulz(
       gram: iterate on the Gram matrix (``True``), the plain loop
         (``False``), or (``None``) the Gram form when ``n > 1.5 m``, the
         operands are float32 or wider and :math:`\prod_k |a_k| \le 2000`.
-        Ignored for one step (both forms then cost the same).
+        Ignored for one step (both forms then cost the same). ``True`` with
+        bfloat16 operands raises ``ValueError`` (on width-512 momenta its
+        output's singular values reach ≈ 200).
 
     Returns:
       Array with the shape and dtype of ``G``.
@@ -258,6 +260,12 @@ def newton_schulz(
         m, n = sorted(G.shape[-2:])
         slope = float(np.prod(np.abs(table[:, 0])))
         gram = n > 1.5 * m and dtype.itemsize >= 4 and slope <= _GRAM_MAX_SLOPE
+    elif gram and dtype.itemsize < 4:
+        raise ValueError(
+            f"gram=True needs float32 or wider matmul operands, got dtype={dtype}: "
+            "the Gram form's Q_T has norm ≈ ∏ a_k (485 for Keller's 5 steps) and "
+            "loses the polar factor in bfloat16; use gram=False or gram=None"
+        )
     gram = bool(gram) and steps >= 2  # one step: the two forms cost the same
     rows = tuple(map(tuple, table.tolist()))
     return _iterate(G, eps, rows, norm_scale, dtype, gram)
@@ -527,6 +535,11 @@ def scale_by_muon(
         orthogonalize = coeffs
     else:
         _coefficient_table(coeffs, ns_steps)
+        if gram and dtype is not None and jnp.dtype(dtype).itemsize < 4:
+            raise ValueError(
+                f"gram=True needs float32 or wider matmul operands, got "
+                f"dtype={dtype}; use gram=False or gram=None"
+            )
         orthogonalize = functools.partial(
             newton_schulz,
             steps=ns_steps,

@@ -222,6 +222,7 @@ def test_bfloat16_iteration_close_to_float32(coeffs):
         {"coeffs": np.ones((4, 2))},
         {"coeffs": [np.nan, 1.0, 1.0]},
         {"coeffs": lambda g: g},
+        {"gram": True, "dtype": jnp.bfloat16},
     ],
 )
 def test_newton_schulz_bad_arguments(kwargs):
@@ -243,6 +244,7 @@ def test_newton_schulz_bad_input():
         ({"scaling": "spectral"}, "scaling"),
         ({"coeffs": "standard"}, "coeffs"),
         ({"ns_steps": 0}, "steps"),
+        ({"gram": True, "dtype": jnp.bfloat16}, "gram"),
     ],
 )
 def test_scale_by_muon_bad_arguments(kwargs, name):
