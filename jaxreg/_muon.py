@@ -760,9 +760,10 @@ def muon(
     :func:`newton_schulz`).
 
     With ``optax.inject_hyperparams`` list ``ns_steps`` in ``static_args``
-    (the loop length is static), and also ``coeffs`` or ``labels`` when they
-    are arrays or callables (it would trace the first and take callables for
-    schedules); the learning rates, β, eps and weight decays can be injected.
+    (the loop length is static), ``gram`` when you set it (a bool would be
+    traced), and also ``coeffs`` or ``labels`` when they are arrays or
+    callables (it would trace the first and take callables for schedules);
+    the learning rates, β, eps and weight decays can be injected.
 
     Args:
       learning_rate: η_t for the Muon branch, a float or schedule. Keller
