@@ -2,7 +2,8 @@
 
 Every suite exposes ``run(quick: bool) -> list[dict]`` returning rows made by
 :func:`row`. Times are medians of repeated calls after a separate compile call,
-each ended with ``block_until_ready``.
+each ended with ``block_until_ready``. The persistent compilation cache is off
+in-process, so compile times are real.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import time
 
 import jax
 import numpy as np
+
+# Compile times are measured here: programs must not come from the persistent
+# compilation cache that importing jaxreg turns on (bench/first_call.py times
+# cold and warm caches explicitly, in fresh processes). JAX reads the setting
+# at the first compilation, which no suite has done when it imports this.
+jax.config.update("jax_enable_compilation_cache", False)
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 

@@ -4,7 +4,8 @@ A flat public API, like optax: ``import jaxreg as jr`` then ``jr.l1``,
 ``jr.proximal``, ``jr.lion`` ...
 """
 
-from jaxreg import layouts, penalties, prox, pruning
+# _cache first: it turns on the compilation cache before anything compiles
+from jaxreg import _cache, layouts, penalties, prox, pruning  # noqa: F401
 from jaxreg._lion import ScaleByLionState, lion, scale_by_lion
 from jaxreg._muon import (
     COEFFICIENT_SETS,

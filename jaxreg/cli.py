@@ -5,9 +5,8 @@
 measured number and PASS/FAIL, writes the figures and an ``index.html`` gallery
 into ``DIR``, and exits with status 1 if any claim fails.
 
-``jaxreg bench [--quick] [--suite NAME]`` (``NAME`` one of ``BENCH_SUITES``:
-transforms, muon, solvers, composite, group_lasso, hypergradients) runs the
-benchmark suites of a source checkout (``bench/<suite>.py``, each with
+``jaxreg bench [--quick] [--suite NAME]`` (``NAME`` in ``BENCH_SUITES``)
+runs the benchmark suites of a source checkout (``bench/<suite>.py``, each with
 ``run(quick) -> list[dict]`` of rows made by ``bench.common.row``), prints
 their rows as one table of ratios (jaxreg / peer, measured in the same run) and
 writes JSON and markdown to ``bench/results/``.
@@ -30,6 +29,7 @@ BENCH_SUITES = (
     "solvers",
     "composite",
     "group_lasso",
+    "first_call",
     "hypergradients",
 )
 _OPTIONAL = (

@@ -3,17 +3,17 @@ r"""What a training loop should log, recorded inside the optimizer state.
 :func:`with_diagnostics` wraps any ``GradientTransformation``. Each update stores,
 as float32 scalars in the state (no host transfer until you read them):
 
-==================  ===========================================================
-``grad_norm``       :math:`\|g\|_2`, global L2 norm of the incoming gradient
-``update_norm``     :math:`\|u\|_2`, global L2 norm of the outgoing update
-``param_norm``      :math:`\|w\|_2` before the update
-``update_ratio``    :math:`\|u\|_2 / \|w\|_2` (0 when :math:`w = 0`); healthy
-                    training typically sits near 1e-3 per step
-``zero_fraction``   fraction of entries of :math:`w + u` that are exactly 0
-``penalty``         :math:`g(w + u)` for the given penalty (0 if none)
-``nonfinite``       number of NaN/Inf entries in the incoming gradient
-``nonfinite_steps`` number of steps so far whose gradient had a NaN/Inf entry
-==================  ===========================================================
+===================  ==========================================================
+``grad_norm``        :math:`\|g\|_2`, global L2 norm of the incoming gradient
+``update_norm``      :math:`\|u\|_2`, global L2 norm of the outgoing update
+``param_norm``       :math:`\|w\|_2` before the update
+``update_ratio``     :math:`\|u\|_2 / \|w\|_2` (0 when :math:`w = 0`); healthy
+                     training typically sits near 1e-3 per step
+``zero_fraction``    fraction of entries of :math:`w + u` that are exactly 0
+``penalty``          :math:`g(w + u)` for the given penalty (0 if none)
+``nonfinite``        number of NaN/Inf entries in the incoming gradient
+``nonfinite_steps``  number of steps so far whose gradient had a NaN/Inf entry
+===================  ==========================================================
 
 Norms are accumulated in float32 whatever the params' dtype. Read everything
 with one call, :func:`read_diagnostics`, which finds the record anywhere in a

@@ -217,7 +217,8 @@ def sam_gradient(
         aux)`` with ``has_aux=True``).
       params: :math:`w`, any pytree (dict, Equinox module filtered to arrays,
         Flax NNX ``State``).
-      *args, **kwargs: passed to ``loss_fn``.
+      *args: passed to ``loss_fn``.
+      **kwargs: passed to ``loss_fn``.
       rho, adaptive, eta, mask: see :func:`sam_perturbation`.
       gsam_alpha: GSAM's :math:`\alpha` (0: plain SAM/ASAM).
       has_aux: whether ``loss_fn`` returns ``(loss, aux)``.

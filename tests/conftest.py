@@ -10,6 +10,9 @@ os.environ.setdefault("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in os.environ["XLA_FLAGS"]:
     os.environ["XLA_FLAGS"] += " --xla_force_host_platform_device_count=8"
 
+# hermetic runs: no persistent compilation cache (tests/test_cache.py checks it)
+os.environ.setdefault("JAXREG_COMPILATION_CACHE", "0")
+
 import jax  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")

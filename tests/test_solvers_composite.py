@@ -357,6 +357,23 @@ def test_stopping_rule_is_scale_invariant(regression):
     np.testing.assert_allclose(runs[0].params, runs[1].params, atol=1e-5)
 
 
+def test_checks_every_iteration_on_device_loop_backends(regression):
+    X, y = regression
+    assert jr.solvers.composite.default_check_every() == 1  # tests run on CPU
+
+    def run(**kw):
+        return proximal_gradient(least_squares, jnp.zeros(20), jr.l1(0.1), X, y, **kw)
+
+    every, default, tenth = run(check_every=1), run(), run(check_every=10)
+    assert int(default.n_iter) == int(every.n_iter)
+    # checking every 10th step overshoots to the next multiple of 10
+    k = int(every.n_iter)
+    assert int(tenth.n_iter) == -(-k // 10) * 10
+    with pytest.warns(ConvergenceWarning):
+        short = run(max_iter=k - 1)
+    assert float(every.optimality) <= 1e-5 < float(short.optimality)
+
+
 def test_vmap_over_data_and_strength(regression):
     X, y = regression
     strengths = jnp.array([0.02, 0.1, 0.5])

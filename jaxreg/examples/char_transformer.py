@@ -25,8 +25,9 @@ What to look for. Adam + L2 is not AdamW: Adam divides the penalty's gradient
 about ±1, so each entry moves about lr toward zero at every step and nearly
 all of them shrink; AdamW decays by lr·λ·|w| (1% over the quick run) and
 leaves the entries to the loss, which shrinks about half of them. Muon's
-update is an orthogonalized matrix: its singular values sit near 1 (Keller's
-quintic puts them in about [0.68, 1.13]), where AdamW's update of the same
+update is an orthogonalized matrix: its singular values sit near 1 (the
+default five Polar Express quintics put those of the bulk in about
+[0.87, 1.13]), where AdamW's update of the same
 matrix spreads over decades. One of the 48 is 0 for both: LayerNorm centres
 its output, so the attention output that feeds ``proj`` spans only 47
 dimensions, and Newton–Schulz keeps a null direction null. Proximal L1 sets

@@ -123,11 +123,17 @@ def prepare(X, y, datafit_cls, *, fit_intercept, sample_weight=None, dtype=None)
     a = normalized_weights(sample_weight, n, dtype)
     center = fit_intercept and datafit_cls.centre
     design = as_design(X, a, center=center, dtype=dtype, to_device=to_device)
-    datafit = datafit_cls.from_targets(y, a)
-    yv = jnp.asarray(datafit.y, dtype)
-    y_offset = jnp.dot(jnp.asarray(a), yv) if center else jnp.zeros((), dtype)
-    datafit = type(datafit)(yv - y_offset, jnp.asarray(a))
+    datafit, y_offset = _centred(datafit_cls.from_targets(y, a), center, dtype)
     return Problem(design, datafit, y_offset, fit_intercept and not center)
+
+
+@functools.partial(jax.jit, static_argnames=("center", "dtype"))
+def _centred(datafit, center, dtype):
+    """The datafit in ``dtype`` with its targets centred (weighted mean) if
+    ``center``, and the mean: one compiled call."""
+    y, a = datafit.y.astype(dtype), datafit.weights.astype(dtype)
+    y_offset = jnp.dot(a, y) if center else jnp.zeros((), dtype)
+    return type(datafit)(y - y_offset, a), y_offset
 
 
 _ALIGN = 64  # bytes; XLA:CPU aliases host buffers aligned to this

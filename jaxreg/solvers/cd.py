@@ -69,6 +69,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxreg.solvers.datafits import duality_gap
@@ -531,7 +532,12 @@ def next_bucket(n_features: int, w, K: int) -> int:
     Growing by 4x would compile fewer shapes, but epochs cost ``O(K²)``: on a
     100-λ path (1000 x 5000) doubling was 9% faster once compiled.
     """
-    return bucket(n_features, 2 * int(jnp.sum(w != 0)), 2 * K)
+    return bucket(n_features, 2 * _nnz(w), 2 * K)
+
+
+def _nnz(w) -> int:
+    # on the host: an eager jnp count would compile two programs per process
+    return int(np.count_nonzero(np.asarray(w)))
 
 
 def grow_threshold(K: int, n_features: int) -> int:
@@ -544,7 +550,7 @@ def run_buckets(run, carry, w, d, p0):
     (done, w, carry)`` is one compiled call on bucket ``K``; after each GROW
     the bucket doubles (at least ``2·nnz(w)``) until ``done``. One host round
     trip per bucket, never per iteration."""
-    K = bucket(d, 2 * int(jnp.sum(w != 0)), p0)
+    K = bucket(d, 2 * _nnz(w), p0)
     while True:
         done, w, carry = run(K, grow_threshold(K, d), carry)
         if done:

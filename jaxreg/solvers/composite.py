@@ -424,6 +424,21 @@ def _check_penalty(penalty):
             )
 
 
+_DEVICE_LOOP_BACKENDS = ("cpu", "gpu", "cuda", "rocm", "tpu")
+
+
+def default_check_every() -> int:
+    """Iterations between convergence checks on the default backend.
+
+    On CPU, GPU and TPU a ``lax.while_loop`` tests its condition on the device,
+    so checking every iteration costs one scalar comparison and stops as soon
+    as ``tol`` is met. Other backends (the Apple-Silicon plugins) may copy the
+    condition to the host on every trip: there the loop checks every 10
+    iterations.
+    """
+    return 1 if jax.default_backend() in _DEVICE_LOOP_BACKENDS else 10
+
+
 def _options(
     step_size,
     max_iter,
@@ -438,6 +453,8 @@ def _options(
     linear_max_iter,
 ):
     check_positive_int("max_iter", max_iter)
+    if check_every is None:
+        check_every = default_check_every()
     check_positive_int("check_every", check_every)
     check_positive_int("max_backtrack", max_backtrack)
     if power_iterations is None:
@@ -485,7 +502,7 @@ def proximal_gradient(
     max_iter: int = 5000,
     step_size="backtracking",
     init_step=None,
-    check_every: int = 10,
+    check_every: int | None = None,
     acceleration: bool = True,
     restart: bool = True,
     max_backtrack: int = 40,
@@ -520,7 +537,8 @@ def proximal_gradient(
       init_step: first trial step of the line search (default
         :math:`1/\hat L`; pass one if ``fun`` has no forward-mode derivative
         of its gradient).
-      check_every: iterations between convergence checks.
+      check_every: iterations between convergence checks (default
+        :func:`default_check_every`: 1 on CPU, GPU and TPU, 10 elsewhere).
       acceleration: FISTA momentum (False: ISTA).
       restart: gradient adaptive restart of the momentum.
       max_backtrack: shrinks per step before the solver gives up (``failed``).
@@ -578,7 +596,7 @@ def projected_gradient(
     max_iter: int = 5000,
     step_size="backtracking",
     init_step=None,
-    check_every: int = 10,
+    check_every: int | None = None,
     acceleration: bool = True,
     restart: bool = True,
     max_backtrack: int = 40,

@@ -167,14 +167,21 @@ def _sparse_coordinates(X):
     return data, rows.astype(np.int32), cols.astype(np.int32), tuple(X.shape)
 
 
+def _checked(moments):
+    # a squared column norm is finite iff the column is, barring overflow:
+    # the flag costs nothing beside the pass over X that computes them
+    xbar, colsq = moments
+    return xbar, colsq, jnp.all(jnp.isfinite(colsq))
+
+
 @functools.partial(jax.jit, static_argnames="center")
 def _dense_moments(XT, a, center):
-    return DenseDesign.moments(XT, a, center)
+    return _checked(DenseDesign.moments(XT, a, center))
 
 
 @functools.partial(jax.jit, static_argnames=("d", "center"))
 def _sparse_moments(data, rows, cols, a, d, center):
-    return SparseDesign.moments(data, rows, cols, d, a, center)
+    return _checked(SparseDesign.moments(data, rows, cols, d, a, center))
 
 
 def as_design(X, a, *, center, dtype, to_device):
@@ -188,7 +195,7 @@ def as_design(X, a, *, center, dtype, to_device):
         data, rows, cols, shape = _sparse_coordinates(X)
         data = jnp.asarray(data, dtype)
         rows, cols = jnp.asarray(rows), jnp.asarray(cols)
-        xbar, colsq = _sparse_moments(data, rows, cols, a, shape[1], center)
+        xbar, colsq, finite = _sparse_moments(data, rows, cols, a, shape[1], center)
         design = SparseDesign(data, rows, cols, xbar, colsq, shape)
         entries = data
     else:
@@ -196,11 +203,10 @@ def as_design(X, a, *, center, dtype, to_device):
             XT = X.astype(dtype).T
         else:
             XT = to_device(np.asarray(X).T, dtype)
-        xbar, colsq = _dense_moments(XT, a, center)
+        xbar, colsq, finite = _dense_moments(XT, a, center)
         design = DenseDesign(XT, xbar, colsq)
         entries = XT
-    # a squared column norm is finite iff the column is, barring overflow
-    if not bool(jnp.all(jnp.isfinite(colsq))):
+    if not bool(finite):
         if not bool(jnp.all(jnp.isfinite(entries))):
             raise ValueError("X contains NaN or Inf")
         raise ValueError(

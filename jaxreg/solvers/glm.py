@@ -187,7 +187,7 @@ def fit_prepared(
         w0 = jnp.asarray(coef_init, dtype)
         if w0.shape != (d,):
             raise ValueError(f"coef_init must have shape ({d},), got {w0.shape}")
-    st, tol_abs = _setup(design, problem.datafit, w0, tol, problem.fit_col)
+    st, tol_abs = setup(design, problem.datafit, w0, tol, problem.fit_col)
     st = solve(
         design,
         problem.datafit,
@@ -204,11 +204,18 @@ def fit_prepared(
 
 def penalty_as_dtype(penalty, dtype):
     """The penalty's array leaves in the solver's dtype."""
-    return jax.tree.map(lambda leaf: jnp.asarray(leaf, dtype), penalty)
+    return jax.tree.map(
+        lambda leaf: (
+            leaf.astype(dtype)
+            if isinstance(leaf, jax.Array)
+            else np.asarray(leaf, dtype)
+        ),  # on the host: no compiled conversion
+        penalty,
+    )
 
 
 @functools.partial(jax.jit, static_argnames="fit_col")
-def _setup(design, datafit, w0, tol, fit_col):
+def setup(design, datafit, w0, tol, fit_col):
     """Initial state and ``tol · P(0)``: one dispatch."""
     dtype = design.dtype
     u0 = jnp.zeros((design.n_samples,), dtype)
@@ -219,14 +226,25 @@ def _setup(design, datafit, w0, tol, fit_col):
 
 def finish(st, problem, tol_abs, what):
     """Turns a final state into a :class:`SolverResult`, warning if needed."""
-    if problem.fit_col:
-        intercept = st.b
-    else:
-        intercept = problem.y_offset - jnp.dot(problem.design.xbar, st.w)
-    converged = st.gap <= tol_abs
+    intercept, converged, _ = intercepts_converged(problem, st.w, st.b, st.gap, tol_abs)
     if not bool(converged):
         warn_not_converged(st.gap, tol_abs, what)
     return SolverResult(st.w, intercept, st.gap, st.n_outer, converged)
+
+
+def intercepts_converged(problem, w, b, gap, tol_abs):
+    """Intercept(s) of the solution(s) ``w`` (``(d,)`` or ``(n_λ, d)``), whether
+    each converged and whether all did: one compiled call."""
+    return _intercepts_converged(
+        w, b, gap, problem.y_offset, problem.design.xbar, tol_abs, problem.fit_col
+    )
+
+
+@functools.partial(jax.jit, static_argnames="fit_col")
+def _intercepts_converged(w, b, gap, y_offset, xbar, tol_abs, fit_col):
+    intercept = b if fit_col else y_offset - w @ xbar
+    converged = gap <= tol_abs
+    return intercept, converged, jnp.all(converged)
 
 
 def elastic_net_penalty(lam, l1_ratio, penalty_factor=None, positive=False):
@@ -275,8 +293,9 @@ def lasso(
         2·tol·P(0)`` (without centring), so ``tol=1e-4`` here is twice as
         strict. In float32 gaps down to about ``1e-6 · P(0)`` are reliable; ask
         for less only with x64 enabled.
-      sample_weight, penalty_factor, positive, fit_intercept, max_iter,
-        max_epochs, coef_init, p0: as in :func:`fit`.
+      sample_weight: as in :func:`fit`, and so are ``penalty_factor``,
+        ``positive``, ``fit_intercept``, ``max_iter``, ``max_epochs``,
+        ``coef_init`` and ``p0``.
 
     Returns:
       A :class:`~jaxreg.solvers.base.SolverResult`; a ``ConvergenceWarning``
@@ -393,8 +412,9 @@ def logistic_regression(
         intercept the gap certifies
         ``w`` at the current ``b``; ``b`` itself is solved to the same
         accuracy by the inner Newton steps.
-      sample_weight, penalty_factor, positive, fit_intercept, max_iter,
-        max_epochs, coef_init, p0: as in :func:`fit`.
+      sample_weight: as in :func:`fit`, and so are ``penalty_factor``,
+        ``positive``, ``fit_intercept``, ``max_iter``, ``max_epochs``,
+        ``coef_init`` and ``p0``.
 
     Returns:
       A :class:`~jaxreg.solvers.base.SolverResult`.

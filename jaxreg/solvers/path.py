@@ -31,13 +31,15 @@ from jax import lax
 
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.solvers import cd, fista
-from jaxreg.solvers.base import check_X_y, prepare, warn_not_converged
+from jaxreg.solvers.base import Problem, check_X_y, prepare, warn_not_converged
 from jaxreg.solvers.design import is_sparse
 from jaxreg.solvers.glm import (
     check_penalty,
     datafit_class,
     elastic_net_penalty,
+    intercepts_converged,
     penalty_as_dtype,
+    setup,
 )
 
 
@@ -75,11 +77,19 @@ def lambda_max(problem, penalty):
 def default_grid(problem, penalty, n_lambdas, eps):
     """``n_lambdas`` values from ``λ_max`` down to ``eps·λ_max``, geometric;
     ``ValueError`` when ``λ_max`` is not finite (e.g. ``l1_ratio=0``)."""
-    lam_max = lambda_max(problem, penalty)
-    if not bool(jnp.isfinite(lam_max)):
+    grid = _grid(
+        problem.design, problem.datafit, penalty, eps, n_lambdas, problem.fit_col
+    )
+    if not np.isfinite(np.asarray(grid)[0]):
         raise ValueError(
             f"{penalty!r} has no finite λ_max (l1_ratio=0?): pass explicit lambdas"
         )
+    return grid
+
+
+@functools.partial(jax.jit, static_argnames=("n_lambdas", "fit_col"))
+def _grid(design, datafit, penalty, eps, n_lambdas, fit_col):
+    lam_max = lambda_max(Problem(design, datafit, None, fit_col), penalty)
     return lam_max * jnp.geomspace(1.0, eps, n_lambdas)
 
 
@@ -146,14 +156,14 @@ def solve_path(
         )
         return W, B, gaps, iters
     n_lam = lambdas.shape[0]
+    # host zeros and the shared setup program: no compiled jnp.zeros
     out = (
-        jnp.zeros((n_lam, d), dtype),
-        jnp.zeros((n_lam,), dtype),
-        jnp.zeros((n_lam,), dtype),
-        jnp.zeros((n_lam,), jnp.int32),
+        np.zeros((n_lam, d), dtype),
+        np.zeros((n_lam,), dtype),
+        np.zeros((n_lam,), dtype),
+        np.zeros((n_lam,), np.int32),
     )
-    b0 = datafit.intercept_at_zero() if fit_col else 0.0
-    st = cd.init_state(design, None, b0)
+    st, _ = setup(design, datafit, None, 0.0, fit_col)
 
     def run(K, grow_at, carry):
         start, st, out = carry
@@ -163,7 +173,7 @@ def solve_path(
         )
         return int(carry[0]) >= n_lam, carry[1].w, carry
 
-    start = jnp.zeros((), jnp.int32)
+    start = np.zeros((), np.int32)
     return cd.run_buckets(run, (start, st, out), st.w, d, p0)[2]
 
 
@@ -233,8 +243,7 @@ def path(
     penalty = penalty_as_dtype(penalty, design.dtype)
     if lambdas is None:
         lambdas = default_grid(problem, penalty, n_lambdas, eps)
-    p_zero = datafit.value(jnp.zeros((design.n_samples,), design.dtype))
-    tol_abs = tol * p_zero
+    _, tol_abs = setup(design, datafit, None, tol, problem.fit_col)
     coefs, ints, gaps, iters = solve_path(
         problem,
         penalty,
@@ -245,10 +254,10 @@ def path(
         p0=p0,
         batched=batched,
     )
-    if not problem.fit_col:
-        ints = problem.y_offset - coefs @ design.xbar
-    converged = gaps <= tol_abs
-    if not bool(jnp.all(converged)):
+    ints, converged, all_converged = intercepts_converged(
+        problem, coefs, ints, gaps, tol_abs
+    )
+    if not bool(all_converged):
         warn_not_converged(jnp.max(gaps), tol_abs, "path")
     return PathResult(jnp.asarray(lambdas), coefs, ints, gaps, iters, converged)
 
@@ -326,9 +335,10 @@ def cross_validate(
     (``sample_weight``-weighted) mean squared error, or mean log-loss.
 
     Args:
-      X, y, datafit, lambdas, n_lambdas, eps, l1_ratio, sample_weight,
-        penalty_factor, positive, fit_intercept, tol, max_iter, batched: as
-        in :func:`path`.
+      X: as in :func:`path`, and so are ``y``, ``datafit``, ``lambdas``,
+        ``n_lambdas``, ``eps``, ``l1_ratio``, ``sample_weight``,
+        ``penalty_factor``, ``positive``, ``fit_intercept``, ``tol``,
+        ``max_iter`` and ``batched``.
       cv: number of contiguous folds, or a list of ``(train, test)`` index
         arrays (e.g. ``list(KFold(5).split(X))``).
 
