@@ -37,6 +37,7 @@ from jaxreg.solvers.glm import (
     check_penalty,
     datafit_class,
     elastic_net_penalty,
+    objective_at_zero,
     penalty_as_dtype,
 )
 
@@ -233,8 +234,7 @@ def path(
     penalty = penalty_as_dtype(penalty, design.dtype)
     if lambdas is None:
         lambdas = default_grid(problem, penalty, n_lambdas, eps)
-    p_zero = datafit.value(jnp.zeros((design.n_samples,), design.dtype))
-    tol_abs = tol * p_zero
+    tol_abs = tol * objective_at_zero(datafit, design, problem.fit_col)
     coefs, ints, gaps, iters = solve_path(
         problem,
         penalty,
