@@ -189,8 +189,12 @@ def objective_at_zero(datafit, design, fit_col):
     intercept when the intercept is a free coordinate (``F(0)`` otherwise).
     For the log-link Tweedie family ``F`` at ``u = 0`` (``μ = 1``) has no
     meaning for the data; the intercept-only model is the null deviance."""
-    b0 = datafit.intercept_at_zero() if fit_col else 0.0
-    return datafit.value(jnp.full((design.n_samples,), b0, design.dtype))
+    u0 = jnp.zeros((design.n_samples,), design.dtype)
+    if not fit_col:
+        return datafit.value(u0)
+    # a class (or all the mass) with zero weight gives an infinite intercept
+    p_b0 = datafit.value(u0 + datafit.intercept_at_zero())
+    return jnp.where(jnp.isfinite(p_b0), p_b0, datafit.value(u0))
 
 
 def finish(st, problem, tol_abs, what):
