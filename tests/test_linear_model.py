@@ -49,12 +49,17 @@ def sklearn_checks(estimators):
     ]
 )
 def test_check_estimator(estimator, check):
+    run_sklearn_check(estimator, check, tol=1e-12)
+
+
+def run_sklearn_check(estimator, check, **tight):
+    """Runs one check; the sample-weight equivalence checks compare weighted
+    and repeated-row fits to rtol 1e-7, so they run in float64 with the
+    parameters ``tight`` (the equivalence itself is exact)."""
     with warnings.catch_warnings():
         _silence_sklearn_notes()
         if check.func.__name__.startswith("check_sample_weight_equivalence"):
-            # compares weighted and repeated-row fits to rtol 1e-7: float64
-            # and a tight gap target, as the equivalence itself is exact
-            estimator = clone(estimator).set_params(tol=1e-12)
+            estimator = clone(estimator).set_params(**tight)
             with jax.enable_x64(True):
                 check(estimator)
         else:

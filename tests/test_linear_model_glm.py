@@ -3,18 +3,15 @@ scikit-learn (L2, its only penalty) and skglm (L1): coefficients, scores,
 errors, dense and sparse, float32 and float64, with and without weights, and
 ``check_estimator``."""
 
-import warnings
-
 import jax
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn import linear_model as sk
-from sklearn.base import clone
 from sklearn.datasets import load_diabetes
 
 from jaxreg.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
-from tests.test_linear_model import _silence_sklearn_notes, sklearn_checks
+from tests.test_linear_model import run_sklearn_check, sklearn_checks
 
 
 @sklearn_checks(
@@ -25,16 +22,8 @@ from tests.test_linear_model import _silence_sklearn_notes, sklearn_checks
     ]
 )
 def test_check_estimator(estimator, check):
-    with warnings.catch_warnings():
-        _silence_sklearn_notes()
-        if check.func.__name__.startswith("check_sample_weight_equivalence"):
-            # the equivalence is exact; compared to rtol 1e-7: float64 and a
-            # stationarity target of tol² = 1e-14 · P(0)
-            estimator = clone(estimator).set_params(tol=1e-7)
-            with jax.enable_x64(True):
-                check(estimator)
-        else:
-            check(estimator)
+    # sample-weight equivalence: a stationarity target of tol² = 1e-14 · P(0)
+    run_sklearn_check(estimator, check, tol=1e-7)
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn import linear_model as sk
-from sklearn.base import clone
 from sklearn.datasets import load_digits, load_iris
 from sklearn.exceptions import ConvergenceWarning
 
 from jaxreg.linear_model import LogisticRegression
-from tests.test_linear_model import _silence_sklearn_notes, sklearn_checks
+from tests.test_linear_model import run_sklearn_check, sklearn_checks
 
 
 @sklearn_checks(
@@ -25,17 +24,9 @@ from tests.test_linear_model import _silence_sklearn_notes, sklearn_checks
     ]
 )
 def test_check_estimator(estimator, check):
-    with warnings.catch_warnings():
-        _silence_sklearn_notes()
-        if check.func.__name__.startswith("check_sample_weight_equivalence"):
-            # exact equivalence compared to rtol 1e-7: float64, a tight target
-            # (FISTA's relative prox-gradient measure floors near 1e-8, so the
-            # multinomial target is tol/100 = 1e-7)
-            estimator = clone(estimator).set_params(tol=1e-5, max_iter=1000)
-            with jax.enable_x64(True):
-                check(estimator)
-        else:
-            check(estimator)
+    # sample-weight equivalence: FISTA's relative prox-gradient measure floors
+    # near 1e-8 in float64, so the multinomial target is tol/100 = 1e-7
+    run_sklearn_check(estimator, check, tol=1e-5, max_iter=1000)
 
 
 def _standardized(loader):
