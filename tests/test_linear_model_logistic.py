@@ -20,7 +20,7 @@ from tests.test_linear_model import run_sklearn_check, sklearn_checks
     [
         LogisticRegression(),
         LogisticRegression(penalty="l1", C=1.0),
-        LogisticRegression(penalty="group", C=10.0),
+        LogisticRegression(penalty="group", C=1.0),
     ]
 )
 def test_check_estimator(estimator, check):
