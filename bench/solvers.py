@@ -512,6 +512,128 @@ def _run(quick):
     label = "(f) stdlib TF-IDF {}x{} (real sparse)".format(*X.shape)
     rows += lasso_cases(f"{label}, Lasso", X, y, (10, 100))
     rows += logreg_cases(f"{label}, L1 logistic", X, labels, (10,))
+    rows += glm_rows(quick)
+    return rows
+
+
+# ------------------------------------------------ GLMs and multinomial (g)-(j)
+def _glm_objective(est, X, y, power, alpha, rho):
+    """scikit-learn's GLM objective (mean half deviance + penalty), numpy."""
+    mu = np.exp(X @ est.coef_ + est.intercept_)
+    if power == 1:
+        dev = np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0) - y + mu
+    else:
+        dev = np.log(mu / y) + y / mu - 1
+    w = est.coef_
+    return dev.mean() + alpha * (rho * np.abs(w).sum() + 0.5 * (1 - rho) * w @ w)
+
+
+def _multinomial_objective(est, X, y, C, rho):
+    U = X @ est.coef_.T + est.intercept_
+    U = U - U.max(1, keepdims=True)
+    logp = U - np.log(np.exp(U).sum(1, keepdims=True))
+    W = est.coef_
+    ce = -logp[np.arange(len(y)), y].sum()
+    return C * ce + rho * np.abs(W).sum() + 0.5 * (1 - rho) * (W * W).sum()
+
+
+def glm_rows(quick):
+    """Warm fits of the estimators (jaxreg.linear_model vs scikit-learn /
+    skglm) at their default-like accuracy; prints each time ratio and the
+    relative objective difference (ours - peer)/|peer| beside it."""
+    from sklearn import linear_model as sk
+    from sklearn.datasets import load_diabetes, load_digits
+
+    from jaxreg import linear_model as jl
+
+    rng = np.random.default_rng(0)
+    n, d = (2000, 100) if quick else (5000, 200)
+    Xp = rng.standard_normal((n, d)) / np.sqrt(d)
+    beta = np.zeros(d)
+    beta[:10] = rng.standard_normal(10)
+    yp = rng.poisson(np.exp(Xp @ beta + 0.5)).astype(float)
+    Xd, yd = load_diabetes(return_X_y=True)
+    Xd = (Xd - Xd.mean(0)) / Xd.std(0)
+    Xg, yg = load_digits(return_X_y=True)
+    sd = Xg.std(0)
+    Xg = (Xg - Xg.mean(0)) / np.where(sd > 0, sd, 1)
+
+    def fitter(est, X, y):
+        return lambda _tol: est.fit(X, y)
+
+    cases = []
+    a = 1e-3
+    cases.append(
+        (
+            f"(g) Poisson L2, synthetic {n}x{d}",
+            fitter(jl.PoissonRegressor(alpha=a), Xp, yp),
+            {
+                "sklearn-lbfgs": fitter(sk.PoissonRegressor(alpha=a), Xp, yp),
+                "sklearn-newton-cholesky": fitter(
+                    sk.PoissonRegressor(alpha=a, solver="newton-cholesky"), Xp, yp
+                ),
+            },
+            lambda e: _glm_objective(e, Xp, yp, 1, a, 0.0),
+        )
+    )
+    a1 = 5e-3
+    peers = {}
+    try:
+        from skglm import GeneralizedLinearEstimator
+        from skglm.datafits import Poisson
+        from skglm.penalties import L1
+        from skglm.solvers import ProxNewton
+
+        peers["skglm"] = fitter(
+            GeneralizedLinearEstimator(Poisson(), L1(a1), ProxNewton(tol=1e-6)),
+            Xp,
+            yp,
+        )
+    except ImportError:
+        pass
+    cases.append(
+        (
+            f"(h) Poisson L1, synthetic {n}x{d}",
+            fitter(jl.PoissonRegressor(alpha=a1, l1_ratio=1.0), Xp, yp),
+            peers,
+            lambda e: _glm_objective(e, Xp, yp, 1, a1, 1.0),
+        )
+    )
+    cases.append(
+        (
+            "(i) Gamma L2, diabetes",
+            fitter(jl.GammaRegressor(alpha=0.01), Xd, yd),
+            {"sklearn-lbfgs": fitter(sk.GammaRegressor(alpha=0.01), Xd, yd)},
+            lambda e: _glm_objective(e, Xd, yd, 2, 0.01, 0.0),
+        )
+    )
+    for rho, solver in ((0.0, "lbfgs"), (1.0, "saga")):
+        name = "L2" if rho == 0 else "L1"
+        ours = jl.LogisticRegression(C=0.5, l1_ratio=rho, max_iter=1000)
+        ref = sk.LogisticRegression(C=0.5, l1_ratio=rho, solver=solver)
+        cases.append(
+            (
+                f"(j) multinomial {name}, digits 1797x64x10",
+                fitter(ours, Xg, yg),
+                {f"sklearn-{solver}": fitter(ref, Xg, yg)},
+                lambda e, rho=rho: _multinomial_objective(e, Xg, yg, 0.5, rho),
+            )
+        )
+    rows = []
+    repeats = 1 if quick else 3
+    for case, ours, peers, objective in cases:
+        ours(None)  # compile
+        t_ours = _time(ours, None, repeats)
+        f_ours = objective(ours(None))
+        for peer, fn in peers.items():
+            t_peer = _time(fn, None, repeats)
+            f_peer = objective(fn(None))
+            rel = (f_ours - f_peer) / abs(f_peer)
+            print(
+                f"{case}: jaxreg {t_ours:.4f}s, {peer} {t_peer:.4f}s, ratio "
+                f"{t_ours / t_peer:.2f}, objective (ours - peer)/|peer| {rel:+.1e}"
+            )
+            rows.append(row(SUITE, case, "warm fit", t_ours, peer, t_peer))
     return rows
 
 

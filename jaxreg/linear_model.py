@@ -20,19 +20,19 @@ Differences from scikit-learn: ``tol`` is the duality-gap target relative to
 ``P(0)`` (``gap <= tol·P(0)``; scikit-learn stops at ``gap <= tol·||y||²/n``,
 i.e. ``2·tol·P(0)``, and only after a coefficient-change test);
 ``n_iter_`` counts outer working-set iterations (like celer/skglm, not epochs);
-``LogisticRegression`` is binary only and never penalizes the intercept (as
-scikit-learn's lbfgs/saga, unlike liblinear). Computations run in float32
-unless x64 is enabled in JAX.
+``LogisticRegression`` never penalizes the intercept (as scikit-learn's
+lbfgs/saga, unlike liblinear) and is multinomial for more than two classes.
+Computations run in float32 unless x64 is enabled in JAX.
 
 ``check_estimator`` passes for all five. The only check not run is
 ``check_array_api_input``, which scikit-learn itself skips unless the
 environment sets ``SCIPY_ARRAY_API=1`` (the estimators convert inputs to
-numpy, then to JAX, so array-API dispatch does not apply). The
-``LogisticRegression`` tags declare it binary-only (``multi_class=False``),
-so scikit-learn runs its classifier checks on two-class data.
+numpy, then to JAX, so array-API dispatch does not apply).
 """
 
 from __future__ import annotations
+
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -43,7 +43,16 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from jaxreg.solvers.glm import enet, lasso, logistic_regression
+from jaxreg.solvers.datafits import Quadratic, Tweedie
+from jaxreg.solvers.glm import (
+    elastic_net_penalty,
+    enet,
+    lasso,
+    logistic_regression,
+)
+from jaxreg.solvers.glm import fit as glm_fit
+from jaxreg.solvers.multinomial import multinomial_penalty
+from jaxreg.solvers.multinomial import multinomial_regression as multinomial_fit
 from jaxreg.solvers.path import cross_validate, kfold
 from jaxreg.solvers.ridge import ridge
 
@@ -246,31 +255,67 @@ class Ridge(_LinearRegressor):
 
 
 class LogisticRegression(ClassifierMixin, BaseEstimator):
-    """Binary logistic regression with an L1, L2 or elastic-net penalty.
+    """Logistic regression, binary or multinomial, with an L1, L2, elastic-net
+    or (our extension) group penalty.
 
-    Minimizes scikit-learn's ``C Σᵢ sᵢ log(1 + exp(-yᵢ(xᵢᵀw + b))) + ρ||w||₁
-    + (1-ρ)/2 ||w||²`` by prox-Newton working-set CD on the equivalent
-    weighted-mean form with ``lam = 1/(C Σᵢ sᵢ)`` (``1/(nC)`` without
-    ``sample_weight``). As in scikit-learn ≥ 1.8, ``l1_ratio`` alone selects
+    Minimizes scikit-learn's ``C Σᵢ sᵢ ℓᵢ + ρ||W||₁ + (1-ρ)/2 ||W||²_F`` with
+    ``ℓᵢ`` the log-loss (binary) or the softmax cross-entropy ``log Σₖ
+    exp(uᵢₖ) - uᵢ,yᵢ`` (``K > 2`` classes, ``W`` of shape ``(K,
+    n_features)``), on the equivalent weighted-mean form with ``lam = 1/(C
+    Σᵢ sᵢ)`` (``1/(nC)`` without ``sample_weight``; ``sᵢ`` already multiplied
+    by ``class_weight``). As in scikit-learn ≥ 1.8, ``l1_ratio`` alone selects
     the penalty (0: L2, the default; 1: L1; between: elastic net) and
     ``C=np.inf`` means no penalty; the older ``penalty="l1" | "l2" |
-    "elasticnet" | None`` is still read. The intercept is not penalized.
+    "elasticnet" | None`` is still read. ``penalty="group"`` (ours) is
+    ``Σⱼ ||W_{:,j}||₂``: a feature is dropped for all classes at once. The
+    intercept is never penalized.
+
+    Solvers: binary problems run prox-Newton working-set coordinate descent
+    (:func:`jaxreg.solvers.logistic_regression`); multinomial ones run FISTA
+    with backtracking and restarts (:func:`jaxreg.solvers.proximal_gradient`)
+    on the ``(n_features + 1, K)`` coefficient matrix, whose gradient is two
+    dense matrix products (the CD's contracts are per-coordinate and scalar
+    per sample; FISTA's cost per step is what an accelerator does best).
+    ``solver`` names scikit-learn's algorithms: ``"lbfgs"``,
+    ``"newton-cg"``, ``"newton-cholesky"``, ``"sag"``, ``"saga"`` are all
+    accepted and reach the same optimum with the solver above;
+    ``"liblinear"`` is accepted only with ``fit_intercept=False`` (it
+    penalizes the intercept, a different objective) and binary labels.
+    With L2 the multinomial optimum is unique and symmetric (``Σₖ W_kj = 0``),
+    scikit-learn's convention; without a penalty it is unique only up to a
+    shift across classes.
 
     Args:
-      penalty: ``"deprecated"`` (use ``l1_ratio``), or ``"l1"``, ``"l2"``,
-        ``"elasticnet"`` (with ``l1_ratio``), ``None``.
+      penalty: ``"deprecated"`` (use ``l1_ratio``), ``"l1"``, ``"l2"``,
+        ``"elasticnet"`` (with ``l1_ratio``), ``None``, or ``"group"``.
       C: inverse strength ``> 0`` (``np.inf``: unpenalized).
       l1_ratio: ``ρ`` in ``[0, 1]``.
+      dual: only ``False`` (or ``True`` with ``solver="liblinear"`` and L2,
+        which has the same optimum).
+      tol: binary: the duality-gap target relative to ``P(0)`` (a gap ``g``
+        leaves a coefficient error of order ``sqrt(g)``); multinomial: the
+        prox-gradient norm relative to its first value must reach
+        ``tol/100``.
       fit_intercept: unpenalized intercept.
-      tol: the duality gap target relative to ``P(0)`` (a gap ``g`` leaves a
-        coefficient error of order ``sqrt(g)``: lower ``tol`` for
-        lbfgs-like accuracy).
-      max_iter: outer working-set iterations.
+      intercept_scaling, random_state, verbose, n_jobs: accepted, unused
+        (our solvers are deterministic and never penalize the intercept).
+      class_weight: ``None``, a dict ``{class: weight}`` or ``"balanced"``
+        (``n / (K · count)``, weighted by ``sample_weight`` as in
+        scikit-learn), multiplied into ``sample_weight``.
+      solver: see above.
+      max_iter: binary: outer working-set iterations; multinomial: at least
+        100 × ``max_iter`` FISTA steps (each far cheaper than an lbfgs
+        iteration).
+      warm_start: start from the previous ``coef_`` and ``intercept_``.
 
     Attributes:
-      classes_, coef_ (shape ``(1, n_features)``, ``X``'s float dtype),
-      intercept_ (shape ``(1,)``), n_iter_, dual_gap_.
+      classes_, coef_ (``(1, n_features)`` binary, ``(K, n_features)``
+      multinomial; ``X``'s float dtype), intercept_ (``(1,)`` or ``(K,)``),
+      n_iter_ (shape ``(1,)``), dual_gap_ (binary), n_features_in_,
+      feature_names_in_.
     """
+
+    _SOLVERS = ("lbfgs", "newton-cg", "newton-cholesky", "sag", "saga", "liblinear")
 
     def __init__(
         self,
@@ -278,25 +323,41 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         *,
         C=1.0,
         l1_ratio=0.0,
-        fit_intercept=True,
+        dual=False,
         tol=1e-4,
+        fit_intercept=True,
+        intercept_scaling=1,
+        class_weight=None,
+        random_state=None,
+        solver="lbfgs",
         max_iter=100,
+        verbose=0,
+        warm_start=False,
+        n_jobs=None,
     ):
         self.penalty = penalty
         self.C = C
         self.l1_ratio = l1_ratio
-        self.fit_intercept = fit_intercept
+        self.dual = dual
         self.tol = tol
+        self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.solver = solver
         self.max_iter = max_iter
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
         tags.input_tags.sparse = True
         return tags
 
     def _rho(self):
-        """``(ρ, penalized)`` from ``penalty``/``l1_ratio``/``C``."""
+        """``(ρ, penalized)`` from ``penalty``/``l1_ratio``/``C``; ``ρ`` is
+        ``"group"`` for the group penalty."""
         penalized = self.C != np.inf
         if self.penalty == "deprecated" or self.penalty == "elasticnet":
             rho = self.l1_ratio
@@ -309,10 +370,35 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             return 0.0, penalized
         if self.penalty is None:
             return 0.0, False
+        if self.penalty == "group":
+            return "group", penalized
         raise ValueError(
-            "penalty must be 'deprecated' (use l1_ratio), 'l1', 'l2', 'elasticnet' "
-            f"or None, got {self.penalty!r}"
+            "penalty must be 'deprecated' (use l1_ratio), 'l1', 'l2', 'elasticnet', "
+            f"'group' or None, got {self.penalty!r}"
         )
+
+    def _check_solver(self, rho, n_classes):
+        if self.solver not in self._SOLVERS:
+            raise ValueError(
+                f"solver must be one of {self._SOLVERS}, got {self.solver!r}"
+            )
+        if self.solver == "liblinear":
+            if self.fit_intercept:
+                raise ValueError(
+                    "solver='liblinear' penalizes the intercept (a different "
+                    "objective); use fit_intercept=False with it, or any other "
+                    "solver name (all reach the same unpenalized-intercept optimum)"
+                )
+            if n_classes > 2:
+                raise ValueError(
+                    "The 'liblinear' solver does not support multiclass "
+                    "classification (one-vs-rest); use another solver name"
+                )
+        if self.dual and not (self.solver == "liblinear" and rho == 0.0):
+            raise ValueError(
+                "dual=True is only accepted with solver='liblinear' and the L2 "
+                f"penalty (same optimum as the primal), got solver={self.solver!r}"
+            )
 
     def fit(self, X, y, sample_weight=None):
         """Fits the model; returns ``self``."""
@@ -321,17 +407,32 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if not self.C > 0:
             raise ValueError(f"C must be > 0, got {self.C!r}")
         check_classification_targets(y)
-        sample_weight = _weights_array(sample_weight, X)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
-        if len(self.classes_) == 1:
-            raise ValueError(f"y has only 1 class ({self.classes_[0]!r}); need 2")
-        if len(self.classes_) > 2:
+        K = len(self.classes_)
+        if K == 1:
             raise ValueError(
-                f"Only binary classification is supported; y has "
-                f"{len(self.classes_)} classes: {self.classes_[:10]}"
+                "This solver needs samples of at least 2 classes in the data, but "
+                f"the data contains only one class: {self.classes_[0]!r}"
             )
+        self._check_solver(rho, K)
+        sample_weight = _class_weighted(
+            self.class_weight, self.classes_, y, y_idx, _weights_array(sample_weight, X)
+        )
         total = _total_weight(sample_weight, X)
         lam = 1.0 / (self.C * total) if penalized else 0.0
+        warm = self.warm_start and getattr(self, "coef_", None) is not None
+        if K == 2 and rho != "group":
+            self._fit_binary(X, y_idx, sample_weight, lam, rho, warm)
+        elif K == 2:  # a group of one coefficient is L1
+            self._fit_binary(X, y_idx, sample_weight, lam, 1.0, warm)
+        else:
+            self._fit_multinomial(X, y_idx, sample_weight, lam, rho, warm)
+        return self
+
+    def _fit_binary(self, X, y_idx, sample_weight, lam, rho, warm):
+        coef_init = None
+        if warm and self.coef_.shape == (1, X.shape[1]):
+            coef_init = self.coef_[0]
         res = logistic_regression(
             X,
             y_idx.astype(X.dtype),
@@ -341,31 +442,59 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             fit_intercept=self.fit_intercept,
             tol=self.tol,
             max_iter=self.max_iter,
+            coef_init=coef_init,
         )
         self.coef_ = np.array(res.coef, dtype=X.dtype)[None, :]
         self.intercept_ = np.array([res.intercept], dtype=X.dtype)
         self.dual_gap_ = float(res.gap)
         self.n_iter_ = np.array([int(res.n_iter)])
-        return self
+
+    def _fit_multinomial(self, X, y_idx, sample_weight, lam, rho, warm):
+        K, d = len(self.classes_), X.shape[1]
+        init = None
+        if warm and self.coef_.shape == (K, d):
+            init = (self.coef_, self.intercept_)
+        theta, n_iter = multinomial_fit(
+            X,
+            y_idx,
+            K,
+            multinomial_penalty(lam, rho),
+            sample_weight=sample_weight,
+            fit_intercept=self.fit_intercept,
+            tol=self.tol / 100,
+            max_iter=100 * self.max_iter,
+            init=init,
+        )
+        self.coef_ = np.array(theta[:d].T, dtype=X.dtype)
+        intercept = theta[d] if self.fit_intercept else np.zeros(K)
+        self.intercept_ = np.array(intercept, dtype=X.dtype)
+        self.n_iter_ = np.array([n_iter])
 
     def decision_function(self, X):
-        """Returns ``X @ coef_ᵀ + intercept_``, shape ``(n_samples,)``."""
+        """Returns ``X @ coef_ᵀ + intercept_``: shape ``(n_samples,)`` for two
+        classes, ``(n_samples, K)`` for more."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=_FLOATS, accept_sparse=_SPARSE)
-        return X @ self.coef_[0] + self.intercept_[0]
+        scores = X @ self.coef_.T + self.intercept_
+        return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict_proba(self, X):
-        """Returns ``[1 - σ(s), σ(s)]`` for the decision values ``s``."""
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.stack([1.0 - p, p], axis=1)
+        """Returns ``[1 - σ(s), σ(s)]`` (binary) or ``softmax(s)``."""
+        s = self.decision_function(X)
+        if s.ndim == 1:
+            p = 1.0 / (1.0 + np.exp(-s))
+            return np.stack([1.0 - p, p], axis=1)
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X):
         return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        """Returns the class with the larger probability."""
-        check_is_fitted(self)
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        """Returns the class with the largest probability."""
+        s = self.decision_function(X)
+        idx = (s > 0).astype(int) if s.ndim == 1 else s.argmax(axis=1)
+        return self.classes_[idx]
 
 
 class LassoCV(_LinearRegressor):
@@ -437,3 +566,271 @@ class LassoCV(_LinearRegressor):
         )
         self._set_result(res, X)
         return self
+
+
+# --- generalized linear models (Poisson, Gamma, Tweedie) ----------------------
+
+
+class _GLMRegressor(RegressorMixin, BaseEstimator):
+    """Tweedie-family GLM with a log link (or, for ``power=0``, identity):
+    scikit-learn's ``_GeneralizedLinearRegressor`` objective plus an optional
+    L1 part.
+
+    Minimizes ``1/(2Σsᵢ) Σᵢ sᵢ dₚ(yᵢ, μᵢ) + alpha (ρ||w||₁ + (1-ρ)/2
+    ||w||²)``, ``μ = exp(Xw + b)``, ``ρ = l1_ratio`` (``ρ = 0``, the default:
+    scikit-learn's objective exactly; ``ρ > 0`` is our extension, where
+    skglm's ``Poisson``/``Gamma`` datafits with ``L1`` give the same
+    coefficients), by prox-Newton working-set coordinate descent on the
+    :class:`~jaxreg.solvers.datafits.Tweedie` datafit.
+    """
+
+    _power = 1.0
+
+    def __init__(
+        self,
+        *,
+        alpha=1.0,
+        fit_intercept=True,
+        solver="lbfgs",
+        max_iter=100,
+        tol=1e-4,
+        warm_start=False,
+        verbose=0,
+        l1_ratio=0.0,
+    ):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.l1_ratio = l1_ratio
+
+    def _power_link(self):
+        """``(power, link)`` with ``link`` in ``{"log", "identity"}``."""
+        return self._power, "log"
+
+    def _datafit(self):
+        power, link = self._power_link()
+        if link == "identity":
+            return Quadratic
+        return Tweedie.with_power(power)
+
+    def _check_params(self):
+        if self.solver not in ("lbfgs", "newton-cholesky"):
+            raise ValueError(
+                "solver must be 'lbfgs' or 'newton-cholesky' (both run jaxreg's "
+                f"prox-Newton coordinate descent), got {self.solver!r}"
+            )
+        for name in ("alpha",):
+            value = getattr(self, name)
+            if not (isinstance(value, Real) and np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not (isinstance(self.tol, Real) and self.tol > 0):
+            raise ValueError(f"tol must be > 0, got {self.tol!r}")
+        if isinstance(self.max_iter, bool) or not (
+            isinstance(self.max_iter, Integral) and self.max_iter >= 1
+        ):
+            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        if not (isinstance(self.l1_ratio, Real) and 0 <= self.l1_ratio <= 1):
+            raise ValueError(f"l1_ratio must lie in [0, 1], got {self.l1_ratio!r}")
+
+    def fit(self, X, y, sample_weight=None):
+        """Fits the model; returns ``self``.
+
+        ``tol`` is scikit-learn's gradient tolerance: the solver stops when
+        its stationarity measure (about ``½||∇P||²`` in objective units, see
+        :func:`jaxreg.solvers.cd.optimality_gap`) is ``<= tol² · P(0)``,
+        ``P(0)`` the deviance of the intercept-only model, and one more
+        prox-Newton step has been taken.
+        """
+        self._check_params()
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=_FLOATS,
+            y_numeric=True,
+            accept_sparse=["csr", "csc"],
+            multi_output=False,
+        )
+        datafit = self._datafit()
+        sample_weight = _weights_array(sample_weight, X)
+        coef_init = None
+        if self.warm_start and getattr(self, "coef_", None) is not None:
+            if self.coef_.shape == (X.shape[1],):
+                coef_init = self.coef_
+        res = glm_fit(
+            X,
+            y,
+            elastic_net_penalty(float(self.alpha), float(self.l1_ratio)),
+            datafit=datafit,
+            sample_weight=sample_weight,
+            fit_intercept=self.fit_intercept,
+            tol=float(self.tol) ** 2,
+            max_iter=int(self.max_iter),
+            coef_init=coef_init,
+            what=type(self).__name__,
+        )
+        self.coef_ = np.array(res.coef, dtype=X.dtype)
+        self.intercept_ = (
+            np.asarray(res.intercept, dtype=X.dtype)[()] if self.fit_intercept else 0.0
+        )
+        self.n_iter_ = int(res.n_iter)
+        return self
+
+    def _linear_predictor(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOATS, accept_sparse=_SPARSE)
+        return X @ self.coef_ + self.intercept_
+
+    def predict(self, X):
+        """Returns the mean ``μ = exp(X @ coef_ + intercept_)`` (identity link:
+        ``X @ coef_ + intercept_``)."""
+        eta = self._linear_predictor(X)
+        return np.exp(eta) if self._power_link()[1] == "log" else eta
+
+    def score(self, X, y, sample_weight=None):
+        """D², the fraction of deviance explained (scikit-learn's
+        ``d2_tweedie_score`` with this model's power, as its GLMs score)."""
+        from sklearn.metrics import d2_tweedie_score
+
+        pred = self.predict(X)
+        y = np.asarray(y, dtype=pred.dtype)
+        self._datafit().from_targets(y, None)  # range check, as scikit-learn
+        return float(
+            d2_tweedie_score(
+                y, pred, sample_weight=sample_weight, power=self._power_link()[0]
+            )
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        try:
+            power, link = self._power_link()
+            tags.target_tags.positive_only = link == "log"
+        except ValueError:
+            pass
+        return tags
+
+
+class PoissonRegressor(_GLMRegressor):
+    """Poisson regression (log link): scikit-learn 1.9's ``PoissonRegressor``.
+
+    Minimizes ``1/(2Σsᵢ) Σᵢ sᵢ d(yᵢ, μᵢ) + alpha (ρ||w||₁ + (1-ρ)/2 ||w||²)``
+    with ``d(y, μ) = 2(y log(y/μ) - y + μ)``, ``μ = exp(Xw + b)``, ``ρ =
+    l1_ratio``; ``y >= 0`` (else ``ValueError``).
+
+    Args:
+      alpha: strength ``>= 0``; with ``l1_ratio=0`` exactly scikit-learn's
+        ``alpha/2 ||w||²``.
+      fit_intercept: unpenalized intercept.
+      solver: ``"lbfgs"`` or ``"newton-cholesky"``: accepted for
+        compatibility, both run jaxreg's prox-Newton working-set coordinate
+        descent and reach the same optimum.
+      max_iter: outer working-set iterations (scikit-learn: lbfgs iterations).
+      tol: gradient tolerance; the solver's stationarity measure must reach
+        ``tol² · P(0)`` (see ``fit``).
+      warm_start: start from the previous ``coef_``.
+      verbose: accepted, unused.
+      l1_ratio: our extension, ``ρ`` in ``[0, 1]`` (scikit-learn has only
+        L2); ``ρ = 1`` is the L1-penalized Poisson model of skglm / glum.
+
+    Attributes:
+      coef_, intercept_, n_iter_ (outer iterations), n_features_in_,
+      feature_names_in_ (pandas input).
+    """
+
+    _power = 1.0
+
+
+class GammaRegressor(_GLMRegressor):
+    """Gamma regression (log link): scikit-learn 1.9's ``GammaRegressor``.
+
+    The objective of :class:`PoissonRegressor` with the Gamma deviance
+    ``d(y, μ) = 2(log(μ/y) + y/μ - 1)``; ``y > 0`` (else ``ValueError``).
+    Arguments and attributes as in :class:`PoissonRegressor`.
+    """
+
+    _power = 2.0
+
+
+class TweedieRegressor(_GLMRegressor):
+    """Tweedie regression: scikit-learn 1.9's ``TweedieRegressor``.
+
+    The objective of :class:`PoissonRegressor` with the Tweedie deviance of
+    ``power = p``. Supported: ``p = 0`` with the identity link (least squares:
+    ``1/(2Σsᵢ) Σᵢ sᵢ (yᵢ - xᵢᵀw - b)² + alpha(...)``, the elastic net) and
+    ``p >= 1`` with the log link (``p = 1`` Poisson, ``1 < p < 2`` compound
+    Poisson-Gamma, ``p = 2`` Gamma, ``p = 3`` inverse Gaussian). Anything else
+    (``0 < p < 1``, ``p < 0``, the identity link with ``p != 0``, the log link
+    with ``p < 1``: non-convex or outside the family's domain) raises a
+    ``ValueError`` at ``fit``; scikit-learn fits some of those by lbfgs.
+    ``link="auto"`` means identity for ``p <= 0`` and log otherwise, as in
+    scikit-learn. Other arguments and attributes as in
+    :class:`PoissonRegressor`.
+    """
+
+    def __init__(
+        self,
+        *,
+        power=0.0,
+        alpha=1.0,
+        fit_intercept=True,
+        link="auto",
+        solver="lbfgs",
+        max_iter=100,
+        tol=1e-4,
+        warm_start=False,
+        verbose=0,
+        l1_ratio=0.0,
+    ):
+        super().__init__(
+            alpha=alpha,
+            fit_intercept=fit_intercept,
+            solver=solver,
+            max_iter=max_iter,
+            tol=tol,
+            warm_start=warm_start,
+            verbose=verbose,
+            l1_ratio=l1_ratio,
+        )
+        self.power = power
+        self.link = link
+
+    def _power_link(self):
+        power, link = self.power, self.link
+        if link not in ("auto", "identity", "log"):
+            raise ValueError(f"link must be 'auto', 'identity' or 'log', got {link!r}")
+        if not (isinstance(power, Real) and np.isfinite(power)):
+            raise ValueError(f"power must be a finite number, got {power!r}")
+        if link == "auto":
+            link = "identity" if power <= 0 else "log"
+        if link == "identity" and power != 0:
+            raise ValueError(
+                f"link='identity' is supported only with power=0 (least squares), "
+                f"got power={power!r}; use link='log'"
+            )
+        if link == "log" and power < 1:
+            raise ValueError(
+                f"link='log' is supported for power >= 1 (convex for 1 <= power "
+                f"<= 2), got power={power!r}: the objective is not convex there"
+            )
+        return float(power), link
+
+
+def _class_weighted(class_weight, classes, y, y_idx, sample_weight):
+    """``sample_weight`` times ``class_weight`` of each sample's class
+    (scikit-learn's ``compute_class_weight``, with ``sample_weight`` in
+    ``"balanced"``); unchanged when ``class_weight`` is None."""
+    if class_weight is None:
+        return sample_weight
+    from sklearn.utils.class_weight import compute_class_weight
+
+    cw = compute_class_weight(
+        class_weight, classes=classes, y=y, sample_weight=sample_weight
+    )
+    base = np.ones(len(y)) if sample_weight is None else sample_weight
+    return base * cw[y_idx]

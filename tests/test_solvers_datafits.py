@@ -88,3 +88,56 @@ def test_gap_bounds_suboptimality_x64(data, l1, l2, fit):
             )
             assert float(gap_star) == pytest.approx(primal(w) - p_star, abs=1e-7)
         assert float(gap) <= 1e-6
+
+
+# --- the Tweedie family -------------------------------------------------------
+
+
+@pytest.mark.parametrize("power", [1.0, 1.5, 2.0, 3.0])
+def test_tweedie_derivatives_match_autodiff_x64(power):
+    """``neg_grad`` and ``hessian_diag`` against jax's derivatives of
+    ``value``; ``value`` against scikit-learn's half deviance (the constant
+    included); the intercept at zero zeroes the intercept's gradient."""
+    from sklearn._loss.loss import HalfTweedieLoss
+
+    from jaxreg.solvers.datafits import Tweedie
+
+    rng = np.random.default_rng(0)
+    y = rng.gamma(2.0, 1.0, 40) + (power < 2) * (rng.random(40) < 0.2) * -10
+    y = np.maximum(y, 0.0 if power < 2 else 1e-3)
+    a = np.full(40, 1 / 40)
+    u = rng.standard_normal(40)
+    with jax.enable_x64(True):
+        df = Tweedie.with_power(power).from_targets(y, jnp.asarray(a))
+        assert df.power == power
+        grad = jax.grad(df.value)(jnp.asarray(u))
+        hess = jnp.diagonal(jax.hessian(df.value)(jnp.asarray(u)))
+        np.testing.assert_allclose(df.neg_grad(u), -grad, rtol=1e-10, atol=1e-14)
+        expected_h = np.asarray(hess)
+        if power > 2:  # the model uses max(Hessian, Fisher information)
+            expected_h = np.maximum(expected_h, a * np.exp((2 - power) * u))
+        np.testing.assert_allclose(df.hessian_diag(u), expected_h, rtol=1e-10)
+        loss = HalfTweedieLoss(power=power)
+        ref = loss.loss(y, u) + loss.constant_to_optimal_zero(y)
+        np.testing.assert_allclose(Tweedie.with_power(power).loss(y, u), ref)
+        assert float(df.value(u)) == pytest.approx(np.mean(ref), rel=1e-12)
+        b0 = df.intercept_at_zero()
+        assert float(jnp.sum(df.neg_grad(jnp.full(40, b0)))) == pytest.approx(
+            0, abs=1e-12
+        )
+
+
+def test_tweedie_rejects_out_of_range_targets_and_group_lasso():
+    from jaxreg.solvers import group_lasso
+    from jaxreg.solvers.datafits import Gamma, Poisson, Tweedie
+
+    a = np.full(3, 1 / 3)
+    with pytest.raises(ValueError, match="out of the valid range"):
+        Poisson.from_targets(np.array([1.0, -1.0, 0.0]), a)
+    with pytest.raises(ValueError, match="out of the valid range"):
+        Gamma.from_targets(np.array([1.0, 0.0, 2.0]), a)
+    with pytest.raises(ValueError, match="power"):
+        Tweedie.with_power(0.5)
+    X = np.random.default_rng(0).standard_normal((10, 4))
+    with pytest.raises(ValueError, match="has_dual"):
+        group_lasso(X, np.ones(10), 0.1, groups=2, datafit=Poisson)

@@ -1,7 +1,8 @@
 """Jit-compiled solvers for regularized linear models.
 
 Three contracts: a ``Datafit`` (:mod:`.datafits`: ``Quadratic``,
-``Logistic``, with per-sample weights), a separable ``Penalty`` (the
+``Logistic``, ``Poisson``, ``Gamma``, ``Tweedie``, with per-sample
+weights), a separable ``Penalty`` (the
 :mod:`jaxreg.penalties` objects: ``l1``, ``l2``, ``elastic_net``, with
 per-feature weights and positivity) and a ``Design`` (:mod:`.design`: dense,
 sparse, row-sharded; centring implicit). ``fit`` solves any combination by
@@ -9,7 +10,8 @@ the working-set prox-Newton coordinate descent of :mod:`.cd`; ``lasso``,
 ``enet``, ``logistic_regression`` (:mod:`.glm`) fix the datafit and penalty;
 ``ridge`` (Cholesky / SVD / CG), paths and cross-validation (:mod:`.path`),
 the group lasso by block coordinate descent (``group_lasso``, :mod:`.bcd`),
-batched FISTA and group-Lasso regression by FISTA (:mod:`.fista`). Every solver
+batched FISTA and group-Lasso regression by FISTA (:mod:`.fista`),
+multinomial logistic regression by FISTA (:mod:`.multinomial`). Every solver
 returns a :class:`SolverResult`. ``proximal_gradient`` and
 ``projected_gradient`` (:mod:`.composite`) minimize any smooth function of a
 pytree plus a penalty or constraint, with implicit differentiation
@@ -26,9 +28,18 @@ from jaxreg.solvers.composite import (
     projected_gradient,
     proximal_gradient,
 )
-from jaxreg.solvers.datafits import Datafit, Logistic, Quadratic, duality_gap
+from jaxreg.solvers.datafits import (
+    Datafit,
+    Gamma,
+    Logistic,
+    Poisson,
+    Quadratic,
+    Tweedie,
+    duality_gap,
+)
 from jaxreg.solvers.design import DenseDesign, SparseDesign
 from jaxreg.solvers.glm import enet, fit, lasso, logistic_regression
+from jaxreg.solvers.multinomial import multinomial_regression
 from jaxreg.solvers.path import (
     CVResult,
     PathResult,
@@ -46,11 +57,14 @@ __all__ = [
     "CVResult",
     "Datafit",
     "DenseDesign",
+    "Gamma",
     "Logistic",
     "PathResult",
+    "Poisson",
     "Quadratic",
     "SolverResult",
     "SparseDesign",
+    "Tweedie",
     "cross_validate",
     "duality_gap",
     "enet",
@@ -61,6 +75,7 @@ __all__ = [
     "lasso_path",
     "logistic_path",
     "logistic_regression",
+    "multinomial_regression",
     "projected_gradient",
     "proximal_gradient",
     "ridge",

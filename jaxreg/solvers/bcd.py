@@ -555,6 +555,12 @@ def group_lasso(
       [True, False, False, False]
     """
     datafit_cls = datafit_class(datafit)
+    if not datafit_cls.has_dual:
+        raise ValueError(
+            f"group_lasso certifies with the duality gap; datafit "
+            f"{datafit_cls.__name__} has no conjugate (has_dual=False): use fit "
+            "with a separable penalty"
+        )
     if hypergrad.is_traced(X, y, lam, group_weights, sample_weight):
         return _differentiable(
             X,

@@ -302,16 +302,17 @@ def _n_coords(penalty, k):
 
 
 def optimality_gap(datafit, penalty, u, w, v, colsq, r=None):
-    """The stopping measure: the duality gap for a convex penalty; for a
-    non-convex one ``Σⱼ distⱼ² / (2c·colsqⱼ)`` with ``distⱼ =
-    penalty.subdiff_distance(wⱼ, vⱼ)`` (the decrease one coordinate step
-    would at least give, 0 exactly at a stationary point). Returns ``(gap,
-    P(w))``."""
-    if penalty.convex:
+    """The stopping measure: the duality gap for a convex penalty and a
+    datafit with a conjugate (``has_dual``); otherwise (a non-convex
+    penalty, or the Tweedie family) ``Σⱼ distⱼ² / (2c·colsqⱼ)`` with
+    ``distⱼ = penalty.subdiff_distance(wⱼ, vⱼ)`` and ``c =
+    datafit.curvature_at(u)`` (about the decrease one coordinate step would
+    give, 0 exactly at a stationary point). Returns ``(gap, P(w))``."""
+    if penalty.convex and datafit.has_dual:
         return duality_gap(datafit, penalty, u, w, v, r, colsq)
     primal = datafit.value(u) + jnp.sum(penalty.coord_value(w))
     dist = penalty.subdiff_distance(w, v)
-    step = jnp.where(colsq > 0, 2 * datafit.curvature * colsq, 1.0)
+    step = jnp.where(colsq > 0, 2 * datafit.curvature_at(u) * colsq, 1.0)
     return jnp.sum(jnp.where(colsq > 0, dist * dist / step, 0.0)), primal
 
 
@@ -326,7 +327,7 @@ def _working_set_step(
     norm = jnp.sqrt(design.colsq)
     dist = penalty.zero_margin(v) / jnp.where(norm > 0, norm, 1.0)
     screened = norm == 0
-    if penalty.convex:
+    if penalty.convex and datafit.has_dual:
         screened = screened | (dist > radius)
     priority = jnp.where(screened, -jnp.inf, -dist)
     priority = jnp.where(st.w != 0, jnp.inf, priority)

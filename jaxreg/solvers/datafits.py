@@ -1,11 +1,16 @@
-"""Datafits for linear models: the ``Datafit`` contract, ``Quadratic``, ``Logistic``.
+"""Datafits for linear models: the ``Datafit`` contract, ``Quadratic``,
+``Logistic`` and the Tweedie family (``Poisson``, ``Gamma``, ``Tweedie``).
 
 A datafit is a function ``F(u)`` of the linear predictor ``u = Xw + b`` (one
 entry per sample) that carries its targets ``y`` and its per-sample weights
 ``a`` (``aᵢ >= 0``, ``Σᵢ aᵢ = 1``; ``aᵢ = 1/n`` without sample weights):
 
 - :class:`Quadratic`: ``F(u) = ½ Σᵢ aᵢ (yᵢ - uᵢ)²`` (``1/(2n) ||y - u||²``),
-- :class:`Logistic`: ``F(u) = Σᵢ aᵢ log(1 + exp(-yᵢ uᵢ))``, ``yᵢ ∈ {-1, +1}``.
+- :class:`Logistic`: ``F(u) = Σᵢ aᵢ log(1 + exp(-yᵢ uᵢ))``, ``yᵢ ∈ {-1, +1}``,
+- :class:`Tweedie` (and its cases :class:`Poisson`, ``p = 1``, and
+  :class:`Gamma`, ``p = 2``): ``F(u) = Σᵢ aᵢ ½dₚ(yᵢ, exp(uᵢ))``, half the
+  Tweedie deviance with a log link (scikit-learn's ``PoissonRegressor``,
+  ``GammaRegressor``, ``TweedieRegressor``).
 
 With sample weights ``s``, ``a = s / Σs``: a weight 0 drops the row, an integer
 weight repeats it, exactly as scikit-learn's ``Lasso``/``ElasticNet`` (which
@@ -19,7 +24,16 @@ it, see ``tests/test_solvers_contract.py`` for Huber):
 - ``value(u)``, ``neg_grad(u)`` ``= -∇F(u)``, ``hessian_diag(u)``;
 - ``curvature``: ``c`` with ``∇²F(u) ⪯ c·diag(a)`` (``1``, ``1/4``), which
   gives the Lipschitz constants and, as the dual's strong concavity modulus
-  in the ``Σᵢ θᵢ²/aᵢ`` norm, the gap-safe screening radius ``sqrt(2·gap/c)``;
+  in the ``Σᵢ θᵢ²/aᵢ`` norm, the gap-safe screening radius ``sqrt(2·gap/c)``
+  (``inf`` when there is no global bound: the Tweedie family);
+- ``curvature_at(u)``: a curvature scale at ``u`` (``c`` itself when it is
+  finite; ``Σᵢ ∇²F(u)ᵢᵢ``, the ``a``-weighted mean curvature, for the
+  Tweedie family), which turns the stationarity measure into objective units;
+- ``has_dual``: ``fenchel_young`` is available, so the duality gap certifies
+  and gap-safe screening applies; without it (the Tweedie family, whose
+  conjugate has no closed form for general ``p``) the solvers stop on the
+  stationarity measure of :func:`jaxreg.solvers.cd.optimality_gap` and
+  screen nothing;
 - ``constant_hessian``: the quadratic model is exact (no line search, the
   working-set Gram matrix is cached);
 - ``fenchel_young(u, θ)`` ``= F(u) + F*(-θ) + ⟨u, θ⟩ >= 0`` at a dual point
@@ -43,12 +57,23 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Datafit", "Logistic", "Quadratic", "duality_gap", "lipschitz"]
+__all__ = [
+    "Datafit",
+    "Gamma",
+    "Logistic",
+    "Poisson",
+    "Quadratic",
+    "Tweedie",
+    "duality_gap",
+    "lipschitz",
+]
 
 
 def _register(cls):
@@ -88,11 +113,17 @@ class Datafit(abc.ABC):
     curvature = 1.0
     constant_hessian = False
     centre = False
+    has_dual = True
 
     @classmethod
     def from_targets(cls, y, weights):
         """The datafit for raw targets ``y`` and normalized weights ``a``."""
         return cls(y, weights)
+
+    def curvature_at(self, u):
+        """A curvature scale at ``u``: the global bound ``curvature``."""
+        del u
+        return self.curvature
 
     @abc.abstractmethod
     def value(self, u): ...
@@ -230,6 +261,161 @@ class Logistic(Datafit):
     def loss(y, pred):
         """Log-loss ``log(1 + exp(-y·pred))`` of ``±1`` labels."""
         return np.logaddexp(0.0, -y * pred)
+
+
+@_register
+class Tweedie(Datafit):
+    """Half Tweedie deviance, log link: ``F(u) = Σᵢ aᵢ ½dₚ(yᵢ, μᵢ)``, ``μ = eᵘ``.
+
+    With ``p = power``, the half unit deviance is (scikit-learn's
+    ``HalfTweedieLoss`` plus the constant that makes it 0 at ``μ = y``)::
+
+        ½dₚ(y, μ) = y^(2-p)/((1-p)(2-p)) - y μ^(1-p)/(1-p) + μ^(2-p)/(2-p)
+        ½d₁(y, μ) = y log(y/μ) - y + μ            (Poisson, p = 1)
+        ½d₂(y, μ) = log(μ/y) + y/μ - 1            (Gamma, p = 2)
+
+    so ``F(Xw + b) + alpha/2 ||w||²`` is exactly scikit-learn's
+    ``1/(2Σsᵢ) Σᵢ sᵢ dₚ(yᵢ, μᵢ) + alpha/2 ||w||²`` (``a = s/Σs``). The
+    gradient is ``∇F(u) = a ⊙ μ^(1-p)(μ - y)``; the Hessian diagonal
+    ``a ⊙ ((2-p)μ^(2-p) - (1-p)yμ^(1-p))`` is nonnegative for ``1 <= p <= 2``
+    (a convex ``F``). For ``p > 2`` it can be negative (``F`` is not convex
+    in ``u``); the prox-Newton model then uses its larger value and the
+    Fisher information ``a ⊙ μ^(2-p)`` (exact at ``μ = y``), and the line
+    search keeps every step a descent step.
+
+    ``p = power`` is a class attribute (``p`` fixes the formulas at trace
+    time): :class:`Poisson` and :class:`Gamma` are the cases ``p = 1, 2``;
+    ``Tweedie.with_power(p)`` makes (and caches) the class for any ``p >= 1``.
+    There is no global Hessian bound (``curvature = inf``) and, for general
+    ``p``, no closed-form conjugate (``has_dual = False``): the solvers stop
+    on the stationarity measure of :func:`jaxreg.solvers.cd.optimality_gap`
+    and do no gap-safe screening. Valid targets: ``y >= 0`` for ``p < 2``,
+    ``y > 0`` for ``p >= 2`` (scikit-learn's ranges).
+    """
+
+    y: jax.Array
+    weights: jax.Array
+
+    power = 1.5
+    curvature = math.inf
+    has_dual = False
+
+    @classmethod
+    @functools.cache
+    def with_power(cls, power):
+        """The datafit class for ``p = power >= 1`` (``Poisson`` for 1,
+        ``Gamma`` for 2)."""
+        power = float(power)
+        if not power >= 1:
+            raise ValueError(
+                f"power must be >= 1 for the log-link Tweedie datafit, got {power!r}"
+            )
+        if power == 1:
+            return Poisson
+        if power == 2:
+            return Gamma
+        return _register(type(f"Tweedie_{power:g}", (Tweedie,), {"power": power}))
+
+    @classmethod
+    def from_targets(cls, y, weights):
+        """Checks the range of ``y`` (``>= 0``, or ``> 0`` for ``p >= 2``);
+        raises ``ValueError`` as scikit-learn does."""
+        y = np.asarray(y)
+        if y.dtype == bool or not np.issubdtype(y.dtype, np.floating):
+            y = y.astype(np.float32 if y.dtype.itemsize <= 4 else np.float64)
+        bad = np.any(y <= 0) if cls.power >= 2 else np.any(y < 0)
+        if bad:
+            need = "> 0" if cls.power >= 2 else ">= 0"
+            raise ValueError(
+                f"Some value(s) of y are out of the valid range of the "
+                f"{cls.__name__} datafit (power={cls.power:g}): y must be {need}, "
+                f"got min(y) = {y.min()!r}"
+            )
+        return cls(y, weights)
+
+    def value(self, u):
+        """Returns ``Σᵢ aᵢ ½dₚ(yᵢ, exp(uᵢ))``."""
+        return jnp.sum(self.weights * _half_deviance(self.y, u, self.power, jnp))
+
+    def neg_grad(self, u):
+        """Returns ``r = -∇F(u) = a ⊙ μ^(1-p)(y - μ)``, ``μ = eᵘ``."""
+        p, y = self.power, self.y
+        if p == 1:
+            return self.weights * (y - jnp.exp(u))
+        if p == 2:
+            return self.weights * (y * jnp.exp(-u) - 1.0)
+        return self.weights * (y * jnp.exp((1 - p) * u) - jnp.exp((2 - p) * u))
+
+    def hessian_diag(self, u):
+        """Returns ``a ⊙ ((2-p)μ^(2-p) - (1-p)yμ^(1-p))`` (for ``p > 2``, its
+        maximum with the Fisher information ``a ⊙ μ^(2-p)``)."""
+        p, y = self.power, self.y
+        if p == 1:
+            return self.weights * jnp.exp(u)
+        if p == 2:
+            return self.weights * y * jnp.exp(-u)
+        m2, m1 = jnp.exp((2 - p) * u), jnp.exp((1 - p) * u)
+        h = (2 - p) * m2 - (1 - p) * y * m1
+        if p > 2:
+            h = jnp.maximum(h, m2)
+        return self.weights * h
+
+    def curvature_at(self, u):
+        """``Σᵢ ∇²F(u)ᵢᵢ``: the ``a``-weighted mean curvature at ``u``."""
+        return jnp.sum(self.hessian_diag(u))
+
+    def fenchel_young(self, u, theta):
+        raise NotImplementedError(
+            f"{type(self).__name__} has no closed-form conjugate (has_dual=False);"
+            " solvers stop on the stationarity measure instead"
+        )
+
+    def intercept_at_zero(self):
+        """``log(Σᵢ aᵢ yᵢ)``: ``μ = ȳ`` zeroes the intercept's gradient."""
+        ybar = jnp.sum(self.weights * self.y)
+        return jnp.log(jnp.maximum(ybar, jnp.finfo(ybar.dtype).tiny))
+
+    @classmethod
+    def loss(cls, y, pred):
+        """Half deviance ``½dₚ(y, exp(pred))`` of raw targets (numpy)."""
+        return _half_deviance(y, pred, cls.power, np)
+
+
+def _half_deviance(y, u, p, xp):
+    """``½dₚ(y, eᵘ)`` elementwise, with ``0 log 0 = 0`` and ``0^(2-p) = 0``."""
+    if p == 1:
+        safe = xp.where(y > 0, y, 1.0)
+        return xp.where(y > 0, y * (xp.log(safe) - u), 0.0) - y + xp.exp(u)
+    if p == 2:
+        return u - xp.log(y) + y * xp.exp(-u) - 1.0
+    ypow = xp.where(y > 0, xp.maximum(y, 0.0) ** (2 - p), 0.0)
+    return (
+        ypow / ((1 - p) * (2 - p))
+        - y * xp.exp((1 - p) * u) / (1 - p)
+        + xp.exp((2 - p) * u) / (2 - p)
+    )
+
+
+@_register
+class Poisson(Tweedie):
+    """Half Poisson deviance ``Σᵢ aᵢ (yᵢ log(yᵢ/μᵢ) - yᵢ + μᵢ)``, ``μ = eᵘ``:
+    :class:`Tweedie` with ``p = 1`` (scikit-learn's ``PoissonRegressor``;
+    skglm's ``Poisson`` is ``mean(eᵘ - yu)``, the same up to a constant)."""
+
+    y: jax.Array
+    weights: jax.Array
+    power = 1.0
+
+
+@_register
+class Gamma(Tweedie):
+    """Half Gamma deviance ``Σᵢ aᵢ (log(μᵢ/yᵢ) + yᵢ/μᵢ - 1)``, ``μ = eᵘ``:
+    :class:`Tweedie` with ``p = 2`` (scikit-learn's ``GammaRegressor``;
+    skglm's ``Gamma`` is the same up to a constant)."""
+
+    y: jax.Array
+    weights: jax.Array
+    power = 2.0
 
 
 def lipschitz(datafit, design, n_iter: int = 30):

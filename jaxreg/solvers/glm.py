@@ -27,13 +27,19 @@ from jaxreg.solvers.base import (
     warn_not_converged,
 )
 from jaxreg.solvers.cd import init_state, solve
-from jaxreg.solvers.datafits import Datafit, Logistic, Quadratic
+from jaxreg.solvers.datafits import Datafit, Gamma, Logistic, Poisson, Quadratic
 
-DATAFITS = {"quadratic": Quadratic, "logistic": Logistic}
+DATAFITS = {
+    "quadratic": Quadratic,
+    "logistic": Logistic,
+    "poisson": Poisson,
+    "gamma": Gamma,
+}
 
 
 def datafit_class(datafit):
-    """A datafit class from a name (``"quadratic"``, ``"logistic"``) or a
+    """A datafit class from a name (``"quadratic"``, ``"logistic"``,
+    ``"poisson"``, ``"gamma"``; ``Tweedie.with_power(p)`` for others) or a
     :class:`~jaxreg.solvers.datafits.Datafit` subclass."""
     if isinstance(datafit, str):
         if datafit not in DATAFITS:
@@ -93,7 +99,8 @@ def fit(
         ``BCOO`` (kept sparse).
       y: targets ``(n_samples,)``.
       penalty: a separable penalty.
-      datafit: ``"quadratic"``, ``"logistic"`` or a ``Datafit`` subclass.
+      datafit: ``"quadratic"``, ``"logistic"``, ``"poisson"``, ``"gamma"``
+        or a ``Datafit`` subclass (``Tweedie.with_power(p)``).
       sample_weight: per-sample weights ``>= 0`` (``None``: all 1); the loss
         is their weighted mean, so a weight 0 drops a row and an integer weight
         repeats it.
@@ -217,11 +224,22 @@ def penalty_as_dtype(penalty, dtype):
 @functools.partial(jax.jit, static_argnames="fit_col")
 def setup(design, datafit, w0, tol, fit_col):
     """Initial state and ``tol · P(0)``: one dispatch."""
-    dtype = design.dtype
-    u0 = jnp.zeros((design.n_samples,), dtype)
-    p_zero = datafit.value(u0)
     b0 = datafit.intercept_at_zero() if fit_col else 0.0
-    return init_state(design, w0, b0), (tol * p_zero).astype(dtype)
+    p_zero = objective_at_zero(datafit, design, fit_col)
+    return init_state(design, w0, b0), (tol * p_zero).astype(design.dtype)
+
+
+def objective_at_zero(datafit, design, fit_col):
+    """``P(0)``, the scale of ``tol``: the datafit at ``w = 0`` with its optimal
+    intercept when the intercept is a free coordinate (``F(0)`` otherwise).
+    For the log-link Tweedie family ``F`` at ``u = 0`` (``μ = 1``) has no
+    meaning for the data; the intercept-only model is the null deviance."""
+    u0 = jnp.zeros((design.n_samples,), design.dtype)
+    if not fit_col:
+        return datafit.value(u0)
+    # a class (or all the mass) with zero weight gives an infinite intercept
+    p_b0 = datafit.value(u0 + datafit.intercept_at_zero())
+    return jnp.where(jnp.isfinite(p_b0), p_b0, datafit.value(u0))
 
 
 def finish(st, problem, tol_abs, what):

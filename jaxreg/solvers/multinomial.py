@@ -1,0 +1,146 @@
+"""Multinomial (softmax) logistic regression by proximal gradient (FISTA).
+
+Minimizes, over ``W`` (``n_features x K``) and ``b`` (``K``),
+
+    Σᵢ aᵢ (log Σₖ exp(uᵢₖ) - uᵢ,yᵢ) + g(W),    u = XW + b,
+
+with ``a = s/Σs`` (the mean cross-entropy without weights) and ``g`` any
+:mod:`jaxreg.penalties` object applied to ``W`` only (``l2``, ``l1``,
+``elastic_net``, and ``group_lasso(s, axis=1)``: ``s Σⱼ ||W_j,:||₂``, a
+feature dropped for all classes at once). scikit-learn's
+``LogisticRegression(C, l1_ratio=ρ)`` with ``K > 2`` classes is ``g =
+lam (ρ||W||₁ + (1-ρ)/2 ||W||²)``, ``lam = 1/(C Σs)``.
+
+Why FISTA and not the coordinate descent of :mod:`.cd`: the CD's datafit
+contract is scalar per sample (``u`` of shape ``(n,)``), and a softmax
+couples the ``K`` scores of a sample; FISTA (with backtracking and adaptive
+restart, :func:`~jaxreg.solvers.composite.proximal_gradient`) needs only
+the gradient, two dense ``(n, d) x (d, K)`` products per step, and works
+with every penalty that has a prox.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxreg import penalties
+from jaxreg.solvers.base import check_X_y, default_dtype
+from jaxreg.solvers.composite import proximal_gradient
+from jaxreg.solvers.datafits import normalized_weights
+from jaxreg.solvers.design import is_sparse
+
+__all__ = ["multinomial_penalty", "multinomial_regression"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _FeatureRows:
+    """``penalty`` on the first ``n_features`` rows of ``θ = [W; b]``; the
+    intercept row is left free."""
+
+    penalty: penalties.Penalty
+    n_features: int
+
+    def value(self, theta):
+        return self.penalty.value(theta[: self.n_features])
+
+    def prox(self, theta, step=1.0):
+        d = self.n_features
+        return jnp.concatenate([self.penalty.prox(theta[:d], step), theta[d:]])
+
+
+_FeatureRows = jax.tree_util.register_dataclass(
+    _FeatureRows, data_fields=["penalty"], meta_fields=["n_features"]
+)
+
+
+def softmax_cross_entropy(theta, X, Y, a):
+    """``Σᵢ aᵢ (logsumexp(uᵢ) - ⟨Yᵢ, uᵢ⟩)``, ``u = X θ[:d] + θ[d]`` (no
+    intercept row when ``θ`` has ``d`` rows)."""
+    d = X.shape[1]
+    U = X @ theta[:d]
+    if theta.shape[0] > d:
+        U = U + theta[d][None, :]
+    # -log_softmax at the true class: O(ε·loss) roundoff for well-classified
+    # samples, where logsumexp(u) - u_y cancels (FISTA's line search compares
+    # objective values to a few ulps of the loss)
+    return -jnp.sum(a * jnp.sum(Y * jax.nn.log_softmax(U, axis=1), axis=1))
+
+
+def multinomial_penalty(lam, l1_ratio):
+    """scikit-learn's ``lam (ρ||W||₁ + (1-ρ)/2||W||²)`` as a penalty object;
+    ``l1_ratio="group"`` gives ``lam Σⱼ ||W_j,:||₂`` (rows = features)."""
+    if l1_ratio == "group":
+        return penalties.group_lasso(lam, axis=1)
+    if l1_ratio == 1:
+        return penalties.l1(lam)
+    if l1_ratio == 0:
+        return penalties.l2(lam)
+    return penalties.elastic_net(lam, l1_ratio)
+
+
+def multinomial_regression(
+    X,
+    y,
+    n_classes,
+    penalty,
+    *,
+    sample_weight=None,
+    fit_intercept=True,
+    tol=1e-6,
+    max_iter=10_000,
+    init=None,
+):
+    """Penalized multinomial logistic regression (see the module docstring).
+
+    Args:
+      X: ``(n_samples, n_features)``, dense or ``scipy.sparse``.
+      y: class indices in ``[0, n_classes)``.
+      n_classes: ``K``.
+      penalty: a :mod:`jaxreg.penalties` object on ``W`` (e.g. from
+        :func:`multinomial_penalty`).
+      sample_weight: ``>= 0`` (``None``: all 1), normalized to sum to 1.
+      fit_intercept: an unpenalized intercept per class.
+      tol: prox-gradient norm relative to its first value.
+      max_iter: FISTA steps.
+      init: ``(coef (K, d), intercept (K,))`` warm start, or ``None``.
+
+    Returns:
+      ``(theta, n_iter)``: ``theta`` a numpy ``(d + 1, K)`` (``(d, K)``
+      without intercept) array ``[Wᵀ... ; b]``: ``coef_ = theta[:d].T``.
+    """
+    X, y = check_X_y(X, y)
+    n, d = X.shape
+    dtype = default_dtype(X)
+    a = jnp.asarray(normalized_weights(sample_weight, n, dtype))
+    if is_sparse(X):
+        from jax.experimental import sparse as jsparse
+
+        Xj = jsparse.BCOO.from_scipy_sparse(X.astype(dtype))
+    else:
+        Xj = jnp.asarray(np.asarray(X, dtype=dtype))
+        if not bool(jnp.all(jnp.isfinite(Xj))):
+            raise ValueError("X contains NaN or Inf")
+    Y = jax.nn.one_hot(jnp.asarray(np.asarray(y, np.int32)), n_classes, dtype=dtype)
+    rows = d + 1 if fit_intercept else d
+    theta0 = np.zeros((rows, n_classes), dtype)
+    if init is not None:
+        coef, intercept = init
+        theta0[:d] = np.asarray(coef).T
+        if fit_intercept:
+            theta0[d] = intercept
+    pen = jax.tree.map(lambda leaf: jnp.asarray(leaf, dtype), penalty)
+    res = proximal_gradient(
+        softmax_cross_entropy,
+        jnp.asarray(theta0),
+        _FeatureRows(pen, d),
+        Xj,
+        Y,
+        a,
+        tol=tol,
+        max_iter=max_iter,
+    )
+    return np.asarray(res.params), int(res.n_iter)
