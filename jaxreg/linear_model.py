@@ -35,82 +35,59 @@ so scikit-learn runs its classifier checks on two-class data.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from jaxreg._estimator_base import (
+    _FLOATS,
+    _SPARSE,
+    _check_precompute,
+    _columns,
+    _feature_order,
+    _LinearRegressor,
+    _total_weight,
+    _weights_array,
+)
 from jaxreg.solvers.glm import enet, lasso, logistic_regression
 from jaxreg.solvers.path import cross_validate, kfold
 from jaxreg.solvers.ridge import ridge
-
-_SPARSE = ["csr", "csc", "coo"]
-_FLOATS = [np.float64, np.float32]
-
-
-def _weights_array(sample_weight, X):
-    """``sample_weight`` as a float64 array checked by scikit-learn (None
-    stays None)."""
-    if sample_weight is None:
-        return None
-    return _check_sample_weight(sample_weight, X, dtype=np.float64)
-
-
-def _total_weight(sample_weight, X):
-    """``Σ sample_weight`` (``n`` when None); ``ValueError`` when not > 0."""
-    if sample_weight is None:
-        return X.shape[0]
-    total = float(np.sum(sample_weight))
-    if not total > 0:
-        raise ValueError("sample_weight must have a positive sum")
-    return total
-
-
-class _LinearRegressor(RegressorMixin, BaseEstimator):
-    def _set_result(self, res, X):
-        """Fitted attributes in ``X``'s float dtype, writable, as scikit-learn
-        sets them."""
-        dtype = X.dtype
-        self.coef_ = np.array(res.coef, dtype=dtype)
-        self.intercept_ = np.asarray(res.intercept, dtype=dtype)[()]
-        self.dual_gap_ = float(res.gap)
-        self.n_iter_ = int(res.n_iter)
-
-    def _validate_fit(self, X, y):
-        X, y = validate_data(
-            self, X, y, dtype=_FLOATS, y_numeric=True, accept_sparse=_SPARSE
-        )
-        if self.alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
-        return X, y
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
-    def predict(self, X):
-        """Returns ``X @ coef_ + intercept_``."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOATS, accept_sparse=_SPARSE)
-        return X @ self.coef_ + self.intercept_
 
 
 class Lasso(_LinearRegressor):
     """Lasso: ``1/(2n)||y - Xw - b||² + alpha ||w||₁``, working-set CD.
 
+    Takes every constructor parameter of scikit-learn 1.9's ``Lasso``. A 2-D
+    ``y`` fits each column separately, as scikit-learn does.
+
     Args:
       alpha: L1 strength (scikit-learn's ``alpha``; jaxreg's ``lam``).
       fit_intercept: unpenalized intercept.
-      tol: duality-gap target relative to ``P(0)``.
-      max_iter: outer working-set iterations.
-      warm_start: start from the previous ``coef_``.
+      precompute: ``False``, ``True`` or a Gram array ``(n_features,
+        n_features)`` (checked for shape). It does not change the result or
+        the algorithm: our CD always forms the Gram matrix of its working set
+        from ``X`` (the cheap part of "precompute" that pays off).
+      copy_X: accepted; the caller's ``X`` is never modified either way (the
+        solver works on its own device copy).
+      max_iter: outer working-set iterations (scikit-learn: epochs; default
+        100 here, 1000 there).
+      tol: duality-gap target relative to ``P(0)`` (scikit-learn: ``gap <=
+        tol·||y||²/n``, twice as loose).
+      warm_start: start from the previous ``coef_`` (when its shape fits).
+      positive: constrain ``w >= 0``.
+      random_state, selection: ``selection="random"`` permutes the features
+        with ``random_state`` (``check_random_state``) before the fit and
+        un-permutes ``coef_`` after it. Our CD visits the coordinates of its
+        working set in order of their optimality violation (neither cyclic
+        nor random, as celer/skglm), so the permutation changes the order in
+        which tied features are ranked and swept, not the optimum.
+        ``"cyclic"`` keeps the given order; anything else is a ``ValueError``.
 
     Attributes:
-      coef_, intercept_, dual_gap_ (absolute, in objective units), n_iter_.
+      coef_ (``(n_features,)``, or ``(n_targets, n_features)`` for a 2-D
+      ``y``), intercept_ (scalar or ``(n_targets,)``), dual_gap_ (absolute,
+      in objective units; ``(n_targets,)`` for a 2-D ``y``), n_iter_ (int, or
+      a list per target).
     """
 
     def __init__(
@@ -118,46 +95,73 @@ class Lasso(_LinearRegressor):
         alpha=1.0,
         *,
         fit_intercept=True,
-        tol=1e-4,
+        precompute=False,
+        copy_X=True,
         max_iter=100,
+        tol=1e-4,
         warm_start=False,
         positive=False,
+        random_state=None,
+        selection="cyclic",
     ):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
-        self.tol = tol
+        self.precompute = precompute
+        self.copy_X = copy_X
         self.max_iter = max_iter
+        self.tol = tol
         self.warm_start = warm_start
         self.positive = positive
+        self.random_state = random_state
+        self.selection = selection
 
-    def _coef_init(self, n_features):
-        if self.warm_start and getattr(self, "coef_", None) is not None:
-            if self.coef_.shape == (n_features,):
-                return self.coef_
-        return None
+    def _coef_init(self, n_features, n_targets):
+        """Previous ``coef_`` as ``(n_targets, n_features)``, or None."""
+        coef = getattr(self, "coef_", None) if self.warm_start else None
+        if coef is None:
+            return None
+        coef = np.atleast_2d(coef)
+        return coef if coef.shape == (n_targets, n_features) else None
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, check_input=True):
         """Fits the model (``sample_weight`` rescaled to sum to 1, as
-        scikit-learn rescales it to sum to ``n``); returns ``self``."""
+        scikit-learn rescales it to sum to ``n``); returns ``self``.
+        ``check_input`` is accepted; the input is always checked."""
         return self._fit(X, y, sample_weight, 1.0)
 
     def _fit(self, X, y, sample_weight, l1_ratio):
         X, y = self._validate_fit(X, y)
+        d = X.shape[1]
+        _check_precompute(self.precompute, d, allow_auto=False)
+        perm = _feature_order(self.selection, self.random_state, d)
         sample_weight = _weights_array(sample_weight, X)
-        res = enet(
-            X,
-            y,
-            self.alpha,
-            l1_ratio,
-            sample_weight=sample_weight,
-            positive=self.positive,
-            fit_intercept=self.fit_intercept,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            coef_init=self._coef_init(X.shape[1]),
-            what=type(self).__name__,
-        )
-        self._set_result(res, X)
+        Y, _ = _columns(y)
+        init = self._coef_init(d, Y.shape[1])
+        Xp = X
+        if perm is not None:
+            Xp = X.tocsc()[:, perm] if hasattr(X, "tocsc") else X[:, perm]
+        results = []
+        for k in range(Y.shape[1]):
+            w0 = None if init is None else init[k]
+            if w0 is not None and perm is not None:
+                w0 = w0[perm]
+            res = enet(
+                Xp,
+                Y[:, k],
+                self.alpha,
+                l1_ratio,
+                sample_weight=sample_weight,
+                positive=self.positive,
+                fit_intercept=self.fit_intercept,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                coef_init=w0,
+                what=type(self).__name__,
+            )
+            if perm is not None:
+                res = res._replace(coef=np.asarray(res.coef)[np.argsort(perm)])
+            results.append(res)
+        self._set_results(results, X)
         return self
 
 
@@ -166,7 +170,8 @@ class ElasticNet(Lasso):
 
     Args:
       alpha: overall strength; l1_ratio: ``ρ`` in ``[0, 1]``; the rest as in
-        :class:`Lasso`.
+        :class:`Lasso` (every constructor parameter of scikit-learn's
+        ``ElasticNet``).
     """
 
     def __init__(
@@ -175,24 +180,45 @@ class ElasticNet(Lasso):
         *,
         l1_ratio=0.5,
         fit_intercept=True,
-        tol=1e-4,
+        precompute=False,
         max_iter=100,
+        copy_X=True,
+        tol=1e-4,
         warm_start=False,
         positive=False,
+        random_state=None,
+        selection="cyclic",
     ):
         super().__init__(
             alpha,
             fit_intercept=fit_intercept,
-            tol=tol,
+            precompute=precompute,
+            copy_X=copy_X,
             max_iter=max_iter,
+            tol=tol,
             warm_start=warm_start,
             positive=positive,
+            random_state=random_state,
+            selection=selection,
         )
         self.l1_ratio = l1_ratio
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, check_input=True):
         """Fits the model; returns ``self``."""
         return self._fit(X, y, sample_weight, self.l1_ratio)
+
+
+_RIDGE_SOLVERS = {
+    "auto": "auto",
+    "svd": "svd",
+    "cholesky": "cholesky",
+    "cg": "cg",
+    "lsqr": "cg",
+    "sparse_cg": "cg",
+    "sag": "cg",
+    "saga": "cg",
+    "lbfgs": "cd",
+}
 
 
 class Ridge(_LinearRegressor):
@@ -200,15 +226,35 @@ class Ridge(_LinearRegressor):
 
     Internally ``½ Σᵢ aᵢ(yᵢ - xᵢᵀw - b)² + lam/2 ||w||²`` with ``a =
     s/Σs`` and ``lam = alpha/Σs`` (``alpha/n`` without ``sample_weight``),
-    which has the same minimizer.
+    which has the same minimizer. A 2-D ``y`` fits each column (``alpha``
+    may then be an array ``(n_targets,)``, as in scikit-learn).
 
     Args:
-      alpha: L2 strength ``>= 0``.
+      alpha: L2 strength ``>= 0`` (a float, or one per target).
       fit_intercept: unpenalized intercept.
-      solver: ``"auto"`` (Cholesky for dense, CG for sparse ``X``),
-        ``"cholesky"`` or ``"cg"``; with ``alpha=0`` the minimum-norm solution.
-      tol: gap target relative to ``P(0)`` for ``"cg"``.
-      max_iter: CG iterations.
+      copy_X: accepted; the caller's ``X`` is never modified.
+      max_iter: CG iterations (``None``: 1000).
+      tol: gap target relative to ``P(0)`` for the iterative solvers
+        (default ``1e-6``; scikit-learn's ``1e-4`` is a residual-norm target).
+      solver: scikit-learn's names, all reaching the same optimum. What runs:
+        ``"auto"``: Cholesky for dense, CG for sparse ``X`` (CD when
+        ``positive``); ``"svd"``: the SVD of the centred design (dense only,
+        ``TypeError`` for sparse ``X``, as scikit-learn); ``"cholesky"``:
+        Cholesky on the primal or dual system (CG for sparse ``X``);
+        ``"lsqr"``, ``"sparse_cg"``, ``"sag"``, ``"saga"`` (and our
+        ``"cg"``): matrix-free CG stopped on the duality gap; ``"lbfgs"``
+        (only with ``positive=True``, as scikit-learn): working-set
+        coordinate descent with the non-negativity constraint. With
+        ``alpha=0`` the direct solvers give the minimum-norm solution.
+      positive: constrain ``w >= 0`` (solver ``"auto"`` or ``"lbfgs"``; other
+        solvers raise ``ValueError`` as in scikit-learn).
+      random_state: accepted (scikit-learn uses it to shuffle data in
+        ``sag``/``saga``); our solvers are deterministic.
+
+    Attributes:
+      coef_, intercept_ (scikit-learn's shapes), n_iter_ (``None`` for the
+      direct solvers, as scikit-learn; else the CG or CD outer iterations,
+      shape ``(n_targets,)``), dual_gap_ (ours).
     """
 
     def __init__(
@@ -216,32 +262,100 @@ class Ridge(_LinearRegressor):
         alpha=1.0,
         *,
         fit_intercept=True,
-        solver="auto",
+        copy_X=True,
+        max_iter=None,
         tol=1e-6,
-        max_iter=1000,
+        solver="auto",
+        positive=False,
+        random_state=None,
     ):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
-        self.solver = solver
-        self.tol = tol
+        self.copy_X = copy_X
         self.max_iter = max_iter
+        self.tol = tol
+        self.solver = solver
+        self.positive = positive
+        self.random_state = random_state
+
+    def _method(self, X):
+        if self.solver not in _RIDGE_SOLVERS:
+            raise ValueError(
+                f"solver must be one of {sorted(_RIDGE_SOLVERS)}, got {self.solver!r}"
+            )
+        if self.positive and self.solver not in ("auto", "lbfgs"):
+            raise ValueError(
+                f"solver='{self.solver}' does not support positive fitting. Please "
+                "set the solver to 'auto' or 'lbfgs', or set `positive=False`"
+            )
+        if self.solver == "lbfgs" and not self.positive:
+            raise ValueError(
+                "'lbfgs' solver can be used only when positive=True. "
+                "Please use another solver."
+            )
+        if self.solver == "svd" and hasattr(X, "tocsc"):
+            raise TypeError("SVD solver does not support sparse inputs currently")
+        if self.positive:
+            return "cd"
+        method = _RIDGE_SOLVERS[self.solver]
+        if method == "cholesky" and hasattr(X, "tocsc"):
+            return "cg"
+        return method
+
+    def _fit_targets(self, X, Y, sample_weight):
+        """One ridge fit per column of ``Y``; returns the results."""
+        method = self._method(X)
+        total = _total_weight(sample_weight, X)
+        n_targets = Y.shape[1]
+        alphas = np.asarray(self.alpha, dtype=np.float64)
+        if alphas.ndim == 1 and alphas.shape[0] not in (1, n_targets):
+            raise ValueError(
+                "Number of targets and number of penalties do not correspond: "
+                f"{alphas.shape[0]} != {n_targets}"
+            )
+        alphas = np.broadcast_to(alphas.reshape(-1), (n_targets,))
+        max_iter = 1000 if self.max_iter is None else self.max_iter
+        results = []
+        for k in range(n_targets):
+            lam = float(alphas[k]) / total
+            if method == "cd":
+                res = enet(
+                    X,
+                    Y[:, k],
+                    lam,
+                    0.0,
+                    sample_weight=sample_weight,
+                    positive=True,
+                    fit_intercept=self.fit_intercept,
+                    tol=self.tol,
+                    max_iter=max_iter,
+                    what="Ridge(positive=True)",
+                )
+            else:
+                res = ridge(
+                    X,
+                    Y[:, k],
+                    lam,
+                    sample_weight=sample_weight,
+                    fit_intercept=self.fit_intercept,
+                    method=method,
+                    tol=self.tol,
+                    max_iter=max_iter,
+                )
+            results.append(res)
+        return results
 
     def fit(self, X, y, sample_weight=None):
         """Fits the model; returns ``self``."""
         X, y = self._validate_fit(X, y)
         sample_weight = _weights_array(sample_weight, X)
-        total = _total_weight(sample_weight, X)
-        res = ridge(
-            X,
-            y,
-            self.alpha / total,
-            sample_weight=sample_weight,
-            fit_intercept=self.fit_intercept,
-            method=self.solver,
-            tol=self.tol,
-            max_iter=self.max_iter,
+        Y, _ = _columns(y)
+        results = self._fit_targets(X, Y, sample_weight)
+        self._set_results(results, X)
+        direct = self._method(X) in ("auto", "svd", "cholesky") and not hasattr(
+            X, "tocsc"
         )
-        self._set_result(res, X)
+        self.n_iter_ = None if direct else np.array([int(r.n_iter) for r in results])
         return self
 
 
