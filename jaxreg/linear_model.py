@@ -49,9 +49,28 @@ from jaxreg._estimator_base import (
     _total_weight,
     _weights_array,
 )
-from jaxreg.solvers.glm import enet, lasso, logistic_regression
-from jaxreg.solvers.path import cross_validate, kfold
+from jaxreg._multitask import MultiTaskElasticNet, MultiTaskLasso
+from jaxreg._path_cv import (
+    ElasticNetCV,
+    LassoCV,
+    MultiTaskElasticNetCV,
+    MultiTaskLassoCV,
+)
+from jaxreg.solvers.glm import enet, logistic_regression
 from jaxreg.solvers.ridge import ridge
+
+__all__ = [
+    "ElasticNet",
+    "ElasticNetCV",
+    "Lasso",
+    "LassoCV",
+    "LogisticRegression",
+    "MultiTaskElasticNet",
+    "MultiTaskElasticNetCV",
+    "MultiTaskLasso",
+    "MultiTaskLassoCV",
+    "Ridge",
+]
 
 
 class Lasso(_LinearRegressor):
@@ -480,74 +499,3 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """Returns the class with the larger probability."""
         check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
-
-
-class LassoCV(_LinearRegressor):
-    """Lasso with ``alpha`` chosen by K-fold cross-validation, refit on all data.
-
-    The grid (``alphas`` values from ``alpha_max`` to ``eps·alpha_max``, or an
-    explicit array) is built on the full data; each fold fits a warm-started
-    path on its training part and the ``alpha`` with the smallest mean
-    held-out MSE wins (first on ties), as in scikit-learn's ``LassoCV``.
-
-    Args:
-      alphas: number of grid values, or an explicit array.
-      eps: grid ratio.
-      cv: number of contiguous folds (``KFold`` without shuffling), or an
-        iterable of ``(train, test)`` index pairs.
-      fit_intercept, tol, max_iter: as in :class:`Lasso`.
-
-    Attributes:
-      alpha_, alphas_, mse_path_ (shape ``(n_alphas, n_folds)``), coef_,
-      intercept_, dual_gap_, n_iter_.
-    """
-
-    def __init__(
-        self, *, alphas=100, eps=1e-3, cv=5, fit_intercept=True, tol=1e-4, max_iter=100
-    ):
-        self.alphas = alphas
-        self.eps = eps
-        self.cv = cv
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-
-    def fit(self, X, y, sample_weight=None):
-        """Cross-validates ``alpha``, refits; returns ``self``."""
-        X, y = validate_data(
-            self, X, y, dtype=_FLOATS, y_numeric=True, accept_sparse=_SPARSE
-        )
-        if isinstance(self.alphas, int | np.integer):
-            grid = dict(n_lambdas=int(self.alphas), lambdas=None)
-        else:
-            grid = dict(lambdas=np.asarray(self.alphas, dtype=np.float64))
-        cv = self.cv
-        if isinstance(cv, int | np.integer):
-            cv = kfold(X.shape[0], int(cv))
-        elif hasattr(cv, "split"):
-            cv = list(cv.split(X, y))
-        res = cross_validate(
-            X,
-            y,
-            sample_weight=sample_weight,
-            eps=self.eps,
-            cv=list(cv),
-            fit_intercept=self.fit_intercept,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            **grid,
-        )
-        self.alphas_ = np.asarray(res.lambdas, dtype=np.float64)
-        self.mse_path_ = res.scores
-        self.alpha_ = res.best_lambda
-        res = lasso(
-            X,
-            y,
-            self.alpha_,
-            sample_weight=sample_weight,
-            fit_intercept=self.fit_intercept,
-            tol=self.tol,
-            max_iter=self.max_iter,
-        )
-        self._set_result(res, X)
-        return self
