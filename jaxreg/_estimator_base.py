@@ -92,14 +92,16 @@ class _LinearRegressor(RegressorMixin, BaseEstimator):
         self.dual_gap_ = float(res.gap)
         self.n_iter_ = int(res.n_iter)
 
-    def _set_results(self, results, X):
+    def _set_results(self, results, X, one_d=False):
         """Fitted attributes from one result per target column, with
         scikit-learn's shapes: ``coef_`` ``(n_targets, n_features)``,
         ``intercept_`` and ``dual_gap_`` ``(n_targets,)``, ``n_iter_`` a list
-        (one target, from a 1-D ``y`` or a single column, gives the 1-D /
-        scalar forms, as in scikit-learn)."""
+        (one target gives the 1-D / scalar forms, with ``intercept_`` of
+        shape ``(1,)`` when ``y`` was a single column, as in scikit-learn)."""
         if len(results) == 1:
             self._set_result(results[0], X)
+            if not one_d:
+                self.intercept_ = np.reshape(self.intercept_, (1,))
             return
         dtype = X.dtype
         self.coef_ = np.stack([np.asarray(r.coef, dtype) for r in results])

@@ -56,6 +56,7 @@ from jaxreg._path_cv import (
     MultiTaskElasticNetCV,
     MultiTaskLassoCV,
 )
+from jaxreg._ridge_cv import RidgeClassifier, RidgeCV
 from jaxreg.solvers.glm import enet, logistic_regression
 from jaxreg.solvers.ridge import ridge
 
@@ -70,6 +71,8 @@ __all__ = [
     "MultiTaskLasso",
     "MultiTaskLassoCV",
     "Ridge",
+    "RidgeCV",
+    "RidgeClassifier",
 ]
 
 
@@ -154,7 +157,7 @@ class Lasso(_LinearRegressor):
         _check_precompute(self.precompute, d, allow_auto=False)
         perm = _feature_order(self.selection, self.random_state, d)
         sample_weight = _weights_array(sample_weight, X)
-        Y, _ = _columns(y)
+        Y, one_d = _columns(y)
         init = self._coef_init(d, Y.shape[1])
         Xp = X
         if perm is not None:
@@ -180,7 +183,7 @@ class Lasso(_LinearRegressor):
             if perm is not None:
                 res = res._replace(coef=np.asarray(res.coef)[np.argsort(perm)])
             results.append(res)
-        self._set_results(results, X)
+        self._set_results(results, X, one_d)
         return self
 
 
@@ -368,9 +371,9 @@ class Ridge(_LinearRegressor):
         """Fits the model; returns ``self``."""
         X, y = self._validate_fit(X, y)
         sample_weight = _weights_array(sample_weight, X)
-        Y, _ = _columns(y)
+        Y, one_d = _columns(y)
         results = self._fit_targets(X, Y, sample_weight)
-        self._set_results(results, X)
+        self._set_results(results, X, one_d)
         direct = self._method(X) in ("auto", "svd", "cholesky") and not hasattr(
             X, "tocsc"
         )
