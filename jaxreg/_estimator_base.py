@@ -8,7 +8,7 @@ the regressor base class; the estimators themselves live in
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -82,7 +82,7 @@ def _columns(y):
     return (y[:, None], True) if y.ndim == 1 else (y, False)
 
 
-class _LinearRegressor(RegressorMixin, BaseEstimator):
+class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _set_result(self, res, X):
         """Fitted attributes in ``X``'s float dtype, writable, as scikit-learn
         sets them."""

@@ -33,7 +33,11 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import check_cv
-from sklearn.utils.validation import check_consistent_length, validate_data
+from sklearn.utils.validation import (
+    check_consistent_length,
+    column_or_1d,
+    validate_data,
+)
 
 from jaxreg._estimator_base import (
     _FLOATS,
@@ -107,7 +111,7 @@ class _PathCV(_LinearRegressor):
         if not self._multitask:
             if y.ndim > 1 and y.shape[1] > 1:
                 raise ValueError(f"For multi-task outputs, use MultiTask{name}")
-            y = y.reshape(-1)
+            y = column_or_1d(y, warn=True)
         elif y.ndim == 1:
             raise ValueError(f"For mono-task outputs, use {name[9:]}")
         return X, y

@@ -274,9 +274,9 @@ class Ridge(_LinearRegressor):
         ``sag``/``saga``); our solvers are deterministic.
 
     Attributes:
-      coef_, intercept_ (scikit-learn's shapes), n_iter_ (``None`` for the
-      direct solvers, as scikit-learn; else the CG or CD outer iterations,
-      shape ``(n_targets,)``), dual_gap_ (ours).
+      coef_, intercept_ (scikit-learn's shapes), n_iter_ (shape
+      ``(n_targets,)``: CG iterations or CD outer iterations, 1 for the
+      direct solvers where scikit-learn sets ``None``), dual_gap_ (ours).
     """
 
     def __init__(
@@ -299,6 +299,11 @@ class Ridge(_LinearRegressor):
         self.solver = solver
         self.positive = positive
         self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = self.solver != "svd"
+        return tags
 
     def _method(self, X):
         if self.solver not in _RIDGE_SOLVERS:
@@ -374,10 +379,8 @@ class Ridge(_LinearRegressor):
         Y, one_d = _columns(y)
         results = self._fit_targets(X, Y, sample_weight)
         self._set_results(results, X, one_d)
-        direct = self._method(X) in ("auto", "svd", "cholesky") and not hasattr(
-            X, "tocsc"
-        )
-        self.n_iter_ = None if direct else np.array([int(r.n_iter) for r in results])
+        # 1 for a direct solve (scikit-learn: None; check_estimator wants >= 1)
+        self.n_iter_ = np.array([int(r.n_iter) for r in results])
         return self
 
 

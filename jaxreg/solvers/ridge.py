@@ -47,10 +47,12 @@ def _gap(design, datafit, w, lam):
 
 def _by_svd(Z, ys, lam):
     """``w = Σ σₖ/(σₖ² + lam) vₖ uₖᵀ ys`` from the thin SVD of ``Zᵀ``,
-    singular values below ``eps·max(n, d)·σ₁`` dropped (numpy's ``lstsq``
-    rule): the minimum-norm solution at ``lam = 0``."""
+    singular values below ``eps·max(n, d)·σ₁`` dropped when ``lam = 0``
+    (numpy's ``lstsq`` rule): the minimum-norm solution."""
     u, sv, vt = jnp.linalg.svd(Z.T, full_matrices=False)
-    keep = sv > jnp.finfo(Z.dtype).eps * max(Z.shape) * sv[0]
+    # the cutoff defines the minimum-norm solution at lam = 0; with lam > 0
+    # every component is well defined and dropping one would bias w
+    keep = (sv > jnp.finfo(Z.dtype).eps * max(Z.shape) * sv[0]) | (lam > 0)
     scale = jnp.where(keep, sv / jnp.where(keep, sv * sv + lam, 1.0), 0.0)
     return vt.T @ (scale * (u.T @ ys))
 
