@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import GridSearchCV
@@ -106,7 +106,7 @@ class _Identity(RegressorMixin, BaseEstimator):
         return y_predict
 
 
-class RidgeCV(MultiOutputMixin, _LinearRegressor):
+class RidgeCV(_LinearRegressor):
     """Ridge with ``alpha`` chosen by (efficient) cross-validation.
 
     scikit-learn 1.9's ``RidgeCV``: with ``cv=None`` the exact leave-one-out

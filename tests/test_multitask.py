@@ -54,21 +54,35 @@ def test_matches_sklearn_x64(data, sparse, weighted):
             assert isinstance(ours.n_iter_, int)
 
 
-def test_row_sparsity_on_polynomial_features_float32(data):
-    """285 correlated columns, float32 default: whole rows of W at zero where
-    scikit-learn's are, coefficients to 1e-3 of the largest."""
+def _objective(X, Y, W, b, alpha):
+    R = Y - X @ W.T - b
+    return (R * R).sum() / (2 * len(X)) + alpha * np.sqrt((W * W).sum(0)).sum()
+
+
+def test_polynomial_features_x64_and_float32(data):
+    """285 correlated columns: in x64 the coefficients and the dropped rows
+    match scikit-learn's; in float32 (default) the objective does to 1e-5
+    (nearly collinear columns share weight differently within the gap)."""
     X, Y, _ = data
     Xp = PolynomialFeatures(3, include_bias=False).fit_transform(X)
     Xp = StandardScaler().fit_transform(Xp)
-    ref = sk.MultiTaskLasso(2.0, tol=1e-10, max_iter=100_000).fit(Xp, Y)
+    # powers of the binary "sex" column duplicate it (the optimum is then not
+    # unique): keep the first of each exactly collinear set
+    corr = np.abs(np.corrcoef(Xp.T))
+    Xp = Xp[:, [j for j in range(Xp.shape[1]) if not np.any(corr[j, :j] > 1 - 1e-9)]]
+    ref = sk.MultiTaskLasso(2.0, tol=1e-12, max_iter=100_000).fit(Xp, Y)
+    with jax.enable_x64(True):
+        ours = MultiTaskLasso(2.0, tol=1e-12, max_iter=1000).fit(Xp, Y)
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6 * scale)
+    dropped = np.all(ref.coef_ == 0, axis=0)
+    assert dropped.sum() > 50
+    np.testing.assert_array_equal(np.all(ours.coef_ == 0, axis=0), dropped)
     ours = MultiTaskLasso(2.0, tol=1e-7).fit(Xp.astype(np.float32), Y)
     assert ours.coef_.dtype == np.float32
-    np.testing.assert_allclose(
-        ours.coef_, ref.coef_, atol=1e-3 * np.abs(ref.coef_).max()
-    )
-    dropped = np.all(ref.coef_ == 0, axis=0)
-    assert dropped.sum() > 100
-    np.testing.assert_array_equal(np.all(ours.coef_ == 0, axis=0), dropped)
+    p_ref = _objective(Xp, Y, ref.coef_, ref.intercept_, 2.0)
+    p_ours = _objective(Xp, Y, ours.coef_, ours.intercept_, 2.0)
+    assert p_ours == pytest.approx(p_ref, rel=1e-5)
 
 
 def test_synthetic_row_support_recovered():
