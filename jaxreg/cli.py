@@ -5,7 +5,8 @@
 measured number and PASS/FAIL, writes the figures and an ``index.html`` gallery
 into ``DIR``, and exits with status 1 if any claim fails.
 
-``jaxreg bench [--quick] [--suite transforms|muon|solvers|composite|group_lasso]``
+``jaxreg bench [--quick] [--suite transforms|muon|solvers|composite|group_lasso|
+estimators_cv]``
 runs the benchmark suites of a source checkout (``bench/<suite>.py``, each with
 ``run(quick) -> list[dict]`` of rows made by ``bench.common.row``), prints
 their rows as one table of ratios (jaxreg / peer, measured in the same run) and
@@ -23,7 +24,14 @@ import sys
 import time
 import traceback
 
-BENCH_SUITES = ("transforms", "muon", "solvers", "composite", "group_lasso")
+BENCH_SUITES = (
+    "transforms",
+    "muon",
+    "solvers",
+    "composite",
+    "group_lasso",
+    "estimators_cv",
+)
 _OPTIONAL = (
     "optax",
     "matplotlib",
