@@ -13,8 +13,18 @@ ElasticNet(alpha,ρ)  1/(2n)||y-Xw-b||² + alpha(ρ||w||₁           ``enet``
 Ridge(alpha)         ||y-Xw-b||² + alpha||w||²                   ``ridge(lam=alpha/n)``
 LogisticRegression   C Σ log(1+exp(-yᵢ(xᵢᵀw+b))) + ρ||w||₁       ``logistic_regression``
 (C, penalty, ρ)      + (1-ρ)/2||w||²                             ``(lam=1/(nC))``
-LassoCV              Lasso with alpha chosen by K-fold CV        ``cross_validate``
+LassoCV,             alpha (and ρ) chosen by K-fold CV           ``cross_validate``
+ElasticNetCV
+MultiTaskLasso,      1/(2n)||Y-XWᵀ-b||_F² + αρΣⱼ||W[:,j]||₂      ``group_lasso`` on
+MultiTaskElasticNet  + α(1-ρ)/2||W||_F²                          the stacked problem
+MultiTask*CV         alpha (and ρ) chosen by K-fold CV           ``multitask_enet``
+RidgeCV              Ridge, alpha by exact leave-one-out         one SVD, vmapped
+RidgeClassifier      Ridge on {-1, 1} targets, one-vs-all        ``ridge`` per class
 ===================  ==========================================  ======================
+
+Every estimator takes scikit-learn 1.9's constructor parameters and sets its
+fitted attributes with scikit-learn's shapes (see each class for what a
+parameter naming one of scikit-learn's internal algorithms runs here).
 
 Differences from scikit-learn: ``tol`` is the duality-gap target relative to
 ``P(0)`` (``gap <= tol·P(0)``; scikit-learn stops at ``gap <= tol·||y||²/n``,
@@ -24,12 +34,17 @@ i.e. ``2·tol·P(0)``, and only after a coefficient-change test);
 scikit-learn's lbfgs/saga, unlike liblinear). Computations run in float32
 unless x64 is enabled in JAX.
 
-``check_estimator`` passes for all five. The only check not run is
-``check_array_api_input``, which scikit-learn itself skips unless the
+``check_estimator`` passes for all of them (tests/test_linear_model.py,
+test_multitask.py, test_path_cv.py, test_ridge_cv.py). The only check not run
+is ``check_array_api_input``, which scikit-learn itself skips unless the
 environment sets ``SCIPY_ARRAY_API=1`` (the estimators convert inputs to
 numpy, then to JAX, so array-API dispatch does not apply). The
-``LogisticRegression`` tags declare it binary-only (``multi_class=False``),
-so scikit-learn runs its classifier checks on two-class data.
+``check_sample_weight_equivalence_*`` checks compare weighted and
+repeated-row fits to ``rtol=1e-7``: the tests run them in float64 with
+``tol=1e-12`` (in float32 at the default ``tol`` the two fits agree only to
+the solver's accuracy). The ``LogisticRegression`` tags declare it
+binary-only (``multi_class=False``), so scikit-learn runs its classifier
+checks on two-class data.
 """
 
 from __future__ import annotations

@@ -45,12 +45,20 @@ def sklearn_checks(estimators):
         Lasso(alpha=0.1),
         ElasticNet(alpha=0.1),
         Ridge(),
+        Ridge(solver="svd"),
+        Lasso(0.1, selection="random", random_state=0),
         LogisticRegression(),
         LogisticRegression(penalty="l1", C=1.0),
         LassoCV(alphas=5, cv=3),
     ]
 )
 def test_check_estimator(estimator, check):
+    run_check(estimator, check)
+
+
+def run_check(estimator, check):
+    """One scikit-learn check (the sample-weight equivalence ones in x64 at
+    a tight tol, see jaxreg.linear_model's docstring)."""
     with warnings.catch_warnings():
         _silence_sklearn_notes()
         if check.func.__name__.startswith("check_sample_weight_equivalence"):

@@ -11,6 +11,12 @@ from sklearn.datasets import load_diabetes
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from jaxreg.linear_model import MultiTaskElasticNet, MultiTaskLasso
+from tests.test_linear_model import run_check, sklearn_checks
+
+
+@sklearn_checks([MultiTaskLasso(0.1), MultiTaskElasticNet(0.1)])
+def test_check_estimator(estimator, check):
+    run_check(estimator, check)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,12 @@ from jaxreg.linear_model import (
     MultiTaskElasticNetCV,
     MultiTaskLassoCV,
 )
+from tests.test_linear_model import run_check, sklearn_checks
+
+
+@sklearn_checks([ElasticNetCV(alphas=3, cv=2), MultiTaskElasticNetCV(alphas=3, cv=2)])
+def test_check_estimator(estimator, check):
+    run_check(estimator, check)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,14 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from jaxreg._ridge_cv import ridge_loo
 from jaxreg.linear_model import RidgeClassifier, RidgeCV
+from tests.test_linear_model import run_check, sklearn_checks
 
 ALPHAS = np.logspace(-3, 3, 13)
+
+
+@sklearn_checks([RidgeCV(), RidgeClassifier()])
+def test_check_estimator(estimator, check):
+    run_check(estimator, check)
 
 
 @pytest.fixture(scope="module")
