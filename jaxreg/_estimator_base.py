@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_consistent_length,
     check_is_fitted,
     check_random_state,
     validate_data,
@@ -75,6 +76,23 @@ def _check_precompute(precompute, n_features, allow_auto):
             f"precompute (a Gram matrix) must have shape ({n_features}, "
             f"{n_features}), got {shape}"
         )
+
+
+def _validate_X_and_y(estimator, X, y):
+    """``X`` (dense or CSC) and ``y`` (1-D or 2-D) validated separately, as
+    scikit-learn's ``LinearModelCV`` and multi-task estimators do (so that a
+    sparse ``y`` is refused)."""
+    X, y = validate_data(
+        estimator,
+        X,
+        y,
+        validate_separately=(
+            dict(accept_sparse="csc", dtype=_FLOATS),
+            dict(dtype=_FLOATS, ensure_2d=False),
+        ),
+    )
+    check_consistent_length(X, y)
+    return X, y
 
 
 def _columns(y):

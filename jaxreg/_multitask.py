@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.validation import check_consistent_length, validate_data
 
 from jaxreg._estimator_base import (
-    _FLOATS,
     _feature_order,
     _LinearRegressor,
+    _validate_X_and_y,
     _weights_array,
 )
 from jaxreg.solvers.base import SolverResult
@@ -196,16 +195,7 @@ class MultiTaskElasticNet(_LinearRegressor):
         return float(rho)
 
     def _check_data(self, X, y):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            validate_separately=(
-                dict(accept_sparse="csc", dtype=_FLOATS),
-                dict(dtype=_FLOATS, ensure_2d=False),
-            ),
-        )
-        check_consistent_length(X, y)
+        X, y = _validate_X_and_y(self, X, y)
         if y.ndim == 1:
             raise ValueError(f"For mono-task outputs, use {self._mono}")
         if not np.isfinite(self.alpha) or self.alpha < 0:

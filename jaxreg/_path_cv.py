@@ -33,17 +33,13 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import check_cv
-from sklearn.utils.validation import (
-    check_consistent_length,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import column_or_1d
 
 from jaxreg._estimator_base import (
-    _FLOATS,
     _check_precompute,
     _check_selection,
     _LinearRegressor,
+    _validate_X_and_y,
     _weights_array,
 )
 from jaxreg._multitask import MultiTaskElasticNet, MultiTaskLasso, multitask_enet
@@ -97,16 +93,7 @@ class _PathCV(_LinearRegressor):
         return tags
 
     def _check_data(self, X, y):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            validate_separately=(
-                dict(accept_sparse="csc", dtype=_FLOATS),
-                dict(dtype=_FLOATS, ensure_2d=False),
-            ),
-        )
-        check_consistent_length(X, y)
+        X, y = _validate_X_and_y(self, X, y)
         name = type(self).__name__
         if not self._multitask:
             if y.ndim > 1 and y.shape[1] > 1:
