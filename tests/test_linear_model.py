@@ -46,7 +46,6 @@ def sklearn_checks(estimators):
         ElasticNet(alpha=0.1),
         Ridge(),
         Ridge(solver="svd"),
-        Lasso(0.1, selection="random", random_state=0),
         LogisticRegression(),
         LogisticRegression(penalty="l1", C=1.0),
         LassoCV(alphas=5, cv=3),
