@@ -63,7 +63,8 @@ def run_check(estimator, check):
         if check.func.__name__.startswith("check_sample_weight_equivalence"):
             # compares weighted and repeated-row fits to rtol 1e-7: float64
             # and a tight gap target, as the equivalence itself is exact
-            estimator = clone(estimator).set_params(tol=1e-12)
+            if "tol" in estimator.get_params():  # RidgeCV is exact
+                estimator = clone(estimator).set_params(tol=1e-12)
             with jax.enable_x64(True):
                 check(estimator)
         else:
@@ -220,12 +221,12 @@ def test_selection_random_permutes_the_features(diabetes, monkeypatch):
         return real(Xs, *args, **kwargs)
 
     monkeypatch.setattr(jl, "enet", spy)
-    ours = Lasso(0.05, selection="random", random_state=3, tol=1e-8).fit(X, y)
+    ours = Lasso(0.05, selection="random", random_state=3, tol=1e-6).fit(X, y)
     perm = check_random_state(3).permutation(X.shape[1])
     np.testing.assert_array_equal(seen[-1], X[:, perm])
     ref = sk.Lasso(0.05, selection="random", random_state=3, tol=1e-12).fit(X, y)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=2e-3 * abs(ref.coef_).max())
-    Lasso(0.05, tol=1e-8).fit(X, y)
+    Lasso(0.05, tol=1e-6).fit(X, y)
     np.testing.assert_array_equal(seen[-1], X)  # cyclic: the given order
     with pytest.raises(ValueError, match="selection"):
         Lasso(selection="greedy").fit(X, y)
@@ -318,7 +319,14 @@ def test_ridge_positive_and_solver_errors(diabetes_poly):
         for solver in ("auto", "lbfgs"):
             ours = Ridge(3.0, positive=True, solver=solver, tol=1e-13).fit(X, y)
             assert ours.coef_.min() >= 0
-            np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-5)
+            # scikit-learn's lbfgs stops ~1e-5 short: compare objectives too
+            np.testing.assert_allclose(ours.coef_, ref.coef_, atol=2e-4)
+
+            def objective(m):
+                r = y - X @ m.coef_ - m.intercept_
+                return r @ r + 3.0 * m.coef_ @ m.coef_
+
+            assert objective(ours) <= objective(ref) * (1 + 1e-12)
     for bad, err in [
         (dict(solver="lbfgs"), ValueError),
         (dict(solver="svd", positive=True), ValueError),
