@@ -31,6 +31,7 @@ BENCH_SUITES = (
     "group_lasso",
     "first_call",
     "hypergradients",
+    "estimators_cv",
 )
 _OPTIONAL = (
     "optax",

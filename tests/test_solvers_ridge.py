@@ -57,6 +57,22 @@ def test_bad_input():
     with pytest.raises(ValueError, match="lam"):
         ridge(X, y, -0.1)
     with pytest.raises(ValueError, match="method"):
-        ridge(X, y, 0.1, method="svd")
+        ridge(X, y, 0.1, method="qr")
     with pytest.raises(ValueError, match="inconsistent"):
         ridge(X, y[:5], 0.1)
+
+
+def test_svd_method_matches_closed_form_on_ill_conditioned_columns():
+    """method="svd" keeps every singular direction when lam > 0 (a cutoff is
+    only the lam = 0 minimum-norm rule): numpy's closed form on columns of
+    scales 1e-3..1e3, in float32, where numpy's lstsq cutoff would drop the
+    smallest direction (two-pass centring written out in float64)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 6)) * np.logspace(-3, 3, 6)
+    y = rng.normal(size=60)
+    lam = 0.05
+    Xc, yc = X - X.mean(0), y - y.mean()
+    want = np.linalg.solve(Xc.T @ Xc / 60 + lam * np.eye(6), Xc.T @ yc / 60)
+    got = ridge(X, y, lam, method="svd").coef
+    assert abs(want[0]) > 1e-4  # the direction a cutoff would zero
+    np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-7)

@@ -508,6 +508,7 @@ def group_lasso(
     max_iter=100,
     max_epochs=100_000,
     p0=16,
+    coef_init=None,
 ) -> SolverResult:
     """Group lasso by working-set block coordinate descent.
 
@@ -541,6 +542,7 @@ def group_lasso(
       max_iter: maximum number of outer (working-set) iterations.
       max_epochs: maximum total number of block-CD epochs.
       p0: smallest working set, in groups.
+      coef_init: warm start, shape ``(n_features,)`` (original feature order).
 
     Returns:
       A :class:`~jaxreg.solvers.base.SolverResult` (``coef`` in the original
@@ -607,6 +609,7 @@ def group_lasso(
         max_iter=max_iter,
         max_epochs=max_epochs,
         p0=p0,
+        coef_init=coef_init,
     )
 
 
@@ -644,7 +647,16 @@ def _differentiable(X, y, lam, groups, datafit_cls, *, group_weights, **options)
 
 
 def solve_prepared(
-    problem, layout, lam, group_weights, *, tol, max_iter, max_epochs, p0
+    problem,
+    layout,
+    lam,
+    group_weights,
+    *,
+    tol,
+    max_iter,
+    max_epochs,
+    p0,
+    coef_init=None,
 ):
     """:func:`group_lasso` on a problem prepared from the padded design
     (``prepare(padded(X, layout), ...)``, already on the device)."""
@@ -655,6 +667,18 @@ def solve_prepared(
     pen = penalties.BlockGroupLasso(jnp.asarray(lam, dtype), weights)
     fit_col = problem.fit_col
     st, tol_abs = _setup(design, df, (G, m), fit_col, tol)
+    if coef_init is not None:
+        d = layout.pos.shape[0]
+        if np.shape(coef_init) != (d,):
+            raise ValueError(
+                f"coef_init must have shape ({d},), got {np.shape(coef_init)}"
+            )
+        w = (
+            jnp.zeros((G * m,), dtype)
+            .at[jnp.asarray(layout.pos)]
+            .set(jnp.asarray(coef_init, dtype))
+        )
+        st = st._replace(w=w.reshape(G, m), u=design.matvec(w) + st.b)
 
     def run(K, grow_at, st):
         budget = _Budget(tol_abs, max_iter, max_epochs, grow_at)

@@ -47,10 +47,12 @@ def _gap(design, datafit, w, lam):
 
 def _by_svd(Z, ys, lam):
     """``w = Σ σₖ/(σₖ² + lam) vₖ uₖᵀ ys`` from the thin SVD of ``Zᵀ``,
-    singular values below ``eps·max(n, d)·σ₁`` dropped (numpy's ``lstsq``
-    rule): the minimum-norm solution at ``lam = 0``."""
+    singular values below ``eps·max(n, d)·σ₁`` dropped when ``lam = 0``
+    (numpy's ``lstsq`` rule): the minimum-norm solution."""
     u, sv, vt = jnp.linalg.svd(Z.T, full_matrices=False)
-    keep = sv > jnp.finfo(Z.dtype).eps * max(Z.shape) * sv[0]
+    # the cutoff defines the minimum-norm solution at lam = 0; with lam > 0
+    # every component is well defined and dropping one would bias w
+    keep = (sv > jnp.finfo(Z.dtype).eps * max(Z.shape) * sv[0]) | (lam > 0)
     scale = jnp.where(keep, sv / jnp.where(keep, sv * sv + lam, 1.0), 0.0)
     return vt.T @ (scale * (u.T @ ys))
 
@@ -143,7 +145,9 @@ def ridge(
         (``alpha / n`` without sample weights).
       sample_weight: per-sample weights ``>= 0`` (``a = s/Σs``), or None.
       fit_intercept: unpenalized intercept by (weighted) centring.
-      method: ``"auto"``, ``"cholesky"`` (dense only) or ``"cg"``.
+      method: ``"auto"``, ``"cholesky"`` (dense only), ``"svd"`` (dense
+        only: through the thin SVD of the centred design, as at ``lam = 0``)
+        or ``"cg"``.
       tol: for ``"cg"``, stop when the duality gap is ``<= tol · P(0)``; the
         direct result is reported as converged when its gap meets it too.
       max_iter: maximum CG iterations.
@@ -163,20 +167,23 @@ def ridge(
     check_strength("lam", lam)
     check_nonnegative("tol", tol)
     check_positive_int("max_iter", max_iter)
-    if method not in ("auto", "cholesky", "cg"):
-        raise ValueError(f"method must be 'auto', 'cholesky' or 'cg', got {method!r}")
+    if method not in ("auto", "cholesky", "svd", "cg"):
+        raise ValueError(
+            f"method must be 'auto', 'cholesky', 'svd' or 'cg', got {method!r}"
+        )
     if method == "auto":
         method = "cg" if is_sparse(X) else "cholesky"
-    if method == "cholesky" and is_sparse(X):
-        raise ValueError("method='cholesky' needs a dense X; use 'cg' for sparse X")
+    if method in ("cholesky", "svd") and is_sparse(X):
+        raise ValueError(f"method={method!r} needs a dense X; use 'cg' for sparse X")
     problem = prepare(
         X, y, Quadratic, fit_intercept=fit_intercept, sample_weight=sample_weight
     )
     design, datafit = problem.design, problem.datafit
     lam_arr = jnp.asarray(lam, design.dtype)
     tol_abs = tol * datafit.value(jnp.zeros((design.n_samples,), design.dtype))
-    if method == "cholesky":
-        w, gap = _ridge_direct(design, datafit, lam_arr, exact=float(lam) == 0)
+    if method in ("cholesky", "svd"):
+        exact = method == "svd" or float(lam) == 0
+        w, gap = _ridge_direct(design, datafit, lam_arr, exact=exact)
         n_iter = jnp.ones((), jnp.int32)
     else:
         w, gap, n_iter = _ridge_cg(design, datafit, lam_arr, tol_abs, max_iter)

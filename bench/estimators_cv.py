@@ -1,0 +1,123 @@
+"""Cross-validated estimators: jaxreg.linear_model vs scikit-learn.
+
+Usage:  python bench/estimators_cv.py [--quick]   (bench/results/estimators_cv.*)
+
+Each estimator is fit end to end (``fit(X, y)`` from numpy, grid, folds and
+refit included) with the same parameters on both sides: ``cv=5`` contiguous
+folds, 100 alphas (``eps=1e-3``), ``tol=1e-4`` each in its own meaning
+(jaxreg: gap <= tol·P(0); scikit-learn: gap <= tol·||y||²/n, twice as loose),
+float64 input. Times are medians of ``repeats`` warm fits after one first
+(compiling) fit, reported beside it. The row also says whether the selected
+``alpha_`` is the same grid point as scikit-learn's (``same alpha``: 1/0).
+Goal (issue 13): ratio <= 0.5 against the fastest peer. celer's
+``LassoCV`` is not a peer here: it passes ``n_alphas`` to scikit-learn 1.9's
+``LinearModelCV``, which no longer takes it (TypeError at construction);
+skglm has no CV estimator.
+
+Data: diabetes with degree-3 polynomial features, standardized (442 x 285,
+the real correlated design of bench/solvers.py) and
+``make_regression(1000, 500, n_informative=30, noise=10, random_state=0)``
+(two tasks for the multi-task estimators: ``y`` and a permuted copy).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+
+from bench.common import main, row
+
+SUITE = "estimators_cv"
+
+
+def _data(quick):
+    from sklearn.datasets import load_diabetes, make_regression
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    X, y = load_diabetes(return_X_y=True)
+    Xp = StandardScaler().fit_transform(
+        PolynomialFeatures(2 if quick else 3, include_bias=False).fit_transform(X)
+    )
+    n, d = (300, 100) if quick else (1000, 500)
+    Xs, ys = make_regression(n, d, n_informative=30, noise=10, random_state=0)
+    return {"diabetes_poly": (Xp, y), "synthetic": (Xs, ys)}
+
+
+def _fit_time(make, X, y, repeats):
+    start = time.perf_counter()
+    est = make().fit(X, y)
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        est = make().fit(X, y)
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times), est
+
+
+def _pairs():
+    from sklearn import linear_model as sk
+
+    from jaxreg import linear_model as jl
+
+    common = dict(cv=5, alphas=100, eps=1e-3, tol=1e-4)
+    l1 = dict(l1_ratio=[0.5, 0.9, 1.0])
+    out = {
+        "LassoCV": (
+            lambda: jl.LassoCV(**common),
+            {"sklearn": lambda: sk.LassoCV(**common)},
+            False,
+        ),
+        "ElasticNetCV(3 l1_ratios)": (
+            lambda: jl.ElasticNetCV(**common, **l1),
+            {"sklearn": lambda: sk.ElasticNetCV(**common, **l1)},
+            False,
+        ),
+        "MultiTaskLassoCV": (
+            lambda: jl.MultiTaskLassoCV(**common),
+            {"sklearn": lambda: sk.MultiTaskLassoCV(**common)},
+            True,
+        ),
+        "RidgeCV(13 alphas, LOO)": (
+            lambda: jl.RidgeCV(np.logspace(-3, 3, 13)),
+            {"sklearn": lambda: sk.RidgeCV(np.logspace(-3, 3, 13))},
+            False,
+        ),
+    }
+    return out
+
+
+def run(quick: bool = False) -> list[dict]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _run(quick)
+
+
+def _run(quick):
+    repeats = 1 if quick else 3
+    rows = []
+    for data_name, (X, y) in _data(quick).items():
+        Y = np.stack([y, y[np.random.default_rng(0).permutation(len(y))]], axis=1)
+        for name, (ours, peers, multitask) in _pairs().items():
+            target = Y if multitask else y
+            case = f"{name} {data_name} {X.shape[0]}x{X.shape[1]}"
+            first, t_ours, est = _fit_time(ours, X, target, repeats)
+            rows.append(row(SUITE, case, "first fit", first, "jaxreg warm", t_ours))
+            for peer, make in peers.items():
+                _, t_peer, ref = _fit_time(make, X, target, repeats)
+                rows.append(row(SUITE, case, "fit", t_ours, peer, t_peer))
+                if peer == "sklearn":
+                    same = float(np.isclose(est.alpha_, ref.alpha_, rtol=1e-9))
+                    rows.append(row(SUITE, case, "same alpha", same, peer, 1.0, ""))
+    return rows
+
+
+if __name__ == "__main__":
+    main(run, SUITE, __doc__)

@@ -1,0 +1,154 @@
+"""Shared plumbing of the scikit-learn estimators (:mod:`jaxreg.linear_model`).
+
+Input conversion, ``sample_weight`` checks, the fitted-attribute setters and
+the regressor base class; the estimators themselves live in
+:mod:`jaxreg.linear_model`, :mod:`jaxreg._multitask` and :mod:`jaxreg._ridge_cv`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    check_random_state,
+    validate_data,
+)
+
+__all__: list[str] = []
+
+_SPARSE = ["csr", "csc", "coo"]
+_FLOATS = [np.float64, np.float32]
+
+
+def _weights_array(sample_weight, X):
+    """``sample_weight`` as a float64 array checked by scikit-learn (None
+    stays None)."""
+    if sample_weight is None:
+        return None
+    return _check_sample_weight(sample_weight, X, dtype=np.float64)
+
+
+def _total_weight(sample_weight, X):
+    """``Σ sample_weight`` (``n`` when None); ``ValueError`` when not > 0."""
+    if sample_weight is None:
+        return X.shape[0]
+    total = float(np.sum(sample_weight))
+    if not total > 0:
+        raise ValueError("sample_weight must have a positive sum")
+    return total
+
+
+def _check_selection(selection):
+    if selection not in ("cyclic", "random"):
+        raise ValueError(
+            f"selection should be either random or cyclic, got {selection!r}"
+        )
+
+
+def _feature_order(selection, random_state, n_features):
+    """The column permutation for ``selection="random"`` (None for cyclic)."""
+    _check_selection(selection)
+    if selection == "cyclic":
+        return None
+    return check_random_state(random_state).permutation(n_features)
+
+
+def _check_precompute(precompute, n_features, allow_auto):
+    """Accepts scikit-learn's ``precompute`` values; a Gram array must be
+    ``(n_features, n_features)``. Our working-set CD forms the Gram matrix of
+    its working set itself, so the value does not change the result."""
+    if isinstance(precompute, bool | np.bool_) or (
+        allow_auto and isinstance(precompute, str) and precompute == "auto"
+    ):
+        return
+    if isinstance(precompute, str):
+        raise ValueError(
+            "precompute should be one of True, False"
+            + (", 'auto'" if allow_auto else "")
+            + f" or an array-like, got {precompute!r}"
+        )
+    shape = np.shape(precompute)
+    if shape != (n_features, n_features):
+        raise ValueError(
+            f"precompute (a Gram matrix) must have shape ({n_features}, "
+            f"{n_features}), got {shape}"
+        )
+
+
+def _validate_X_and_y(estimator, X, y):
+    """``X`` (dense or CSC) and ``y`` (1-D or 2-D) validated separately, as
+    scikit-learn's ``LinearModelCV`` and multi-task estimators do (so that a
+    sparse ``y`` is refused)."""
+    X, y = validate_data(
+        estimator,
+        X,
+        y,
+        validate_separately=(
+            dict(accept_sparse="csc", dtype=_FLOATS),
+            dict(dtype=_FLOATS, ensure_2d=False),
+        ),
+    )
+    check_consistent_length(X, y)
+    return X, y
+
+
+def _columns(y):
+    """``y`` as ``(n_samples, n_targets)`` and whether it was 1-D."""
+    return (y[:, None], True) if y.ndim == 1 else (y, False)
+
+
+class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    def _set_result(self, res, X):
+        """Fitted attributes in ``X``'s float dtype, writable, as scikit-learn
+        sets them."""
+        dtype = X.dtype
+        self.coef_ = np.array(res.coef, dtype=dtype)
+        self.intercept_ = np.asarray(res.intercept, dtype=dtype)[()]
+        self.dual_gap_ = float(res.gap)
+        self.n_iter_ = int(res.n_iter)
+
+    def _set_results(self, results, X, one_d=False):
+        """Fitted attributes from one result per target column, with
+        scikit-learn's shapes: ``coef_`` ``(n_targets, n_features)``,
+        ``intercept_`` and ``dual_gap_`` ``(n_targets,)``, ``n_iter_`` a list
+        (one target gives the 1-D / scalar forms, with ``intercept_`` of
+        shape ``(1,)`` when ``y`` was a single column, as in scikit-learn)."""
+        if len(results) == 1:
+            self._set_result(results[0], X)
+            if not one_d:
+                self.intercept_ = np.reshape(self.intercept_, (1,))
+            return
+        dtype = X.dtype
+        self.coef_ = np.stack([np.asarray(r.coef, dtype) for r in results])
+        self.intercept_ = np.array([r.intercept for r in results], dtype)
+        self.dual_gap_ = np.array([float(r.gap) for r in results], dtype)
+        self.n_iter_ = [int(r.n_iter) for r in results]
+
+    def _validate_fit(self, X, y, multi_output=True):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=_FLOATS,
+            y_numeric=True,
+            accept_sparse=_SPARSE,
+            multi_output=multi_output,
+        )
+        alpha = np.asarray(self.alpha)
+        if not np.all(np.isfinite(alpha)) or np.any(alpha < 0):
+            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
+        return X, y
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def predict(self, X):
+        """Returns ``X @ coef_ᵀ + intercept_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOATS, accept_sparse=_SPARSE)
+        return X @ np.asarray(self.coef_).T + self.intercept_
