@@ -39,7 +39,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Diagnostics and curvature": ("jaxreg.diagnostics", "jaxreg.curvature"),
     "Solvers": ("jaxreg.solvers",),
     "Hyperparameter tuning": ("jaxreg.tune",),
-    "Estimators (scikit-learn drop-ins)": ("jaxreg.linear_model",),
+    "Estimators (scikit-learn drop-ins)": (
+        "jaxreg.linear_model",
+        "jaxreg._estimator_base",
+        "jaxreg._multitask",
+        "jaxreg._path_cv",
+        "jaxreg._ridge_cv",
+    ),
     "Examples (``jaxreg examples``)": ("jaxreg.examples",),
 }
 OTHER = "Other"

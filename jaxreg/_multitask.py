@@ -149,9 +149,9 @@ class MultiTaskElasticNet(_LinearRegressor):
         groups) with ``random_state`` before the fit, as in
         :class:`jaxreg.linear_model.Lasso`; the optimum is unchanged.
 
-    Attributes:
-      coef_ ``(n_tasks, n_features)``, intercept_ ``(n_tasks,)``, dual_gap_
-      (in the objective's units, as scikit-learn's), n_iter_.
+    Fitted attributes:
+      ``coef_`` ``(n_tasks, n_features)``, ``intercept_`` ``(n_tasks,)``, ``dual_gap_``
+      (in the objective's units, as scikit-learn's), ``n_iter_``.
 
     A 1-D ``y`` raises ``ValueError`` ("For mono-task outputs, use
     ElasticNet"), as in scikit-learn.

@@ -769,8 +769,8 @@ def muon(
       learning_rate: η_t for the Muon branch, a float or schedule. Keller
         Jordan uses 0.02 with ``scaling="keller"``; with ``"moonlight"`` use an
         AdamW-sized rate.
-      beta, nesterov, ns_steps, coeffs, scaling, dtype, eps, bias_correction,
-        gram: see :func:`scale_by_muon`.
+      beta, nesterov, ns_steps, coeffs: see :func:`scale_by_muon`.
+      scaling, dtype, eps, bias_correction, gram: see :func:`scale_by_muon`.
       weight_decay: λ ≥ 0 of the Muon branch (decoupled, times η_t).
       adam_learning_rate: learning rate of the AdamW branch; ``None`` reuses
         ``learning_rate`` (sensible with ``scaling="moonlight"``; with

@@ -265,11 +265,11 @@ _CV_ARGS = """
       cv: ``None`` (5 folds), an int, a splitter or an iterable of splits.
       verbose, n_jobs: accepted, no effect.
 
-    Attributes:
-      alpha_, l1_ratio_ (ElasticNet variants), alphas_ (``(n_alphas,)``, or
-      ``(n_l1_ratio, n_alphas)``), mse_path_ (``(n_l1_ratio, n_alphas,
-      n_folds)`` squeezed), coef_, intercept_, dual_gap_, n_iter_ (of the
-      refit).
+    Fitted attributes:
+      ``alpha_``, ``l1_ratio_`` (ElasticNet variants), ``alphas_``
+      (``(n_alphas,)``, or ``(n_l1_ratio, n_alphas)``), ``mse_path_``
+      (``(n_l1_ratio, n_alphas, n_folds)`` squeezed), ``coef_``,
+      ``intercept_``, ``dual_gap_``, ``n_iter_`` (of the refit).
 """
 
 

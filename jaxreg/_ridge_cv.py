@@ -129,8 +129,9 @@ class RidgeCV(_LinearRegressor):
         ``(n_samples, n_targets, n_alphas)``.
       alpha_per_target: choose ``alpha`` per column of ``y``.
 
-    Attributes:
-      alpha_, best_score_, coef_, intercept_, cv_results_ (if stored).
+    Fitted attributes:
+      ``alpha_``, ``best_score_``, ``coef_``, ``intercept_``, ``cv_results_``
+      (if stored).
 
     Computed in float32 unless x64 is enabled (scikit-learn always uses
     float64 here): the selected ``alpha_``, ``best_score_`` and ``coef_``
@@ -286,9 +287,9 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
     ``compute_sample_weight``. Parameters, solvers and their meaning as in
     :class:`jaxreg.linear_model.Ridge`.
 
-    Attributes:
-      classes_, coef_ (``(n_features,)`` for two classes, as scikit-learn
-      1.9's, else ``(n_classes, n_features)``), intercept_, n_iter_.
+    Fitted attributes:
+      ``classes_``, ``coef_`` (``(n_features,)`` for two classes, as scikit-learn
+      1.9's, else ``(n_classes, n_features)``), ``intercept_``, ``n_iter_``.
     """
 
     def __init__(

@@ -20,9 +20,9 @@ MultiTaskElasticNet  + α(1-ρ)/2||W||_F²                          the stacked 
 MultiTask*CV         alpha (and ρ) chosen by K-fold CV           ``multitask_enet``
 RidgeCV              Ridge, alpha by exact leave-one-out         one SVD, vmapped
 RidgeClassifier      Ridge on {-1, 1} targets, one-vs-all        ``ridge`` per class
-PoissonRegressor,    1/(2Σs)Σsᵢd(yᵢ, exp(xᵢᵀw+b)) + alpha(ρ||w||₁  ``fit`` with a
-GammaRegressor,      + (1-ρ)/2||w||²), d the unit deviance       ``Tweedie`` datafit
-TweedieRegressor
+PoissonRegressor,    1/(2Σs)Σsᵢd(yᵢ, exp(xᵢᵀw+b))                ``fit`` with a
+GammaRegressor,      + alpha(ρ||w||₁ + (1-ρ)/2||w||²),           ``Tweedie`` datafit
+TweedieRegressor     d the unit deviance
 ===================  ==========================================  ======================
 
 Every estimator takes scikit-learn 1.9's constructor parameters and sets its
@@ -138,10 +138,10 @@ class Lasso(_LinearRegressor):
         which tied features are ranked and swept, not the optimum.
         ``"cyclic"`` keeps the given order; anything else is a ``ValueError``.
 
-    Attributes:
-      coef_ (``(n_features,)``, or ``(n_targets, n_features)`` for a 2-D
-      ``y``), intercept_ (scalar or ``(n_targets,)``), dual_gap_ (absolute,
-      in objective units; ``(n_targets,)`` for a 2-D ``y``), n_iter_ (int, or
+    Fitted attributes:
+      ``coef_`` (``(n_features,)``, or ``(n_targets, n_features)`` for a 2-D
+      ``y``), ``intercept_`` (scalar or ``(n_targets,)``), ``dual_gap_`` (absolute,
+      in objective units; ``(n_targets,)`` for a 2-D ``y``), ``n_iter_`` (int, or
       a list per target).
     """
 
@@ -306,10 +306,10 @@ class Ridge(_LinearRegressor):
       random_state: accepted (scikit-learn uses it to shuffle data in
         ``sag``/``saga``); our solvers are deterministic.
 
-    Attributes:
-      coef_, intercept_ (scikit-learn's shapes), n_iter_ (shape
+    Fitted attributes:
+      ``coef_``, ``intercept_`` (scikit-learn's shapes), ``n_iter_`` (shape
       ``(n_targets,)``: CG iterations or CD outer iterations, 1 for the
-      direct solvers where scikit-learn sets ``None``), dual_gap_ (ours).
+      direct solvers where scikit-learn sets ``None``), ``dual_gap_`` (ours).
     """
 
     def __init__(
@@ -471,11 +471,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         iteration).
       warm_start: start from the previous ``coef_`` and ``intercept_``.
 
-    Attributes:
-      classes_, coef_ (``(1, n_features)`` binary, ``(K, n_features)``
-      multinomial; ``X``'s float dtype), intercept_ (``(1,)`` or ``(K,)``),
-      n_iter_ (shape ``(1,)``), dual_gap_ (binary), n_features_in_,
-      feature_names_in_.
+    Fitted attributes:
+      ``classes_``, ``coef_`` (``(1, n_features)`` binary, ``(K, n_features)``
+      multinomial; ``X``'s float dtype), ``intercept_`` (``(1,)`` or ``(K,)``),
+      ``n_iter_`` (shape ``(1,)``), ``dual_gap_`` (binary), ``n_features_in_``,
+      ``feature_names_in_``.
     """
 
     _SOLVERS = ("lbfgs", "newton-cg", "newton-cholesky", "sag", "saga", "liblinear")
@@ -827,9 +827,9 @@ class PoissonRegressor(_GLMRegressor):
       l1_ratio: our extension, ``ρ`` in ``[0, 1]`` (scikit-learn has only
         L2); ``ρ = 1`` is the L1-penalized Poisson model of skglm / glum.
 
-    Attributes:
-      coef_, intercept_, n_iter_ (outer iterations), n_features_in_,
-      feature_names_in_ (pandas input).
+    Fitted attributes:
+      ``coef_``, ``intercept_``, ``n_iter_`` (outer iterations), ``n_features_in_``,
+      ``feature_names_in_`` (pandas input).
     """
 
     _power = 1.0
