@@ -14,8 +14,13 @@ Two modes:
   bucket; the host only steps in when the support outgrows the bucket.
 - **batched** (``batched=True``): every ``λ`` solved independently and at once
   by FISTA vmapped over ``λ`` (:mod:`.fista`), matrix-matrix products instead
-  of coordinate updates: the mode for accelerators, and for folds × ``λ`` in
-  :func:`cross_validate`.
+  of coordinate updates: the mode for accelerators.
+
+Cross-validation (:func:`cross_validate`, the CV estimators) solves all folds
+in one compiled program per working-set bucket (:func:`solve_folds`): a fold
+is the full ``X`` with zero sample weights on its held-out rows, so every
+fold has the same shapes and ``X`` goes to the device once; the folds run one
+after another inside the program on the CPU and vmapped on accelerators.
 """
 
 from __future__ import annotations
