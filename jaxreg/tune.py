@@ -63,7 +63,6 @@ from jaxreg.solvers.base import (
     prepare,
     warn_not_converged,
 )
-from jaxreg.solvers.datafits import normalized_weights
 from jaxreg.solvers.design import is_sparse
 from jaxreg.solvers.glm import (
     datafit_class,
@@ -78,7 +77,7 @@ from jaxreg.solvers.hypergrad import (
     support_of,
 )
 from jaxreg.solvers.implicit import support_argmin_vjp
-from jaxreg.solvers.path import default_grid, kfold
+from jaxreg.solvers.path import default_grid, fold_weights, kfold
 
 __all__ = ["TuneResult", "tune"]
 
@@ -175,12 +174,7 @@ def _folds(X, y, cls, cv, validation, sample_weight, dtype):
     else:
         splits = kfold(n, cv) if isinstance(cv, int) else [tuple(s) for s in cv]
     N = X.shape[0]
-    train = np.zeros((len(splits), N), dtype)
-    test = np.zeros((len(splits), N), dtype)
-    for k, (tr, te) in enumerate(splits):
-        tr, te = np.asarray(tr), np.asarray(te)
-        train[k, tr] = normalized_weights(sw[tr], len(tr), dtype)
-        test[k, te] = normalized_weights(sw[te], len(te), dtype)
+    train, test = fold_weights(splits, sw, N, dtype)
     y_enc = np.asarray(cls.from_targets(np.asarray(y), np.ones(N)).y)
     folds = _Folds(
         jnp.asarray(X, dtype),

@@ -100,6 +100,40 @@ def test_cv_picks_same_lambda_as_lassocv_x64():
     assert res.best_lambda == pytest.approx(ref.alpha_, rel=1e-12)
 
 
+def test_cv_sparse_weighted_logistic_folds_x64():
+    """Folds are the full X with zero weights on held-out rows: sparse X
+    (each fold's nnz differs), sample weights, unequal folds and the
+    logistic datafit, each fold equal to a fit on its own rows alone."""
+    import scipy.sparse as sps
+
+    rng = np.random.default_rng(3)
+    X = sps.random(103, 40, density=0.2, random_state=3, format="csr")
+    y = (X @ rng.standard_normal(40) + 0.3 * rng.standard_normal(103) > 0) * 1.0
+    sw = rng.uniform(0.5, 2.0, size=103)
+    folds = list(KFold(4).split(np.zeros(103)))
+    with jax.enable_x64(True):
+        res = cross_validate(
+            X,
+            y,
+            datafit="logistic",
+            n_lambdas=5,
+            eps=0.05,
+            cv=folds,
+            sample_weight=sw,
+            tol=1e-12,
+        )
+        for k, (tr, te) in enumerate(folds):
+            ref = logistic_path(
+                X[tr], y[tr], lambdas=res.lambdas, sample_weight=sw[tr], tol=1e-12
+            )
+            u = X[te] @ np.asarray(ref.coef).T + np.asarray(ref.intercept)
+            p = 1 / (1 + np.exp(-u))
+            loss = -(y[te, None] * np.log(p) + (1 - y[te, None]) * np.log(1 - p))
+            np.testing.assert_allclose(
+                res.scores[:, k], np.average(loss, axis=0, weights=sw[te]), rtol=1e-8
+            )
+
+
 def test_cv_contiguous_folds_match_kfold():
     from jaxreg.solvers.path import kfold
 

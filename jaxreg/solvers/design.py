@@ -8,7 +8,9 @@ touches ``X``:
 - ``columns(idx)``: the columns ``idx`` of ``X̃`` as a dense ``(K, n)`` array
   (a working set);
 - ``xbar`` (``(d,)``) and ``colsq = Σᵢ aᵢ X̃ᵢⱼ²`` (``(d,)``, ``a`` the
-  normalized sample weights).
+  normalized sample weights);
+- ``reweighted(a, center)``: the same ``X`` with the moments of other
+  weights (cross-validation folds are weights with zeros on held-out rows).
 
 ``X̃ = X - 1 xbarᵀ`` with ``xbar = Xᵀa`` (the weighted column means) when the
 intercept is eliminated by centring, as scikit-learn fits it, and ``X̃ = X``
@@ -77,6 +79,11 @@ class DenseDesign:
     def columns(self, idx):
         return self.XT[idx] - self.xbar[idx][:, None]
 
+    def reweighted(self, a, center):
+        """The same ``X`` with the moments of weights ``a`` (traceable)."""
+        xbar, colsq = self.moments(self.XT, a, center)
+        return dataclasses.replace(self, xbar=xbar, colsq=colsq)
+
     @staticmethod
     def moments(XT, a, center):
         """``(xbar, colsq)`` of a transposed dense ``X`` for weights ``a``."""
@@ -138,6 +145,13 @@ class SparseDesign:
         block = jnp.zeros((K, self.shape[0]), self.dtype)
         block = block.at[slot[self.cols], self.rows].add(self.data, mode="drop")
         return block - self.xbar[idx][:, None]
+
+    def reweighted(self, a, center):
+        """The same ``X`` with the moments of weights ``a`` (traceable)."""
+        xbar, colsq = self.moments(
+            self.data, self.rows, self.cols, self.shape[1], a, center
+        )
+        return dataclasses.replace(self, xbar=xbar, colsq=colsq)
 
     @staticmethod
     def moments(data, rows, cols, d, a, center):

@@ -14,8 +14,13 @@ Two modes:
   bucket; the host only steps in when the support outgrows the bucket.
 - **batched** (``batched=True``): every ``λ`` solved independently and at once
   by FISTA vmapped over ``λ`` (:mod:`.fista`), matrix-matrix products instead
-  of coordinate updates: the mode for accelerators, and for folds × ``λ`` in
-  :func:`cross_validate`.
+  of coordinate updates: the mode for accelerators.
+
+Cross-validation (:func:`cross_validate`, the CV estimators) solves all folds
+in one compiled program per working-set bucket (:func:`solve_folds`): a fold
+is the full ``X`` with zero sample weights on its held-out rows, so every
+fold has the same shapes and ``X`` goes to the device once; the folds run one
+after another inside the program on the CPU and vmapped on accelerators.
 """
 
 from __future__ import annotations
@@ -31,9 +36,17 @@ from jax import lax
 
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.solvers import cd, fista
-from jaxreg.solvers.base import Problem, check_X_y, prepare, warn_not_converged
+from jaxreg.solvers.base import (
+    Problem,
+    _centred,
+    check_X_y,
+    prepare,
+    warn_not_converged,
+)
+from jaxreg.solvers.datafits import normalized_weights
 from jaxreg.solvers.design import is_sparse
 from jaxreg.solvers.glm import (
+    _intercepts_converged,
     check_penalty,
     datafit_class,
     elastic_net_penalty,
@@ -93,10 +106,8 @@ def _grid(design, datafit, penalty, eps, n_lambdas, fit_col):
     return lam_max * jnp.geomspace(1.0, eps, n_lambdas)
 
 
-@functools.partial(jax.jit, static_argnames=cd.STATIC)
-def _path_bucket(
-    K, fit_intercept, design, datafit, penalty, lams, start, st, out, budget
-):
+def _bucket(K, fit_intercept, design, datafit, penalty, lams, start, st, out, budget):
+    """Solves ``lams[start:]`` with bucket ``K`` until done or GROW (traceable)."""
     n_lam = lams.shape[0]
 
     def cond(c):
@@ -123,6 +134,9 @@ def _path_bucket(
     cache = cd.empty_cache(datafit, design, K)
     start, st, _, out = lax.while_loop(cond, body, (start, st, cache, out))
     return start, st, out
+
+
+_path_bucket = jax.jit(_bucket, static_argnames=cd.STATIC)
 
 
 def _check_path_args(lambdas, n_lambdas, eps, tol, max_iter):
@@ -309,6 +323,174 @@ def kfold(n_samples, n_folds):
     ]
 
 
+def fold_weights(splits, sample_weight, n, dtype):
+    """``(train, test)``, each ``(n_folds, n)``: per fold the normalized
+    sample weights of its training (held-out) rows and 0 on the others, so
+    that a fold is the full ``X`` with weights, the same shapes for every fold.
+    Raises ``ValueError`` for an empty part or one with zero total weight."""
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    train = np.zeros((len(splits), n), dtype)
+    test = np.zeros((len(splits), n), dtype)
+    for k, (tr, te) in enumerate(splits):
+        tr, te = np.asarray(tr), np.asarray(te)
+        if tr.size == 0 or te.size == 0:
+            raise ValueError(f"fold {k} has an empty training or held-out part")
+        train[k, tr] = normalized_weights(sw[tr], len(tr), dtype)
+        test[k, te] = normalized_weights(sw[te], len(te), dtype)
+    return train, test
+
+
+@functools.partial(jax.jit, static_argnames=("center", "fit_col"))
+def _fold_setup(design, datafit, y_offset, A, tol, center, fit_col):
+    """Per fold (row of ``A``): targets centred with the fold's weights, the
+    offset to add back, the cold-start state and ``tol · P_fold(0)``."""
+
+    def one(a):
+        datafit_f, offset = _centred(type(datafit)(datafit.y, a), center, a.dtype)
+        st, tol_abs = setup(design.reweighted(a, center), datafit_f, None, tol, fit_col)
+        return datafit_f.y, y_offset + offset, st, tol_abs
+
+    return jax.vmap(one)(A)
+
+
+@functools.partial(
+    jax.jit, static_argnames=(*cd.STATIC, "center", "batch_size", "batched")
+)
+def _folds_bucket(
+    K,
+    fit_intercept,
+    design,
+    datafit,
+    penalty,
+    lams,
+    folds,
+    limits,
+    center,
+    batch_size,
+    batched,
+):
+    """The paths of all folds on bucket ``K`` (or by batched FISTA): one
+    compiled program, folds mapped ``batch_size`` at a time."""
+    max_iter, max_epochs, grow_at = limits
+
+    def one(fold):
+        a, y, tol_abs, start, st, out = fold
+        design_f = design.reweighted(a, center)
+        datafit_f = type(datafit)(y, a)
+        if batched:
+            W, B, gaps, iters = fista.solve_batched(
+                design_f,
+                datafit_f,
+                penalty,
+                lams,
+                tol_abs,
+                fit_intercept=fit_intercept,
+                max_iter=max_iter * 100,
+            )
+            return jnp.full_like(start, lams.shape[0]), st, (W, B, gaps, iters)
+        budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at)
+        return _bucket(
+            K, fit_intercept, design_f, datafit_f, penalty, lams, start, st, out, budget
+        )
+
+    if batch_size == 1:  # a plain scan: no batching of the solver's loops
+        return lax.map(one, folds)
+    return lax.map(one, folds, batch_size=batch_size)
+
+
+@functools.partial(jax.jit, static_argnames=("center", "fit_col"))
+def _fold_intercepts(design, A, coefs, ints, gaps, y_offsets, tol_abs, center, fit_col):
+    def one(a, w, b, gap, y_offset, tol_f):
+        xbar = design.reweighted(a, center).xbar
+        return _intercepts_converged(w, b, gap, y_offset, xbar, tol_f, fit_col)[:2]
+
+    return jax.vmap(one)(A, coefs, ints, gaps, y_offsets, tol_abs)
+
+
+def solve_folds(
+    problem,
+    penalty,
+    lambdas,
+    A,
+    *,
+    fit_intercept,
+    tol,
+    max_iter,
+    max_epochs=100_000,
+    p0=64,
+    batched=False,
+    batch_size=None,
+):
+    """Paths of ``penalty`` at strengths ``lambdas`` for every fold at once.
+
+    A fold is the full problem's ``X`` and targets with the sample weights
+    of a row of ``A`` (``(n_folds, n)``, normalized, zero on held-out rows):
+    all folds share one design on the device and one compiled program per
+    working-set bucket, whatever the fold sizes (scikit-learn's folds differ
+    by a row, and a sparse fold's ``nnz`` always differs). Each fold centres
+    with its own weighted means, as a fit on its rows alone does.
+
+    Folds run ``batch_size`` at a time (``lax.map``): ``None`` maps them one
+    after another on the CPU and vmaps all of them on accelerators.
+
+    Returns ``(coefs, intercepts, gaps, n_iter, converged, tol_abs)`` of
+    shapes ``(F, L, d)``, ``(F, L)``, ``(F, L)``, ``(F, L)``, ``(F, L)``,
+    ``(F,)`` (``tol_abs = tol · P_fold(0)``, each fold's stopping level).
+    """
+    design, datafit = problem.design, problem.datafit
+    dtype = design.dtype
+    center = fit_intercept and datafit.centre
+    fit_col = problem.fit_col
+    A = jnp.asarray(A, dtype)
+    F, d = A.shape[0], design.n_features
+    lambdas = jnp.asarray(lambdas, dtype)
+    n_lam = lambdas.shape[0]
+    penalty = penalty_as_dtype(penalty, dtype)
+    if batch_size is None:
+        batch_size = 1 if jax.default_backend() == "cpu" else F
+    Y, y_offsets, st, tol_abs = _fold_setup(
+        design, datafit, problem.y_offset, A, tol, center, fit_col
+    )
+    out = (
+        np.zeros((F, n_lam, d), dtype),
+        np.zeros((F, n_lam), dtype),
+        np.zeros((F, n_lam), dtype),
+        np.zeros((F, n_lam), np.int32),
+    )
+    start = np.zeros((F,), np.int32)
+
+    def run(K, grow_at, carry):
+        start, st, out = carry
+        folds = (A, Y, tol_abs, start, st, out)
+        carry = _folds_bucket(
+            K,
+            fit_col,
+            design,
+            datafit,
+            penalty,
+            lambdas,
+            folds,
+            (max_iter, max_epochs, grow_at),
+            center,
+            batch_size,
+            batched,
+        )
+        W = np.asarray(carry[1].w)
+        widest = W[np.argmax(np.count_nonzero(W, axis=1))]
+        return bool(np.all(np.asarray(carry[0]) >= n_lam)), widest, carry
+
+    carry = (start, st, out)
+    if batched:
+        _, _, carry = run(0, 0, carry)
+    else:
+        carry = cd.run_buckets(run, carry, np.zeros(d, dtype), d, p0)
+    coefs, ints, gaps, iters = carry[2]
+    ints, converged = _fold_intercepts(
+        design, A, coefs, ints, gaps, y_offsets, tol_abs, center, fit_col
+    )
+    return coefs, ints, gaps, iters, converged, tol_abs
+
+
 def cross_validate(
     X,
     y,
@@ -333,6 +515,8 @@ def cross_validate(
     fold fits a warm-started path on its training part (centred with the
     training means) and scores every ``λ`` on its held-out part: the
     (``sample_weight``-weighted) mean squared error, or mean log-loss.
+    All folds are solved together by :func:`solve_folds`: ``X`` goes to the
+    device once and one compiled program serves every fold.
 
     Args:
       X: as in :func:`path`, and so are ``y``, ``datafit``, ``lambdas``,
@@ -347,49 +531,48 @@ def cross_validate(
     """
     datafit_cls = datafit_class(datafit)
     X, y = check_X_y(X, y)
+    penalty = elastic_net_penalty(1.0, l1_ratio, penalty_factor, positive)
+    check_penalty(penalty, X.shape[1])
+    _check_path_args(lambdas, n_lambdas, eps, tol, max_iter)
+    n = X.shape[0]
+    folds = kfold(n, cv) if isinstance(cv, int) else list(cv)
+    problem = prepare(
+        X, y, datafit_cls, fit_intercept=fit_intercept, sample_weight=sample_weight
+    )
+    dtype = problem.design.dtype
+    if lambdas is None:
+        lambdas = default_grid(
+            problem, penalty_as_dtype(penalty, dtype), n_lambdas, eps
+        )
+    lambdas = np.asarray(lambdas)
+    train, test = fold_weights(folds, sample_weight, n, dtype)
+    coefs, ints, gaps, _, converged, tol_abs = solve_folds(
+        problem,
+        penalty,
+        lambdas,
+        train,
+        fit_intercept=fit_intercept,
+        tol=tol,
+        max_iter=max_iter,
+        batched=batched,
+    )
+    if not bool(np.all(converged)):
+        gaps, tol_abs = np.asarray(gaps), np.asarray(tol_abs)
+        excess = np.where(np.asarray(converged), -np.inf, gaps - tol_abs[:, None])
+        k, i = np.unravel_index(np.argmax(excess), gaps.shape)
+        warn_not_converged(gaps[k, i], tol_abs[k], "cross_validate")
     if is_sparse(X):
         import scipy.sparse as sp
 
         X = sp.csr_matrix(X)
     else:
         X = np.asarray(X)
-    n = X.shape[0]
-    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-    y_enc = np.asarray(datafit_cls.from_targets(np.asarray(y), sw).y, np.float64)
-    folds = kfold(n, cv) if isinstance(cv, int) else list(cv)
-    common = dict(
-        datafit=datafit_cls,
-        l1_ratio=l1_ratio,
-        penalty_factor=penalty_factor,
-        positive=positive,
-        fit_intercept=fit_intercept,
-        tol=tol,
-        max_iter=max_iter,
-    )
-    if lambdas is None:
-        problem = prepare(
-            X, y, datafit_cls, fit_intercept=fit_intercept, sample_weight=sample_weight
-        )
-        penalty = elastic_net_penalty(1.0, l1_ratio, penalty_factor, positive)
-        check_penalty(penalty, X.shape[1])
-        penalty = penalty_as_dtype(penalty, problem.design.dtype)
-        lambdas = default_grid(problem, penalty, n_lambdas, eps)
-    lambdas = np.asarray(lambdas)
-    check_nonnegative("lambdas", lambdas)
-    scores = []
-    for train, test in folds:
-        res = path(
-            X[train],
-            np.asarray(y)[train],
-            lambdas=lambdas,
-            sample_weight=None if sample_weight is None else sw[train],
-            batched=batched,
-            **common,
-        )
-        coefs = np.asarray(res.coef, dtype=np.float64)
-        pred = X[test] @ coefs.T + np.asarray(res.intercept, np.float64)
-        loss = datafit_cls.loss(y_enc[test][:, None], pred)
-        scores.append(np.average(loss, axis=0, weights=sw[test]))
-    scores = np.stack(scores, axis=1)
+    y_enc = np.asarray(datafit_cls.from_targets(np.asarray(y), np.ones(n)).y, float)
+    coefs, ints = np.asarray(coefs, np.float64), np.asarray(ints, np.float64)
+    scores = np.empty((len(lambdas), len(folds)))
+    for k, (_, te) in enumerate(folds):
+        pred = X[te] @ coefs[k].T + ints[k]
+        loss = datafit_cls.loss(y_enc[te][:, None], pred)
+        scores[:, k] = np.average(loss, axis=0, weights=test[k, te])
     best = int(np.argmin(scores.mean(axis=1)))
     return CVResult(lambdas, scores, best, float(lambdas[best]))
