@@ -55,12 +55,14 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import get_scorer
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
 
+from jaxreg import _logistic_cv
 from jaxreg._estimator_base import (
     _FLOATS,
     _SPARSE,
@@ -97,6 +99,7 @@ __all__ = [
     "Lasso",
     "LassoCV",
     "LogisticRegression",
+    "LogisticRegressionCV",
     "MultiTaskElasticNet",
     "MultiTaskElasticNetCV",
     "MultiTaskLasso",
@@ -658,6 +661,66 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         s = self.decision_function(X)
         idx = (s > 0).astype(int) if s.ndim == 1 else s.argmax(axis=1)
         return self.classes_[idx]
+
+
+class LogisticRegressionCV(LogisticRegression):
+    __doc__ = _logistic_cv.DOC
+
+    def __init__(
+        self,
+        *,
+        Cs=10,
+        l1_ratios="warn",
+        fit_intercept=True,
+        cv=None,
+        dual=False,
+        penalty="deprecated",
+        scoring="warn",
+        solver="lbfgs",
+        tol=1e-4,
+        max_iter=100,
+        class_weight=None,
+        n_jobs=None,
+        verbose=0,
+        refit=True,
+        intercept_scaling=1.0,
+        random_state=None,
+        use_legacy_attributes="warn",
+    ):
+        self.Cs = Cs
+        self.l1_ratios = l1_ratios
+        self.fit_intercept = fit_intercept
+        self.cv = cv
+        self.dual = dual
+        self.penalty = penalty
+        self.scoring = scoring
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.refit = refit
+        self.intercept_scaling = intercept_scaling
+        self.random_state = random_state
+        self.use_legacy_attributes = use_legacy_attributes
+
+    def fit(self, X, y, sample_weight=None, **params):
+        """Cross-validates ``C`` (and ``l1_ratio``), then refits or averages
+        (``refit``); ``params`` go to the splitter's ``split``. Returns
+        ``self``."""
+        return _logistic_cv.fit(self, X, y, sample_weight, params)
+
+    def score(self, X, y, sample_weight=None):
+        """``scoring`` on ``(X, y)`` (accuracy when it is None or
+        ``"warn"``)."""
+        scoring = self.scoring
+        if scoring is None or (isinstance(scoring, str) and scoring == "warn"):
+            scoring = "accuracy"
+        scorer = get_scorer(scoring)
+        if sample_weight is None:
+            return scorer(self, X, y)
+        return scorer(self, X, y, sample_weight=sample_weight)
 
 
 class _GLMRegressor(RegressorMixin, BaseEstimator):
