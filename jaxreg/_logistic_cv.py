@@ -25,7 +25,12 @@ that the same folds give the same grid, the same scores and the same ``C_``):
 
 How the folds run here: every fold is the full ``X`` with the held-out rows
 weighted 0, so all folds have the same shapes and share one compiled
-program. The objective above divided by ``C Σ_train s`` is jaxreg's
+program. With ``refit=True`` the fit on all data is one more such fold (all
+rows weighted), along the whole ``C`` path, from which the best ``C`` is
+taken (scikit-learn refits once, started from the folds' mean at the best
+``C``: the same optimum, and no other program to compile).
+
+The objective above divided by ``C Σ_train s`` is jaxreg's
 ``Σᵢ aᵢ ℓᵢ + λ(ρ||W||₁ + (1-ρ)/2 ||W||²)`` with ``a = s/Σ_train s`` and
 ``λ = 1/(C Σ_train s)``, one ``λ`` per fold and ``C``. Binary problems run
 :func:`jaxreg.solvers.path.path` (prox-Newton working-set coordinate
@@ -321,7 +326,7 @@ def _scores(coefs, X, y, folds, sample_weight, classes, scoring, fit_intercept):
     model = LogisticRegression()
     model.classes_ = classes
     d = X.shape[1]
-    out = np.empty(coefs.shape[:2])
+    out = np.empty((len(folds), coefs.shape[1]))
     for f, (_, test) in enumerate(folds):
         sw = None if sample_weight is None else sample_weight[test]
         X_test, y_test = X[test], y[test]
@@ -363,30 +368,31 @@ def fit(est, X, y, sample_weight, params):
     if class_weight is not None:
         cw = compute_class_weight(class_weight, classes=classes, y=y)
         base = base * cw[y_idx]
-    fold_weights = np.zeros((len(folds), len(y)))
+    # the refit on all data is one more "fold" (every row weighted): the
+    # same shapes, so the same compiled program
+    n_folds = len(folds)
+    fold_weights = np.zeros((n_folds + bool(est.refit), len(y)))
     for f, (train, _) in enumerate(folds):
         fold_weights[f, train] = base[train]
+    fold_weights[n_folds:] = base
 
     coefs, scores, n_iter = [], [], []
     for rho in rhos:
         c, it = _fold_paths(X, y_idx, n_classes, fold_weights, Cs_, rho, est)
         coefs.append(c)
-        n_iter.append(it)
+        n_iter.append(it[:n_folds])
         scores.append(
             _scores(c, X, y, folds, sample_weight, classes, scoring, est.fit_intercept)
         )
-    # (F, n_l1, n_cs, K', n_dof), (F, n_l1, n_cs)
+    # (F [+ 1], n_l1, n_cs, K', n_dof), (F, n_l1, n_cs)
     coefs = np.stack(coefs, axis=1)
     scores, n_iter = np.stack(scores, axis=1), np.stack(n_iter, axis=1)
     _set_attributes(
         est,
-        X,
-        y,
-        sample_weight,
-        class_weight,
         Cs_,
-        (penalty, l1_ratios, l1_ratios_, rhos, legacy),
-        coefs,
+        (penalty, l1_ratios, l1_ratios_, legacy),
+        coefs[:n_folds],
+        coefs[n_folds:],
         scores,
         n_iter,
         n_features,
@@ -394,11 +400,11 @@ def fit(est, X, y, sample_weight, params):
     return est
 
 
-def _set_attributes(
-    est, X, y, sample_weight, class_weight, Cs_, pen, coefs, scores, n_iter, d
-):
-    """scikit-learn's post-processing of the fold results, step by step."""
-    penalty, l1_ratios, l1_ratios_, rhos, legacy = pen
+def _set_attributes(est, Cs_, pen, coefs, refits, scores, n_iter, d):
+    """scikit-learn's post-processing of the fold results, step by step;
+    ``refits`` ``(1, n_l1, n_cs, K', n_dof)`` the paths on all data (empty
+    for ``refit=False``)."""
+    penalty, l1_ratios, l1_ratios_, legacy = pen
     classes = est.classes_
     n_folds = coefs.shape[0]
     is_binary = len(classes) == 2
@@ -416,10 +422,9 @@ def _set_attributes(
         total = scores.sum(axis=0)
         best = np.unravel_index(np.argmax(total), total.shape)
         C_list, l1_list = [Cs_[best[0]]], [l1_ratios_[best[1]]]
-        coef_init = np.mean(paths[:, :, best[0], best[1], :], axis=1)
-        w = _refit(
-            est, X, y, sample_weight, class_weight, C_list[0], rhos[best[1]], coef_init
-        )
+        # scikit-learn starts its refit from the folds' mean there; the
+        # path on all data reaches the same optimum
+        w = refits[0, best[1], best[0]]
     else:
         flat = scores.reshape(n_folds, -1)
         best = np.unravel_index(np.argmax(flat, axis=1), scores.shape[1:])
@@ -461,35 +466,6 @@ def _set_attributes(
     est.n_iter_ = n_iter
 
 
-def _refit(est, X, y, sample_weight, class_weight, C, rho, coef_init):
-    """Coefficients ``(K', n_dof)`` of the fit on all data at ``(C, ρ)``,
-    started from ``coef_init``, the mean of the folds' solutions there (as
-    scikit-learn)."""
-    from jaxreg.linear_model import LogisticRegression  # imports this module
-
-    d = X.shape[1]
-    model = LogisticRegression(
-        C=float(C),
-        l1_ratio=float(rho),
-        dual=est.dual,
-        tol=est.tol,
-        fit_intercept=est.fit_intercept,
-        class_weight=class_weight,
-        solver=est.solver,
-        max_iter=est.max_iter,
-        warm_start=True,
-    )
-    model.coef_ = coef_init[:, :d]
-    model.intercept_ = (
-        coef_init[:, d] if est.fit_intercept else np.zeros(len(coef_init))
-    )
-    model.fit(X, y, sample_weight=sample_weight)
-    w = np.asarray(model.coef_, np.float64)
-    if est.fit_intercept:
-        w = np.hstack([w, np.asarray(model.intercept_, np.float64)[:, None]])
-    return w
-
-
 DOC = """Logistic regression with ``C`` (and ``l1_ratio``) chosen by
     cross-validation: scikit-learn 1.9's ``LogisticRegressionCV``.
 
@@ -524,7 +500,7 @@ DOC = """Logistic regression with ``C`` (and ``l1_ratio``) chosen by
         binary problems, prox-Newton working-set coordinate descent along
         the ``C`` path (:func:`jaxreg.solvers.path.path`); multiclass, FISTA
         vmapped over the folds (:func:`jaxreg.solvers.multinomial.
-        multinomial_folds_path`); the refit, :class:`LogisticRegression`.
+        multinomial_folds_path`); the refit runs as one more fold.
         ``"liblinear"`` penalizes the intercept (another objective): it is
         accepted only with ``fit_intercept=False`` and two classes
         (``ValueError`` otherwise). Unlike scikit-learn, ``"lbfgs"``,

@@ -54,6 +54,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import get_scorer
 from sklearn.utils.multiclass import check_classification_targets
@@ -648,10 +649,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """Returns ``[1 - σ(s), σ(s)]`` (binary) or ``softmax(s)``."""
         s = self.decision_function(X)
         if s.ndim == 1:
-            p = 1.0 / (1.0 + np.exp(-s))
+            p = expit(s)  # no overflow warning for large |s|
             return np.stack([1.0 - p, p], axis=1)
-        e = np.exp(s - s.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(s, axis=1)
 
     def predict_log_proba(self, X):
         return np.log(self.predict_proba(X))
