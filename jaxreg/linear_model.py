@@ -4,26 +4,28 @@ Needs the ``sklearn`` extra (``pip install jaxreg[sklearn]``). Objectives and
 parameter names follow scikit-learn, so the estimators drop into pipelines and
 grid searches:
 
-===================  ==========================================  ======================
-estimator            objective                                   jaxreg solver
-===================  ==========================================  ======================
-Lasso(alpha)         1/(2n)||y-Xw-b||² + alpha||w||₁             ``lasso(lam=alpha)``
-ElasticNet(alpha,ρ)  1/(2n)||y-Xw-b||² + alpha(ρ||w||₁           ``enet``
-                     + (1-ρ)/2||w||²)
-Ridge(alpha)         ||y-Xw-b||² + alpha||w||²                   ``ridge(lam=alpha/n)``
-LogisticRegression   C Σ log(1+exp(-yᵢ(xᵢᵀw+b))) + ρ||w||₁       ``logistic_regression``
-(C, penalty, ρ)      + (1-ρ)/2||w||²                             ``(lam=1/(nC))``
-LassoCV,             alpha (and ρ) chosen by K-fold CV           ``cross_validate``
+====================  =========================================  ======================
+estimator             objective                                  jaxreg solver
+====================  =========================================  ======================
+Lasso(alpha)          1/(2n)||y-Xw-b||² + alpha||w||₁            ``lasso(lam=alpha)``
+ElasticNet(alpha,ρ)   1/(2n)||y-Xw-b||² + alpha(ρ||w||₁          ``enet``
+                      + (1-ρ)/2||w||²)
+Ridge(alpha)          ||y-Xw-b||² + alpha||w||²                  ``ridge(lam=alpha/n)``
+LogisticRegression    C Σ log(1+exp(-yᵢ(xᵢᵀw+b))) + ρ||w||₁      ``logistic_regression``
+(C, penalty, ρ)       + (1-ρ)/2||w||²                            ``(lam=1/(nC))``
+LassoCV,              alpha (and ρ) chosen by K-fold CV          ``cross_validate``
 ElasticNetCV
-MultiTaskLasso,      1/(2n)||Y-XWᵀ-b||_F² + αρΣⱼ||W[:,j]||₂      ``group_lasso`` on
-MultiTaskElasticNet  + α(1-ρ)/2||W||_F²                          the stacked problem
-MultiTask*CV         alpha (and ρ) chosen by K-fold CV           ``multitask_enet``
-RidgeCV              Ridge, alpha by exact leave-one-out         one SVD, vmapped
-RidgeClassifier      Ridge on {-1, 1} targets, one-vs-all        ``ridge`` per class
-PoissonRegressor,    1/(2Σs)Σsᵢd(yᵢ, exp(xᵢᵀw+b))                ``fit`` with a
-GammaRegressor,      + alpha(ρ||w||₁ + (1-ρ)/2||w||²),           ``Tweedie`` datafit
-TweedieRegressor     d the unit deviance
-===================  ==========================================  ======================
+LogisticRegressionCV  C (and ρ) chosen by stratified K-fold CV   ``path`` / vmapped
+                                                                 ``multinomial``
+MultiTaskLasso,       1/(2n)||Y-XWᵀ-b||_F² + αρΣⱼ||W[:,j]||₂     ``group_lasso`` on
+MultiTaskElasticNet   + α(1-ρ)/2||W||_F²                         the stacked problem
+MultiTask*CV          alpha (and ρ) chosen by K-fold CV          ``multitask_enet``
+RidgeCV               Ridge, alpha by exact leave-one-out        one SVD, vmapped
+RidgeClassifier       Ridge on {-1, 1} targets, one-vs-all       ``ridge`` per class
+PoissonRegressor,     1/(2Σs)Σsᵢd(yᵢ, exp(xᵢᵀw+b))               ``fit`` with a
+GammaRegressor,       + alpha(ρ||w||₁ + (1-ρ)/2||w||²),          ``Tweedie`` datafit
+TweedieRegressor      d the unit deviance
+====================  =========================================  ======================
 
 Every estimator takes scikit-learn 1.9's constructor parameters and sets its
 fitted attributes with scikit-learn's shapes (see each class for what a
@@ -39,7 +41,7 @@ Computations run in float32 unless x64 is enabled in JAX.
 
 ``check_estimator`` passes for all of them (tests/test_linear_model.py,
 test_multitask.py, test_path_cv.py, test_ridge_cv.py,
-test_linear_model_glm.py). The only check not run
+test_linear_model_glm.py, test_linear_model_logistic_cv.py). The only check not run
 is ``check_array_api_input``, which scikit-learn itself skips unless the
 environment sets ``SCIPY_ARRAY_API=1`` (the estimators convert inputs to
 numpy, then to JAX, so array-API dispatch does not apply). The

@@ -28,7 +28,7 @@ EXPLICIT = dict(scoring="neg_log_loss", use_legacy_attributes=True)
 @sklearn_checks(
     [
         LogisticRegressionCV(
-            Cs=3,
+            Cs=[0.1, 1.0],
             cv=3,
             l1_ratios=(0.0,),
             scoring="neg_log_loss",
