@@ -133,6 +133,21 @@ def _classifier_pairs():
     }
 
 
+def _compare(case, ours, peers, X, y, repeats, chosen):
+    """Rows: our first and warm fit, each peer's, and whether scikit-learn
+    chose the same grid point (the attribute ``chosen``)."""
+    first, t_ours, est = _fit_time(ours, X, y, repeats)
+    rows = [row(SUITE, case, "first fit", first, "jaxreg warm", t_ours)]
+    for peer, make in peers.items():
+        _, t_peer, ref = _fit_time(make, X, y, repeats)
+        rows.append(row(SUITE, case, "fit", t_ours, peer, t_peer))
+        if peer == "sklearn":
+            a, b = getattr(est, chosen), getattr(ref, chosen)
+            same = float(np.allclose(a, b, rtol=1e-9))
+            rows.append(row(SUITE, case, f"same {chosen[:-1]}", same, peer, 1.0, ""))
+    return rows
+
+
 def run(quick: bool = False) -> list[dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -145,26 +160,13 @@ def _run(quick):
     for data_name, (X, y) in _data(quick).items():
         Y = np.stack([y, y[np.random.default_rng(0).permutation(len(y))]], axis=1)
         for name, (ours, peers, multitask) in _pairs().items():
-            target = Y if multitask else y
             case = f"{name} {data_name} {X.shape[0]}x{X.shape[1]}"
-            first, t_ours, est = _fit_time(ours, X, target, repeats)
-            rows.append(row(SUITE, case, "first fit", first, "jaxreg warm", t_ours))
-            for peer, make in peers.items():
-                _, t_peer, ref = _fit_time(make, X, target, repeats)
-                rows.append(row(SUITE, case, "fit", t_ours, peer, t_peer))
-                if peer == "sklearn":
-                    same = float(np.isclose(est.alpha_, ref.alpha_, rtol=1e-9))
-                    rows.append(row(SUITE, case, "same alpha", same, peer, 1.0, ""))
+            target = Y if multitask else y
+            rows += _compare(case, ours, peers, X, target, repeats, "alpha_")
     for data_name, (X, y) in _classifier_data(quick).items():
         for name, (ours, peers) in _classifier_pairs().items():
             case = f"{name} {data_name} {X.shape[0]}x{X.shape[1]}"
-            first, t_ours, est = _fit_time(ours, X, y, repeats)
-            rows.append(row(SUITE, case, "first fit", first, "jaxreg warm", t_ours))
-            for peer, make in peers.items():
-                _, t_peer, ref = _fit_time(make, X, y, repeats)
-                rows.append(row(SUITE, case, "fit", t_ours, peer, t_peer))
-                same = float(np.isclose(est.C_, ref.C_, rtol=1e-9))
-                rows.append(row(SUITE, case, "same C", same, peer, 1.0, ""))
+            rows += _compare(case, ours, peers, X, y, repeats, "C_")
     return rows
 
 

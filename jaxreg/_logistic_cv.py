@@ -507,8 +507,9 @@ DOC = """Logistic regression with ``C`` (and ``l1_ratio``) chosen by
         ``"newton-cg"``, ``"newton-cholesky"`` and ``"sag"`` also take L1
         and the elastic net (scikit-learn raises ``ValueError``).
       tol: binary: duality gap relative to ``P(0)``; multinomial: the
-        relative prox-gradient norm must reach ``tol/100`` (scikit-learn:
-        its solvers' gradient tolerances).
+        prox-gradient norm must reach ``tol/100`` of its value at 0 (the
+        cold start of :class:`LogisticRegression`, also for the warm-started
+        ``C``; scikit-learn: its solvers' gradient tolerances).
       max_iter: binary: outer working-set iterations per ``C``; multinomial:
         ``100 × max_iter`` FISTA steps per ``C``.
       class_weight: ``None``, a dict ``{class: weight}`` or ``"balanced"``
