@@ -18,6 +18,11 @@ Data: diabetes with degree-3 polynomial features, standardized (442 x 285,
 the real correlated design of bench/solvers.py) and
 ``make_regression(1000, 500, n_informative=30, noise=10, random_state=0)``
 (two tasks for the multi-task estimators: ``y`` and a permuted copy).
+``LogisticRegressionCV`` (10 Cs from 1e-4 to 1e4, L2, neg_log_loss, 5
+stratified folds, scikit-learn's lbfgs): breast_cancer standardized (569 x
+30, binary) and ``make_classification(2000, 200, n_informative=20,
+n_classes=3, random_state=0)`` (multinomial); the row ``same C`` says
+whether ``C_`` is the same grid point.
 """
 
 from __future__ import annotations
@@ -94,6 +99,55 @@ def _pairs():
     return out
 
 
+def _classifier_data(quick):
+    from sklearn.datasets import load_breast_cancer, make_classification
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    n, d = (300, 50) if quick else (2000, 200)
+    Xs, ys = make_classification(n, d, n_informative=20, n_classes=3, random_state=0)
+    return {
+        "breast_cancer": (StandardScaler().fit_transform(X), y),
+        "synthetic_3class": (Xs, ys),
+    }
+
+
+def _classifier_pairs():
+    from sklearn import linear_model as sk
+
+    from jaxreg import linear_model as jl
+
+    common = dict(
+        Cs=10,
+        cv=5,
+        l1_ratios=(0.0,),
+        scoring="neg_log_loss",
+        use_legacy_attributes=False,
+        tol=1e-4,
+    )
+    return {
+        "LogisticRegressionCV(10 Cs, L2)": (
+            lambda: jl.LogisticRegressionCV(**common),
+            {"sklearn": lambda: sk.LogisticRegressionCV(**common)},
+        ),
+    }
+
+
+def _compare(case, ours, peers, X, y, repeats, chosen):
+    """Rows: our first and warm fit, each peer's, and whether scikit-learn
+    chose the same grid point (the attribute ``chosen``)."""
+    first, t_ours, est = _fit_time(ours, X, y, repeats)
+    rows = [row(SUITE, case, "first fit", first, "jaxreg warm", t_ours)]
+    for peer, make in peers.items():
+        _, t_peer, ref = _fit_time(make, X, y, repeats)
+        rows.append(row(SUITE, case, "fit", t_ours, peer, t_peer))
+        if peer == "sklearn":
+            a, b = getattr(est, chosen), getattr(ref, chosen)
+            same = float(np.allclose(a, b, rtol=1e-9))
+            rows.append(row(SUITE, case, f"same {chosen[:-1]}", same, peer, 1.0, ""))
+    return rows
+
+
 def run(quick: bool = False) -> list[dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -106,16 +160,13 @@ def _run(quick):
     for data_name, (X, y) in _data(quick).items():
         Y = np.stack([y, y[np.random.default_rng(0).permutation(len(y))]], axis=1)
         for name, (ours, peers, multitask) in _pairs().items():
-            target = Y if multitask else y
             case = f"{name} {data_name} {X.shape[0]}x{X.shape[1]}"
-            first, t_ours, est = _fit_time(ours, X, target, repeats)
-            rows.append(row(SUITE, case, "first fit", first, "jaxreg warm", t_ours))
-            for peer, make in peers.items():
-                _, t_peer, ref = _fit_time(make, X, target, repeats)
-                rows.append(row(SUITE, case, "fit", t_ours, peer, t_peer))
-                if peer == "sklearn":
-                    same = float(np.isclose(est.alpha_, ref.alpha_, rtol=1e-9))
-                    rows.append(row(SUITE, case, "same alpha", same, peer, 1.0, ""))
+            target = Y if multitask else y
+            rows += _compare(case, ours, peers, X, target, repeats, "alpha_")
+    for data_name, (X, y) in _classifier_data(quick).items():
+        for name, (ours, peers) in _classifier_pairs().items():
+            case = f"{name} {data_name} {X.shape[0]}x{X.shape[1]}"
+            rows += _compare(case, ours, peers, X, y, repeats, "C_")
     return rows
 
 

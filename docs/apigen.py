@@ -44,6 +44,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "jaxreg._estimator_base",
         "jaxreg._multitask",
         "jaxreg._path_cv",
+        "jaxreg._logistic_cv",
         "jaxreg._ridge_cv",
     ),
     "Examples (``jaxreg examples``)": ("jaxreg.examples",),

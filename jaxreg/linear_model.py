@@ -4,26 +4,28 @@ Needs the ``sklearn`` extra (``pip install jaxreg[sklearn]``). Objectives and
 parameter names follow scikit-learn, so the estimators drop into pipelines and
 grid searches:
 
-===================  ==========================================  ======================
-estimator            objective                                   jaxreg solver
-===================  ==========================================  ======================
-Lasso(alpha)         1/(2n)||y-Xw-b||² + alpha||w||₁             ``lasso(lam=alpha)``
-ElasticNet(alpha,ρ)  1/(2n)||y-Xw-b||² + alpha(ρ||w||₁           ``enet``
-                     + (1-ρ)/2||w||²)
-Ridge(alpha)         ||y-Xw-b||² + alpha||w||²                   ``ridge(lam=alpha/n)``
-LogisticRegression   C Σ log(1+exp(-yᵢ(xᵢᵀw+b))) + ρ||w||₁       ``logistic_regression``
-(C, penalty, ρ)      + (1-ρ)/2||w||²                             ``(lam=1/(nC))``
-LassoCV,             alpha (and ρ) chosen by K-fold CV           ``cross_validate``
+====================  =========================================  ======================
+estimator             objective                                  jaxreg solver
+====================  =========================================  ======================
+Lasso(alpha)          1/(2n)||y-Xw-b||² + alpha||w||₁            ``lasso(lam=alpha)``
+ElasticNet(alpha,ρ)   1/(2n)||y-Xw-b||² + alpha(ρ||w||₁          ``enet``
+                      + (1-ρ)/2||w||²)
+Ridge(alpha)          ||y-Xw-b||² + alpha||w||²                  ``ridge(lam=alpha/n)``
+LogisticRegression    C Σ log(1+exp(-yᵢ(xᵢᵀw+b))) + ρ||w||₁      ``logistic_regression``
+(C, penalty, ρ)       + (1-ρ)/2||w||²                            ``(lam=1/(nC))``
+LassoCV,              alpha (and ρ) chosen by K-fold CV          ``cross_validate``
 ElasticNetCV
-MultiTaskLasso,      1/(2n)||Y-XWᵀ-b||_F² + αρΣⱼ||W[:,j]||₂      ``group_lasso`` on
-MultiTaskElasticNet  + α(1-ρ)/2||W||_F²                          the stacked problem
-MultiTask*CV         alpha (and ρ) chosen by K-fold CV           ``multitask_enet``
-RidgeCV              Ridge, alpha by exact leave-one-out         one SVD, vmapped
-RidgeClassifier      Ridge on {-1, 1} targets, one-vs-all        ``ridge`` per class
-PoissonRegressor,    1/(2Σs)Σsᵢd(yᵢ, exp(xᵢᵀw+b))                ``fit`` with a
-GammaRegressor,      + alpha(ρ||w||₁ + (1-ρ)/2||w||²),           ``Tweedie`` datafit
-TweedieRegressor     d the unit deviance
-===================  ==========================================  ======================
+LogisticRegressionCV  C (and ρ) chosen by stratified K-fold CV   ``path`` / vmapped
+                                                                 ``multinomial``
+MultiTaskLasso,       1/(2n)||Y-XWᵀ-b||_F² + αρΣⱼ||W[:,j]||₂     ``group_lasso`` on
+MultiTaskElasticNet   + α(1-ρ)/2||W||_F²                         the stacked problem
+MultiTask*CV          alpha (and ρ) chosen by K-fold CV          ``multitask_enet``
+RidgeCV               Ridge, alpha by exact leave-one-out        one SVD, vmapped
+RidgeClassifier       Ridge on {-1, 1} targets, one-vs-all       ``ridge`` per class
+PoissonRegressor,     1/(2Σs)Σsᵢd(yᵢ, exp(xᵢᵀw+b))               ``fit`` with a
+GammaRegressor,       + alpha(ρ||w||₁ + (1-ρ)/2||w||²),          ``Tweedie`` datafit
+TweedieRegressor      d the unit deviance
+====================  =========================================  ======================
 
 Every estimator takes scikit-learn 1.9's constructor parameters and sets its
 fitted attributes with scikit-learn's shapes (see each class for what a
@@ -39,7 +41,7 @@ Computations run in float32 unless x64 is enabled in JAX.
 
 ``check_estimator`` passes for all of them (tests/test_linear_model.py,
 test_multitask.py, test_path_cv.py, test_ridge_cv.py,
-test_linear_model_glm.py). The only check not run
+test_linear_model_glm.py, test_linear_model_logistic_cv.py). The only check not run
 is ``check_array_api_input``, which scikit-learn itself skips unless the
 environment sets ``SCIPY_ARRAY_API=1`` (the estimators convert inputs to
 numpy, then to JAX, so array-API dispatch does not apply). The
@@ -54,13 +56,16 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import get_scorer
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
 
+from jaxreg import _logistic_cv
 from jaxreg._estimator_base import (
     _FLOATS,
     _SPARSE,
@@ -97,6 +102,7 @@ __all__ = [
     "Lasso",
     "LassoCV",
     "LogisticRegression",
+    "LogisticRegressionCV",
     "MultiTaskElasticNet",
     "MultiTaskElasticNetCV",
     "MultiTaskLasso",
@@ -645,10 +651,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """Returns ``[1 - σ(s), σ(s)]`` (binary) or ``softmax(s)``."""
         s = self.decision_function(X)
         if s.ndim == 1:
-            p = 1.0 / (1.0 + np.exp(-s))
+            p = expit(s)  # no overflow warning for large |s|
             return np.stack([1.0 - p, p], axis=1)
-        e = np.exp(s - s.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(s, axis=1)
 
     def predict_log_proba(self, X):
         return np.log(self.predict_proba(X))
@@ -658,6 +663,66 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         s = self.decision_function(X)
         idx = (s > 0).astype(int) if s.ndim == 1 else s.argmax(axis=1)
         return self.classes_[idx]
+
+
+class LogisticRegressionCV(LogisticRegression):
+    __doc__ = _logistic_cv.DOC
+
+    def __init__(
+        self,
+        *,
+        Cs=10,
+        l1_ratios="warn",
+        fit_intercept=True,
+        cv=None,
+        dual=False,
+        penalty="deprecated",
+        scoring="warn",
+        solver="lbfgs",
+        tol=1e-4,
+        max_iter=100,
+        class_weight=None,
+        n_jobs=None,
+        verbose=0,
+        refit=True,
+        intercept_scaling=1.0,
+        random_state=None,
+        use_legacy_attributes="warn",
+    ):
+        self.Cs = Cs
+        self.l1_ratios = l1_ratios
+        self.fit_intercept = fit_intercept
+        self.cv = cv
+        self.dual = dual
+        self.penalty = penalty
+        self.scoring = scoring
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.refit = refit
+        self.intercept_scaling = intercept_scaling
+        self.random_state = random_state
+        self.use_legacy_attributes = use_legacy_attributes
+
+    def fit(self, X, y, sample_weight=None, **params):
+        """Cross-validates ``C`` (and ``l1_ratio``), then refits or averages
+        (``refit``); ``params`` go to the splitter's ``split``. Returns
+        ``self``."""
+        return _logistic_cv.fit(self, X, y, sample_weight, params)
+
+    def score(self, X, y, sample_weight=None):
+        """``scoring`` on ``(X, y)`` (accuracy when it is None or
+        ``"warn"``)."""
+        scoring = self.scoring
+        if scoring is None or (isinstance(scoring, str) and scoring == "warn"):
+            scoring = "accuracy"
+        scorer = get_scorer(scoring)
+        if sample_weight is None:
+            return scorer(self, X, y)
+        return scorer(self, X, y, sample_weight=sample_weight)
 
 
 class _GLMRegressor(RegressorMixin, BaseEstimator):

@@ -39,7 +39,7 @@ from jaxreg.solvers.datafits import (
 )
 from jaxreg.solvers.design import DenseDesign, SparseDesign
 from jaxreg.solvers.glm import enet, fit, lasso, logistic_regression
-from jaxreg.solvers.multinomial import multinomial_regression
+from jaxreg.solvers.multinomial import multinomial_folds_path, multinomial_regression
 from jaxreg.solvers.path import (
     CVResult,
     PathResult,
@@ -75,6 +75,7 @@ __all__ = [
     "lasso_path",
     "logistic_path",
     "logistic_regression",
+    "multinomial_folds_path",
     "multinomial_regression",
     "projected_gradient",
     "proximal_gradient",

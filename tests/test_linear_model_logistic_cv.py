@@ -1,0 +1,284 @@
+"""LogisticRegressionCV against scikit-learn 1.9's, on the same folds:
+breast_cancer (binary, CD path) and iris (multinomial, FISTA vmapped over
+folds); the grid, ``C_``, scores, paths and coefficients; L1 and elastic
+net; sample_weight, class_weight, sparse and float32 input; refit=False;
+both attribute layouts; scikit-learn's warnings and errors; check_estimator.
+
+Grids are small and data sets few: every new shape compiles the solvers.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn import linear_model as sk
+from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+
+from jaxreg.linear_model import LogisticRegressionCV
+from tests.test_linear_model import run_sklearn_check, sklearn_checks
+
+EXPLICIT = dict(scoring="neg_log_loss", use_legacy_attributes=True)
+
+
+@sklearn_checks(
+    [
+        LogisticRegressionCV(
+            Cs=[0.1, 1.0],
+            cv=3,
+            l1_ratios=(0.0,),
+            scoring="neg_log_loss",
+            use_legacy_attributes=False,
+        )
+    ]
+)
+def test_check_estimator(estimator, check):
+    run_sklearn_check(estimator, check, tol=1e-6, max_iter=1000)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _reference(**kw):
+    """scikit-learn's estimator at a tight tolerance (its ConvergenceWarning
+    where saga stops at max_iter is irrelevant: its answer is compared)."""
+    kw.setdefault("tol", 1e-10)
+    kw.setdefault("max_iter", 10_000)
+    return sk.LogisticRegressionCV(**kw)
+
+
+def _fit_reference(ref, X, y, **fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return ref.fit(X, y, **fit)
+
+
+def _assert_same_layout(ours, ref):
+    """Every fitted attribute: same type, shape and dtype (dicts: same keys)."""
+    names = [
+        "classes_",
+        "coef_",
+        "intercept_",
+        "Cs_",
+        "l1_ratios_",
+        "coefs_paths_",
+        "scores_",
+        "C_",
+        "l1_ratio_",
+        "n_iter_",
+        "n_features_in_",
+    ]
+    for name in names:
+        a, b = getattr(ours, name), getattr(ref, name)
+        assert type(a) is type(b), name
+        if isinstance(b, dict):
+            assert list(a) == list(b), name
+            a, b = a[next(iter(b))], b[next(iter(b))]
+        assert np.shape(a) == np.shape(b), name
+        if isinstance(b, np.ndarray) and name != "n_iter_":
+            assert a.dtype == b.dtype, name
+
+
+def _paths_close(ours, ref, cs_axis, rtol):
+    """Paths per ``C``: within ``rtol`` of the largest coefficient there."""
+    for c in range(ours.shape[cs_axis]):
+        a, b = np.take(ours, c, cs_axis), np.take(ref, c, cs_axis)
+        np.testing.assert_allclose(a, b, atol=rtol * np.abs(b).max())
+
+
+def test_binary_l2_matches_sklearn(cancer):
+    """The default grid (Cs=4: 1e-4 ... 1e4), stratified 3 folds from an int;
+    same C_, scores within 1e-3, paths within 1e-3 of their scale."""
+    X, y = cancer
+    kw = dict(Cs=4, cv=3, l1_ratios=(0,), **EXPLICIT)
+    ref = _fit_reference(_reference(**kw), X, y)
+    ours = LogisticRegressionCV(**kw, tol=1e-6, max_iter=1000).fit(X, y)
+    _assert_same_layout(ours, ref)
+    np.testing.assert_array_equal(ours.Cs_, ref.Cs_)
+    np.testing.assert_array_equal(ours.C_, ref.C_)
+    np.testing.assert_array_equal(ours.l1_ratio_, ref.l1_ratio_)
+    (k,) = ref.scores_
+    assert k == 1
+    # held-out log-loss to 1e-3 relative (C = 1e4 is nearly separable: |w| ~ 70)
+    np.testing.assert_allclose(ours.scores_[k], ref.scores_[k], rtol=1e-3, atol=1e-4)
+    _paths_close(ours.coefs_paths_[k], ref.coefs_paths_[k], 1, 1e-3)
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-3 * scale)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-3 * scale)
+    assert np.all(ours.n_iter_ >= 1)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    assert ours.score(X, y) == pytest.approx(ref.score(X, y), abs=1e-4)
+
+
+def test_multinomial_new_attributes_match_sklearn(iris):
+    """Explicit Cs, accuracy scoring, a shuffled KFold splitter, the 1.10
+    layout (use_legacy_attributes=False)."""
+    X, y = iris
+    cv = KFold(4, shuffle=True, random_state=0)
+    kw = dict(
+        Cs=[0.01, 0.1, 1.0, 10.0],
+        cv=cv,
+        l1_ratios=(0,),
+        scoring="accuracy",
+        use_legacy_attributes=False,
+    )
+    ref = _fit_reference(_reference(**kw), X, y)
+    ours = LogisticRegressionCV(**kw, tol=1e-5, max_iter=1000).fit(X, y)
+    _assert_same_layout(ours, ref)
+    assert isinstance(ours.C_, float) and ours.C_ == ref.C_
+    assert ours.l1_ratio_ == ref.l1_ratio_ == 0.0
+    np.testing.assert_array_equal(ours.scores_, ref.scores_)
+    _paths_close(ours.coefs_paths_, ref.coefs_paths_, 2, 1e-3)
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-3 * scale)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-3 * scale)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-3)
+
+
+def test_l1_and_elastic_net_match_sklearn(iris):
+    """l1_ratios=(0.5, 1) against saga: the same (C_, l1_ratio_), scores
+    within 1e-3; binary (iris virginica vs rest) and multinomial."""
+    X, y = iris
+    kw = dict(Cs=[0.05, 0.5, 5.0], cv=3, l1_ratios=(0.5, 1.0), **EXPLICIT)
+    for labels in (y == 2, y):
+        ref = _fit_reference(_reference(**kw, solver="saga", tol=1e-8), X, labels)
+        tol = 1e-6 if labels.dtype == bool else 1e-5  # float32-reachable
+        ours = LogisticRegressionCV(**kw, tol=tol, max_iter=1000).fit(X, labels)
+        _assert_same_layout(ours, ref)
+        np.testing.assert_array_equal(ours.l1_ratios_, [0.5, 1.0])
+        np.testing.assert_array_equal(ours.C_, ref.C_)
+        np.testing.assert_array_equal(ours.l1_ratio_, ref.l1_ratio_)
+        for k in ref.scores_:
+            np.testing.assert_allclose(ours.scores_[k], ref.scores_[k], atol=1e-3)
+            _paths_close(ours.coefs_paths_[k], ref.coefs_paths_[k], 1, 2e-3)
+        scale = np.abs(ref.coef_).max()
+        np.testing.assert_allclose(ours.coef_, ref.coef_, atol=2e-3 * scale)
+        # the L1 part zeroes what saga zeroes (to its precision)
+        assert np.all(np.abs(ours.coef_[np.abs(ref.coef_) < 1e-6]) < 1e-3 * scale)
+
+
+def test_sample_weight_and_class_weight_match_sklearn(iris):
+    """Weights multiply the training part; scores are weighted by
+    sample_weight alone; "balanced" is computed once on all of y."""
+    X, y = iris
+    keep = np.r_[0:50, 50:75, 100:150]  # unbalanced classes
+    X, y = X[keep], y[keep]
+    sw = np.random.default_rng(0).integers(1, 4, len(y)).astype(float)
+    kw = dict(Cs=[0.1, 1.0, 10.0], cv=3, l1_ratios=(0,), **EXPLICIT)
+    cases = [
+        (dict(), dict(sample_weight=sw), y),
+        (dict(class_weight="balanced"), dict(sample_weight=sw), y),
+        (dict(class_weight={False: 1.0, True: 3.0}), dict(), y == 2),
+    ]
+    for extra, fit, labels in cases:
+        ref = _fit_reference(_reference(**kw, **extra), X, labels, **fit)
+        tol = 1e-6 if labels.dtype == bool else 1e-5
+        ours = LogisticRegressionCV(**kw, **extra, tol=tol, max_iter=1000)
+        ours.fit(X, labels, **fit)
+        np.testing.assert_array_equal(ours.C_, ref.C_)
+        for k in ref.scores_:
+            np.testing.assert_allclose(ours.scores_[k], ref.scores_[k], atol=1e-4)
+        scale = np.abs(ref.coef_).max()
+        np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-3 * scale)
+
+
+def test_sparse_float32_and_refit_false(cancer):
+    """Sparse and float32 input give float64 attributes as scikit-learn
+    (which casts to float64); refit=False averages the folds' best
+    coefficients and C."""
+    X, y = cancer
+    X = X[:, :10]
+    kw = dict(Cs=[0.01, 0.1, 1.0, 10.0], cv=4, l1_ratios=(0,), **EXPLICIT)
+    ref = _fit_reference(_reference(**kw), X, y)
+    dense = LogisticRegressionCV(**kw, tol=1e-6).fit(X, y)
+    for Xin in (sp.csr_matrix(X), X.astype(np.float32)):
+        ours = LogisticRegressionCV(**kw, tol=1e-6).fit(Xin, y)
+        _assert_same_layout(ours, ref)
+        assert ours.coef_.dtype == np.float64
+        np.testing.assert_array_equal(ours.C_, ref.C_)
+        np.testing.assert_allclose(ours.coef_, dense.coef_, atol=1e-4)
+    # refit=False, and the elastic-net average of l1_ratio_ (an array: with a
+    # tuple scikit-learn 1.9 fails indexing it)
+    for l1 in [(0,), np.array([0.2, 0.8])]:
+        kw.update(refit=False, l1_ratios=l1)
+        solver = "lbfgs" if len(l1) == 1 else "saga"
+        ref = _fit_reference(_reference(**kw, solver=solver, tol=1e-8), X, y)
+        ours = LogisticRegressionCV(**kw, tol=1e-6).fit(X, y)
+        _assert_same_layout(ours, ref)
+        np.testing.assert_allclose(ours.C_, ref.C_)
+        np.testing.assert_allclose(ours.l1_ratio_, ref.l1_ratio_)
+        scale = np.abs(ref.coef_).max()
+        np.testing.assert_allclose(ours.coef_, ref.coef_, atol=2e-3 * scale)
+
+
+def test_pandas_feature_names(iris):
+    X, y = iris
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    kw = dict(Cs=2, cv=3, l1_ratios=(0,), **EXPLICIT)
+    est = LogisticRegressionCV(**kw).fit(df, y)
+    np.testing.assert_array_equal(est.feature_names_in_, ["a", "b", "c", "d"])
+    with pytest.raises(ValueError, match="feature names"):
+        est.predict(df.rename(columns={"a": "z"}))
+
+
+def test_warnings_and_errors_as_sklearn(cancer):
+    """Defaults warn as scikit-learn 1.9 does (same categories and
+    messages); bad values raise ValueError."""
+    X, y = cancer
+    X, y = X[:120], y[:120]
+
+    def caught(est):
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            est.set_params(Cs=2, cv=2).fit(X, y)
+        return sorted(
+            str(w.message) for w in rec if issubclass(w.category, FutureWarning)
+        )
+
+    theirs = caught(sk.LogisticRegressionCV())
+    assert len(theirs) == 3
+    assert caught(LogisticRegressionCV()) == theirs
+    theirs = caught(sk.LogisticRegressionCV(penalty="l1", solver="saga", **EXPLICIT))
+    assert caught(LogisticRegressionCV(penalty="l1", **EXPLICIT)) == theirs
+    quiet = dict(l1_ratios=(0,), **EXPLICIT)
+    with pytest.raises(ValueError, match="penalizes the intercept"):
+        LogisticRegressionCV(solver="liblinear", Cs=2, **quiet).fit(X, y)
+    with pytest.raises(ValueError, match="only one class"):
+        LogisticRegressionCV(Cs=2, **quiet).fit(X, np.zeros(len(y)))
+    with pytest.raises(ValueError, match="l1_ratios"):
+        LogisticRegressionCV(l1_ratios=(0.5, 2.0), **EXPLICIT).fit(X, y)
+    with pytest.raises(ValueError, match="Cs"):
+        LogisticRegressionCV(Cs=[1.0, -1.0], **quiet).fit(X, y)
+    with pytest.raises(ValueError, match="penalty"):
+        LogisticRegressionCV(penalty="group", **quiet).fit(X, y)
+    with pytest.raises(ValueError, match="class_weight"):
+        LogisticRegressionCV(Cs=2, class_weight={7: 1.0}, **quiet).fit(X, y)
+
+
+def test_folds_share_one_compiled_program(iris):
+    """Every fold (and the refit) is the full X with zero weights on the rows
+    left out: the multinomial solver compiles once per fit shape, then a
+    second fit with other folds and other Cs compiles nothing."""
+    from jaxreg.solvers import multinomial
+
+    X, y = iris
+    kw = dict(l1_ratios=(0,), **EXPLICIT)
+    LogisticRegressionCV(Cs=[0.1, 1.0], cv=StratifiedKFold(3), **kw).fit(X, y)
+    before = multinomial._folds_at._cache_size()
+    cv = StratifiedKFold(3, shuffle=True, random_state=1)
+    LogisticRegressionCV(Cs=[0.3, 3.0, 30.0], cv=cv, **kw).fit(X, y)
+    assert before >= 1
+    assert multinomial._folds_at._cache_size() == before
