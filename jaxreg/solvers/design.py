@@ -136,7 +136,7 @@ class DenseDesign:
 @functools.partial(
     jax.tree_util.register_dataclass,
     data_fields=["data", "rows", "cols", "indptr", "xbar", "colsq"],
-    meta_fields=["shape", "chunk", "max_chunks"],
+    meta_fields=["shape", "chunk", "max_chunks", "gram_max"],
 )
 @dataclasses.dataclass(frozen=True)
 class SparseDesign:
@@ -144,7 +144,9 @@ class SparseDesign:
 
     ``chunk`` (a power of two) is how many nonzeros of a column a coordinate
     step of the working-set model reads at once; ``max_chunks`` the most
-    chunks any column needs (1: every column fits in one, no inner loop).
+    chunks any column needs (1: every column fits in one, no inner loop);
+    working sets of ``K`` columns with ``K·n <= gram_max`` are densified
+    (see ``ws_gram``).
     """
 
     data: jax.Array  # (nnz,)
@@ -156,6 +158,7 @@ class SparseDesign:
     shape: tuple
     chunk: int = 8
     max_chunks: int = 1
+    gram_max: int = 1 << 18
 
     @property
     def n_samples(self):
@@ -194,10 +197,11 @@ class SparseDesign:
         return block - self.xbar[idx][:, None]
 
     def ws_gram(self, K):
-        """Small working sets (``K·n <= 2¹⁸``) are densified and use the Gram
-        matrix: forming it costs less than the slower steps of the residual
-        form (0.75 µs vs 0.1 µs per coordinate step on CPU)."""
-        return K * self.n_samples <= _GRAM_ENTRIES
+        """Small working sets (``K·n <= gram_max``, ``2¹⁸`` by default) are
+        densified and use the Gram matrix: forming it costs less than the
+        slower steps of the residual form (0.75 µs vs 0.1 µs per coordinate
+        step on CPU)."""
+        return K * self.n_samples <= self.gram_max
 
     def ws_block(self, ws, intercept):
         """Where the columns ``ws`` lie in ``data``/``rows`` (padded by one
@@ -260,9 +264,6 @@ class SparseDesign:
             return jnp.zeros((d,), data.dtype), sq
         xbar = jax.ops.segment_sum(a[rows] * data, cols, d, indices_are_sorted=True)
         return xbar, jnp.maximum(sq - xbar * xbar, 0.0)
-
-
-_GRAM_ENTRIES = 1 << 18
 
 
 def _dense_block(design, ws, intercept):
