@@ -37,8 +37,9 @@ rank-one correction in the products, so a sparse ``X`` stays sparse.
   products are segment sums, ``O(nnz)`` time and memory. Its working-set
   model works on residuals (:class:`ResidualModel`): a coordinate step reads
   and updates only that column's nonzeros, so an epoch costs ``nnz(X_W)``,
-  never ``K·n`` or ``K²``; no ``(K, n)`` block is formed (``columns(idx)``
-  still densifies, for the block solvers).
+  never ``K·n`` or ``K²``, and no ``(K, n)`` block is formed; only a small
+  working set (``K·n <= 2¹⁸``) is densified and uses the Gram matrix, which
+  is faster there (``columns(idx)`` densifies, for the block solvers too).
 """
 
 from __future__ import annotations
@@ -204,48 +205,53 @@ class SparseDesign:
         return K * self.n_samples <= self.gram_max
 
     def ws_block(self, ws, intercept):
-        """Where the columns ``ws`` lie in ``data``/``rows`` (padded by one
-        chunk so that every chunk read stays in bounds), their centring
-        offsets ``-xbar``, and a column of ones (no nonzeros, offset 1) for a
-        free intercept: ``O(K)`` besides the ``O(nnz)`` padding copy. Dense
-        columns as :class:`DenseDesign`'s when ``ws_gram(K)``."""
+        """The nonzeros of the columns ``ws`` gathered into a compact
+        column-sorted block (``min(nnz, K·max_chunks·chunk)`` entries, padded
+        by one chunk so that every chunk read stays in bounds), their
+        centring offsets ``-xbar``, and a column of ones (no nonzeros, offset
+        1) for a free intercept. Dense columns as :class:`DenseDesign`'s when
+        ``ws_gram(K)``."""
         if self.ws_gram(ws.shape[0]):
             return _dense_block(self, ws, intercept)
-        start = self.indptr[ws]
-        length = self.indptr[ws + 1] - start
+        K = ws.shape[0]
+        C = self.chunk
+        nnz = self.data.shape[0]
+        cap = min(nnz, K * self.max_chunks * C)
+        first = self.indptr[ws]
+        length = self.indptr[ws + 1] - first
+        end = jnp.cumsum(length)
+        start = end - length  # in the block
+        p = jnp.arange(cap + C, dtype=end.dtype)
+        col = jnp.searchsorted(end, p, side="right")  # K: past the last column
+        inside = col < K
+        col_c = jnp.minimum(col, K - 1)
+        src = jnp.where(inside, first[col_c] + p - start[col_c], 0)
+        data = jnp.where(inside, self.data[src], 0)
+        rows = jnp.where(inside, self.rows[src], 0)
         off = -self.xbar[ws]
+        k = K + 1 if intercept else K
         if intercept:
             start = jnp.concatenate([start, jnp.zeros((1,), start.dtype)])
             length = jnp.concatenate([length, jnp.zeros((1,), length.dtype)])
             off = jnp.concatenate([off, jnp.ones((1,), off.dtype)])
-        C = self.chunk
-        data = jnp.concatenate([self.data, jnp.zeros((C,), self.dtype)])
-        rows = jnp.concatenate([self.rows, jnp.zeros((C,), self.rows.dtype)])
-        return _SparseBlock(ws, start, length, off, data, rows)
+        cols = jnp.where(inside, col, k)  # k: dropped by the segment sums
+        return _SparseBlock(ws, start, length, off, data, rows, cols)
 
     def ws_model(self, block, h, H=None):
         """:class:`ResidualModel` of ``block`` at weights ``h``: two segment
-        sums over the nonzeros (``Σᵢ hᵢxᵢⱼ`` and ``Σᵢ hᵢxᵢⱼ²``), ``O(nnz)``
-        (a :class:`GramModel` for a dense block)."""
+        sums over the block's nonzeros (``Σᵢ hᵢxᵢⱼ`` and ``Σᵢ hᵢxᵢⱼ²``), a
+        :class:`GramModel` for a dense block."""
         if not isinstance(block, _SparseBlock):
             return GramModel.of(block, h, H)
-        d = self.n_features
-        hrow = h[self.rows]
-        hx = jax.ops.segment_sum(
-            hrow * self.data, self.cols, d, indices_are_sorted=True
-        )
+        k = block.off.shape[0]
+        data_h = block.data * h[block.rows]
+        hx = jax.ops.segment_sum(data_h, block.cols, k, indices_are_sorted=True)
         hsq = jax.ops.segment_sum(
-            hrow * self.data * self.data, self.cols, d, indices_are_sorted=True
+            data_h * block.data, block.cols, k, indices_are_sorted=True
         )
         htot = jnp.sum(h)
-        hx, hsq = hx[block.ws], hsq[block.ws]
-        if block.off.shape[0] > block.ws.shape[0]:  # the intercept's column
-            zero = jnp.zeros((1,), hx.dtype)
-            hx = jnp.concatenate([hx, zero])
-            hsq = jnp.concatenate([hsq, zero])
         off = block.off
         hdiag = jnp.maximum(hsq + 2 * off * hx + off * off * htot, 0.0)
-        data_h = block.data * h[block.rows]
         return ResidualModel(self, block, h, data_h, hx, htot, hdiag)
 
     def ws_epoch_cost(self, K):
@@ -300,8 +306,9 @@ class _SparseBlock(NamedTuple):
     start: jax.Array  # (k,) first nonzero of each column (k = K, or K + 1)
     length: jax.Array  # (k,) its number of nonzeros (0 for the intercept)
     off: jax.Array  # (k,) x̃ⱼ = xⱼ + offⱼ·1: -xbarⱼ, 1 for the intercept
-    data: jax.Array  # (nnz + chunk,) the design's data, zero-padded
-    rows: jax.Array  # (nnz + chunk,)
+    data: jax.Array  # (cap + chunk,) the columns' nonzeros, zero-padded
+    rows: jax.Array  # (cap + chunk,)
+    cols: jax.Array  # (cap + chunk,) position in ws (k: padding)
 
 
 class GramModel(NamedTuple):
@@ -396,7 +403,7 @@ class ResidualModel(NamedTuple):
     design: SparseDesign
     block: _SparseBlock
     h: jax.Array  # (n,) Hessian weights
-    data_h: jax.Array  # (nnz + chunk,) h[rows] * data
+    data_h: jax.Array  # (cap + chunk,) h[rows] * data of the block
     hx: jax.Array  # (k,)
     htot: jax.Array  # ()
     hdiag: jax.Array  # (k,)
@@ -502,20 +509,17 @@ class ResidualModel(NamedTuple):
         return self._predict(carry)
 
     def matvec(self, delta):
-        ws = self.block.ws
-        K = ws.shape[0]
-        w = jnp.zeros((self.design.n_features,), delta.dtype).at[ws].set(delta[:K])
-        out = self.design.matvec(w)
-        if delta.shape[0] > K:
-            out = out + delta[K]
-        return out
+        b = self.block
+        prod = b.data * jnp.take(delta, b.cols, mode="fill", fill_value=0)
+        return jax.ops.segment_sum(prod, b.rows, self.h.shape[0]) + jnp.dot(
+            b.off, delta
+        )
 
     def rmatvec(self, r):
-        ws = self.block.ws
-        out = self.design.rmatvec(r)[ws]
-        if self.block.off.shape[0] > ws.shape[0]:
-            out = jnp.concatenate([out, jnp.sum(r)[None]])
-        return out
+        b = self.block
+        k = b.off.shape[0]
+        xr = jax.ops.segment_sum(b.data * r[b.rows], b.cols, k, indices_are_sorted=True)
+        return xr + b.off * jnp.sum(r)
 
 
 def _sparse_coordinates(X):
