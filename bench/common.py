@@ -9,6 +9,7 @@ in-process, so compile times are real.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import pathlib
 import time
@@ -87,7 +88,18 @@ def main(run, suite: str, doc: str, argv=None) -> None:
     """Command line of a suite: ``python bench/<suite>.py [--quick]``."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
-    rows = run(parser.parse_args(argv).quick)
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="run only these cases, e.g. 'ef' (suites whose run() takes `only`)",
+    )
+    args = parser.parse_args(argv)
+    if args.only is None:
+        rows = run(args.quick)
+    elif "only" in inspect.signature(run).parameters:
+        rows = run(args.quick, only=args.only)
+    else:
+        parser.error(f"--only: the {suite} suite runs all its cases")
     print(f"device: {jax.devices()[0].device_kind}")
     print(format_table(rows))
     print(f"\nwritten: {save(rows, suite)}")

@@ -1,6 +1,8 @@
 """Time to duality gap <= 1e-6·P(0): jaxreg vs scikit-learn, celer and skglm.
 
-Usage:  python bench/solvers.py [--quick]   (writes bench/results/solvers.{json,md})
+Usage:  python bench/solvers.py [--quick] [--only LETTERS]
+        (writes bench/results/solvers.{json,md}; ``--only ef`` runs the sparse
+        cases (e) and (f) only, ``--only g`` the GLM cases (g)-(j))
 
 Problems (issue 4, and issue 11's real and sparse designs):
   (a) Lasso, make_regression(1000, 5000, n_informative=50, noise=10,
@@ -354,17 +356,19 @@ def _case(suite, case, jax_fn, solve_fn, peers, check, quick, repeats):
     return rows
 
 
-def run(quick: bool = False) -> list[dict]:
-    """Runs problems (a), (b), (c) in float64; returns ``bench.common.row`` rows."""
+def run(quick: bool = False, only: str | None = None) -> list[dict]:
+    """Runs problems (a)-(j) in float64 (``only``: the letters of the cases to
+    run, e.g. ``"ef"``; ``g`` stands for (g)-(j)); returns
+    ``bench.common.row`` rows."""
     import jax
 
     # peers are float64: x64 on for this suite only, peers' warnings silenced
     with jax.enable_x64(True), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _run(quick)
+        return _run(quick, only)
 
 
-def _run(quick):
+def _run(quick, only=None):
     import jax
     import jax.numpy as jnp
 
@@ -409,6 +413,10 @@ def _run(quick):
 
     repeats = 1 if quick else 5
     rows = []
+
+    def want(letter):
+        return only is None or letter in only
+
     X, y = data_regression()
     n = X.shape[0]
     t_copy = _time(
@@ -472,7 +480,8 @@ def _run(quick):
             )
         return out
 
-    rows += lasso_cases("(a) Lasso", X, y, (10, 100))
+    if want("a"):
+        rows += lasso_cases("(a) Lasso", X, y, (10, 100))
     _, dev_path = device_solver(Quadratic, X, y)
     alpha_max = np.abs(X.T @ y).max() / n
     alphas = alpha_max * np.geomspace(1, 1e-3, 100)
@@ -487,32 +496,37 @@ def _run(quick):
         res = jpath.lasso_path(X, y, lambdas=alphas, fit_intercept=False, tol=tol)
         return np.asarray(res.coef).T
 
-    rows += _case(
-        SUITE,
-        "(b) Lasso path, 100 lambdas (sum of objectives)",
-        jax_path,
-        lambda tol: dev_path(alphas, tol),
-        _peers_path(X, y, alphas),
-        check_path,
-        quick,
-        1 if quick else 3,
-    )
-
-    X, y = data_classification()
-    rows += logreg_cases("(c) L1 logistic", X, y, (10, 100))
-    X, y = data_diabetes_poly3()
-    rows += lasso_cases(
-        "(d) Lasso, diabetes poly-3 (real, correlated)", X, y, (10, 100)
-    )
-    X, y = data_sparse_text(quick)
-    label = "(e) sparse text-like {}x{}, 0.1%".format(*X.shape)
-    rows += lasso_cases(f"{label}, Lasso", X, y, (10, 100))
-    rows += logreg_cases(f"{label}, L1 logistic", X, np.sign(y + 1e-12), (10,))
-    X, y, labels = data_stdlib_tfidf()
-    label = "(f) stdlib TF-IDF {}x{} (real sparse)".format(*X.shape)
-    rows += lasso_cases(f"{label}, Lasso", X, y, (10, 100))
-    rows += logreg_cases(f"{label}, L1 logistic", X, labels, (10,))
-    rows += glm_rows(quick)
+    if want("b"):
+        rows += _case(
+            SUITE,
+            "(b) Lasso path, 100 lambdas (sum of objectives)",
+            jax_path,
+            lambda tol: dev_path(alphas, tol),
+            _peers_path(X, y, alphas),
+            check_path,
+            quick,
+            1 if quick else 3,
+        )
+    if want("c"):
+        X, y = data_classification()
+        rows += logreg_cases("(c) L1 logistic", X, y, (10, 100))
+    if want("d"):
+        X, y = data_diabetes_poly3()
+        rows += lasso_cases(
+            "(d) Lasso, diabetes poly-3 (real, correlated)", X, y, (10, 100)
+        )
+    if want("e"):
+        X, y = data_sparse_text(quick)
+        label = "(e) sparse text-like {}x{}, 0.1%".format(*X.shape)
+        rows += lasso_cases(f"{label}, Lasso", X, y, (10, 100))
+        rows += logreg_cases(f"{label}, L1 logistic", X, np.sign(y + 1e-12), (10,))
+    if want("f"):
+        X, y, labels = data_stdlib_tfidf()
+        label = "(f) stdlib TF-IDF {}x{} (real sparse)".format(*X.shape)
+        rows += lasso_cases(f"{label}, Lasso", X, y, (10, 100))
+        rows += logreg_cases(f"{label}, L1 logistic", X, labels, (10,))
+    if want("g"):
+        rows += glm_rows(quick)
     return rows
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from jaxreg import elastic_net
 from jaxreg.solvers import base, cd
+from jaxreg.solvers.design import GramModel
 from tests.reference import l1_argmin
 
 
@@ -59,9 +60,9 @@ def test_accelerated_model_cd_reaches_scipy_argmin(l2):
         l1,
     )
     with jax.enable_x64(True):
-        args = (jnp.asarray(H), jnp.asarray(g), jnp.zeros(60))
+        args = (GramModel(None, jnp.asarray(H)), jnp.asarray(g), jnp.zeros(60))
         pen = elastic_net(l1 + l2, l1 / (l1 + l2), weights=jnp.ones(60))
-        x, ep, gap = cd._model_cd(*args, pen, 1e-12, 20_000)
+        x, _, ep, gap = cd._model_cd(*args, pen, 1e-12, 20_000)
         assert not np.isfinite(float(gap))  # no certificate asked for
         assert q(np.asarray(x)) <= q_star + 1e-10
         np.testing.assert_allclose(x, x_star, atol=1e-5)

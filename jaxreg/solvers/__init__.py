@@ -37,7 +37,12 @@ from jaxreg.solvers.datafits import (
     Tweedie,
     duality_gap,
 )
-from jaxreg.solvers.design import DenseDesign, SparseDesign
+from jaxreg.solvers.design import (
+    DenseDesign,
+    GramModel,
+    ResidualModel,
+    SparseDesign,
+)
 from jaxreg.solvers.glm import enet, fit, lasso, logistic_regression
 from jaxreg.solvers.multinomial import multinomial_folds_path, multinomial_regression
 from jaxreg.solvers.path import (
@@ -58,10 +63,12 @@ __all__ = [
     "Datafit",
     "DenseDesign",
     "Gamma",
+    "GramModel",
     "Logistic",
     "PathResult",
     "Poisson",
     "Quadratic",
+    "ResidualModel",
     "SolverResult",
     "SparseDesign",
     "Tweedie",

@@ -84,7 +84,7 @@ from jaxreg.solvers.cd import (
     RUNNING,
     _anderson_weights,
     _top_k,
-    armijo_step,
+    prox_newton_update,
     run_buckets,
 )
 from jaxreg.solvers.design import is_sparse
@@ -399,15 +399,10 @@ def _working_set_step(K, fit_col, design, datafit, pen, st, v, s, tol_in, budget
             kkt = jnp.maximum(kkt, jnp.abs(g[Km]))
         eps = MODEL_RATIO * kkt
         x_new, n_ep = _model_bcd(model, g, x, pen_w, K, m, eps, 1000)
-        delta = x_new - x
-        du = delta @ Xw
-        if constant:
-            step = jnp.ones((), dtype)
-        else:
-            decrease = -jnp.dot(g, delta) + penalty_value(x_new) - penalty_value(x)
-            step = armijo_step(objective, u, x, du, delta, decrease)
-        x = x + step * delta
-        u = u + step * du
+        du = (x_new - x) @ Xw
+        x, u = prox_newton_update(
+            objective, penalty_value, constant, u, x, x_new, du, g
+        )
         g = Xw @ datafit.neg_grad(u)
         return x, u, g, ws_gap(u, x, g), k + 1, ep + n_ep
 

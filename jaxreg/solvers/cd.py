@@ -28,11 +28,17 @@ The algorithm is the one that makes celer and skglm fast, compiled end to end:
    of a convex problem (Fercoq, Gramfort & Salmon, 2015) and never enters the
    working set; the others are ranked by ``-mⱼ / ||xⱼ||_a`` (celer's score),
    nonzero coefficients first. The top ``K`` form the working set.
-3. **Inner prox-Newton loop on the working set**: the ``K`` columns are
-   gathered once, their (weighted) Gram matrix ``H = X_Wᵀ diag(∇²F) X_W`` is
-   formed with one matrix product, and cyclic coordinate descent on the
-   quadratic model (each coordinate a ``penalty.coord_prox`` step) costs
-   ``O(K)`` per coordinate instead of ``O(n)``. For the
+3. **Inner prox-Newton loop on the working set**: cyclic coordinate
+   descent on the quadratic model ``½ δᵀHδ``, ``H = X_Wᵀ diag(∇²F) X_W``
+   (each coordinate a ``penalty.coord_prox`` step). The design builds the
+   model (``design.ws_block`` / ``design.ws_model``): a dense design gathers
+   the ``K`` columns once and forms ``H`` with one matrix product, so a
+   coordinate step costs ``O(K)`` instead of ``O(n)``
+   (:class:`~jaxreg.solvers.design.GramModel`); a sparse design with a large
+   working set keeps the residual ``X_Wδ`` instead, so a step touches only
+   its column's nonzeros and an epoch costs ``nnz(X_W)``, never ``K²`` or
+   ``K·n`` (:class:`~jaxreg.solvers.design.ResidualModel`, curvature weights
+   and a free intercept included). For the
    quadratic datafit the model is exact (no line search, ``H`` built once per
    working set); for the logistic one a backtracking line search on the true
    objective follows each model solve (an IRLS / prox-Newton step, like
@@ -42,7 +48,8 @@ The algorithm is the one that makes celer and skglm fast, compiled end to end:
    datafit, the working-set gap is checked at a dual point extrapolated from
    the residuals (celer). The inner loop stops when that gap is ``<= 0.3 ×``
    the outer gap (celer's rule), or, for least squares on a working set
-   whose epoch costs under 1/16 of a pass over ``X`` (``16K² <= nd``), at
+   whose epoch costs under 1/16 of a pass over ``X`` (``16K² <= nd`` for a
+   dense design, ``design.ws_epoch_cost`` / ``design.pass_cost``), at
    half the final tolerance: the extra epochs cost less than the outer
    iterations they save (1000 x 5000 Lasso: 25-40% faster single fits, 5-10%
    faster paths).
@@ -114,8 +121,9 @@ class WSCache(NamedTuple):
 
 
 def empty_cache(datafit, design, K):
-    """An invalid cache for bucket ``K`` (empty unless the Hessian is constant)."""
-    K = K if datafit.constant_hessian else 0
+    """An invalid cache for bucket ``K`` (empty unless the Hessian is constant
+    and the design's working-set model is a Gram matrix)."""
+    K = K if (datafit.constant_hessian and design.ws_gram(K)) else 0
     n = design.n_samples
     dtype = design.dtype
     return WSCache(
@@ -203,10 +211,14 @@ def _anderson_weights(C):
     return z / jnp.sum(z)
 
 
-def _model_cd(H, g, x, penalty, eps, max_epochs, certify=None, tol=None):
+def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     """Cyclic CD on ``q(δ) = -gᵀδ + ½ δᵀHδ + Σⱼ hⱼ(xⱼ + δⱼ)`` from ``δ = 0``,
     with Anderson extrapolation and optional gap checks.
 
+    ``model`` is the design's working-set model (``H`` and how ``Hδ`` is
+    kept: :class:`~jaxreg.solvers.design.GramModel` carries ``Hδ`` itself,
+    :class:`~jaxreg.solvers.design.ResidualModel` the residual ``X̃_Wδ``);
+    the loop carries ``model.start(x)``.
     ``penalty`` covers the first ``len(penalty's coordinates)`` entries of
     ``x``: with ``K`` coordinates of ``x`` and a penalty taken on ``K - 1``
     of them (``penalty.take``), the last coordinate is a free intercept. Each
@@ -215,84 +227,95 @@ def _model_cd(H, g, x, penalty, eps, max_epochs, certify=None, tol=None):
 
     Every ``ANDERSON + 1`` epochs (a *block*) the block's iterates are
     combined into an extrapolated point (skglm's ``AndersonCD``, Bertrand &
-    Massias 2021), kept only if it lowers ``q``. The iterates' ``Hδ`` are kept
-    alongside, so the test costs ``O(K)``, not a ``K x K`` product.
+    Massias 2021), kept only if it lowers ``q``. The whole carries are
+    combined (they are linear in ``δ``), so the test costs one
+    ``model.quad``, not a ``K x K`` product.
 
-    When ``q`` is the objective itself (least squares), ``certify(x, hd, x_d,
-    hd_d)`` returns the duality gap at ``x`` with the dual point built from
-    ``x_d``: the block's iterates extrapolated in the metric of ``H``, which
-    is extrapolation of the residuals ``r = r₀ - X_W δ`` (celer's dual
-    extrapolation, Massias et al. 2018) done in ``O(MK)``. Its dual point
-    converges much faster than the plain residual's, so the gap certifies
-    ``tol`` many epochs earlier on ill-conditioned working sets.
+    When ``q`` is the objective itself (least squares), ``certify(carry,
+    carry_d)`` returns the duality gap at ``x`` with the dual point built
+    from ``x_d``: the block's iterates extrapolated in the metric of ``H``,
+    which is extrapolation of the residuals ``r = r₀ - X_W δ`` (celer's dual
+    extrapolation, Massias et al. 2018). Its dual point converges much
+    faster than the plain residual's, so the gap certifies ``tol`` many
+    epochs earlier on ill-conditioned working sets.
 
     Stops after the first epoch whose largest ``Hⱼⱼ |Δxⱼ|`` is ``<= eps``, or
-    the first block whose gap is ``<= tol``. Returns the new point, the number
-    of epochs run and the gap at the returned point (``inf`` when unknown).
+    the first block whose gap is ``<= tol``. Returns the new point, its carry,
+    the number of epochs run and the gap at the returned point (``inf`` when
+    unknown).
     """
     k = x.shape[0]
     m1 = ANDERSON + 1
-    hdiag = jnp.diagonal(H)
+    hdiag = model.hdiag
     x0 = x
     inf = jnp.asarray(jnp.inf, x.dtype)
     n_pen = _n_coords(penalty, k)
+    tmap = jax.tree.map
 
     def coord(j, carry):
-        x, hd, change = carry
-        old = x[j]
+        mc, change = carry
+        old, hd = model.coord_read(mc, j)
         h = jnp.where(hdiag[j] > 0, hdiag[j], 1.0)
-        z = (hdiag[j] * old + g[j] - hd[j]) / h
+        z = (hdiag[j] * old + g[j] - hd) / h
         new = penalty.take(jnp.minimum(j, n_pen - 1)).coord_prox(z, 1.0 / h)
         if n_pen < k:  # the free intercept, last
             new = jnp.where(j >= n_pen, z, new)
         new = jnp.where(hdiag[j] > 0, new, old)
         delta = new - old
         return (
-            x.at[j].set(new),
-            hd + H[j] * delta,
+            model.coord_set(mc, j, new, delta),
             jnp.maximum(change, hdiag[j] * jnp.abs(delta)),
         )
 
-    def q(x, hd):
+    def q(mc):
+        x = model.coefs(mc)
         delta = x - x0
-        return jnp.dot(delta, 0.5 * hd - g) + jnp.sum(penalty.coord_value(x[:n_pen]))
+        return (
+            0.5 * model.quad(mc, delta)
+            - jnp.dot(delta, g)
+            + jnp.sum(penalty.coord_value(x[:n_pen]))
+        )
 
-    def end_of_block(x, hd, xs, hds):
-        dx, dhd = jnp.diff(xs, axis=0), jnp.diff(hds, axis=0)
+    def combine(c, hist):
+        return tmap(lambda a: c @ a[1:], hist)
+
+    def end_of_block(mc, hist):
+        dmc = tmap(lambda a: jnp.diff(a, axis=0), hist)
+        dx = model.coefs(dmc)
         c = _anderson_weights(dx @ dx.T)
-        x_acc, hd_acc = c @ xs[1:], c @ hds[1:]
-        better = q(x_acc, hd_acc) < q(x, hd)  # False when c is not finite
-        x, hd = jnp.where(better, x_acc, x), jnp.where(better, hd_acc, hd)
+        mc_acc = combine(c, hist)
+        better = q(mc_acc) < q(mc)  # False when c is not finite
+        mc = tmap(lambda u, v: jnp.where(better, u, v), mc_acc, mc)
         if certify is None:
-            return x, hd, inf
-        c = _anderson_weights(0.5 * (dx @ dhd.T + dhd @ dx.T))
-        gap = certify(x, hd, c @ xs[1:], c @ hds[1:])
-        return x, hd, jnp.where(jnp.isfinite(gap), gap, inf)
+            return mc, inf
+        c = _anderson_weights(model.metric(dmc))
+        gap = certify(mc, combine(c, hist))
+        return mc, jnp.where(jnp.isfinite(gap), gap, inf)
 
     def epoch(carry):
-        x, hd, ep, _, _, xs, hds = carry
+        mc, ep, _, _, hist = carry
         zero = jnp.zeros((), x.dtype)
-        x, hd, change = lax.fori_loop(0, k, coord, (x, hd, zero), unroll=UNROLL)
+        mc, change = lax.fori_loop(0, k, coord, (mc, zero), unroll=UNROLL)
         slot = ep % m1
-        xs, hds = xs.at[slot].set(x), hds.at[slot].set(hd)
-        x, hd, gap = lax.cond(
+        hist = tmap(lambda h, a: h.at[slot].set(a), hist, mc)
+        mc, gap = lax.cond(
             slot == m1 - 1,
-            lambda: end_of_block(x, hd, xs, hds),
-            lambda: (x, hd, inf),
+            lambda: end_of_block(mc, hist),
+            lambda: (mc, inf),
         )
-        return x, hd, ep + 1, change, gap, xs, hds
+        return mc, ep + 1, change, gap, hist
 
     def cond(carry):
-        _, _, ep, change, gap, _, _ = carry
+        _, ep, change, gap, _ = carry
         done = change <= eps
         if tol is not None:
             done = done | (gap <= tol)
         return ~done & (ep < max_epochs)
 
-    hist = jnp.zeros((m1, k), x.dtype)
-    init = (x, jnp.zeros_like(x), 0, inf, inf, hist, hist)
-    x, _, ep, _, gap, _, _ = lax.while_loop(cond, epoch, init)
-    return x, ep, gap
+    mc0 = model.start(x)
+    hist = tmap(lambda a: jnp.zeros((m1,) + a.shape, a.dtype), mc0)
+    mc, ep, _, gap, _ = lax.while_loop(cond, epoch, (mc0, 0, inf, inf, hist))
+    return model.coefs(mc), mc, ep, gap
 
 
 def _n_coords(penalty, k):
@@ -320,7 +343,6 @@ def _working_set_step(
     K, fit_intercept, design, datafit, penalty, st, cache, v, tol_in, max_epochs
 ):
     """Screens, picks ``K`` features, runs prox-Newton CD on them."""
-    n = design.n_samples
     dtype = design.dtype
     a = datafit.weights
     radius = jnp.sqrt(2.0 * st.gap / datafit.curvature)
@@ -332,18 +354,19 @@ def _working_set_step(
     priority = jnp.where(screened, -jnp.inf, -dist)
     priority = jnp.where(st.w != 0, jnp.inf, priority)
     constant = datafit.constant_hessian
-    if constant:
+    if constant and design.ws_gram(K):
         cache = _select_cached(design, a, priority, cache)
-        ws, Xw, H_fixed = cache.ws, cache.cols, cache.gram
+        ws = cache.ws
+        model0 = design.ws_model(cache.cols, a, cache.gram)
     else:
         ws = _top_k(priority, K)[1]
-        Xw = design.columns(ws)  # (K, n), centred columns
+        block = design.ws_block(ws, fit_intercept)
+        model0 = design.ws_model(block, a) if constant else None
     pen = _with_weights(penalty, design.n_features).take(ws)
     colsq_w = design.colsq[ws]
     xw, gw = st.w[ws], v[ws]
-    r0 = datafit.neg_grad(st.u)
     if fit_intercept:
-        Xw = jnp.concatenate([Xw, jnp.ones((1, n), dtype)])
+        r0 = datafit.neg_grad(st.u)
         xw = jnp.concatenate([xw, st.b[None]])
         gw = jnp.concatenate([gw, jnp.sum(r0)[None]])
 
@@ -363,33 +386,31 @@ def _working_set_step(
     def newton_step(c):
         x, u, g, _, k, ep = c
         if constant:
-            H = H_fixed
+            model = model0
         else:
-            H = (Xw * datafit.hessian_diag(u)[None, :]) @ Xw.T
+            model = design.ws_model(block, datafit.hessian_diag(u))
         kkt = jnp.max(pen.subdiff_distance(x[:K], g[:K]))
         if fit_intercept:
             kkt = jnp.maximum(kkt, jnp.abs(g[K]))
         eps = MODEL_RATIO * kkt
         if constant and penalty.convex:
 
-            def certify(x_new, hd, x_d, hd_d):
-                u_new = u + (x_new - x) @ Xw
-                r_d = a * (datafit.y - u - (x_d - x) @ Xw)
-                return ws_gap(u_new, x_new, g - hd_d, r_d)
+            def certify(mc, mc_d):
+                x_new, x_d = model.coefs(mc), model.coefs(mc_d)
+                u_new = u + model.predictor(mc, x_new - x)
+                r_d = a * (datafit.y - u - model.predictor(mc_d, x_d - x))
+                return ws_gap(u_new, x_new, g - model.hdelta(mc_d), r_d)
 
-            x_new, n_ep, cd_gap = _model_cd(H, g, x, pen, eps, 1000, certify, tol_in)
+            x_new, acc, n_ep, cd_gap = _model_cd(
+                model, g, x, pen, eps, 1000, certify, tol_in
+            )
         else:
-            x_new, n_ep, cd_gap = _model_cd(H, g, x, pen, eps, 1000)
-        delta = x_new - x
-        du = delta @ Xw
-        if constant:
-            step = jnp.ones((), dtype)
-        else:
-            decrease = -jnp.dot(g, delta) + penalty_value(x_new) - penalty_value(x)
-            step = armijo_step(objective, u, x, du, delta, decrease)
-        x = x + step * delta
-        u = u + step * du
-        g = Xw @ datafit.neg_grad(u)
+            x_new, acc, n_ep, cd_gap = _model_cd(model, g, x, pen, eps, 1000)
+        du = model.predictor(acc, x_new - x)
+        x, u = prox_newton_update(
+            objective, penalty_value, constant, u, x, x_new, du, g
+        )
+        g = model.rmatvec(datafit.neg_grad(u))
         gap = jnp.minimum(ws_gap(u, x, g), cd_gap)  # both certify the new x
         return x, u, g, gap, k + 1, ep + n_ep
 
@@ -403,6 +424,21 @@ def _working_set_step(
         b = st.b
     w = st.w.at[ws].set(x)
     return st._replace(w=w, b=b, u=u, n_epochs=ep), cache
+
+
+def prox_newton_update(objective, penalty_value, exact, u, x, x_new, du, g):
+    """The prox-Newton step from ``(u, x)`` towards the model's minimizer
+    ``x_new`` (``du = X(x_new - x)``, ``g`` the negative gradient at ``x``):
+    the full step when the model is exact (``exact``: a constant Hessian),
+    else the :func:`armijo_step` along it with the model's decrease ``-gᵀδ +
+    pen(x_new) - pen(x)``. Returns the new ``(x, u)`` (shared by CD and block
+    CD)."""
+    delta = x_new - x
+    if exact:
+        return x_new, u + du
+    decrease = -jnp.dot(g, delta) + penalty_value(x_new) - penalty_value(x)
+    step = armijo_step(objective, u, x, du, delta, decrease)
+    return x + step * delta, u + step * du
 
 
 def armijo_step(objective, u, x, du, delta, decrease):
@@ -482,10 +518,12 @@ def run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget):
             ),
         ).astype(jnp.int32)
         st = st._replace(gap=gap, primal=primal, status=status, v=v, v_fresh=True)
-        # least squares on a small working set (an epoch, O(K²), far cheaper
-        # than the O(nd) outer pass): solve it to the final tolerance at once
-        tight = datafit.constant_hessian and 16 * K * K <= design.n_samples * (
-            design.n_features
+        # least squares on a small working set (an epoch, O(K²) or
+        # O(nnz(X_W)), far cheaper than the outer pass): solve it to the
+        # final tolerance at once
+        tight = (
+            datafit.constant_hessian
+            and 16 * design.ws_epoch_cost(K) <= design.pass_cost
         )
         tol_in = 0.5 * tol_abs
         if not tight:
