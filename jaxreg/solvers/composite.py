@@ -187,6 +187,7 @@ class _Options(NamedTuple):
     restart: bool
     max_backtrack: int
     decrease: float
+    step_growth: bool
     power_iterations: int
     linear_solver: str
     linear_tol: float
@@ -195,13 +196,21 @@ class _Options(NamedTuple):
 
 class _State(NamedTuple):
     x: Any
-    z: Any
+    x_prev: Any
     momentum: jax.Array
-    step: jax.Array
+    step: jax.Array  # the last accepted step
+    trial: jax.Array  # the next iteration's first trial step
+    step_min: jax.Array  # the smallest accepted step (Beck-Teboulle's step)
     k: jax.Array  # steps taken
     gmap: jax.Array  # ‖G_t(z)‖ of the last step
     gmap0: jax.Array  # ‖G_t0(x0)‖ of the first step
     failed: jax.Array
+
+
+# step growth (``step_growth=True``): the next first trial is the accepted step
+# times 0.9/ρ, between 1 and 4
+_GROWTH_SAFETY = 0.9
+_MAX_GROWTH = 4.0
 
 
 def _scalar_dtype(tree):
@@ -276,67 +285,93 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
     eps = jnp.finfo(dtype).eps
 
     def backtrack(z, fz, gz, t):
+        """(x⁺, accepted step, ok, growth, resolved): ``growth`` ≥ 1 is the
+        factor by which the next first trial may exceed the accepted step;
+        ``resolved``: the accepted trial's test was above the roundoff."""
+
         def trial(t, shrunk):
             x_new = grad_step(z, gz, t)
             d = jax.tree.map(jnp.subtract, x_new, z)
             f_new = f(x_new)
             dd = _vdot(d, d)
-            bound = fz + _vdot(gz, d) + dd / (2 * t)
+            model = fz + _vdot(gz, d)
+            quad = dd / (2 * t)
             slack = 16 * eps * jnp.abs(fz)
-            ok = jnp.isfinite(f_new) & (f_new <= bound + slack)
+            ok = jnp.isfinite(f_new) & (f_new <= model + quad + slack)
             # a shrunk step so small that the iterate no longer moves would be
             # accepted on roundoff alone (and G = 0 would fake convergence)
-            return x_new, (ok & (dd > 0)) if shrunk else ok
+            ok = (ok & (dd > 0)) if shrunk else ok
+            # curvature ratio ρ = (f(x⁺) - f(z) - ⟨∇f(z), d⟩)/(‖d‖²/2t): the
+            # model would hold along d up to the step t/ρ; measured only when
+            # the quadratic term exceeds the roundoff slack
+            rho = (f_new - model) / jnp.where(quad > 0, quad, 1)
+            growth = jnp.clip(
+                _GROWTH_SAFETY / jnp.maximum(rho, _GROWTH_SAFETY / _MAX_GROWTH),
+                1.0,
+                _MAX_GROWTH,
+            )
+            resolved = quad > slack
+            growth = jnp.where(ok & resolved, growth, 1.0)
+            return x_new, ok, growth.astype(dtype), resolved
 
         def cond(c):
-            i, _, _, ok = c
+            i, _, _, ok, _ = c
             return (~ok) & (i < opts.max_backtrack)
 
         def body(c):
-            i, t, _, _ = c
+            i, t, _, _, _ = c
             t = t * opts.decrease
-            x_new, ok = trial(t, True)
-            return i + 1, t, x_new, ok
+            x_new, ok, _, resolved = trial(t, True)
+            return i + 1, t, x_new, ok, resolved
 
-        x_new, ok = trial(t, False)
-        _, t, x_new, ok = lax.while_loop(cond, body, (0, t, x_new, ok))
-        return x_new, t, ok
+        # only a first trial that passed may grow the next one: after a
+        # shrink the step stays (no grow-shrink cycles)
+        x_new, ok, growth, resolved = trial(t, False)
+        _, t, x_new, ok, resolved = lax.while_loop(
+            cond, body, (0, t, x_new, ok, resolved)
+        )
+        return x_new, t, ok, growth, resolved
 
     def step(s: _State) -> _State:
-        if line_search:
-            fz, gz = jax.value_and_grad(f)(s.z)
-            x_new, t, ok = backtrack(s.z, fz.astype(dtype), gz, s.step)
-        else:
-            gz = jax.grad(f)(s.z)
-            t = s.step
-            x_new = grad_step(s.z, gz, t)
-            ok = jnp.asarray(True)
-        x_new = _where(ok, x_new, s.x)
-        restart = (
-            _vdot(
-                jax.tree.map(jnp.subtract, s.z, x_new),
-                jax.tree.map(jnp.subtract, x_new, s.x),
-            )
-            > 0
-        )
+        # momentum computed with the planned first trial (Scheinberg, Goldfarb
+        # & Bai 2014): m' solves t_trial (m'² - m') = t_k m_k²
         m = s.momentum
-        if opts.restart:
-            m = jnp.where(restart, jnp.ones_like(m), m)
         if opts.acceleration:
-            m_new = 0.5 * (1 + jnp.sqrt(1 + 4 * m * m))
+            m_new = 0.5 * (1 + jnp.sqrt(1 + 4 * m * m * (s.step / s.trial)))
             beta = (m - 1) / m_new
         else:
             m_new, beta = m, jnp.zeros_like(m)
-        z_new = _axpy(beta, jax.tree.map(jnp.subtract, x_new, s.x), x_new)
-        z_new = _where(ok, z_new, s.x)
-        gmap = _norm(jax.tree.map(jnp.subtract, s.z, x_new)).astype(dtype) / t
+        z = _axpy(beta, jax.tree.map(jnp.subtract, s.x, s.x_prev), s.x)
+        if line_search:
+            fz, gz = jax.value_and_grad(f)(z)
+            x_new, t, ok, growth, resolved = backtrack(z, fz.astype(dtype), gz, s.trial)
+        else:
+            gz = jax.grad(f)(z)
+            t = s.trial
+            x_new = grad_step(z, gz, t)
+            ok, growth, resolved = jnp.asarray(True), jnp.ones((), dtype), True
+        x_new = _where(ok, x_new, s.x)
+        z_minus_x = jax.tree.map(jnp.subtract, z, x_new)
+        if opts.restart:
+            restart = _vdot(z_minus_x, jax.tree.map(jnp.subtract, x_new, s.x)) > 0
+            m_new = jnp.where(restart, jnp.ones_like(m_new), m_new)
+        gmap = _norm(z_minus_x).astype(dtype) / t
         gmap = jnp.where(ok, gmap, s.gmap)
         gmap0 = jnp.where(s.k == 0, gmap, s.gmap0)
+        step_min = jnp.minimum(s.step_min, t)
+        if opts.step_growth:
+            # a test drowned in roundoff (near the solution in float32) cannot
+            # vouch for a grown step: fall back to the smallest accepted one
+            trial = jnp.where(resolved, t * growth, jnp.minimum(t, step_min))
+        else:
+            trial = t
         return _State(
             x_new,
-            z_new,
-            m_new,
-            t,
+            _where(ok, s.x, s.x_prev),
+            jnp.where(ok, m_new, m),
+            jnp.where(ok, t, s.step),
+            jnp.where(ok, trial, s.trial),
+            jnp.where(ok, step_min, s.step_min),
             s.k + ok.astype(s.k.dtype),
             gmap,
             gmap0,
@@ -378,6 +413,8 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         x0,
         x0,
         jnp.ones((), dtype),
+        t0,
+        t0,
         t0,
         jnp.zeros((), jnp.int32),
         inf,
@@ -447,6 +484,7 @@ def _options(
     restart,
     max_backtrack,
     decrease,
+    step_growth,
     power_iterations,
     linear_solver,
     linear_tol,
@@ -458,7 +496,7 @@ def _options(
     check_positive_int("check_every", check_every)
     check_positive_int("max_backtrack", max_backtrack)
     if power_iterations is None:
-        power_iterations = 20 if step_size == "lipschitz" else 3
+        power_iterations = 20 if step_size == "lipschitz" else 1
     check_positive_int("power_iterations", power_iterations)
     check_positive_int("linear_max_iter", linear_max_iter)
     check_positive("linear_tol", linear_tol)
@@ -486,6 +524,7 @@ def _options(
         bool(restart),
         int(max_backtrack),
         float(decrease),
+        bool(step_growth),
         int(power_iterations),
         linear_solver,
         float(linear_tol),
@@ -507,6 +546,7 @@ def proximal_gradient(
     restart: bool = True,
     max_backtrack: int = 40,
     decrease: float = 0.5,
+    step_growth: bool = True,
     power_iterations: int | None = None,
     linear_solver: str = "gmres",
     linear_tol: float = 1e-6,
@@ -579,6 +619,7 @@ def proximal_gradient(
         restart,
         max_backtrack,
         decrease,
+        step_growth,
         power_iterations,
         linear_solver,
         linear_tol,
@@ -601,6 +642,7 @@ def projected_gradient(
     restart: bool = True,
     max_backtrack: int = 40,
     decrease: float = 0.5,
+    step_growth: bool = True,
     power_iterations: int | None = None,
     linear_solver: str = "gmres",
     linear_tol: float = 1e-6,
@@ -659,6 +701,7 @@ def projected_gradient(
         restart,
         max_backtrack,
         decrease,
+        step_growth,
         power_iterations,
         linear_solver,
         linear_tol,
