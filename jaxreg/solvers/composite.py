@@ -14,32 +14,58 @@ with a custom link, a network's last layer, a matrix-completion loss) and
 projection (:mod:`jaxreg.prox`). This is what jaxopt's ``ProximalGradient`` and
 ``ProjectedGradient`` did; jaxopt is archived and optax has no such solver.
 
-**Iteration** (FISTA, Beck & Teboulle 2009, with the gradient adaptive restart
-of O'Donoghue & Candès 2015):
+**Iteration** (FISTA, Beck & Teboulle 2009, with the step-size-aware
+momentum of Scheinberg, Goldfarb & Bai 2014 and the gradient adaptive restart
+of O'Donoghue & Candès 2015): with :math:`\tau_k` the first trial step of
+iteration :math:`k` and :math:`t_k \le \tau_k` the accepted one,
 
 .. math::
 
-    x_{k+1} = \operatorname{prox}_{t_k g}(z_k - t_k \nabla f(z_k)), \quad
-    z_{k+1} = x_{k+1} + \tfrac{m_k - 1}{m_{k+1}}(x_{k+1} - x_k), \quad
-    m_{k+1} = \tfrac{1 + \sqrt{1 + 4 m_k^2}}{2},
+    m_{k+1} = \tfrac12\Big(1 + \sqrt{1 + 4 m_k^2\, t_{k-1}/\tau_k}\Big), \quad
+    z_k = x_k + \tfrac{m_k - 1}{m_{k+1}}(x_k - x_{k-1}), \quad
+    x_{k+1} = \operatorname{prox}_{t_k g}(z_k - t_k \nabla f(z_k)),
 
-with :math:`m_k` reset to 1 (so :math:`z_{k+1} = x_{k+1}`) whenever
-:math:`\langle z_k - x_{k+1}, x_{k+1} - x_k\rangle > 0`.
+with :math:`m` reset to 1 (so the next :math:`z = x`) whenever
+:math:`\langle z_k - x_{k+1}, x_{k+1} - x_k\rangle > 0`. With a constant step
+this is FISTA. Since :math:`t_k(m_{k+1}^2 - m_{k+1}) \le \tau_k(m_{k+1}^2 -
+m_{k+1}) = t_{k-1} m_k^2`, the FISTA energy :math:`t_{k-1} m_k^2 (F(x_k) -
+F^\star) + \tfrac12\|x_{k-1} + m_k(x_k - x_{k-1}) - x^\star\|^2` does not
+increase between restarts, whatever the steps (each only needs the
+sufficient-decrease test below), so :math:`F(x_k) - F^\star \le E_1 /
+(t_{k-1} m_k^2)` with :math:`E_1` the energy after the first step; when
+the first trial is accepted, :math:`\sqrt{t_k}\,m_{k+1} \ge
+\sqrt{t_{k-1}}\,m_k + \sqrt{t_k}/2`, the
+O(1/k²) rate with the average :math:`\sqrt{t}` in place of
+:math:`1/\sqrt{L}` (SGB's Theorem; a trial shrunk after a growth costs the
+factor :math:`\sqrt{t_k/\tau_k}`, as a shrink does in Beck & Teboulle's
+backtracking). Unlike SGB, a shrink keeps :math:`z_k` (no second gradient).
 
-**Step size.** ``step_size="backtracking"`` (default): the trial step starts
-at :math:`1/\hat L` (``power_iterations`` steps of power iteration on
-Hessian-vector products at ``init_params``) and is multiplied by ``decrease``
-until :math:`f(x^+) \le f(z) + \langle\nabla f(z), x^+ - z\rangle +
-\|x^+ - z\|^2/(2t)` holds (up to a few float roundoffs of :math:`|f(z)|`) with
-:math:`f(x^+)` finite. The step never grows again (Beck & Teboulle's
-monotone rule; jaxopt's grew it 2× a step and reset it to 1.0 below 1e-6, so a
-problem with Lipschitz constant above ~1e6 returned NaN). A trial whose
-objective is NaN/Inf simply fails the test and shrinks the step; if
-``max_backtrack`` shrinks find no acceptable step, the solver stops with
-``failed=True`` and the last accepted iterate. ``step_size="lipschitz"``: the
-fixed step :math:`1/(1.1\hat L)` — exact for quadratic :math:`f`, a local
-estimate otherwise. A float: that fixed step. Fixed steps evaluate no
-objective per iteration; a non-finite iterate is caught at the next check.
+**Step size.** ``step_size="backtracking"`` (default): the first trial step
+is :math:`1/\hat L` (``power_iterations`` steps, default 1, of power
+iteration on Hessian-vector products at ``init_params``: a lower bound of
+the largest curvature, so the first trial is too long rather than too short)
+and a trial is multiplied by ``decrease`` until :math:`f(x^+) \le f(z) +
+\langle\nabla f(z), d\rangle + \|d\|^2/(2t)`, :math:`d = x^+ - z`, holds (up
+to :math:`16\varepsilon|f(z)|` of roundoff) with :math:`f(x^+)` finite: one
+``value_and_grad`` at :math:`z` and one ``fun`` per trial. **Step growth**
+(``step_growth=True``, default): the accepted first trial also measures the
+curvature along :math:`d`, :math:`\rho = (f(x^+) - f(z) - \langle\nabla
+f(z), d\rangle)/(\|d\|^2/2t)` (the model would hold up to the step
+:math:`t/\rho`), and the next first trial is :math:`\tau_{k+1} = t_k
+\min(4, \max(1, 0.9/\rho))`, so the step follows the local curvature rather
+than the global worst :math:`L`. When the test is drowned in roundoff
+(:math:`\|d\|^2/2t \le 16\varepsilon|f(z)|`, near the solution in float32) it
+cannot vouch for a longer step: the next trial is then the smallest step
+accepted so far. ``step_growth=False``: Beck & Teboulle's monotone rule (the
+step never grows). jaxopt tried twice the last step every iteration and
+reset it to 1.0 below 1e-6, so a problem with Lipschitz constant above ~1e6
+returned NaN. A trial whose objective is NaN/Inf fails the test and shrinks
+the step; if ``max_backtrack`` shrinks find no acceptable step, the solver
+stops with ``failed=True`` and the last accepted iterate.
+``step_size="lipschitz"``: the fixed step :math:`1/(1.1\hat L)` — exact for
+quadratic :math:`f`, a local estimate otherwise. A float: that fixed step.
+Fixed steps evaluate no objective per iteration; a non-finite iterate is
+caught at the next check.
 
 **Stopping rule** (scale-invariant). The prox-gradient mapping
 :math:`G_t(z) = (z - \operatorname{prox}_{tg}(z - t\nabla f(z)))/t` of the
@@ -58,7 +84,9 @@ never unrolls the loop, and on an L1 penalty is restricted to the support.
 
 References:
   Beck & Teboulle, "A fast iterative shrinkage-thresholding algorithm for
-  linear inverse problems", SIAM J. Imaging Sci. 2009. O'Donoghue & Candès,
+  linear inverse problems", SIAM J. Imaging Sci. 2009. Scheinberg, Goldfarb
+  & Bai, "Fast first-order methods for composite convex optimization with
+  backtracking", Found. Comput. Math. 2014. O'Donoghue & Candès,
   "Adaptive restart for accelerated gradient schemes", Found. Comput. Math.
   2015.
 """
@@ -583,8 +611,12 @@ def proximal_gradient(
       restart: gradient adaptive restart of the momentum.
       max_backtrack: shrinks per step before the solver gives up (``failed``).
       decrease: factor by which the trial step shrinks.
+      step_growth: let the line search's next first trial grow (up to 4×)
+        to the curvature measured along the last step (default True; False:
+        the step never grows, Beck & Teboulle's rule). Only for
+        ``step_size="backtracking"``.
       power_iterations: Hessian-vector products in the Lipschitz estimate
-        (default 3 for the line search's first trial, which only needs the
+        (default 1 for the line search's first trial, which only needs the
         right order of magnitude; 20 for ``step_size="lipschitz"``).
       linear_solver, linear_tol, linear_max_iter: the adjoint solve of the
         implicit gradient (:mod:`jaxreg.solvers.implicit`).
