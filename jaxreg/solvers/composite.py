@@ -421,7 +421,10 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
 
     def body(c):
         s, _, x_good = c
-        s = lax.fori_loop(0, opts.check_every, maybe_step, s)
+        if opts.check_every == 1:  # cond has checked k < max_iter and failed
+            s = step(s)
+        else:
+            s = lax.fori_loop(0, opts.check_every, maybe_step, s)
         rel = measure(s)
         finite = jnp.isfinite(rel) & _all_finite(s.x)
         x_good = _where(finite, s.x, x_good)
