@@ -55,9 +55,10 @@ f(z), d\rangle)/(\|d\|^2/2t)` (the model would hold up to the step
 \min(4, \max(1, 0.9/\rho))`, so the step follows the local curvature rather
 than the global worst :math:`L`. When the test is drowned in roundoff
 (:math:`\|d\|^2/2t \le 16\varepsilon|f(z)|`, near the solution in float32) it
-cannot vouch for a longer step: the next trial is then the smallest step
-accepted so far. ``step_growth=False``: Beck & Teboulle's monotone rule (the
-step never grows). jaxopt tried twice the last step every iteration and
+cannot vouch for a longer step: the next trial is then the step Beck &
+Teboulle's rule would have (shrunk only by trials started at or below it).
+``step_growth=False``: Beck & Teboulle's monotone rule (the step never
+grows). jaxopt tried twice the last step every iteration and
 reset it to 1.0 below 1e-6, so a problem with Lipschitz constant above ~1e6
 returned NaN. A trial whose objective is NaN/Inf fails the test and shrinks
 the step; if ``max_backtrack`` shrinks find no acceptable step, the solver
@@ -228,7 +229,7 @@ class _State(NamedTuple):
     momentum: jax.Array
     step: jax.Array  # the last accepted step
     trial: jax.Array  # the next iteration's first trial step
-    step_min: jax.Array  # the smallest accepted step (Beck-Teboulle's step)
+    step_safe: jax.Array  # Beck-Teboulle's monotone step (shrunk, never grown)
     k: jax.Array  # steps taken
     gmap: jax.Array  # ‖G_t(z)‖ of the last step
     gmap0: jax.Array  # ‖G_t0(x0)‖ of the first step
@@ -386,11 +387,15 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         gmap = _norm(z_minus_x).astype(dtype) / t
         gmap = jnp.where(ok, gmap, s.gmap)
         gmap0 = jnp.where(s.k == 0, gmap, s.gmap0)
-        step_min = jnp.minimum(s.step_min, t)
+        # the step Beck & Teboulle's rule would have: shrunk by the trials
+        # started at or below it, never by a grown trial's shrinks
+        step_safe = jnp.where(
+            s.trial <= s.step_safe, jnp.minimum(s.step_safe, t), s.step_safe
+        )
         if opts.step_growth:
             # a test drowned in roundoff (near the solution in float32) cannot
-            # vouch for a grown step: fall back to the smallest accepted one
-            trial = jnp.where(resolved, t * growth, jnp.minimum(t, step_min))
+            # vouch for a grown step: fall back to the monotone step
+            trial = jnp.where(resolved, t * growth, jnp.minimum(t, step_safe))
         else:
             trial = t
         return _State(
@@ -399,7 +404,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             jnp.where(ok, m_new, m),
             jnp.where(ok, t, s.step),
             jnp.where(ok, trial, s.trial),
-            jnp.where(ok, step_min, s.step_min),
+            jnp.where(ok, step_safe, s.step_safe),
             s.k + ok.astype(s.k.dtype),
             gmap,
             gmap0,

@@ -142,5 +142,9 @@ def multinomial_regression(
         a,
         tol=tol,
         max_iter=max_iter,
+        # the estimators ask for tol/100 (float32: near the measure's roundoff
+        # floor on unscaled data, where a grown step keeps the iterates
+        # hopping between neighbouring floats); the monotone step settles
+        step_growth=False,
     )
     return np.asarray(res.params), int(res.n_iter)
