@@ -270,9 +270,19 @@ def test_lipschitz_1e7_converges_without_nan(regression):
     c = 4000.0
     lip = c**2 * np.linalg.eigvalsh(X.T.astype(np.float64) @ X / 80).max()
     assert lip > 1e7
-    for step_size in ("backtracking", "lipschitz"):
+    for step_size, grow in [
+        ("backtracking", True),
+        ("backtracking", False),
+        ("lipschitz", False),
+    ]:
         res = proximal_gradient(
-            least_squares, jnp.zeros(20), jr.l1(c * 0.1), c * X, y, step_size=step_size
+            least_squares,
+            jnp.zeros(20),
+            jr.l1(c * 0.1),
+            c * X,
+            y,
+            step_size=step_size,
+            step_growth=grow,
         )
         assert bool(res.converged) and not bool(res.failed)
         assert np.all(np.isfinite(res.params))
@@ -281,15 +291,80 @@ def test_lipschitz_1e7_converges_without_nan(regression):
 
 
 def test_backtracking_starts_from_a_too_large_step(regression):
-    # init_step = 1e3 ≫ 1/L: the line search halves it to a valid step and
-    # never grows it back
+    # init_step = 1e3 ≫ 1/L: the line search halves it to a valid step; with
+    # step_growth=False it never grows it back
     X, y = regression
     res = proximal_gradient(
-        least_squares, jnp.zeros(20), jr.l1(0.1), X, y, init_step=1e3
+        least_squares, jnp.zeros(20), jr.l1(0.1), X, y, init_step=1e3, step_growth=False
     )
     lip = np.linalg.eigvalsh(X.T.astype(np.float64) @ X / 80).max()
     assert bool(res.converged)
     assert float(res.step_size) <= 2 / lip
+    ref = jr.lasso(X, y, 0.1, fit_intercept=False, tol=1e-7)
+    np.testing.assert_allclose(res.params, ref.coef, atol=1e-4)
+
+
+def test_step_growth_reaches_the_reference_in_fewer_iterations():
+    # L1 Poisson regression with a log link: the curvature exp(Xw) along the
+    # iterates differs from the one at the start, so a step that follows it
+    # takes fewer iterations; both schemes reach scipy's minimizer
+    rng = np.random.default_rng(0)
+    n, d = 200, 30
+    X = (rng.normal(size=(n, d)) / np.sqrt(d)).astype(np.float32)
+    w = np.zeros(d)
+    w[:5] = 3 * rng.normal(size=5)
+    y = rng.poisson(np.exp(X @ w)).astype(np.float32)
+    s = float(np.abs(X.T @ (1 - y)).max() / n / 20)  # λ_max / 20
+    runs = {
+        grow: proximal_gradient(
+            poisson_nll, jnp.zeros(d), jr.l1(s), X, y, tol=1e-6, step_growth=grow
+        )
+        for grow in (True, False)
+    }
+
+    def obj(uv):  # w = u - v with u, v >= 0
+        v, g = _poisson_np(uv[:d] - uv[d:], X.astype(np.float64), y.astype(np.float64))
+        return v + s * uv.sum(), np.concatenate([g + s, -g + s])
+
+    ref = optimize.minimize(
+        obj,
+        np.zeros(2 * d),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * (2 * d),
+        options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 5000},
+    )
+    for res in runs.values():
+        assert bool(res.converged)
+        np.testing.assert_allclose(res.params, ref.x[:d] - ref.x[d:], atol=2e-4)
+    assert int(runs[True].n_iter) < int(runs[False].n_iter)
+    assert float(runs[True].step_size) > float(runs[False].step_size)
+
+
+def test_step_growth_does_not_stall_in_float32_roundoff(regression):
+    # tol far below sqrt(eps): the sufficient-decrease test is roundoff there
+    # and cannot vouch for a grown step (steps grown on roundoff alone reach
+    # ~2/L and stall); the growing solver must still be no slower than the
+    # monotone step
+    X, y = regression
+    runs = [
+        proximal_gradient(
+            least_squares,
+            jnp.zeros(20),
+            jr.l1(0.1),
+            X,
+            y,
+            tol=1e-6,
+            max_iter=500,
+            step_growth=grow,
+        )
+        for grow in (True, False)
+    ]
+    ref = jr.lasso(X, y, 0.1, fit_intercept=False, tol=1e-7)
+    for res in runs:
+        assert bool(res.converged)
+        np.testing.assert_allclose(res.params, ref.coef, atol=1e-5)
+    assert int(runs[0].n_iter) <= int(runs[1].n_iter)
 
 
 def test_nan_trials_shrink_the_step():

@@ -14,32 +14,59 @@ with a custom link, a network's last layer, a matrix-completion loss) and
 projection (:mod:`jaxreg.prox`). This is what jaxopt's ``ProximalGradient`` and
 ``ProjectedGradient`` did; jaxopt is archived and optax has no such solver.
 
-**Iteration** (FISTA, Beck & Teboulle 2009, with the gradient adaptive restart
-of O'Donoghue & Candès 2015):
+**Iteration** (FISTA, Beck & Teboulle 2009, with the step-size-aware
+momentum of Scheinberg, Goldfarb & Bai 2014 and the gradient adaptive restart
+of O'Donoghue & Candès 2015): with :math:`\tau_k` the first trial step of
+iteration :math:`k` and :math:`t_k \le \tau_k` the accepted one,
 
 .. math::
 
-    x_{k+1} = \operatorname{prox}_{t_k g}(z_k - t_k \nabla f(z_k)), \quad
-    z_{k+1} = x_{k+1} + \tfrac{m_k - 1}{m_{k+1}}(x_{k+1} - x_k), \quad
-    m_{k+1} = \tfrac{1 + \sqrt{1 + 4 m_k^2}}{2},
+    m_{k+1} = \tfrac12\Big(1 + \sqrt{1 + 4 m_k^2\, t_{k-1}/\tau_k}\Big), \quad
+    z_k = x_k + \tfrac{m_k - 1}{m_{k+1}}(x_k - x_{k-1}), \quad
+    x_{k+1} = \operatorname{prox}_{t_k g}(z_k - t_k \nabla f(z_k)),
 
-with :math:`m_k` reset to 1 (so :math:`z_{k+1} = x_{k+1}`) whenever
-:math:`\langle z_k - x_{k+1}, x_{k+1} - x_k\rangle > 0`.
+with :math:`m` reset to 1 (so the next :math:`z = x`) whenever
+:math:`\langle z_k - x_{k+1}, x_{k+1} - x_k\rangle > 0`. With a constant step
+this is FISTA. Since :math:`t_k(m_{k+1}^2 - m_{k+1}) \le \tau_k(m_{k+1}^2 -
+m_{k+1}) = t_{k-1} m_k^2`, the FISTA energy :math:`t_{k-1} m_k^2 (F(x_k) -
+F^\star) + \tfrac12\|x_{k-1} + m_k(x_k - x_{k-1}) - x^\star\|^2` does not
+increase between restarts, whatever the steps (each only needs the
+sufficient-decrease test below), so :math:`F(x_k) - F^\star \le E_1 /
+(t_{k-1} m_k^2)` with :math:`E_1` the energy after the first step; when
+the first trial is accepted, :math:`\sqrt{t_k}\,m_{k+1} \ge
+\sqrt{t_{k-1}}\,m_k + \sqrt{t_k}/2`, the
+O(1/k²) rate with the average :math:`\sqrt{t}` in place of
+:math:`1/\sqrt{L}` (SGB's Theorem; a trial shrunk after a growth costs the
+factor :math:`\sqrt{t_k/\tau_k}`, as a shrink does in Beck & Teboulle's
+backtracking). Unlike SGB, a shrink keeps :math:`z_k` (no second gradient).
 
-**Step size.** ``step_size="backtracking"`` (default): the trial step starts
-at :math:`1/\hat L` (``power_iterations`` steps of power iteration on
-Hessian-vector products at ``init_params``) and is multiplied by ``decrease``
-until :math:`f(x^+) \le f(z) + \langle\nabla f(z), x^+ - z\rangle +
-\|x^+ - z\|^2/(2t)` holds (up to a few float roundoffs of :math:`|f(z)|`) with
-:math:`f(x^+)` finite. The step never grows again (Beck & Teboulle's
-monotone rule; jaxopt's grew it 2× a step and reset it to 1.0 below 1e-6, so a
-problem with Lipschitz constant above ~1e6 returned NaN). A trial whose
-objective is NaN/Inf simply fails the test and shrinks the step; if
-``max_backtrack`` shrinks find no acceptable step, the solver stops with
-``failed=True`` and the last accepted iterate. ``step_size="lipschitz"``: the
-fixed step :math:`1/(1.1\hat L)` — exact for quadratic :math:`f`, a local
-estimate otherwise. A float: that fixed step. Fixed steps evaluate no
-objective per iteration; a non-finite iterate is caught at the next check.
+**Step size.** ``step_size="backtracking"`` (default): the first trial step
+is :math:`1/\hat L` (``power_iterations`` steps, default 1, of power
+iteration on Hessian-vector products at ``init_params``: a lower bound of
+the largest curvature, so the first trial is too long rather than too short)
+and a trial is multiplied by ``decrease`` until :math:`f(x^+) \le f(z) +
+\langle\nabla f(z), d\rangle + \|d\|^2/(2t)`, :math:`d = x^+ - z`, holds (up
+to :math:`16\varepsilon|f(z)|` of roundoff) with :math:`f(x^+)` finite: one
+``value_and_grad`` at :math:`z` and one ``fun`` per trial. **Step growth**
+(``step_growth=True``, default): the accepted first trial also measures the
+curvature along :math:`d`, :math:`\rho = (f(x^+) - f(z) - \langle\nabla
+f(z), d\rangle)/(\|d\|^2/2t)` (the model would hold up to the step
+:math:`t/\rho`), and the next first trial is :math:`\tau_{k+1} = t_k
+\min(4, \max(1, 0.9/\rho))`, so the step follows the local curvature rather
+than the global worst :math:`L`. When the test is drowned in roundoff
+(:math:`\|d\|^2/2t \le 16\varepsilon|f(z)|`, near the solution in float32) it
+cannot vouch for a longer step: the next trial is then the step Beck &
+Teboulle's rule would have (shrunk only by trials started at or below it).
+``step_growth=False``: Beck & Teboulle's monotone rule (the step never
+grows). jaxopt tried twice the last step every iteration and
+reset it to 1.0 below 1e-6, so a problem with Lipschitz constant above ~1e6
+returned NaN. A trial whose objective is NaN/Inf fails the test and shrinks
+the step; if ``max_backtrack`` shrinks find no acceptable step, the solver
+stops with ``failed=True`` and the last accepted iterate.
+``step_size="lipschitz"``: the fixed step :math:`1/(1.1\hat L)` — exact for
+quadratic :math:`f`, a local estimate otherwise. A float: that fixed step.
+Fixed steps evaluate no objective per iteration; a non-finite iterate is
+caught at the next check.
 
 **Stopping rule** (scale-invariant). The prox-gradient mapping
 :math:`G_t(z) = (z - \operatorname{prox}_{tg}(z - t\nabla f(z)))/t` of the
@@ -58,7 +85,9 @@ never unrolls the loop, and on an L1 penalty is restricted to the support.
 
 References:
   Beck & Teboulle, "A fast iterative shrinkage-thresholding algorithm for
-  linear inverse problems", SIAM J. Imaging Sci. 2009. O'Donoghue & Candès,
+  linear inverse problems", SIAM J. Imaging Sci. 2009. Scheinberg, Goldfarb
+  & Bai, "Fast first-order methods for composite convex optimization with
+  backtracking", Found. Comput. Math. 2014. O'Donoghue & Candès,
   "Adaptive restart for accelerated gradient schemes", Found. Comput. Math.
   2015.
 """
@@ -187,6 +216,7 @@ class _Options(NamedTuple):
     restart: bool
     max_backtrack: int
     decrease: float
+    step_growth: bool
     power_iterations: int
     linear_solver: str
     linear_tol: float
@@ -195,13 +225,21 @@ class _Options(NamedTuple):
 
 class _State(NamedTuple):
     x: Any
-    z: Any
+    x_prev: Any
     momentum: jax.Array
-    step: jax.Array
+    step: jax.Array  # the last accepted step
+    trial: jax.Array  # the next iteration's first trial step
+    step_safe: jax.Array  # Beck-Teboulle's monotone step (shrunk, never grown)
     k: jax.Array  # steps taken
     gmap: jax.Array  # ‖G_t(z)‖ of the last step
     gmap0: jax.Array  # ‖G_t0(x0)‖ of the first step
     failed: jax.Array
+
+
+# step growth (``step_growth=True``): the next first trial is the accepted step
+# times 0.9/ρ, between 1 and 4
+_GROWTH_SAFETY = 0.9
+_MAX_GROWTH = 4.0
 
 
 def _scalar_dtype(tree):
@@ -276,67 +314,97 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
     eps = jnp.finfo(dtype).eps
 
     def backtrack(z, fz, gz, t):
+        """(x⁺, accepted step, ok, growth, resolved): ``growth`` ≥ 1 is the
+        factor by which the next first trial may exceed the accepted step;
+        ``resolved``: the accepted trial's test was above the roundoff."""
+
         def trial(t, shrunk):
             x_new = grad_step(z, gz, t)
             d = jax.tree.map(jnp.subtract, x_new, z)
             f_new = f(x_new)
             dd = _vdot(d, d)
-            bound = fz + _vdot(gz, d) + dd / (2 * t)
+            model = fz + _vdot(gz, d)
+            quad = dd / (2 * t)
             slack = 16 * eps * jnp.abs(fz)
-            ok = jnp.isfinite(f_new) & (f_new <= bound + slack)
+            ok = jnp.isfinite(f_new) & (f_new <= model + quad + slack)
             # a shrunk step so small that the iterate no longer moves would be
             # accepted on roundoff alone (and G = 0 would fake convergence)
-            return x_new, (ok & (dd > 0)) if shrunk else ok
+            ok = (ok & (dd > 0)) if shrunk else ok
+            # curvature ratio ρ = (f(x⁺) - f(z) - ⟨∇f(z), d⟩)/(‖d‖²/2t): the
+            # model would hold along d up to the step t/ρ; measured only when
+            # the quadratic term exceeds the roundoff slack
+            rho = (f_new - model) / jnp.where(quad > 0, quad, 1)
+            growth = jnp.clip(
+                _GROWTH_SAFETY / jnp.maximum(rho, _GROWTH_SAFETY / _MAX_GROWTH),
+                1.0,
+                _MAX_GROWTH,
+            )
+            resolved = quad > slack
+            growth = jnp.where(ok & resolved, growth, 1.0)
+            return x_new, ok, growth.astype(dtype), resolved
 
         def cond(c):
-            i, _, _, ok = c
+            i, _, _, ok, _ = c
             return (~ok) & (i < opts.max_backtrack)
 
         def body(c):
-            i, t, _, _ = c
+            i, t, _, _, _ = c
             t = t * opts.decrease
-            x_new, ok = trial(t, True)
-            return i + 1, t, x_new, ok
+            x_new, ok, _, resolved = trial(t, True)
+            return i + 1, t, x_new, ok, resolved
 
-        x_new, ok = trial(t, False)
-        _, t, x_new, ok = lax.while_loop(cond, body, (0, t, x_new, ok))
-        return x_new, t, ok
+        # only a first trial that passed may grow the next one: after a
+        # shrink the step stays (no grow-shrink cycles)
+        x_new, ok, growth, resolved = trial(t, False)
+        _, t, x_new, ok, resolved = lax.while_loop(
+            cond, body, (0, t, x_new, ok, resolved)
+        )
+        return x_new, t, ok, growth, resolved
 
     def step(s: _State) -> _State:
-        if line_search:
-            fz, gz = jax.value_and_grad(f)(s.z)
-            x_new, t, ok = backtrack(s.z, fz.astype(dtype), gz, s.step)
-        else:
-            gz = jax.grad(f)(s.z)
-            t = s.step
-            x_new = grad_step(s.z, gz, t)
-            ok = jnp.asarray(True)
-        x_new = _where(ok, x_new, s.x)
-        restart = (
-            _vdot(
-                jax.tree.map(jnp.subtract, s.z, x_new),
-                jax.tree.map(jnp.subtract, x_new, s.x),
-            )
-            > 0
-        )
+        # momentum computed with the planned first trial (Scheinberg, Goldfarb
+        # & Bai 2014): m' solves t_trial (m'² - m') = t_k m_k²
         m = s.momentum
-        if opts.restart:
-            m = jnp.where(restart, jnp.ones_like(m), m)
         if opts.acceleration:
-            m_new = 0.5 * (1 + jnp.sqrt(1 + 4 * m * m))
+            m_new = 0.5 * (1 + jnp.sqrt(1 + 4 * m * m * (s.step / s.trial)))
             beta = (m - 1) / m_new
         else:
             m_new, beta = m, jnp.zeros_like(m)
-        z_new = _axpy(beta, jax.tree.map(jnp.subtract, x_new, s.x), x_new)
-        z_new = _where(ok, z_new, s.x)
-        gmap = _norm(jax.tree.map(jnp.subtract, s.z, x_new)).astype(dtype) / t
+        z = _axpy(beta, jax.tree.map(jnp.subtract, s.x, s.x_prev), s.x)
+        if line_search:
+            fz, gz = jax.value_and_grad(f)(z)
+            x_new, t, ok, growth, resolved = backtrack(z, fz.astype(dtype), gz, s.trial)
+        else:
+            gz = jax.grad(f)(z)
+            t = s.trial
+            x_new = grad_step(z, gz, t)
+            ok, growth, resolved = jnp.asarray(True), jnp.ones((), dtype), True
+        x_new = _where(ok, x_new, s.x)
+        z_minus_x = jax.tree.map(jnp.subtract, z, x_new)
+        if opts.restart:
+            restart = _vdot(z_minus_x, jax.tree.map(jnp.subtract, x_new, s.x)) > 0
+            m_new = jnp.where(restart, jnp.ones_like(m_new), m_new)
+        gmap = _norm(z_minus_x).astype(dtype) / t
         gmap = jnp.where(ok, gmap, s.gmap)
         gmap0 = jnp.where(s.k == 0, gmap, s.gmap0)
+        # the step Beck & Teboulle's rule would have: shrunk by the trials
+        # started at or below it, never by a grown trial's shrinks
+        step_safe = jnp.where(
+            s.trial <= s.step_safe, jnp.minimum(s.step_safe, t), s.step_safe
+        )
+        if opts.step_growth:
+            # a test drowned in roundoff (near the solution in float32) cannot
+            # vouch for a grown step: fall back to the monotone step
+            trial = jnp.where(resolved, t * growth, jnp.minimum(t, step_safe))
+        else:
+            trial = t
         return _State(
             x_new,
-            z_new,
-            m_new,
-            t,
+            _where(ok, s.x, s.x_prev),
+            jnp.where(ok, m_new, m),
+            jnp.where(ok, t, s.step),
+            jnp.where(ok, trial, s.trial),
+            jnp.where(ok, step_safe, s.step_safe),
             s.k + ok.astype(s.k.dtype),
             gmap,
             gmap0,
@@ -358,7 +426,10 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
 
     def body(c):
         s, _, x_good = c
-        s = lax.fori_loop(0, opts.check_every, maybe_step, s)
+        if opts.check_every == 1:  # cond has checked k < max_iter and failed
+            s = step(s)
+        else:
+            s = lax.fori_loop(0, opts.check_every, maybe_step, s)
         rel = measure(s)
         finite = jnp.isfinite(rel) & _all_finite(s.x)
         x_good = _where(finite, s.x, x_good)
@@ -378,6 +449,8 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         x0,
         x0,
         jnp.ones((), dtype),
+        t0,
+        t0,
         t0,
         jnp.zeros((), jnp.int32),
         inf,
@@ -447,6 +520,7 @@ def _options(
     restart,
     max_backtrack,
     decrease,
+    step_growth,
     power_iterations,
     linear_solver,
     linear_tol,
@@ -458,7 +532,7 @@ def _options(
     check_positive_int("check_every", check_every)
     check_positive_int("max_backtrack", max_backtrack)
     if power_iterations is None:
-        power_iterations = 20 if step_size == "lipschitz" else 3
+        power_iterations = 20 if step_size == "lipschitz" else 1
     check_positive_int("power_iterations", power_iterations)
     check_positive_int("linear_max_iter", linear_max_iter)
     check_positive("linear_tol", linear_tol)
@@ -486,6 +560,7 @@ def _options(
         bool(restart),
         int(max_backtrack),
         float(decrease),
+        bool(step_growth),
         int(power_iterations),
         linear_solver,
         float(linear_tol),
@@ -507,6 +582,7 @@ def proximal_gradient(
     restart: bool = True,
     max_backtrack: int = 40,
     decrease: float = 0.5,
+    step_growth: bool = True,
     power_iterations: int | None = None,
     linear_solver: str = "gmres",
     linear_tol: float = 1e-6,
@@ -543,8 +619,12 @@ def proximal_gradient(
       restart: gradient adaptive restart of the momentum.
       max_backtrack: shrinks per step before the solver gives up (``failed``).
       decrease: factor by which the trial step shrinks.
+      step_growth: let the line search's next first trial grow (up to 4×)
+        to the curvature measured along the last step (default True; False:
+        the step never grows, Beck & Teboulle's rule). Only for
+        ``step_size="backtracking"``.
       power_iterations: Hessian-vector products in the Lipschitz estimate
-        (default 3 for the line search's first trial, which only needs the
+        (default 1 for the line search's first trial, which only needs the
         right order of magnitude; 20 for ``step_size="lipschitz"``).
       linear_solver, linear_tol, linear_max_iter: the adjoint solve of the
         implicit gradient (:mod:`jaxreg.solvers.implicit`).
@@ -579,6 +659,7 @@ def proximal_gradient(
         restart,
         max_backtrack,
         decrease,
+        step_growth,
         power_iterations,
         linear_solver,
         linear_tol,
@@ -601,6 +682,7 @@ def projected_gradient(
     restart: bool = True,
     max_backtrack: int = 40,
     decrease: float = 0.5,
+    step_growth: bool = True,
     power_iterations: int | None = None,
     linear_solver: str = "gmres",
     linear_tol: float = 1e-6,
@@ -659,6 +741,7 @@ def projected_gradient(
         restart,
         max_backtrack,
         decrease,
+        step_growth,
         power_iterations,
         linear_solver,
         linear_tol,

@@ -150,6 +150,10 @@ def multinomial_regression(
         a,
         tol=tol,
         max_iter=max_iter,
+        # the estimators ask for tol/100 (float32: near the measure's roundoff
+        # floor on unscaled data, where a grown step keeps the iterates
+        # hopping between neighbouring floats); the monotone step settles
+        step_growth=False,
     )
     return _centred_intercepts(np.asarray(res.params), d), int(res.n_iter)
 
