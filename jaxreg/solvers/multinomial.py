@@ -200,7 +200,15 @@ def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, tol, max_iter):
         tiny = jnp.finfo(theta0.dtype).tiny
         rel = tol * cold / jnp.maximum(warm, tiny)
         res = proximal_gradient(
-            softmax_cross_entropy, theta0, pen, Xj, Y, a, tol=rel, max_iter=max_iter
+            softmax_cross_entropy,
+            theta0,
+            pen,
+            Xj,
+            Y,
+            a,
+            tol=rel,
+            max_iter=max_iter,
+            step_growth=False,  # tol/100, as in multinomial_regression
         )
         return res.params, res.n_iter, res.converged
 
