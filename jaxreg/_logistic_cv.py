@@ -527,9 +527,10 @@ DOC = """Logistic regression with ``C`` (and ``l1_ratio``) chosen by
     ``fit(X, y, sample_weight=None, **params)``: ``params`` go to the
     splitter's ``split`` (e.g. ``groups``); ``score`` uses ``scoring``.
 
-    Fitted attributes (``K' = 1`` for two classes, else ``K``; ``n_dof =
-    n_features + fit_intercept``; float64 as scikit-learn):
-      ``classes_``, ``coef_`` ``(K', n_features)``, ``intercept_`` ``(K',)``,
+    Fitted attributes:
+      (``K' = 1`` for two classes, else ``K``; ``n_dof = n_features +
+      fit_intercept``; float64 as scikit-learn) ``classes_``, ``coef_``
+      ``(K', n_features)``, ``intercept_`` ``(K',)``,
       ``Cs_`` ``(n_cs,)``, ``l1_ratios_`` (``[None]`` without ``l1_ratios``),
       ``n_features_in_``, ``feature_names_in_``. Legacy: ``C_`` and
       ``l1_ratio_`` ``(K',)``; ``coefs_paths_`` and ``scores_`` dicts keyed by
