@@ -37,7 +37,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Optimizers: Muon, LION, SAM": ("jaxreg._muon", "jaxreg._lion", "jaxreg.sam"),
     "Spectral normalization": ("jaxreg.spectral",),
     "Diagnostics and curvature": ("jaxreg.diagnostics", "jaxreg.curvature"),
-    "Solvers": ("jaxreg.solvers",),
+    "Solvers": ("jaxreg.solvers", "jaxreg._pytree"),
     "Hyperparameter tuning": ("jaxreg.tune",),
     "Estimators (scikit-learn drop-ins)": (
         "jaxreg.linear_model",

@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxreg import prox as _prox
+from jaxreg._pytree import register_dataclass
 from jaxreg._validation import check_float_array, check_nonnegative, check_unit_interval
 
 __all__ = [
@@ -135,9 +136,7 @@ def _register(cls=None, *, meta_fields=()):
     def wrap(cls):
         cls = dataclasses.dataclass(frozen=True)(cls)
         data = [f.name for f in dataclasses.fields(cls) if f.name not in meta_fields]
-        return jax.tree_util.register_dataclass(
-            cls, data_fields=data, meta_fields=list(meta_fields)
-        )
+        return register_dataclass(cls, data_fields=data, meta_fields=list(meta_fields))
 
     return wrap if cls is None else wrap(cls)
 

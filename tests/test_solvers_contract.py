@@ -19,7 +19,7 @@ from sklearn.datasets import load_diabetes
 
 import jaxreg as jr
 from jaxreg.penalties import SeparablePenalty
-from jaxreg.solvers import Datafit, fit
+from jaxreg.solvers import Datafit, fit, register_dataclass
 from tests.reference import l1_argmin
 
 
@@ -326,9 +326,7 @@ class Huber(Datafit):
         return np.minimum(0.5 * (y - pred) ** 2, np.abs(y - pred) - 0.5)
 
 
-Huber = jax.tree_util.register_dataclass(
-    Huber, data_fields=["y", "weights"], meta_fields=[]
-)
+Huber = register_dataclass(Huber, data_fields=["y", "weights"], meta_fields=[])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -384,7 +382,7 @@ class MCP(SeparablePenalty):
         return jnp.max(jnp.abs(grad))
 
 
-MCP = jax.tree_util.register_dataclass(
+MCP = register_dataclass(
     MCP, data_fields=["strength", "weights"], meta_fields=["gamma"]
 )
 
@@ -444,3 +442,30 @@ def test_mcp_penalty_one_class_decreases_and_is_stationary_x64():
     # MCP's point: large coefficients are not shrunk (the Lasso's are)
     big = np.abs(w) > 3 * lam
     assert np.all(np.abs(w[big]) >= np.abs(lasso[big]))
+
+
+def test_treedefs_tell_datafit_and_penalty_classes_apart():
+    # jax.tree_util.register_dataclass gives equal treedefs to classes with
+    # the same fields, and jit's treedef-keyed cache can then run the program
+    # traced for one class on another (seen in CI: a Logistic hypergradient
+    # with a Quadratic cotangent structure); jaxreg's registration includes
+    # the class
+    from jaxreg.solvers import Gamma, Logistic, Poisson, Quadratic, Tweedie
+
+    y = w = jnp.ones(3)
+    datafits = [Quadratic, Logistic, Poisson, Gamma, Tweedie.with_power(1.5), Huber]
+    penalties = [
+        jr.penalties.L1(0.1),
+        jr.penalties.L2(0.1),
+        jr.penalties.ElasticNet(0.1, 0.5),
+        MCP(0.1, 3.0),
+    ]
+    for group in ([cls(y, w) for cls in datafits], penalties):
+        defs = [jax.tree.structure(obj) for obj in group]
+        for i, a in enumerate(defs):
+            for b in defs[i + 1 :]:
+                assert a != b, (a, b)
+        # and flattening round-trips
+        for obj in group:
+            leaves, tree = jax.tree.flatten(obj)
+            assert type(jax.tree.unflatten(tree, leaves)) is type(obj)

@@ -20,6 +20,7 @@ pytree plus a penalty or constraint, with implicit differentiation
 optimality conditions on the support, solved by conjugate gradients).
 """
 
+from jaxreg._pytree import register_dataclass
 from jaxreg.solvers.base import ConvergenceWarning, SolverResult
 from jaxreg.solvers.bcd import group_lasso
 from jaxreg.solvers.composite import (
@@ -86,5 +87,6 @@ __all__ = [
     "multinomial_regression",
     "projected_gradient",
     "proximal_gradient",
+    "register_dataclass",
     "ridge",
 ]

@@ -105,6 +105,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxreg._pytree import register_dataclass
 from jaxreg._validation import (
     check_float_array,
     check_nonnegative,
@@ -149,9 +150,7 @@ class CompositeResult(NamedTuple):
     failed: jax.Array
 
 
-@functools.partial(
-    jax.tree_util.register_dataclass, data_fields=["args"], meta_fields=["projection"]
-)
+@functools.partial(register_dataclass, data_fields=["args"], meta_fields=["projection"])
 @dataclasses.dataclass(frozen=True)
 class Constraint:
     """The indicator of a convex set, as a penalty: ``prox`` = the projection.
@@ -173,9 +172,7 @@ class Constraint:
         return self.projection(params, *self.args)
 
 
-@functools.partial(
-    jax.tree_util.register_dataclass, data_fields=[], meta_fields=["penalty"]
-)
+@functools.partial(register_dataclass, data_fields=[], meta_fields=["penalty"])
 @dataclasses.dataclass(frozen=True)
 class _StaticPenalty:
     """A penalty that is not a pytree of arrays, held static (hashed by jit)."""
@@ -622,7 +619,11 @@ def proximal_gradient(
       step_growth: let the line search's next first trial grow (up to 4×)
         to the curvature measured along the last step (default True; False:
         the step never grows, Beck & Teboulle's rule). Only for
-        ``step_size="backtracking"``.
+        ``step_size="backtracking"``. Near float32's roundoff floor (a
+        ``tol`` that asks the mapping to fall below about ``1e-6`` of its
+        start) the grown steps are accepted on tests that roundoff decides
+        and the iterates can wander instead of converging; pass False there
+        (the multinomial solvers do: the estimators ask ``tol/100``).
       power_iterations: Hessian-vector products in the Lipschitz estimate
         (default 1 for the line search's first trial, which only needs the
         right order of magnitude; 20 for ``step_size="lipschitz"``).

@@ -19,7 +19,8 @@ rescale ``s`` to sum to ``n``). scikit-learn's ``LogisticRegression`` and
 ``C`` and ``alpha`` accordingly (``lam = 1/(C Σs)``, ``lam = alpha/Σs``).
 
 The contract (all a solver may ask; a new datafit is one class implementing
-it, see ``tests/test_solvers_contract.py`` for Huber):
+it, a frozen dataclass registered with :func:`jaxreg.solvers.register_dataclass`;
+see ``tests/test_solvers_contract.py`` for Huber):
 
 - ``value(u)``, ``neg_grad(u)`` ``= -∇F(u)``, ``hessian_diag(u)``;
 - ``curvature``: ``c`` with ``∇²F(u) ⪯ c·diag(a)`` (``1``, ``1/4``), which
@@ -64,6 +65,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxreg._pytree import register_dataclass
+
 __all__ = [
     "Datafit",
     "Gamma",
@@ -78,9 +81,7 @@ __all__ = [
 
 def _register(cls):
     cls = dataclasses.dataclass(frozen=True)(cls)
-    return jax.tree_util.register_dataclass(
-        cls, data_fields=["y", "weights"], meta_fields=[]
-    )
+    return register_dataclass(cls, data_fields=["y", "weights"], meta_fields=[])
 
 
 def normalized_weights(sample_weight, n, dtype):

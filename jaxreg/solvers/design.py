@@ -55,6 +55,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxreg._pytree import register_dataclass
+
 __all__ = [
     "DenseDesign",
     "GramModel",
@@ -73,7 +75,7 @@ def is_sparse(X) -> bool:
 
 
 @functools.partial(
-    jax.tree_util.register_dataclass,
+    register_dataclass,
     data_fields=["XT", "xbar", "colsq"],
     meta_fields=[],
 )
@@ -142,7 +144,7 @@ class DenseDesign:
 
 
 @functools.partial(
-    jax.tree_util.register_dataclass,
+    register_dataclass,
     data_fields=["data", "rows", "cols", "indptr", "xbar", "colsq"],
     meta_fields=["shape", "chunk", "max_chunks", "gram_max"],
 )

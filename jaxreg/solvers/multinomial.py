@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxreg import penalties
+from jaxreg._pytree import register_dataclass
 from jaxreg.solvers.base import check_X_y, default_dtype
 from jaxreg.solvers.composite import proximal_gradient
 from jaxreg.solvers.datafits import normalized_weights
@@ -53,7 +54,7 @@ class _FeatureRows:
         return jnp.concatenate([self.penalty.prox(theta[:d], step), theta[d:]])
 
 
-_FeatureRows = jax.tree_util.register_dataclass(
+_FeatureRows = register_dataclass(
     _FeatureRows, data_fields=["penalty"], meta_fields=["n_features"]
 )
 
