@@ -2,7 +2,7 @@
 
 Usage:  python bench/solvers.py [--quick] [--only LETTERS]
         (writes bench/results/solvers.{json,md}; ``--only ef`` runs the sparse
-        cases (e) and (f) only, ``--only g`` the GLM cases (g)-(j))
+        cases (e) and (f) only, ``--only g`` the estimator cases (g)-(k))
 
 Problems (issue 4, and issue 11's real and sparse designs):
   (a) Lasso, make_regression(1000, 5000, n_informative=50, noise=10,
@@ -17,6 +17,11 @@ Problems (issue 4, and issue 11's real and sparse designs):
   (f) TF-IDF of the Python standard library's sources (real sparse text that
       ships with Python): Lasso on log line counts, L1 logistic on "in a
       package".
+  (g)-(k) warm estimator fits at default accuracy (``glm_rows``): Poisson L2
+      and L1, Gamma L2, multinomial L2/L1 on digits, and multinomial L1 on
+      make_classification(5000, 2000, n_informative=50, n_classes=10,
+      n_clusters_per_class=1, random_state=0) against scikit-learn's saga
+      (skglm has no multinomial solver).
 
 Protocol (that of shared/research/glm_bench.py): every solver's result is
 checked by ONE numpy routine (objective and duality gap at the rescaled
@@ -357,8 +362,8 @@ def _case(suite, case, jax_fn, solve_fn, peers, check, quick, repeats):
 
 
 def run(quick: bool = False, only: str | None = None) -> list[dict]:
-    """Runs problems (a)-(j) in float64 (``only``: the letters of the cases to
-    run, e.g. ``"ef"``; ``g`` stands for (g)-(j)); returns
+    """Runs problems (a)-(k) in float64 (``only``: the letters of the cases to
+    run, e.g. ``"ef"``; ``g`` stands for (g)-(k)); returns
     ``bench.common.row`` rows."""
     import jax
 
@@ -556,7 +561,7 @@ def glm_rows(quick):
     skglm) at their default-like accuracy; prints each time ratio and the
     relative objective difference (ours - peer)/|peer| beside it."""
     from sklearn import linear_model as sk
-    from sklearn.datasets import load_diabetes, load_digits
+    from sklearn.datasets import load_diabetes, load_digits, make_classification
 
     from jaxreg import linear_model as jl
 
@@ -633,6 +638,30 @@ def glm_rows(quick):
                 lambda e, rho=rho: _multinomial_objective(e, Xg, yg, 0.5, rho),
             )
         )
+    # (k) the issue's 10-class problem; skglm has no multinomial solver
+    nk, dk = (1000, 200) if quick else (5000, 2000)
+    Xk, yk = make_classification(
+        nk,
+        dk,
+        n_informative=50,
+        n_classes=10,
+        n_clusters_per_class=1,
+        random_state=0,
+    )
+    Xk = (Xk - Xk.mean(0)) / Xk.std(0)
+    Ck = 0.01
+    cases.append(
+        (
+            f"(k) multinomial L1, synthetic {nk}x{dk}x10",
+            fitter(jl.LogisticRegression(C=Ck, l1_ratio=1.0, max_iter=1000), Xk, yk),
+            {
+                "sklearn-saga": fitter(
+                    sk.LogisticRegression(C=Ck, l1_ratio=1.0, solver="saga"), Xk, yk
+                )
+            },
+            lambda e: _multinomial_objective(e, Xk, yk, Ck, 1.0),
+        )
+    )
     rows = []
     repeats = 1 if quick else 3
     for case, ours, peers, objective in cases:
