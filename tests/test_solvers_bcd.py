@@ -102,6 +102,24 @@ def test_kkt_unequal_groups_weights_sample_weights_x64():
     assert zero, "some group should be zero at lam_max/5"
 
 
+def test_kkt_large_working_set_gram_and_residual_x64():
+    # working sets beyond 256 columns: the least-squares model uses the Gram
+    # matrix up to min(1024, n) = 500 columns (128 groups of 3: 384), the
+    # residuals beyond (256 groups: 768); both must reach the KKT point
+    X, y = _problem(n=500, d=900, seed=2)
+    n, d = X.shape
+    labels = np.repeat(np.arange(d // 3), 3)
+    a, c = np.full(n, 1 / n), np.ones(d // 3)
+    for factor in (100, 1000):
+        with jax.enable_x64(True):
+            lam = _lam_max(X, y, labels, a) / factor
+            res = group_lasso(X, y, lam, 3, tol=1e-12)
+            coef, b = np.asarray(res.coef), float(res.intercept)
+        assert bool(res.converged)
+        assert np.sum(coef != 0) > 3 * 128  # past the 128-group working set
+        assert _kkt_violation(X, y, coef, b, lam, labels, a, c) < 1e-7
+
+
 def _logistic_objective(X, y01, coef, b, lam, labels):
     u = X @ coef + b
     loss = np.mean(np.logaddexp(0.0, -(2 * y01 - 1) * u))
