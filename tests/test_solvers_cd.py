@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxreg as jr
 from jaxreg import elastic_net
 from jaxreg.solvers import base, cd
 from jaxreg.solvers.design import GramModel
@@ -142,3 +143,35 @@ def test_huge_finite_X_reports_overflow_not_nan():
             base.prepare(
                 X, rng.standard_normal(20), Quadratic, fit_intercept=fit_intercept
             )
+
+
+def test_least_squares_with_free_intercept_equals_centring_x64():
+    # cd.solve with the intercept as a free coordinate (the Gram cache is
+    # then off: it holds no intercept row) reaches the centred solution
+    from jaxreg.solvers import glm
+    from jaxreg.solvers.datafits import Quadratic
+    from jaxreg.solvers.design import DenseDesign
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 8))
+    y = X @ rng.normal(size=8) + 3.0
+    with jax.enable_x64(True):
+        a = jnp.full(50, 1 / 50)
+        XT = jnp.asarray(X.T)
+        design = DenseDesign(XT, *DenseDesign.moments(XT, a, False))
+        df = Quadratic(jnp.asarray(y), a)
+        st, tol_abs = glm.setup(design, df, jnp.zeros(8), 1e-12, True)
+        st = cd.solve(
+            design,
+            df,
+            jr.l1(0.05),
+            st,
+            tol_abs,
+            fit_intercept=True,
+            max_iter=100,
+            max_epochs=100_000,
+            p0=16,
+        )
+        ref = jr.lasso(X, y, 0.05, tol=1e-12)
+    np.testing.assert_allclose(np.asarray(st.w), np.asarray(ref.coef), atol=1e-9)
+    np.testing.assert_allclose(float(st.b), float(ref.intercept), atol=1e-9)

@@ -120,10 +120,15 @@ class WSCache(NamedTuple):
     valid: jax.Array  # bool: False -> select from scratch
 
 
-def empty_cache(datafit, design, K):
-    """An invalid cache for bucket ``K`` (empty unless the Hessian is constant
-    and the design's working-set model is a Gram matrix)."""
-    K = K if (datafit.constant_hessian and design.ws_gram(K)) else 0
+def _uses_cache(datafit, design, K, fit_intercept):
+    """The working set's Gram matrix is cached across outer iterations: a
+    constant Hessian, a Gram model, and no free intercept row."""
+    return datafit.constant_hessian and design.ws_gram(K) and not fit_intercept
+
+
+def empty_cache(datafit, design, K, fit_intercept):
+    """An invalid cache for bucket ``K`` (empty unless :func:`_uses_cache`)."""
+    K = K if _uses_cache(datafit, design, K, fit_intercept) else 0
     n = design.n_samples
     dtype = design.dtype
     return WSCache(
@@ -354,7 +359,7 @@ def _working_set_step(
     priority = jnp.where(screened, -jnp.inf, -dist)
     priority = jnp.where(st.w != 0, jnp.inf, priority)
     constant = datafit.constant_hessian
-    if constant and design.ws_gram(K):
+    if _uses_cache(datafit, design, K, fit_intercept):
         cache = _select_cached(design, a, priority, cache)
         ws = cache.ws
         model0 = design.ws_model(cache.cols, a, cache.gram)
@@ -555,7 +560,7 @@ STATIC = ("K", "fit_intercept")
 
 @functools.partial(jax.jit, static_argnames=STATIC)
 def _solve_bucket(K, fit_intercept, design, datafit, penalty, st, budget):
-    cache = empty_cache(datafit, design, K)
+    cache = empty_cache(datafit, design, K, fit_intercept)
     return run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget)[0]
 
 
