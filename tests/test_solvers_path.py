@@ -134,6 +134,21 @@ def test_cv_sparse_weighted_logistic_folds_x64():
             )
 
 
+def test_fold_weights_count_repeated_rows_and_take_masks():
+    from jaxreg.solvers.path import fold_weights
+
+    # a bootstrap split lists row 0 twice: it weighs twice, as in X[train]
+    splits = [([0, 0, 1, 2], [3]), (np.array([False, True, True, True]), [0])]
+    train, test = fold_weights(splits, None, 4, np.float64)
+    np.testing.assert_allclose(train, [[0.5, 0.25, 0.25, 0], [0, 1 / 3, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(test, [[0, 0, 0, 1], [1, 0, 0, 0]])
+    sw = np.array([1.0, 2.0, 3.0, 4.0])
+    train, _ = fold_weights(splits[:1], sw, 4, np.float64)
+    np.testing.assert_allclose(train, [[2 / 7, 2 / 7, 3 / 7, 0]])
+    with pytest.raises(ValueError, match="empty"):
+        fold_weights([([], [0])], None, 4, np.float64)
+
+
 def test_cv_contiguous_folds_match_kfold():
     from jaxreg.solvers.path import kfold
 

@@ -131,7 +131,7 @@ def _bucket(K, fit_intercept, design, datafit, penalty, lams, start, st, out, bu
         return jnp.where(keep, i + 1, i), st, cache, (coefs, ints, gaps, iters)
 
     st = st._replace(status=jnp.zeros((), jnp.int32))
-    cache = cd.empty_cache(datafit, design, K)
+    cache = cd.empty_cache(datafit, design, K, fit_intercept)
     start, st, _, out = lax.while_loop(cond, body, (start, st, cache, out))
     return start, st, out
 
@@ -329,14 +329,23 @@ def fold_weights(splits, sample_weight, n, dtype):
     that a fold is the full ``X`` with weights, the same shapes for every fold.
     Raises ``ValueError`` for an empty part or one with zero total weight."""
     sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+
+    def rows(part):  # the weight of each row; a row listed twice counts twice
+        part = np.asarray(part)
+        if part.dtype == bool:
+            part = np.flatnonzero(part)
+        if part.size == 0:
+            return 0, None
+        return part.size, np.bincount(part, sw[part], n)
+
     train = np.zeros((len(splits), n), dtype)
     test = np.zeros((len(splits), n), dtype)
     for k, (tr, te) in enumerate(splits):
-        tr, te = np.asarray(tr), np.asarray(te)
-        if tr.size == 0 or te.size == 0:
+        (n_tr, s_tr), (n_te, s_te) = rows(tr), rows(te)
+        if n_tr == 0 or n_te == 0:
             raise ValueError(f"fold {k} has an empty training or held-out part")
-        train[k, tr] = normalized_weights(sw[tr], len(tr), dtype)
-        test[k, te] = normalized_weights(sw[te], len(te), dtype)
+        train[k] = normalized_weights(s_tr, n, dtype)
+        test[k] = normalized_weights(s_te, n, dtype)
     return train, test
 
 
