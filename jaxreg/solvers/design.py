@@ -251,7 +251,7 @@ class SparseDesign:
             length = jnp.concatenate([length, jnp.zeros((1,), length.dtype)])
             off = jnp.concatenate([off, jnp.ones((1,), off.dtype)])
         cols = jnp.where(inside, col, k)  # k: dropped by the segment sums
-        return _SparseBlock(ws, start, length, off, data, rows, cols)
+        return _SparseBlock(start, length, off, data, rows, cols)
 
     def ws_model(self, block, h, H=None):
         """:class:`ResidualModel` of ``block`` at weights ``h``: two segment
@@ -318,7 +318,6 @@ def _chunking(counts):
 class _SparseBlock(NamedTuple):
     """Working-set columns of a :class:`SparseDesign` (see ``ws_block``)."""
 
-    ws: jax.Array  # (K,) feature indices
     start: jax.Array  # (k,) first nonzero of each column (k = K, or K + 1)
     length: jax.Array  # (k,) its number of nonzeros (0 for the intercept)
     off: jax.Array  # (k,) x̃ⱼ = xⱼ + offⱼ·1: -xbarⱼ, 1 for the intercept
