@@ -340,6 +340,8 @@ def _scores(coefs, X, y, folds, sample_weight, classes, scoring, fit_intercept):
 def fit(est, X, y, sample_weight, params):
     """``LogisticRegressionCV.fit`` (module docstring); sets the fitted
     attributes on ``est`` with scikit-learn 1.9's shapes."""
+    from jaxreg.linear_model import _class_weighted  # imports this module
+
     penalty, l1_ratios, l1_ratios_ = _resolve_penalty(est)
     scoring = _scoring(est)
     legacy = _legacy(est)
@@ -364,10 +366,9 @@ def fit(est, X, y, sample_weight, params):
     sample_weight = _weights_array(sample_weight, X)
     folds = list(check_cv(est.cv, y, classifier=True).split(X, y, **params))
     class_weight = _class_weight_dict(est.class_weight, classes, y, sample_weight)
-    base = np.ones(len(y)) if sample_weight is None else sample_weight
-    if class_weight is not None:
-        cw = compute_class_weight(class_weight, classes=classes, y=y)
-        base = base * cw[y_idx]
+    base = _class_weighted(class_weight, classes, y, y_idx, sample_weight)
+    if base is None:
+        base = np.ones(len(y))
     # the refit on all data is one more "fold" (every row weighted): the
     # same shapes, so the same compiled program
     n_folds = len(folds)
