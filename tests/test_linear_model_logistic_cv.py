@@ -282,3 +282,23 @@ def test_folds_share_one_compiled_program(iris):
     LogisticRegressionCV(Cs=[0.3, 3.0, 30.0], cv=cv, **kw).fit(X, y)
     assert before >= 1
     assert multinomial._folds_at._cache_size() == before
+
+
+def test_multinomial_folds_where_zero_is_optimal_stop_at_once():
+    # C small enough that W = 0 (and, with balanced classes, b = 0) is optimal:
+    # the stationarity at the start is roundoff, and the fold fits must stop
+    # there instead of running max_iter steps and warning (filterwarnings =
+    # error turns a ConvergenceWarning into a failure)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 5))
+    y = np.repeat([0, 1, 2], 30)
+    est = LogisticRegressionCV(
+        Cs=[1e-4, 1e-3, 1.0],
+        l1_ratios=(1.0,),
+        solver="saga",
+        cv=3,
+        scoring="neg_log_loss",
+        use_legacy_attributes=False,
+    ).fit(X, y)
+    assert np.all(est.n_iter_[..., :2] < 100)
+    assert np.all(est.n_iter_[..., 2] > 1)  # C = 1 is a real fit

@@ -196,10 +196,15 @@ def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, tol, max_iter):
         # FISTA's tol is relative to its first step: from a warm start that
         # is already small, so rescale it to the cold start's reference (the
         # accuracy of multinomial_regression from 0, not tighter)
-        cold = stationarity(jnp.zeros_like(theta0), lam, a)
+        zero = jnp.zeros_like(theta0)
+        cold = stationarity(zero, lam, a)
         warm = stationarity(theta0, lam, a)
-        tiny = jnp.finfo(theta0.dtype).tiny
-        rel = tol * cold / jnp.maximum(warm, tiny)
+        # never below the measure's roundoff: when 0 is optimal (lam >=
+        # lam_max, balanced classes) cold itself is roundoff
+        g0 = jax.grad(softmax_cross_entropy)(zero, Xj, Y, a)
+        eps = jnp.finfo(theta0.dtype).eps
+        target = jnp.maximum(tol * cold, eps * jnp.sqrt(jnp.sum(g0 * g0)))
+        rel = target / jnp.maximum(warm, jnp.finfo(theta0.dtype).tiny)
         res = proximal_gradient(
             softmax_cross_entropy,
             theta0,
