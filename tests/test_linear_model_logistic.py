@@ -116,6 +116,24 @@ def test_class_weight_matches_sklearn(class_weight):
     np.testing.assert_allclose(oursb.coef_, refb.coef_, atol=1e-3)
 
 
+def test_multinomial_where_zero_is_optimal_stops_at_once():
+    # C small enough that W = 0 and, with balanced classes, b = 0 are optimal:
+    # the fit starts at the solution and must stop there, not run max_iter
+    # FISTA steps and warn (filterwarnings = error makes a warning a failure)
+    X, y = _standardized(load_iris)
+    keep = np.r_[0:50, 50:80, 100:150]
+    X, y = X[keep], y[keep]
+    ours = LogisticRegression(C=1e-4, l1_ratio=1, class_weight="balanced").fit(X, y)
+    assert ours.n_iter_[0] < 100
+    # the KKT condition of W = 0: |Xᵀ(P - Y)| <= 1/C entrywise, with P the
+    # weighted class frequencies (1/3 each), written out with numpy
+    s = len(y) / (3 * np.bincount(y))[y]  # "balanced"
+    Y = np.eye(3)[y]
+    assert np.abs((s[:, None] * X).T @ (1 / 3 - Y)).max() <= 1e4
+    np.testing.assert_array_equal(ours.coef_, 0.0)
+    np.testing.assert_allclose(ours.intercept_, 0.0, atol=1e-6)
+
+
 def test_solver_names():
     X, y = _standardized(load_iris)
     base = LogisticRegression(tol=1e-6, max_iter=1000).fit(X, y)

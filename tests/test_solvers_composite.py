@@ -527,3 +527,26 @@ def test_float32_by_default_and_dtype_kept(regression):
     res = proximal_gradient(least_squares, jnp.zeros(20), jr.l1(0.1), X, y)
     assert res.params.dtype == jnp.float32 and res.value.dtype == jnp.float32
     assert res.n_iter.dtype == jnp.int32
+
+
+def test_a_start_at_the_solution_stops_at_roundoff(regression):
+    # started at the ridge solution (numpy's solve, rounded to float32), the
+    # first prox-gradient mapping is itself roundoff: a tol relative to it is
+    # unreachable, and the solver must stop at the floor eps·||∇f(x0)||
+    # instead of running max_iter and warning (filterwarnings = error)
+    X, y = regression
+    lam = 0.1
+    X64, y64 = X.astype(np.float64), y.astype(np.float64)
+    n = len(y)
+    w_star = np.linalg.solve(X64.T @ X64 / n + lam * np.eye(20), X64.T @ y64 / n)
+    res = proximal_gradient(
+        least_squares,
+        jnp.asarray(w_star, jnp.float32),
+        jr.l2(lam),
+        X,
+        y,
+        tol=1e-9,
+        max_iter=2_000,
+    )
+    assert bool(res.converged) and int(res.n_iter) < 100
+    np.testing.assert_allclose(res.params, w_star, rtol=1e-5, atol=1e-6)

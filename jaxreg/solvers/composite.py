@@ -72,7 +72,11 @@ caught at the next check.
 :math:`G_t(z) = (z - \operatorname{prox}_{tg}(z - t\nabla f(z)))/t` of the
 last step, relative to its value at the first step:
 :math:`\|G_{t_k}(z_k)\| \le \mathrm{tol}\cdot\|G_{t_0}(x_0)\|`, checked every
-``check_every`` iterations inside one ``lax.while_loop``. Since
+``check_every`` iterations inside one ``lax.while_loop``; or, whatever
+``tol``, :math:`\|G_{t_k}(z_k)\| \le \varepsilon\|\nabla f(x_0)\|`, the
+mapping's roundoff (a start already optimal, such as 0 under a penalty
+above :math:`\lambda_{\max}`, has :math:`\|G_{t_0}(x_0)\|` itself at
+roundoff and stops there instead of running ``max_iter``). Since
 :math:`G_t(z) + \nabla f(x^+) - \nabla f(z) \in \partial F(x^+)`, the
 returned iterate has :math:`\operatorname{dist}(0, \partial F(x^+)) \le
 (1 + tL)\|G_t(z)\|`. Rescaling :math:`f` and :math:`g` together leaves the
@@ -133,7 +137,8 @@ class CompositeResult(NamedTuple):
       optimality: the stopping measure
         :math:`\\|G_{t_k}(z_k)\\| / \\|G_{t_0}(x_0)\\|` (relative prox-gradient
         mapping norm) at the last check.
-      converged: ``optimality <= tol`` and not ``failed`` (usable inside
+      converged: ``optimality <= tol`` (or the mapping at its roundoff,
+        :math:`\varepsilon\|\nabla f(x_0)\|`) and not ``failed`` (usable inside
         ``jit``/``vmap``, where no warning can be raised).
       step_size: the step the iteration ended with.
       failed: no step gave a finite objective with sufficient decrease, or a
@@ -230,6 +235,7 @@ class _State(NamedTuple):
     k: jax.Array  # steps taken
     gmap: jax.Array  # ‖G_t(z)‖ of the last step
     gmap0: jax.Array  # ‖G_t0(x0)‖ of the first step
+    floor: jax.Array  # ε‖∇f(x0)‖: the mapping's roundoff
     failed: jax.Array
 
 
@@ -384,6 +390,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         gmap = _norm(z_minus_x).astype(dtype) / t
         gmap = jnp.where(ok, gmap, s.gmap)
         gmap0 = jnp.where(s.k == 0, gmap, s.gmap0)
+        floor = jnp.where(s.k == 0, eps * _norm(gz).astype(dtype), s.floor)
         # the step Beck & Teboulle's rule would have: shrunk by the trials
         # started at or below it, never by a grown trial's shrinks
         step_safe = jnp.where(
@@ -405,6 +412,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             s.k + ok.astype(s.k.dtype),
             gmap,
             gmap0,
+            floor,
             s.failed | ~ok,
         )
 
@@ -417,9 +425,12 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             s.gmap0 > 0, s.gmap / jnp.where(s.gmap0 > 0, s.gmap0, 1), 0 * s.gmap
         )
 
+    def done(s, rel):
+        return (rel <= tol) | (s.gmap <= s.floor)
+
     def cond(c):
         s, rel, _ = c
-        return (s.k < opts.max_iter) & (rel > tol) & ~s.failed
+        return (s.k < opts.max_iter) & ~done(s, rel) & ~s.failed
 
     def body(c):
         s, _, x_good = c
@@ -452,10 +463,11 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         jnp.zeros((), jnp.int32),
         inf,
         inf,
+        jnp.zeros((), dtype),
         jnp.asarray(False),
     )
     s, rel, _ = lax.while_loop(cond, body, (s0, inf, x0))
-    return s.x, (s.k, rel, s.step, s.failed)
+    return s.x, (s.k, rel, s.step, s.failed, done(s, rel))
 
 
 @functools.partial(jax.jit, static_argnames=("fun", "opts"))
@@ -478,9 +490,9 @@ def _solve(fun, init_params, penalty, args, tol, step0, opts: _Options):
         tol=opts.linear_tol,
         max_iter=opts.linear_max_iter,
     )
-    x, (k, rel, t, failed) = solution(init_params, (args, penalty), (tol, step0))
+    x, (k, rel, t, failed, done) = solution(init_params, (args, penalty), (tol, step0))
     value = fun(x, *args) + penalty.value(x)
-    converged = (rel <= tol) & ~failed
+    converged = done & ~failed
     return CompositeResult(x, value, k, rel, converged, t, failed)
 
 
