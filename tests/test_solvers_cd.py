@@ -71,6 +71,45 @@ def test_accelerated_model_cd_reaches_scipy_argmin(l2):
     assert 2 * int(ep) <= _plain_cd_epochs(H, g, l1, l2, 1e-12, 10 * int(ep))
 
 
+class _NoNewton(GramModel):
+    """The same model without the Newton step on the support."""
+
+    newton = None
+
+
+@pytest.mark.parametrize("l1", [1e-2, 1e-3])
+def test_newton_on_the_support_cuts_epochs_on_correlated_features(l1):
+    """Features of an AR(1) chain with correlation 0.995 (condition number
+    ~3e4): model CD with the Newton step on the support reaches scipy's
+    argmin in at most half the epochs of the same CD without it."""
+    rng = np.random.default_rng(0)
+    n, K, rho = 200, 40, 0.995
+    A = np.empty((K, n))
+    A[0] = rng.standard_normal(n)
+    for j in range(1, K):
+        A[j] = rho * A[j - 1] + np.sqrt(1 - rho**2) * rng.standard_normal(n)
+    w = np.zeros(K)
+    w[::4] = rng.standard_normal(10)
+    y = w @ A + 0.1 * rng.standard_normal(n)
+    H, g = A @ A.T / n, A @ y / n
+
+    def q(x):
+        return -g @ x + 0.5 * x @ H @ x + l1 * np.abs(x).sum()
+
+    x_star, q_star = l1_argmin(lambda x: (-g @ x + 0.5 * x @ H @ x, -g + H @ x), K, l1)
+    epochs = {}
+    with jax.enable_x64(True):
+        pen = elastic_net(l1, 1.0, weights=jnp.ones(K))
+        for model in (GramModel, _NoNewton):
+            args = (model(None, jnp.asarray(H)), jnp.asarray(g), jnp.zeros(K))
+            x, _, ep, _ = cd._model_cd(*args, pen, 1e-12, 100_000)
+            assert q(np.asarray(x)) <= q_star + 1e-10
+            np.testing.assert_allclose(x, x_star, atol=1e-5)
+            epochs[model] = int(ep)
+    # measured: 115 vs 403 epochs (l1 = 1e-2), 193 vs 535 (l1 = 1e-3)
+    assert 2 * epochs[GramModel] <= epochs[_NoNewton]
+
+
 def _plain_cd_epochs(H, g, l1, l2, eps, limit):
     """Epochs numpy cyclic CD needs for the same stopping rule (max over an
     epoch of H_jj |Δx_j| <= eps), or ``limit`` if it needs at least that."""

@@ -343,7 +343,11 @@ class GramModel(NamedTuple):
       ``δᵢᵀHδⱼ`` of a few differences of carries (symmetrized);
     - ``hdelta(carry)``: ``Hδ`` (``(k,)``); ``predictor(carry, δ)``: ``X̃_Wδ``
       (``(n,)``);
-    - ``matvec(δ) = X̃_Wδ`` and ``rmatvec(r) = X̃_Wᵀr`` from scratch.
+    - ``matvec(δ) = X̃_Wδ`` and ``rmatvec(r) = X̃_Wᵀr`` from scratch;
+    - ``newton(carry, g, pen_value, support)``: the Newton step on ``q``
+      restricted to ``support`` (``(k,)``), and ``move(carry, step)``: the
+      carry after ``x += step``; ``newton`` is ``None`` for a model that
+      does not form ``H`` (then CD runs without it).
 
     Here the carry is ``(x, Hδ)``: a coordinate step costs ``O(k)``.
     """
@@ -395,6 +399,33 @@ class GramModel(NamedTuple):
     def rmatvec(self, r):
         return self.cols @ r
 
+    def newton(self, carry, g, pen_value, support, max_iter):
+        """The Newton step ``s`` on ``q(x) = -gᵀδ + ½δᵀHδ + pen_value(x)``
+        over the coordinates in ``support`` (bool ``(k,)``; ``s`` is 0
+        elsewhere), where ``pen_value`` is smooth (away from the kinks of an
+        L1 or group norm): ``(H + ∇²pen)_SS s_S = -∇q_S``, by at most
+        ``max_iter`` conjugate-gradient steps (each one ``k x k`` product and
+        a Hessian-vector product of ``pen_value`` by autodiff, so any
+        penalty works). For a quadratic datafit and an L1 / elastic-net
+        penalty, ``x + s`` is the minimizer of ``q`` on the face of the
+        current signs."""
+        x, hd = carry
+        grad_pen = jax.grad(pen_value)
+
+        def hvp(v):
+            v = jnp.where(support, v, 0.0)
+            curv = jax.jvp(grad_pen, (x,), (v,))[1]
+            return jnp.where(support, self.H @ v + curv, v)
+
+        rhs = jnp.where(support, g - hd - grad_pen(x), 0.0)
+        eps = jnp.finfo(x.dtype).eps
+        step, _ = jax.scipy.sparse.linalg.cg(hvp, rhs, tol=eps, maxiter=max_iter)
+        return jnp.where(support, step, 0.0)
+
+    def move(self, carry, step):
+        x, hd = carry
+        return x + step, hd + self.H @ step
+
 
 class ResidualModel(NamedTuple):
     """Working-set model of a sparse design, in residual form (the contract
@@ -422,6 +453,8 @@ class ResidualModel(NamedTuple):
     hx: jax.Array  # (k,)
     htot: jax.Array  # ()
     hdiag: jax.Array  # (k,)
+
+    newton = None  # H is never formed
 
     def start(self, x):
         z = jnp.zeros((2,), x.dtype)
