@@ -5,6 +5,7 @@ KKT conditions written out in numpy, scipy's BFGS on the active groups.
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.optimize
@@ -214,3 +215,43 @@ def test_bad_input_raises(kwargs, match):
     kwargs = dict(lam=0.1) | kwargs
     with pytest.raises(ValueError, match=match):
         group_lasso(X, y, kwargs.pop("lam"), kwargs.pop("groups"), **kwargs)
+
+
+@pytest.mark.parametrize("lam", [1e-2, 1e-3])
+def test_newton_on_nonzero_groups_cuts_epochs_on_correlated_features(lam, monkeypatch):
+    """Block CD on the Gram model of an AR(1) chain of features (correlation
+    0.995, groups of 2) reaches the group-lasso KKT point, in fewer epochs
+    with the Newton step on the nonzero groups than without it."""
+    from jaxreg import penalties
+    from jaxreg.solvers import bcd, cd
+
+    rng = np.random.default_rng(0)
+    n, K, m, rho = 200, 20, 2, 0.995
+    A = np.empty((K * m, n))
+    A[0] = rng.standard_normal(n)
+    for j in range(1, K * m):
+        A[j] = rho * A[j - 1] + np.sqrt(1 - rho**2) * rng.standard_normal(n)
+    w = np.zeros(K * m)
+    w[::4] = rng.standard_normal(10)
+    g = A @ (w @ A + 0.1 * rng.standard_normal(n)) / n
+    H = A @ A.T / n
+
+    def kkt(x):
+        r = (g - H @ x).reshape(K, m)
+        x = x.reshape(K, m)
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        on = np.linalg.norm(r - lam * x / np.where(norms > 0, norms, 1), axis=1)
+        return np.max(np.where(norms[:, 0] > 0, on, np.linalg.norm(r, axis=1) - lam))
+
+    epochs = []
+    for after in (cd.NEWTON_AFTER, 10**9):  # 10**9: never
+        monkeypatch.setattr(cd, "NEWTON_AFTER", after)
+        with jax.enable_x64(True):
+            model = bcd._model(jnp.asarray(A), jnp.full(n, 1 / n), K, m, True)
+            pen = penalties.BlockGroupLasso(jnp.asarray(lam), None)
+            args = (model, jnp.asarray(g), jnp.zeros(K * m), pen, K, m)
+            x, ep = bcd._model_bcd(*args, 1e-13, 100_000)
+        assert kkt(np.asarray(x)) < 1e-9
+        epochs.append(int(ep))
+    # measured: 445 vs 721 epochs (lam = 1e-2), 163 vs 3362 (lam = 1e-3)
+    assert 4 * epochs[0] <= 3 * epochs[1]

@@ -37,7 +37,11 @@ The algorithm mirrors the coordinate descent of :mod:`.cd` group by group:
    one works on the residual ``X_W δ`` (``O(mn)`` per block step, and none
    for a block that stays zero), as forming the Gram would cost more than
    the epochs it saves. Every 6 epochs the iterates are combined by
-   Anderson extrapolation (kept when ``q`` decreases). Least squares needs
+   Anderson extrapolation (kept when ``q`` decreases), and, in Gram mode
+   after 60 epochs, a Newton step on the nonzero groups is tried
+   (:func:`jaxreg.solvers.cd.try_newton`; on correlated features it cuts
+   the epochs: MultiTaskLasso on diabetes degree-3 features at the end of
+   the path, 2-8x fewer). Least squares needs
    no line search; the logistic loss gets a backtracking line search on the
    true objective after each model solve (prox-Newton, as skglm's
    ``GroupProxNewton``). The inner loop stops at ``0.3 ×`` the outer gap
@@ -86,8 +90,9 @@ from jaxreg.solvers.cd import (
     _top_k,
     prox_newton_update,
     run_buckets,
+    try_newton,
 )
-from jaxreg.solvers.design import is_sparse
+from jaxreg.solvers.design import GramModel, is_sparse
 from jaxreg.solvers.glm import datafit_class
 
 __all__ = ["group_lasso", "group_layout"]
@@ -276,14 +281,13 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
         rows = lax.dynamic_slice_in_dim(H if gram else cols, start, delta.shape[0])
         return acc + delta @ rows
 
+    def penalty_value(x):
+        return jnp.sum(pen.block_value(x[:Km].reshape(K, m)))
+
     def q(x, acc):
         delta = x - x0
         quad = jnp.dot(delta, acc) if gram else jnp.sum(h * acc * acc)
-        return (
-            0.5 * quad
-            - jnp.dot(delta, g)
-            + jnp.sum(pen.block_value(x[:Km].reshape(K, m)))
-        )
+        return 0.5 * quad - jnp.dot(delta, g) + penalty_value(x)
 
     def block(k, carry):
         x, acc, change = carry
@@ -309,15 +313,41 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
 
     h_b = H[Km, Km] if (gram and fit_col) else jnp.sum(h)
 
-    def extrapolate(x, acc, xs, accs):
+    free = jnp.arange(x.shape[0]) >= Km  # a free intercept
+
+    def pattern(x):  # 1 on the coordinates of a nonzero group
+        nonzero = jnp.any(x[..., :Km].reshape(x.shape[:-1] + (K, m)) != 0, -1)
+        nz = jnp.repeat(nonzero, m, axis=-1)
+        if fit_col:
+            nz = jnp.concatenate([nz, jnp.zeros(x.shape[:-1] + (1,), bool)], -1)
+        return nz.astype(jnp.int8)
+
+    def extrapolate(x, acc, xs, accs, tried, ep):
         dx = jnp.diff(xs, axis=0)
         c = _anderson_weights(dx @ dx.T)
         x_acc, acc_acc = c @ xs[1:], c @ accs[1:]
         better = q(x_acc, acc_acc) < q(x, acc)  # False when c is not finite
-        return jnp.where(better, x_acc, x), jnp.where(better, acc_acc, acc)
+        x, acc = jnp.where(better, x_acc, x), jnp.where(better, acc_acc, acc)
+        if gram:  # a Newton step on the nonzero groups (see cd.try_newton)
+            signs = pattern(x)
+            stable = jnp.all(pattern(xs) == signs[None])
+            support = ((signs != 0) | free) & (jnp.diagonal(H) > 0)
+            (x, acc), tried = try_newton(
+                GramModel(cols, H),
+                (x, acc),
+                signs,
+                stable,
+                support,
+                tried,
+                ep,
+                g,
+                penalty_value,
+                lambda carry: q(*carry),
+            )
+        return x, acc, tried
 
     def epoch(carry):
-        x, acc, ep, _, xs, accs = carry
+        x, acc, ep, _, xs, accs, tried = carry
         zero = jnp.zeros((), x.dtype)
         x, acc, change = lax.fori_loop(0, K, block, (x, acc, zero), unroll=_UNROLL)
         if fit_col:
@@ -328,12 +358,12 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
             change = jnp.maximum(change, h_b * jnp.abs(delta))
         slot = ep % m1
         xs, accs = xs.at[slot].set(x), accs.at[slot].set(acc)
-        x, acc = lax.cond(
+        x, acc, tried = lax.cond(
             slot == m1 - 1,
-            lambda: extrapolate(x, acc, xs, accs),
-            lambda: (x, acc),
+            lambda: extrapolate(x, acc, xs, accs, tried, ep),
+            lambda: (x, acc, tried),
         )
-        return x, acc, ep + 1, change, xs, accs
+        return x, acc, ep + 1, change, xs, accs, tried
 
     def cond(carry):
         ep, change = carry[2], carry[3]
@@ -343,7 +373,9 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
     acc0 = jnp.zeros_like(x) if gram else jnp.zeros_like(h)
     xs = jnp.zeros((m1,) + x.shape, x.dtype)
     accs = jnp.zeros((m1,) + acc0.shape, x.dtype)
-    x, _, ep, _, _, _ = lax.while_loop(cond, epoch, (x, acc0, 0, inf, xs, accs))
+    tried = jnp.zeros(x.shape, jnp.int8)  # the pattern of the last failed try
+    carry = (x, acc0, 0, inf, xs, accs, tried)
+    x, _, ep, _, _, _, _ = lax.while_loop(cond, epoch, carry)
     return x, ep
 
 

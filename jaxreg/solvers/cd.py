@@ -243,7 +243,7 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     combined (they are linear in ``δ``), so the test costs one
     ``model.quad``, not a ``K x K`` product. After ``NEWTON_AFTER`` epochs a
     model with ``model.newton`` also tries a Newton step on the support
-    (:func:`_try_newton`).
+    (:func:`try_newton`).
 
     When ``q`` is the objective itself (least squares), ``certify(carry,
     carry_d)`` returns the duality gap at ``x`` with the dual point built
@@ -296,18 +296,35 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     def pen_value(x):
         return jnp.sum(penalty.coord_value(x[:n_pen]))
 
-    def keep_better(mc_new, mc):
-        better = q(mc_new) < q(mc)  # False when mc_new is not finite
-        return tmap(lambda u, v: jnp.where(better, u, v), mc_new, mc), better
+    free = jnp.arange(k) >= n_pen  # a free intercept
+
+    def signs_of(x):
+        return jnp.where(free, 0, jnp.sign(x)).astype(jnp.int8)
 
     def end_of_block(mc, hist, tried, ep):
         dmc = tmap(lambda a: jnp.diff(a, axis=0), hist)
         dx = model.coefs(dmc)
         c = _anderson_weights(dx @ dx.T)
-        mc, _ = keep_better(combine(c, hist), mc)
+        mc_acc = combine(c, hist)
+        better = q(mc_acc) < q(mc)  # False when c is not finite
+        mc = tmap(lambda u, v: jnp.where(better, u, v), mc_acc, mc)
         if model.newton is not None:
-            mc, tried = _try_newton(
-                model, mc, hist, tried, g, pen_value, keep_better, n_pen, ep
+            x = model.coefs(mc)
+            signs = signs_of(x)
+            stable = jnp.all(signs_of(model.coefs(hist)) == signs[None])
+            support = ((x != 0) | free) & (model.hdiag > 0)
+            mc, tried = try_newton(
+                model,
+                mc,
+                signs,
+                stable,
+                support,
+                tried,
+                ep,
+                g,
+                pen_value,
+                q,
+                _to_sign_face(free),
             )
         if certify is None:
             return mc, inf, tried
@@ -343,39 +360,54 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     return model.coefs(mc), mc, ep, gap
 
 
-def _try_newton(model, mc, hist, tried, g, pen_value, keep_better, n_pen, ep):
-    """``model.newton`` on the support of ``mc`` (its nonzero coordinates
-    and the free ones from ``n_pen`` on), kept if it lowers ``q``, tried only
-    after ``NEWTON_AFTER`` epochs (a well-conditioned model has converged
-    by then, and never pays the ``O(k³)``), when the signs stayed the same
-    over the block's iterates (``hist``) and differ from those of the last
-    failed try (``tried``): on a fixed face the step lands on the same point
-    again. Returns ``(mc, tried)``."""
-    x = model.coefs(mc)
-    free = jnp.arange(x.shape[0]) >= n_pen
-
-    def signs_of(x):
-        return jnp.where(free, 0, jnp.sign(x)).astype(jnp.int8)
-
-    signs = signs_of(x)
-    stable = jnp.all(signs_of(model.coefs(hist)) == signs[None])
+def try_newton(
+    model, mc, signs, stable, support, tried, ep, g, pen_value, q, to_face=None
+):
+    """``model.newton`` on ``support``, tried only after ``NEWTON_AFTER``
+    epochs (a well-conditioned model has converged by then, and never pays
+    the conjugate gradients) when the sign pattern ``signs`` (int8 per
+    coordinate) held over the last block (``stable``) and differs from that
+    of the last failed try (``tried``). ``to_face(x, step)``: the point
+    reached along the step (default ``x + step``). Of the points ``x +
+    2⁻ʲ(x_new - x)``, ``j < 10``, the one with the lowest ``q(carry)`` is
+    kept if below ``q`` at ``x`` (the model's carry is linear in ``x``, so
+    the ten cost one product with ``H``). Returns ``(mc, tried)`` (shared
+    by CD and block CD)."""
     attempt = (ep >= NEWTON_AFTER) & stable & jnp.any(signs != tried)
+    tmap = jax.tree.map
 
     def newton(mc):
-        support = ((x != 0) | free) & (model.hdiag > 0)
+        x = model.coefs(mc)
         # at most as many CG steps (each a k x k product) as CD epochs so far
         step = model.newton(mc, g, pen_value, support, ep)
-        # stop at the face's boundary: the first coordinate to reach 0 (q
-        # is convex along the step up to there; those reaching 0 leave the
-        # support, and CD takes over)
-        crosses = ~free & (x * step < 0)
-        frac = jnp.where(crosses, -x / jnp.where(crosses, step, 1.0), 1.0)
-        t = jnp.minimum(1.0, jnp.min(frac))
-        new_x = jnp.where(crosses & (frac <= t), 0.0, x + t * step)
-        mc, better = keep_better(model.move(mc, new_x - x), mc)
+        new_x = x + step if to_face is None else to_face(x, step)
+        full = model.move(mc, new_x - x)
+
+        def at(t):
+            return tmap(lambda a, b: a + t * (b - a), mc, full)
+
+        ts = 0.5 ** jnp.arange(10, dtype=x.dtype)
+        qs = jax.vmap(lambda t: q(at(t)))(ts)
+        best = jnp.argmin(jnp.where(jnp.isfinite(qs), qs, jnp.inf))
+        better = qs[best] < q(mc)  # False when no trial is finite
+        mc = tmap(lambda u, v: jnp.where(better, u, v), at(ts[best]), mc)
         return mc, jnp.where(better, tried, signs)
 
     return lax.cond(attempt, newton, lambda mc: (mc, tried), mc)
+
+
+def _to_sign_face(free):
+    """Stops a step on the face of the current signs: at the first penalized
+    coordinate to reach 0 (``q`` is convex along the step up to there; those
+    reaching 0 leave the support, and CD takes over)."""
+
+    def to_face(x, step):
+        crosses = ~free & (x * step < 0)
+        frac = jnp.where(crosses, -x / jnp.where(crosses, step, 1.0), 1.0)
+        t = jnp.minimum(1.0, jnp.min(frac))
+        return jnp.where(crosses & (frac <= t), 0.0, x + t * step)
+
+    return to_face
 
 
 def _n_coords(penalty, k):

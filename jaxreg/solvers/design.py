@@ -418,13 +418,34 @@ class GramModel(NamedTuple):
             return jnp.where(support, self.H @ v + curv, v)
 
         rhs = jnp.where(support, g - hd - grad_pen(x), 0.0)
-        eps = jnp.finfo(x.dtype).eps
-        step, _ = jax.scipy.sparse.linalg.cg(hvp, rhs, tol=eps, maxiter=max_iter)
-        return jnp.where(support, step, 0.0)
+        return jnp.where(support, _conjugate_gradient(hvp, rhs, max_iter), 0.0)
 
     def move(self, carry, step):
         x, hd = carry
         return x + step, hd + self.H @ step
+
+
+def _conjugate_gradient(matvec, b, max_iter):
+    """``A⁻¹b`` for a symmetric positive definite ``A`` (``matvec(v) = Av``)
+    by at most ``max_iter`` conjugate-gradient steps, stopping at ``||r|| <=
+    ε||b||``. A plain loop: ``jax.scipy.sparse.linalg.cg`` is a
+    ``custom_linear_solve``, which compiles the product several times."""
+    eps = jnp.finfo(b.dtype).eps
+    bb = jnp.dot(b, b)
+
+    def cond(c):
+        *_, rr, i = c
+        return (rr > eps * eps * bb) & (i < max_iter)
+
+    def body(c):
+        x, r, p, rr, i = c
+        Ap = matvec(p)
+        alpha = rr / jnp.dot(p, Ap)
+        x, r = x + alpha * p, r - alpha * Ap
+        rr_new = jnp.dot(r, r)
+        return x, r, r + (rr_new / rr) * p, rr_new, i + 1
+
+    return lax.while_loop(cond, body, (jnp.zeros_like(b), b, b, bb, 0))[0]
 
 
 class ResidualModel(NamedTuple):
