@@ -378,13 +378,18 @@ def fit(est, X, y, sample_weight, params):
     fold_weights[n_folds:] = base
 
     coefs, scores, n_iter = [], [], []
+    done = {}  # penalty="l1"/"l2" with a list of l1_ratios: one ρ repeated
     for rho in rhos:
-        c, it = _fold_paths(X, y_idx, n_classes, fold_weights, Cs_, rho, est)
+        if rho not in done:
+            c, it = _fold_paths(X, y_idx, n_classes, fold_weights, Cs_, rho, est)
+            sc = _scores(
+                c, X, y, folds, sample_weight, classes, scoring, est.fit_intercept
+            )
+            done[rho] = c, it[:n_folds], sc
+        c, it, sc = done[rho]
         coefs.append(c)
-        n_iter.append(it[:n_folds])
-        scores.append(
-            _scores(c, X, y, folds, sample_weight, classes, scoring, est.fit_intercept)
-        )
+        n_iter.append(it)
+        scores.append(sc)
     # (F [+ 1], n_l1, n_cs, K', n_dof), (F, n_l1, n_cs)
     coefs = np.stack(coefs, axis=1)
     scores, n_iter = np.stack(scores, axis=1), np.stack(n_iter, axis=1)

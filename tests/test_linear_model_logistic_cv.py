@@ -302,3 +302,33 @@ def test_multinomial_folds_where_zero_is_optimal_stop_at_once():
     ).fit(X, y)
     assert np.all(est.n_iter_[..., :2] < 100)
     assert np.all(est.n_iter_[..., 2] > 1)  # C = 1 is a real fit
+
+
+def test_penalty_l1_with_a_list_of_l1_ratios_matches_sklearn(cancer):
+    """penalty="l1" (deprecated) ignores l1_ratios but keeps its axis in the
+    fitted attributes, one slice per listed ratio, all the same L1 fit (the
+    path is computed once): scikit-learn's shapes, warnings and choice."""
+    X, y = cancer
+    X, y = X[:150], y[:150]
+    kw = dict(penalty="l1", Cs=[0.05, 0.5], cv=3, l1_ratios=[0.2, 0.7], **EXPLICIT)
+
+    def fit(est):
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            est.fit(X, y)
+        return est, sorted(
+            {str(w.message)[:40] for w in rec if w.category is not ConvergenceWarning}
+        )
+
+    ours, ours_w = fit(LogisticRegressionCV(**kw, tol=1e-6))
+    ref, ref_w = fit(
+        sk.LogisticRegressionCV(**kw, solver="saga", tol=1e-6, max_iter=5000)
+    )
+    assert ours_w == ref_w
+    for name in ("scores_", "coefs_paths_"):  # dicts keyed by class
+        assert np.shape(getattr(ours, name)[1]) == np.shape(getattr(ref, name)[1])
+    assert ours.n_iter_.shape == ref.n_iter_.shape
+    paths = ours.coefs_paths_[1]  # (folds, Cs, l1_ratios, d + 1)
+    np.testing.assert_array_equal(paths[:, :, 0], paths[:, :, 1])
+    assert ours.C_ == ref.C_
+    np.testing.assert_allclose(ours.scores_[1], ref.scores_[1], atol=1e-3)

@@ -343,7 +343,7 @@ class GramModel(NamedTuple):
       ``δᵢᵀHδⱼ`` of a few differences of carries (symmetrized);
     - ``hdelta(carry)``: ``Hδ`` (``(k,)``); ``predictor(carry, δ)``: ``X̃_Wδ``
       (``(n,)``);
-    - ``matvec(δ) = X̃_Wδ`` and ``rmatvec(r) = X̃_Wᵀr`` from scratch;
+    - ``rmatvec(r) = X̃_Wᵀr`` from scratch;
     - ``newton(carry, g, pen_value, support)``: the Newton step on ``q``
       restricted to ``support`` (``(k,)``), and ``move(carry, step)``: the
       carry after ``x += step``; ``newton`` is ``None`` for a model that
@@ -391,9 +391,6 @@ class GramModel(NamedTuple):
 
     def predictor(self, carry, delta):
         del carry
-        return delta @ self.cols
-
-    def matvec(self, delta):
         return delta @ self.cols
 
     def rmatvec(self, r):
@@ -576,13 +573,6 @@ class ResidualModel(NamedTuple):
     def predictor(self, carry, delta):
         del delta
         return self._predict(carry)
-
-    def matvec(self, delta):
-        b = self.block
-        prod = b.data * jnp.take(delta, b.cols, mode="fill", fill_value=0)
-        return jax.ops.segment_sum(prod, b.rows, self.h.shape[0]) + jnp.dot(
-            b.off, delta
-        )
 
     def rmatvec(self, r):
         b = self.block
