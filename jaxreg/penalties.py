@@ -162,13 +162,15 @@ class SeparablePenalty(Penalty):
       ``dual_scaling(v)``, a scalar :math:`s \in (0, 1]` with :math:`s v` in
       the domain of every penalized coordinate's conjugate. Both only for a
       ``convex`` penalty: they build the duality gap.
-    - ``unpenalized()``: bool, :math:`h_j \equiv 0` (weight 0).
+    - ``unpenalized()``: bool, :math:`h_j \equiv 0` (weight 0) but for
+      the sign constraint when ``positive``.
     - ``alpha_max(grad)``: the smallest ``strength`` with ``w = 0`` optimal when
       :math:`\nabla F(0) =` ``grad``.
     - ``take(idx)``: the penalty of the coordinates ``idx`` (weights gathered).
     """
 
     convex = True
+    positive = False  # the constraint w >= 0 (a dataclass field where offered)
     weights: Any = None  # per-coordinate factors (a dataclass field in subclasses)
 
     def take(self, idx):

@@ -263,7 +263,11 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
     ``Hδ`` is carried in coefficient space (Gram mode) or as ``X_W δ`` in
     sample space (residual mode). Every ``ANDERSON + 1`` epochs the iterates
     are extrapolated (Anderson, as :func:`jaxreg.solvers.cd._model_cd`) and
-    the result kept if it lowers ``q``. Stops after the first epoch whose
+    the result kept if it lowers ``q``; in Gram mode, after
+    ``NEWTON_AFTER`` epochs, a Newton step on the nonzero groups is tried
+    too (:func:`jaxreg.solvers.cd.try_newton`, without a face to stop at: a
+    step through a group's kink at 0 is kept only if ``q`` decreases). Stops
+    after the first epoch whose
     largest ``L_k‖Δx_k‖_∞`` is ``<= eps``. Returns ``(x, epochs)``."""
     Km = K * m
     fit_col = x.shape[0] > Km

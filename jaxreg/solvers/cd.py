@@ -43,14 +43,14 @@ The algorithm is the one that makes celer and skglm fast, compiled end to end:
    working set); for the logistic one a backtracking line search on the true
    objective follows each model solve (an IRLS / prox-Newton step, like
    skglm's ``ProxNewton`` and glmnet). ``datafit.constant_hessian`` selects
-   the first form. Every 6 epochs the last iterates
-   are combined by Anderson extrapolation (skglm); after 60 epochs (an
-   ill-conditioned working set: correlated features, where CD alone needs
-   thousands of epochs) a model that forms ``H`` also tries a Newton step on
-   the support whose signs held over those 6 epochs, by conjugate
-   gradients, stopped where the first coordinate reaches 0 and kept when
-   ``q`` decreases (diabetes with degree-3 features, 442 x 285: LassoCV
-   31 s -> 5 s). For the quadratic
+   the first form. Every 6 epochs the last iterates are combined by
+   Anderson extrapolation (skglm); after 60 epochs (an ill-conditioned
+   working set: correlated features, where CD alone needs thousands of
+   epochs) a model that forms ``H`` also tries a Newton step on the support
+   whose signs held over those 6 epochs and their extrapolation, by
+   conjugate gradients, stopped where the first coordinate reaches 0 and
+   kept when ``q`` decreases (diabetes with degree-3 features, 442 x 285:
+   LassoCV 31 s -> 5 s). For the quadratic
    datafit, the working-set gap is checked at a dual point extrapolated from
    the residuals (celer). The inner loop stops when that gap is ``<= 0.3 ×``
    the outer gap (celer's rule), or, for least squares on a working set
@@ -296,7 +296,12 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     def pen_value(x):
         return jnp.sum(penalty.coord_value(x[:n_pen]))
 
-    free = jnp.arange(k) >= n_pen  # a free intercept
+    # smooth at 0: a free intercept, and unpenalized features without a sign
+    # constraint (no face to stop at, no sign to hold)
+    smooth = penalty.unpenalized(jnp.zeros((n_pen,), x.dtype))
+    if penalty.positive:
+        smooth = jnp.zeros_like(smooth)
+    free = jnp.concatenate([smooth, jnp.ones((k - n_pen,), bool)])
 
     def signs_of(x):
         return jnp.where(free, 0, jnp.sign(x)).astype(jnp.int8)
@@ -397,15 +402,17 @@ def try_newton(
 
 
 def _to_sign_face(free):
-    """Stops a step on the face of the current signs: at the first penalized
-    coordinate to reach 0 (``q`` is convex along the step up to there; those
-    reaching 0 leave the support, and CD takes over)."""
+    """Stops a step on the face of the current signs: at the first coordinate
+    (not ``free``) to reach 0 (``q`` is convex along the step up to there;
+    those reaching 0 leave the support, and CD takes over). No coordinate
+    changes sign, roundoff included."""
 
     def to_face(x, step):
         crosses = ~free & (x * step < 0)
         frac = jnp.where(crosses, -x / jnp.where(crosses, step, 1.0), 1.0)
         t = jnp.minimum(1.0, jnp.min(frac))
-        return jnp.where(crosses & (frac <= t), 0.0, x + t * step)
+        new = x + t * step
+        return jnp.where(crosses & ((frac <= t) | (new * x < 0)), 0.0, new)
 
     return to_face
 

@@ -72,11 +72,12 @@ caught at the next check.
 :math:`G_t(z) = (z - \operatorname{prox}_{tg}(z - t\nabla f(z)))/t` of the
 last step, relative to its value at the first step:
 :math:`\|G_{t_k}(z_k)\| \le \mathrm{tol}\cdot\|G_{t_0}(x_0)\|`, checked every
-``check_every`` iterations inside one ``lax.while_loop``; or, whatever
-``tol``, :math:`\|G_{t_k}(z_k)\| \le \varepsilon\|\nabla f(x_0)\|`, the
-mapping's roundoff (a start already optimal, such as 0 under a penalty
-above :math:`\lambda_{\max}`, has :math:`\|G_{t_0}(x_0)\|` itself at
-roundoff and stops there instead of running ``max_iter``). Since
+``check_every`` iterations inside one ``lax.while_loop``. A start already
+optimal (such as 0 under a penalty above :math:`\lambda_{\max}`) has
+:math:`\|G_{t_0}(x_0)\|` itself at roundoff, where no relative ``tol`` is
+reachable: when it and :math:`\|G_{t_k}(z_k)\|` are both
+:math:`\le 16\varepsilon\|\nabla f(x_0)\|` the solver stops there
+instead of running ``max_iter``. Since
 :math:`G_t(z) + \nabla f(x^+) - \nabla f(z) \in \partial F(x^+)`, the
 returned iterate has :math:`\operatorname{dist}(0, \partial F(x^+)) \le
 (1 + tL)\|G_t(z)\|`. Rescaling :math:`f` and :math:`g` together leaves the
@@ -137,8 +138,8 @@ class CompositeResult(NamedTuple):
       optimality: the stopping measure
         :math:`\\|G_{t_k}(z_k)\\| / \\|G_{t_0}(x_0)\\|` (relative prox-gradient
         mapping norm) at the last check.
-      converged: ``optimality <= tol`` (or the mapping at its roundoff,
-        :math:`\varepsilon\|\nabla f(x_0)\|`) and not ``failed`` (usable inside
+      converged: ``optimality <= tol`` (or a start at roundoff, see the
+        stopping rule) and not ``failed`` (usable inside
         ``jit``/``vmap``, where no warning can be raised).
       step_size: the step the iteration ended with.
       failed: no step gave a finite objective with sufficient decrease, or a
@@ -235,7 +236,7 @@ class _State(NamedTuple):
     k: jax.Array  # steps taken
     gmap: jax.Array  # ‖G_t(z)‖ of the last step
     gmap0: jax.Array  # ‖G_t0(x0)‖ of the first step
-    floor: jax.Array  # ε‖∇f(x0)‖: the mapping's roundoff
+    floor: jax.Array  # 16ε‖∇f(x0)‖: the mapping's roundoff
     failed: jax.Array
 
 
@@ -390,7 +391,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         gmap = _norm(z_minus_x).astype(dtype) / t
         gmap = jnp.where(ok, gmap, s.gmap)
         gmap0 = jnp.where(s.k == 0, gmap, s.gmap0)
-        floor = jnp.where(s.k == 0, eps * _norm(gz).astype(dtype), s.floor)
+        floor = jnp.where(s.k == 0, 16 * eps * _norm(gz).astype(dtype), s.floor)
         # the step Beck & Teboulle's rule would have: shrunk by the trials
         # started at or below it, never by a grown trial's shrinks
         step_safe = jnp.where(
@@ -426,7 +427,10 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         )
 
     def done(s, rel):
-        return (rel <= tol) | (s.gmap <= s.floor)
+        # a start at roundoff (only there: elsewhere the floor may lie above
+        # tol·‖G(x0)‖, e.g. the Lasso from 0 just below λ_max) stops there
+        at_roundoff = (s.gmap0 <= s.floor) & (s.gmap <= s.floor)
+        return (rel <= tol) | at_roundoff
 
     def cond(c):
         s, rel, _ = c

@@ -344,7 +344,8 @@ class GramModel(NamedTuple):
     - ``hdelta(carry)``: ``Hδ`` (``(k,)``); ``predictor(carry, δ)``: ``X̃_Wδ``
       (``(n,)``);
     - ``rmatvec(r) = X̃_Wᵀr`` from scratch;
-    - ``newton(carry, g, pen_value, support)``: the Newton step on ``q``
+    - ``newton(carry, g, pen_value, support, max_iter)``: the Newton step
+      on ``q`` (at most ``max_iter`` conjugate-gradient steps)
       restricted to ``support`` (``(k,)``), and ``move(carry, step)``: the
       carry after ``x += step``; ``newton`` is ``None`` for a model that
       does not form ``H`` (then CD runs without it).
@@ -423,26 +424,31 @@ class GramModel(NamedTuple):
 
 
 def _conjugate_gradient(matvec, b, max_iter):
-    """``A⁻¹b`` for a symmetric positive definite ``A`` (``matvec(v) = Av``)
-    by at most ``max_iter`` conjugate-gradient steps, stopping at ``||r|| <=
-    ε||b||``. A plain loop: ``jax.scipy.sparse.linalg.cg`` is a
-    ``custom_linear_solve``, which compiles the product several times."""
+    """``A⁻¹b`` for a symmetric ``A`` (``matvec(v) = Av``) by at most
+    ``max_iter`` conjugate-gradient steps, stopping at ``||r|| <= ε||b||``
+    or at a direction of non-positive curvature (``A`` indefinite: a
+    non-convex penalty), where the iterate so far is returned. A plain loop:
+    ``jax.scipy.sparse.linalg.cg`` is a ``custom_linear_solve``, which
+    compiles the product several times."""
     eps = jnp.finfo(b.dtype).eps
     bb = jnp.dot(b, b)
 
     def cond(c):
-        *_, rr, i = c
-        return (rr > eps * eps * bb) & (i < max_iter)
+        *_, rr, i, ok = c
+        return ok & (rr > eps * eps * bb) & (i < max_iter)
 
     def body(c):
-        x, r, p, rr, i = c
+        x, r, p, rr, i, _ = c
         Ap = matvec(p)
-        alpha = rr / jnp.dot(p, Ap)
+        pAp = jnp.dot(p, Ap)
+        ok = pAp > 0
+        alpha = jnp.where(ok, rr / jnp.where(ok, pAp, 1.0), 0.0)
         x, r = x + alpha * p, r - alpha * Ap
         rr_new = jnp.dot(r, r)
-        return x, r, r + (rr_new / rr) * p, rr_new, i + 1
+        return x, r, r + (rr_new / rr) * p, rr_new, i + 1, ok
 
-    return lax.while_loop(cond, body, (jnp.zeros_like(b), b, b, bb, 0))[0]
+    init = (jnp.zeros_like(b), b, b, bb, 0, jnp.asarray(True))
+    return lax.while_loop(cond, body, init)[0]
 
 
 class ResidualModel(NamedTuple):
