@@ -383,8 +383,10 @@ def try_newton(
 
     def newton(mc):
         x = model.coefs(mc)
-        # at most as many CG steps (each a k x k product) as CD epochs so far
-        step = model.newton(mc, g, pen_value, support, ep)
+        # CG steps (each a k x k product): no more than the CD epochs so far,
+        # nor than |S| (exact arithmetic's count) plus a few for roundoff
+        max_cg = jnp.minimum(ep, jnp.sum(support) + 8)
+        step = model.newton(mc, g, pen_value, support, max_cg)
         new_x = x + step if to_face is None else to_face(x, step)
         full = model.move(mc, new_x - x)
 
