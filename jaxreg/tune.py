@@ -26,7 +26,9 @@ scale-free):
 (:func:`jaxreg.solvers.implicit.support_argmin_vjp`): per fold, conjugate
 gradients on the support's Hessian-vector products, all folds in one
 ``vmap``-ed, compiled call; the inner problems are solved by the working-set
-coordinate descent, each warm-started from the fold's previous solution.
+coordinate descent, all folds in one compiled call
+(:func:`~jaxreg.solvers.path.solve_folds`), each warm-started from the fold's
+previous solution.
 
 **Method.** Gradient descent with an Armijo backtracking line search on
 :math:`t`, as sparse-ho does: the first trial step moves :math:`t` by at most
@@ -48,7 +50,6 @@ References:
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -57,7 +58,6 @@ import numpy as np
 
 from jaxreg._validation import check_nonnegative, check_positive, check_positive_int
 from jaxreg.solvers.base import (
-    ConvergenceWarning,
     check_X_y,
     default_dtype,
     prepare,
@@ -67,7 +67,6 @@ from jaxreg.solvers.design import is_sparse
 from jaxreg.solvers.glm import (
     datafit_class,
     elastic_net_penalty,
-    fit_prepared,
     penalty_as_dtype,
 )
 from jaxreg.solvers.hypergrad import (
@@ -77,7 +76,7 @@ from jaxreg.solvers.hypergrad import (
     support_of,
 )
 from jaxreg.solvers.implicit import support_argmin_vjp
-from jaxreg.solvers.path import default_grid, fold_weights, kfold
+from jaxreg.solvers.path import default_grid, fold_weights, kfold, solve_folds
 
 __all__ = ["TuneResult", "tune"]
 
@@ -268,17 +267,10 @@ def tune(
     folds, splits, X_all, y_all, sw = _folds(
         X, y, cls, cv, validation, sample_weight, dtype
     )
-    problems = [
-        prepare(
-            X_all[tr],
-            y_all[tr],
-            cls,
-            fit_intercept=fit_intercept,
-            sample_weight=None if sample_weight is None else sw[tr],
-            dtype=dtype,
-        )
-        for tr, _ in splits
-    ]
+    # one problem on every row the folds use; a fold is its training weights
+    problem = prepare(
+        X_all, y_all, cls, fit_intercept=fit_intercept, sample_weight=sw, dtype=dtype
+    )
     d = X.shape[1]
     if lam_init is None:
         full = prepare(
@@ -293,38 +285,29 @@ def tune(
     n_folds = len(splits)
 
     unconverged = []
-    # P(0) of each fold, as the solver's stopping rule tol·P(0) reads it
-    p_zero = [
-        float(p.datafit.value(jnp.zeros((p.design.n_samples,), dtype)))
-        for p in problems
-    ]
 
     def solve(t, W):
         pen = _penalty(np.asarray(t, np.float64), l1_ratio, per_feature)
-        with warnings.catch_warnings():
-            # one summary warning at the end instead of one per inner solve
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            results = [
-                fit_prepared(
-                    p,
-                    pen,
-                    tol=solver_tol,
-                    max_iter=100,
-                    max_epochs=100_000,
-                    p0=64,
-                    coef_init=W[k],
-                    what="tune",
-                )
-                for k, p in enumerate(problems)
-            ]
-        unconverged.extend(
-            (float(r.gap), solver_tol * p0)
-            for r, p0 in zip(results, p_zero, strict=True)
-            if not bool(r.converged)
+        W, B, gaps, _, converged, tol_abs = solve_folds(
+            problem,
+            pen,
+            [pen.strength],
+            folds.train,
+            fit_intercept=fit_intercept,
+            tol=solver_tol,
+            max_iter=100,
+            p0=64,
+            coef_init=W,
         )
-        W = jnp.stack([r.coef for r in results])
-        B = jnp.stack([jnp.asarray(r.intercept, dtype) for r in results])
-        return W, B
+        gaps, tol_abs = np.asarray(gaps)[:, 0], np.asarray(tol_abs)
+        unconverged.extend(
+            (float(gap), float(t_abs))
+            for gap, t_abs, ok in zip(
+                gaps, tol_abs, np.asarray(converged)[:, 0], strict=True
+            )
+            if not ok
+        )
+        return W[:, 0], B[:, 0]
 
     def loss_and_grad(t, W, B):
         loss, g = _loss_and_grad(

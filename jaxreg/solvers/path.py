@@ -350,16 +350,17 @@ def fold_weights(splits, sample_weight, n, dtype):
 
 
 @functools.partial(jax.jit, static_argnames=("center", "fit_col"))
-def _fold_setup(design, datafit, y_offset, A, tol, center, fit_col):
+def _fold_setup(design, datafit, y_offset, A, W0, tol, center, fit_col):
     """Per fold (row of ``A``): targets centred with the fold's weights, the
-    offset to add back, the cold-start state and ``tol · P_fold(0)``."""
+    offset to add back, the starting state (from ``W0``'s row, or 0 when
+    ``W0`` is ``None``) and ``tol · P_fold(0)``."""
 
-    def one(a):
+    def one(a, w0):
         datafit_f, offset = _centred(type(datafit)(datafit.y, a), center, a.dtype)
-        st, tol_abs = setup(design.reweighted(a, center), datafit_f, None, tol, fit_col)
+        st, tol_abs = setup(design.reweighted(a, center), datafit_f, w0, tol, fit_col)
         return datafit_f.y, y_offset + offset, st, tol_abs
 
-    return jax.vmap(one)(A)
+    return jax.vmap(one)(A, W0)
 
 
 @functools.partial(
@@ -416,6 +417,13 @@ def _fold_intercepts(design, A, coefs, ints, gaps, y_offsets, tol_abs, center, f
     return jax.vmap(one)(A, coefs, ints, gaps, y_offsets, tol_abs)
 
 
+def _widest(W):
+    """The row of ``W`` (``(F, d)``) with the most nonzeros: the working-set
+    bucket must hold every fold's support."""
+    W = np.asarray(W)
+    return W[np.argmax(np.count_nonzero(W, axis=1))]
+
+
 def solve_folds(
     problem,
     penalty,
@@ -429,6 +437,7 @@ def solve_folds(
     p0=64,
     batched=False,
     batch_size=None,
+    coef_init=None,
 ):
     """Paths of ``penalty`` at strengths ``lambdas`` for every fold at once.
 
@@ -440,7 +449,8 @@ def solve_folds(
     with its own weighted means, as a fit on its rows alone does.
 
     Folds run ``batch_size`` at a time (``lax.map``): ``None`` maps them one
-    after another on the CPU and vmaps all of them on accelerators.
+    after another on the CPU and vmaps all of them on accelerators. Each
+    fold's path starts from 0, or from its row of ``coef_init`` (``(F, d)``).
 
     Returns ``(coefs, intercepts, gaps, n_iter, converged, tol_abs)`` of
     shapes ``(F, L, d)``, ``(F, L)``, ``(F, L)``, ``(F, L)``, ``(F, L)``,
@@ -457,8 +467,14 @@ def solve_folds(
     penalty = penalty_as_dtype(penalty, dtype)
     if batch_size is None:
         batch_size = 1 if jax.default_backend() == "cpu" else F
+    if coef_init is not None:
+        coef_init = jnp.asarray(coef_init, dtype)
+        if coef_init.shape != (F, d):
+            raise ValueError(
+                f"coef_init must have shape ({F}, {d}), got {coef_init.shape}"
+            )
     Y, y_offsets, st, tol_abs = _fold_setup(
-        design, datafit, problem.y_offset, A, tol, center, fit_col
+        design, datafit, problem.y_offset, A, coef_init, tol, center, fit_col
     )
     out = (
         np.zeros((F, n_lam, d), dtype),
@@ -484,15 +500,13 @@ def solve_folds(
             batch_size,
             batched,
         )
-        W = np.asarray(carry[1].w)
-        widest = W[np.argmax(np.count_nonzero(W, axis=1))]
-        return bool(np.all(np.asarray(carry[0]) >= n_lam)), widest, carry
+        return bool(np.all(np.asarray(carry[0]) >= n_lam)), _widest(carry[1].w), carry
 
     carry = (start, st, out)
     if batched:
         _, _, carry = run(0, 0, carry)
     else:
-        carry = cd.run_buckets(run, carry, np.zeros(d, dtype), d, p0)
+        carry = cd.run_buckets(run, carry, _widest(st.w), d, p0)
     coefs, ints, gaps, iters = carry[2]
     ints, converged = _fold_intercepts(
         design, A, coefs, ints, gaps, y_offsets, tol_abs, center, fit_col
