@@ -8,6 +8,7 @@ the regressor base class; the estimators themselves live in
 from __future__ import annotations
 
 import numpy as np
+import sklearn
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -21,6 +22,22 @@ __all__: list[str] = []
 
 _SPARSE = ["csr", "csc", "coo"]
 _FLOATS = [np.float64, np.float32]
+
+
+def _split_params(estimator, params):
+    """The extra ``fit(**params)`` of a CV estimator, for its splitter's
+    ``split``. As in scikit-learn, they are accepted only with metadata
+    routing on (``sklearn.set_config(enable_metadata_routing=True)``);
+    otherwise a ``ValueError`` with scikit-learn's message."""
+    if params and not sklearn.get_config()["enable_metadata_routing"]:
+        raise ValueError(
+            f"Passing extra keyword arguments to {type(estimator).__name__}.fit "
+            "is only supported if enable_metadata_routing=True, which you can "
+            "set using `sklearn.set_config`. See the User Guide "
+            "<https://scikit-learn.org/stable/metadata_routing.html> for more "
+            f"details. Extra parameters passed are: {set(params)}"
+        )
+    return params
 
 
 def _weights_array(sample_weight, X):

@@ -54,7 +54,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from jaxreg._estimator_base import _weights_array
+from jaxreg._estimator_base import _split_params, _weights_array
 from jaxreg.solvers.base import _emitted_warning
 from jaxreg.solvers.multinomial import multinomial_folds_path
 from jaxreg.solvers.path import path
@@ -342,6 +342,7 @@ def fit(est, X, y, sample_weight, params):
     attributes on ``est`` with scikit-learn 1.9's shapes."""
     from jaxreg.linear_model import _class_weighted  # imports this module
 
+    params = _split_params(est, params)
     penalty, l1_ratios, l1_ratios_ = _resolve_penalty(est)
     scoring = _scoring(est)
     legacy = _legacy(est)

@@ -39,6 +39,7 @@ from jaxreg._estimator_base import (
     _check_precompute,
     _check_selection,
     _LinearRegressor,
+    _split_params,
     _validate_X_and_y,
     _weights_array,
 )
@@ -138,7 +139,9 @@ class _PathCV(_LinearRegressor):
 
     def fit(self, X, y, sample_weight=None, **params):
         """Cross-validates ``alpha`` (and ``l1_ratio``), refits on all data;
-        returns ``self``. ``params`` go to the splitter's ``split``."""
+        returns ``self``. ``params`` go to the splitter's ``split`` (with
+        metadata routing on, as in scikit-learn; a ``ValueError`` without)."""
+        params = _split_params(self, params)
         X, y = self._check_data(X, y)
         self._check_params(X.shape[1])
         if isinstance(sample_weight, numbers.Number):

@@ -33,7 +33,13 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from jaxreg._estimator_base import _FLOATS, _SPARSE, _LinearRegressor, _weights_array
+from jaxreg._estimator_base import (
+    _FLOATS,
+    _SPARSE,
+    _LinearRegressor,
+    _split_params,
+    _weights_array,
+)
 from jaxreg.solvers.base import default_dtype
 
 __all__ = ["RidgeCV", "RidgeClassifier", "ridge_loo"]
@@ -169,8 +175,17 @@ class RidgeCV(_LinearRegressor):
                 raise ValueError(f"alphas[{i}] == {a}, must be {bound}.")
         return alphas
 
-    def fit(self, X, y, sample_weight=None):
-        """Selects ``alpha`` and fits; returns ``self``."""
+    def fit(self, X, y, sample_weight=None, **params):
+        """Selects ``alpha`` and fits; returns ``self``. ``params`` (with
+        metadata routing on, as in scikit-learn; a ``ValueError`` without) go
+        to the grid search over the splitter ``cv``; the leave-one-out of
+        ``cv=None`` takes none."""
+        params = _split_params(self, params)
+        if params and self.cv is None:
+            raise ValueError(
+                "RidgeCV(cv=None) computes leave-one-out errors in closed form "
+                f"and takes no fit parameters; got {set(params)}"
+            )
         if self.gcv_mode not in (None, "auto", "svd", "eigen"):
             raise ValueError(
                 "gcv_mode must be None, 'auto', 'svd' or 'eigen', got "
@@ -178,7 +193,7 @@ class RidgeCV(_LinearRegressor):
             )
         alphas = self._checked_alphas()
         if self.cv is not None:
-            return self._fit_grid_search(X, y, sample_weight, alphas)
+            return self._fit_grid_search(X, y, sample_weight, alphas, params)
         X, y = validate_data(
             self,
             X,
@@ -244,7 +259,7 @@ class RidgeCV(_LinearRegressor):
                 out.append(scorer(ident, P if Y.shape[1] > 1 else P[:, 0], _y(Y), **kw))
         return np.asarray(out, np.float64)
 
-    def _fit_grid_search(self, X, y, sample_weight, alphas):
+    def _fit_grid_search(self, X, y, sample_weight, alphas, params):
         if self.store_cv_results:
             raise ValueError("cv!=None and store_cv_results=True are incompatible")
         if self.alpha_per_target:
@@ -258,7 +273,7 @@ class RidgeCV(_LinearRegressor):
             scoring=self.scoring,
         )
         kw = {} if sample_weight is None else {"sample_weight": sample_weight}
-        search.fit(X, y, **kw)
+        search.fit(X, y, **kw, **params)
         best = search.best_estimator_
         self.alpha_ = best.alpha
         self.best_score_ = search.best_score_

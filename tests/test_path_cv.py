@@ -129,3 +129,40 @@ def test_errors_like_sklearn(data):
         with pytest.raises(ValueError) as want:
             ref.fit(Xb, yb)
         assert str(got.value)[:30] == str(want.value)[:30]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["LassoCV", "MultiTaskElasticNetCV", "RidgeCV", "LogisticRegressionCV"],
+)
+def test_fit_params_need_metadata_routing_as_in_sklearn(data, name):
+    """``fit(X, y, groups=...)``: scikit-learn's ValueError without metadata
+    routing; with it, the groups reach the splitter (the same folds as an
+    explicit split)."""
+    import sklearn
+    from sklearn.model_selection import GroupKFold
+
+    import jaxreg.linear_model as jl
+
+    X, y, Y, _ = data
+    X, y, Y = X[:120], y[:120], Y[:120]
+    target = {"MultiTaskElasticNetCV": Y, "LogisticRegressionCV": y > np.median(y)}
+    yy = target.get(name, y)
+    logistic = dict(
+        l1_ratios=(0.0,), scoring="neg_log_loss", use_legacy_attributes=False
+    )
+    kw = logistic if name == "LogisticRegressionCV" else {}
+    groups = np.arange(len(yy)) // 10
+    with pytest.raises(ValueError) as want:
+        getattr(sk, name)(**kw).fit(X, yy, groups=groups)
+    with pytest.raises(ValueError) as got:
+        getattr(jl, name)(**kw).fit(X, yy, groups=groups)
+    assert str(got.value) == str(want.value)
+
+    attr = "C_" if name == "LogisticRegressionCV" else "alpha_"
+    folds = list(GroupKFold(3).split(X, yy, groups))
+    explicit = getattr(jl, name)(cv=folds, **kw).fit(X, yy)
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = getattr(jl, name)(cv=GroupKFold(3), **kw).fit(X, yy, groups=groups)
+    np.testing.assert_array_equal(getattr(routed, attr), getattr(explicit, attr))
+    np.testing.assert_allclose(routed.coef_, explicit.coef_)
