@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import json
 import os
 import pathlib
 import pkgutil
@@ -373,7 +374,8 @@ def write_api(out_dir: pathlib.Path) -> list[str]:
 
 def _claim_statements(source: str) -> list[str]:
     """The statements of the ``Claim(...)`` calls in an example's source, as
-    written there (f-string fields kept as ``{...}``)."""
+    written there, each f-string field (a number the run measures) shown as
+    ``…``."""
     out = []
     for node in ast.walk(ast.parse(source)):
         if (
@@ -385,14 +387,26 @@ def _claim_statements(source: str) -> list[str]:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                 out.append(arg.value)
             elif isinstance(arg, ast.JoinedStr):
-                parts = []
-                for v in arg.values:
-                    if isinstance(v, ast.Constant):
-                        parts.append(str(v.value))
-                    else:
-                        parts.append("{" + ast.unparse(v.value) + "}")
-                out.append("".join(parts))
+                out.append(
+                    "".join(
+                        str(v.value) if isinstance(v, ast.Constant) else "…"
+                        for v in arg.values
+                    )
+                )
     return out
+
+
+def _claims(name: str, source: str, run: dict | None) -> list[str]:
+    """The claim bullets of an example's page: from a run's ``claims.json``
+    entry (statement, the number measured, PASS/FAIL) when there is one,
+    else the statements of its source."""
+    if run is None:
+        return [f"* {_escape(c)}" for c in _claim_statements(source)]
+    return [
+        f"* {_escape(c['statement'])} — measured: {_escape(str(c['measured']))} "
+        f"(**{'PASS' if c['passed'] else 'FAIL'}**)"
+        for c in run["claims"]
+    ]
 
 
 def _escape(text: str) -> str:
@@ -412,6 +426,12 @@ def write_gallery(out_dir: pathlib.Path, figures_dir: str | None) -> None:
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     figs = pathlib.Path(figures_dir) if figures_dir else None
+    report_file = figs / "claims.json" if figs else None
+    report = (
+        json.loads(report_file.read_text())
+        if report_file and report_file.is_file()
+        else {}
+    )
     for name in examples.NAMES:
         spec = importlib.util.find_spec(f"jaxreg.examples.{name}")
         source = pathlib.Path(spec.origin).read_text()
@@ -425,13 +445,18 @@ def write_gallery(out_dir: pathlib.Path, figures_dir: str | None) -> None:
             lines.append(f".. figure:: {src.name}\n   :width: 100%\n")
         lines.append(_escape(text.strip()) + "\n")
         lines.append(_title("Claims it asserts", "-"))
+        from_run = (
+            " The figure and the numbers below are those of the ``--quick`` run "
+            "this site was built from."
+            if name in report
+            else ""
+        )
         lines.append(
             "The run prints each claim with the number it measured and PASS or "
             "FAIL, and exits with status 1 if any fails "
-            "(``tests/test_examples.py`` runs them all with ``--quick``).\n"
+            f"(``tests/test_examples.py`` runs them all with ``--quick``).{from_run}\n"
         )
-        for c in _claim_statements(source):
-            lines.append(f"* {_escape(c)}")
+        lines.extend(_claims(name, source, report.get(name)))
         lines.append("")
         lines.append(_title("Run it", "-"))
         lines.append(
@@ -443,8 +468,8 @@ def write_gallery(out_dir: pathlib.Path, figures_dir: str | None) -> None:
             lines.append(
                 f"The figure is written to ``out/examples/{name}.png``. To show it "
                 "here, build the docs with ``JAXREG_DOCS_FIGURES=out/examples`` "
-                "(figures are not committed, and the CI docs build does not run the "
-                "experiments).\n"
+                "(figures are not committed; CI builds the site with those of the "
+                "test suite's ``--quick`` run).\n"
             )
         lines.append(
             f"Source: ``jaxreg/examples/{name}.py`` (``run(out_dir, quick)``).\n"

@@ -51,9 +51,10 @@ add_module_names = False
 html_theme = "furo"
 html_title = f"jaxreg {release}"
 html_static_path = []
-# Math is rendered in the browser by MathJax 3, loaded from its CDN (Sphinx's
+# Math is rendered in the browser by MathJax 4, loaded from its CDN (Sphinx's
 # default). For pages that render offline, point JAXREG_DOCS_MATHJAX at a local
-# MathJax 3 ``es5`` folder (``npm pack mathjax@3``): it is copied into _static.
+# MathJax 3 ``es5`` folder (``npm pack mathjax@3``; its ``tex-mml-chtml.js``
+# has the same name and API): it is copied into _static.
 if os.environ.get("JAXREG_DOCS_MATHJAX"):
     html_static_path.append(os.environ["JAXREG_DOCS_MATHJAX"])
     mathjax_path = "tex-mml-chtml.js"

@@ -5,7 +5,8 @@ Minimizes a validation loss over the penalty's hyperparameters,
 .. math::
 
     \min_t\ \mathcal{L}(t) = \frac1K \sum_{k=1}^K
-        F^{\text{test}}_k\big(X w_k(t) + b_k(t)\big), \qquad
+        F^{\text{test}}_k\big(X w_k(t) + b_k(t)\big),
+
     (w_k, b_k)(t) = \arg\min_{w, b}\ F^{\text{train}}_k(Xw + b) + h_t(w),
 
 with :math:`F_k` the datafit on the rows of fold :math:`k` (its ``value``:
@@ -25,8 +26,8 @@ scale-free):
 **Gradient.** :math:`\nabla_t\mathcal{L}` is implicit
 (:func:`jaxreg.solvers.implicit.support_argmin_vjp`): per fold, conjugate
 gradients on the support's Hessian-vector products, all folds in one
-``vmap``-ed, compiled call; the inner problems are solved by the working-set
-coordinate descent, all folds in one compiled call
+``vmap``-ed, compiled call. The inner problems are solved by the working-set
+coordinate descent, likewise all folds in one compiled call
 (:func:`~jaxreg.solvers.path.solve_folds`), each warm-started from the fold's
 previous solution.
 

@@ -137,6 +137,30 @@ def test_gallery_has_a_page_per_example(tmp_path):
         assert f"jaxreg examples --only {name}" in text
         claims = text.split("Claims it asserts")[1]
         assert claims.count("\n* ") >= 1, name  # at least one claim listed
+        assert "{" not in claims, name  # f-string fields are not shown raw
+
+
+def test_gallery_shows_a_runs_figure_and_measured_claims(tmp_path):
+    """With ``JAXREG_DOCS_FIGURES`` (a ``jaxreg examples`` output folder) a
+    page shows the run's figure and each claim's measured value."""
+    import json
+
+    from jaxreg.examples import NAMES
+
+    name = NAMES[0]
+    figures = tmp_path / "run"
+    figures.mkdir()
+    (figures / f"{name}.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    claim = {"statement": "loss falls by 3.5x", "measured": "3.51", "passed": True}
+    report = {name: {"claims": [claim], "figures": [], "error": ""}}
+    (figures / "claims.json").write_text(json.dumps(report))
+    apigen.write_gallery(tmp_path / "gallery", str(figures))
+    text = (tmp_path / "gallery" / f"{name}.rst").read_text()
+    assert f".. figure:: {name}.png" in text
+    assert (tmp_path / "gallery" / f"{name}.png").exists()
+    assert "* loss falls by 3.5x — measured: 3.51 (**PASS**)" in text
+    other = (tmp_path / "gallery" / f"{NAMES[1]}.rst").read_text()
+    assert ".. figure::" not in other and "JAXREG_DOCS_FIGURES" in other
 
 
 # ----------------------------------------------------------------------------

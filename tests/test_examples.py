@@ -9,6 +9,7 @@ example's own output.
 """
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -23,7 +24,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("examples")
+    # CI points JAXREG_DOCS_FIGURES at a folder: the docs' gallery is then
+    # built from this very run (its figures and measured claims)
+    shared = os.environ.get("JAXREG_DOCS_FIGURES")
+    out = pathlib.Path(shared) if shared else tmp_path_factory.mktemp("examples")
+    out.mkdir(parents=True, exist_ok=True)
     status = cli.main(["examples", "--quick", "--out", str(out)])
     report = json.loads((out / "claims.json").read_text())
     return status, report, out
