@@ -12,17 +12,23 @@ tasks at once. It is solved as the group lasso of
 screening) on the stacked single-output problem ``vec(Y) ≈ (X ⊗ I_T)
 vec(W)``: row ``i·T + t`` holds sample ``i`` of task ``t``, column ``j·T +
 t`` coefficient ``W[t, j]``, and the ``T`` columns of feature ``j`` form a
-group. ``X ⊗ I_T`` is stored sparse (``T·nnz(X)`` entries), so no new
-solver loop is involved. The ridge term is ``d·T`` extra rows ``sqrt(nα(1-ρ))
-·I`` with target 0, and the group strength is rescaled so that the stacked
-objective is the one above times ``n/N`` (``N`` the stacked rows' total
-weight). The intercept is eliminated by (weighted) centring for dense ``X``
-and is an unpenalized group of ``T`` indicator columns for sparse ``X`` (which
-is never densified).
+group. A dense ``X`` is the :class:`~jaxreg.solvers.design.MultiTaskDesign`
+(``X ⊗ I_T`` never formed: its products are ``(n, d) x (d, T)`` matrix
+products); a sparse one is stacked as ``scipy.sparse`` (``T·nnz(X)``
+entries). The ridge term is ``d·T`` extra rows of the identity with target
+0 and weight ``nα(1-ρ)`` each, and the group strength is rescaled so that
+the stacked objective is the one above times ``n/N`` (``N`` the stacked
+rows' total weight): ``alpha`` changes only weights and the strength, so a
+path or a fold builds the stacked problem once. The intercept is eliminated
+by (weighted) centring for dense ``X`` and is an unpenalized group of ``T``
+indicator columns for sparse ``X`` (which is never densified).
 """
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
+import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
@@ -32,10 +38,130 @@ from jaxreg._estimator_base import (
     _validate_X_and_y,
     _weights_array,
 )
-from jaxreg.solvers.base import SolverResult
-from jaxreg.solvers.bcd import group_lasso
+from jaxreg.solvers.base import (
+    Problem,
+    SolverResult,
+    _centred,
+    default_dtype,
+    to_device,
+)
+from jaxreg.solvers.bcd import Layout, group_layout, solve_prepared
+from jaxreg.solvers.datafits import Quadratic
+from jaxreg.solvers.design import MultiTaskDesign, as_design
 
 __all__ = ["MultiTaskElasticNet", "MultiTaskLasso", "multitask_enet"]
+
+
+class _Stacked(NamedTuple):
+    """The stacked group-lasso problem of ``(X, Y)``, built once for every
+    ``alpha`` (a path, a fold): ``alpha`` only sets the strength and the
+    ridge rows' weight."""
+
+    design: Any  # MultiTaskDesign (dense X) or SparseDesign (stacked)
+    target: np.ndarray  # vec(Y), then 0 for the ridge rows
+    rows: np.ndarray  # the data rows' weights (s repeated T times, sum n·T)
+    layout: Layout
+    group_weights: np.ndarray
+    shape: tuple  # (n, d, T)
+    ridge: bool  # d·T identity rows follow (l1_ratio < 1)
+    free: bool  # sparse X with an intercept: a group of T indicator columns
+    x_off: np.ndarray
+    y_off: np.ndarray
+
+
+def _stack(X, Y, ridge, sample_weight, fit_intercept) -> _Stacked:
+    n, d = X.shape
+    T = Y.shape[1]
+    s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    s = s * (n / s.sum())
+    sparse = sp.issparse(X)
+    dtype = default_dtype(X)
+    Y = np.asarray(Y, np.float64)
+    x_off = np.zeros(d)
+    y_off = np.zeros(T)
+    if fit_intercept and not sparse:
+        x_off = s @ X / n
+        y_off = s @ Y / n
+        X = X - x_off
+        Y = Y - y_off
+    labels = [np.repeat(np.arange(d), T)]
+    group_weights = [np.ones(d)]
+    free = fit_intercept and sparse
+    if free:  # one unpenalized group of T intercept columns
+        labels.append(np.full(T, d))
+        group_weights.append(np.zeros(1))
+    rows = np.repeat(s, T)
+    n_rows = n * T + (d * T if ridge else 0)
+    a = np.full(n_rows, 1.0 / n_rows)  # placeholder weights: _solve sets them
+    if sparse:
+        eye = sp.identity(T, format="csr")
+        blocks = [sp.kron(sp.csr_matrix(X), eye, format="csc")]
+        if free:
+            blocks.append(sp.kron(np.ones((n, 1)), eye, format="csc"))
+        stacked = sp.hstack(blocks, format="csc")
+        if ridge:
+            unit = sp.hstack(
+                [sp.identity(d * T), sp.csc_matrix((d * T, T * free))], format="csc"
+            )
+            stacked = sp.vstack([stacked, unit], format="csc")
+        design = as_design(stacked, a, center=False, dtype=dtype, to_device=to_device)
+    else:
+        design = MultiTaskDesign.of(
+            to_device(X.T, dtype), T, ridge, jnp.asarray(a, dtype)
+        )
+    target = Y.ravel()
+    if ridge:
+        target = np.concatenate([target, np.zeros(d * T)])
+    labels = np.concatenate(labels)
+    return _Stacked(
+        design,
+        target,
+        rows,
+        group_layout(labels, labels.shape[0]),
+        np.concatenate(group_weights),
+        (n, d, T),
+        ridge,
+        free,
+        x_off,
+        y_off,
+    )
+
+
+def _solve(st, alpha, l1_ratio, *, tol, max_iter, coef_init, what) -> SolverResult:
+    """The multi-task elastic net at ``alpha`` on a stacked problem."""
+    n, d, T = st.shape
+    rows = st.rows
+    if st.ridge:  # weight n·α(1-ρ) per identity row: + α(1-ρ)/2 ||W||² · n/total
+        rows = np.concatenate([rows, np.full(d * T, n * alpha * (1.0 - l1_ratio))])
+    total = rows.sum()
+    dtype = st.design.dtype
+    a = jnp.asarray(rows / total, dtype)
+    datafit, y_offset = _centred(
+        Quadratic.from_targets(st.target, a), False, np.dtype(dtype)
+    )
+    problem = Problem(st.design.reweighted(a, False), datafit, y_offset, False)
+    w0 = None
+    if coef_init is not None:
+        w0 = np.zeros(st.layout.pos.shape[0])
+        w0[: d * T] = np.asarray(coef_init, float).T.ravel()
+    res = solve_prepared(
+        problem,
+        st.layout,
+        alpha * l1_ratio * n / total,
+        st.group_weights,
+        tol=tol,
+        max_iter=max_iter,
+        max_epochs=100_000,
+        p0=16,
+        coef_init=w0,
+        what=what,
+    )
+    flat = np.asarray(res.coef, np.float64)
+    W = flat[: d * T].reshape(d, T).T
+    # the intercepts: free coordinates (sparse X), else from the centring
+    # offsets (zero without an intercept)
+    b = flat[d * T :] if st.free else st.y_off - W @ st.x_off
+    return SolverResult(W, b, float(res.gap) * total / n, res.n_iter, res.converged)
 
 
 def multitask_enet(
@@ -62,71 +188,22 @@ def multitask_enet(
       fit_intercept, tol, max_iter: as in :func:`~jaxreg.solvers.bcd.
         group_lasso` (``tol`` relative to the stacked objective at 0).
       coef_init: warm start ``W`` ``(T, d)``.
+      what: the name a ``ConvergenceWarning`` gives.
 
     Returns:
       A :class:`~jaxreg.solvers.base.SolverResult` with ``coef`` ``(T, d)``,
       ``intercept`` ``(T,)`` and ``gap`` in the units of the objective above.
     """
-    n, d = X.shape
-    T = Y.shape[1]
-    s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-    s = s * (n / s.sum())
-    sparse = sp.issparse(X)
-    Y = np.asarray(Y, np.float64)
-    x_off = np.zeros(d)
-    y_off = np.zeros(T)
-    if fit_intercept and not sparse:
-        x_off = s @ X / n
-        y_off = s @ Y / n
-        X = X - x_off
-        Y = Y - y_off
-    eye = sp.identity(T, format="csr")
-    blocks = [sp.kron(sp.csr_matrix(X), eye, format="csc")]
-    labels = [np.repeat(np.arange(d), T)]
-    group_weights = [np.ones(d)]
-    free = fit_intercept and sparse
-    if free:  # one unpenalized group of T intercept columns
-        blocks.append(sp.kron(np.ones((n, 1)), eye, format="csc"))
-        labels.append(np.full(T, d))
-        group_weights.append(np.zeros(1))
-    design = sp.hstack(blocks, format="csc")
-    target = Y.ravel()
-    rows_w = np.repeat(s, T)
-    l2 = alpha * (1.0 - l1_ratio)
-    if l2 > 0:
-        ridge_rows = sp.hstack(
-            [np.sqrt(n * l2) * sp.identity(d * T), sp.csc_matrix((d * T, T * free))],
-            format="csc",
-        )
-        design = sp.vstack([design, ridge_rows], format="csc")
-        target = np.concatenate([target, np.zeros(d * T)])
-        rows_w = np.concatenate([rows_w, np.ones(d * T)])
-    total = rows_w.sum()
-    w0 = None
-    if coef_init is not None:
-        w0 = np.zeros(design.shape[1])
-        w0[: d * T] = np.asarray(coef_init, float).T.ravel()
-    res = group_lasso(
-        design.astype(X.dtype),
-        target,
-        alpha * l1_ratio * n / total,
-        np.concatenate(labels),
-        group_weights=np.concatenate(group_weights),
-        sample_weight=rows_w,
-        fit_intercept=False,
+    stacked = _stack(X, Y, l1_ratio < 1, sample_weight, fit_intercept)
+    return _solve(
+        stacked,
+        alpha,
+        l1_ratio,
         tol=tol,
         max_iter=max_iter,
-        coef_init=w0,
+        coef_init=coef_init,
+        what=what,
     )
-    flat = np.asarray(res.coef, np.float64)
-    W = flat[: d * T].reshape(d, T).T
-    if free:
-        b = flat[d * T :]
-    elif fit_intercept:
-        b = y_off - W @ x_off
-    else:
-        b = np.zeros(T)
-    return SolverResult(W, b, float(res.gap) * total / n, res.n_iter, res.converged)
 
 
 class MultiTaskElasticNet(_LinearRegressor):

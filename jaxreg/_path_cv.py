@@ -20,8 +20,9 @@ step by step, so that the same folds give the same grid and the same choice:
    first ``l1_ratio`` strictly better), and the model is refit on all data.
 
 Single-output folds run :func:`jaxreg.solvers.path.cross_validate` (one
-compiled warm-started path per fold); multi-task folds warm-start
-:func:`jaxreg._multitask.multitask_enet` along the grid. ``n_jobs`` and
+compiled warm-started path per fold); multi-task folds build their stacked
+problem once (:mod:`jaxreg._multitask`) and warm-start its block-CD solves
+along the grid, one call per ``alpha``. ``n_jobs`` and
 ``verbose`` are accepted and have no effect (the folds run one after the
 other on the device).
 """
@@ -43,7 +44,7 @@ from jaxreg._estimator_base import (
     _validate_X_and_y,
     _weights_array,
 )
-from jaxreg._multitask import MultiTaskElasticNet, MultiTaskLasso, multitask_enet
+from jaxreg._multitask import MultiTaskElasticNet, MultiTaskLasso, _solve, _stack
 from jaxreg.solvers.path import cross_validate
 
 __all__ = ["ElasticNetCV", "LassoCV", "MultiTaskElasticNetCV", "MultiTaskLassoCV"]
@@ -222,18 +223,18 @@ class _MultiTaskCV(_PathCV):
         out = np.empty((len(grid), len(folds)))
         for f, (train, test) in enumerate(folds):
             sw = None if sample_weight is None else sample_weight[train]
+            # one stacked problem per fold; each alpha reweights it
+            stacked = _stack(X[train], Y[train], rho < 1, sw, self.fit_intercept)
             coef = None
             for i, alpha in enumerate(grid):
-                res = multitask_enet(
-                    X[train],
-                    Y[train],
+                res = _solve(
+                    stacked,
                     float(alpha),
                     rho,
-                    sample_weight=sw,
-                    fit_intercept=self.fit_intercept,
                     tol=self.tol,
                     max_iter=self.max_iter,
                     coef_init=coef,
+                    what=type(self).__name__,
                 )
                 coef = res.coef
                 resid = X[test] @ coef.T + res.intercept - Y[test]

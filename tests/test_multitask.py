@@ -137,3 +137,33 @@ def test_errors_like_sklearn(data):
         MultiTaskElasticNet(l1_ratio=2.0).fit(X, Y)
     with pytest.raises(ValueError, match="alpha"):
         MultiTaskLasso(-1.0).fit(X, Y)
+
+
+@pytest.mark.parametrize("ridge", [False, True])
+def test_multitask_design_is_the_stacked_kronecker_matrix(ridge):
+    """``MultiTaskDesign`` against ``X ⊗ I_T`` (over ``I_{dT}`` with
+    ``ridge``) formed explicitly in numpy: products, columns, column norms."""
+    import jax.numpy as jnp
+
+    from jaxreg.solvers.design import MultiTaskDesign
+
+    rng = np.random.default_rng(0)
+    n, d, T = 7, 5, 3
+    X = rng.normal(size=(n, d))
+    S = np.kron(X, np.eye(T))
+    if ridge:
+        S = np.vstack([S, np.eye(d * T)])
+    a = rng.uniform(0.1, 1.0, size=S.shape[0])
+    with jax.enable_x64(True):
+        design = MultiTaskDesign.of(jnp.asarray(X.T), T, ridge, jnp.asarray(a))
+        w = rng.normal(size=d * T)
+        r = rng.normal(size=S.shape[0])
+        idx = np.array([4, 0, 13, 7])
+        assert (design.n_samples, design.n_features) == S.shape
+        np.testing.assert_allclose(design.matvec(jnp.asarray(w)), S @ w, rtol=1e-12)
+        np.testing.assert_allclose(design.rmatvec(jnp.asarray(r)), S.T @ r, rtol=1e-12)
+        np.testing.assert_array_equal(design.columns(jnp.asarray(idx)), S[:, idx].T)
+        np.testing.assert_allclose(design.colsq, a @ S**2, rtol=1e-12)
+        np.testing.assert_array_equal(design.xbar, 0.0)
+        with pytest.raises(ValueError, match="centre"):
+            design.reweighted(jnp.asarray(a), True)

@@ -694,9 +694,11 @@ def solve_prepared(
     max_epochs,
     p0,
     coef_init=None,
+    what="group_lasso",
 ):
     """:func:`group_lasso` on a problem prepared from the padded design
-    (``prepare(padded(X, layout), ...)``, already on the device)."""
+    (``prepare(padded(X, layout), ...)``, already on the device); ``what``
+    names the solver in a ``ConvergenceWarning``."""
     G, m = layout.n_groups, layout.size
     design, df = problem.design, problem.datafit
     dtype = design.dtype
@@ -731,5 +733,5 @@ def solve_prepared(
         intercept = problem.y_offset - jnp.dot(design.xbar, w_flat)
     converged = st.gap <= tol_abs
     if not bool(converged):
-        warn_not_converged(st.gap, tol_abs, "group_lasso")
+        warn_not_converged(st.gap, tol_abs, what)
     return SolverResult(coef, intercept, st.gap, st.n_outer, converged)

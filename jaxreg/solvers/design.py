@@ -33,6 +33,9 @@ rank-one correction in the products, so a sparse ``X`` stays sparse.
   row-sharded ``jax.Array`` stays sharded (XLA inserts the reductions). Its
   working-set model is the ``K x K`` Gram matrix (:class:`GramModel`): a
   coordinate step costs ``O(K)``.
+- :class:`MultiTaskDesign`: ``X ⊗ I_T`` for ``T`` tasks sharing a dense
+  ``X`` (the multi-task models' stacked design), never formed: products are
+  ``(n, d) x (d, T)`` matrix products.
 - :class:`SparseDesign`: ``scipy.sparse`` (any format) or
   ``jax.experimental.sparse.BCOO``, kept as column-sorted coordinates
   (``data``, ``rows``, ``cols``, and the column pointers ``indptr``):
@@ -60,6 +63,7 @@ from jaxreg._pytree import register_dataclass
 __all__ = [
     "DenseDesign",
     "GramModel",
+    "MultiTaskDesign",
     "ResidualModel",
     "SparseDesign",
     "as_design",
@@ -286,6 +290,105 @@ class SparseDesign:
             return jnp.zeros((d,), data.dtype), sq
         xbar = jax.ops.segment_sum(a[rows] * data, cols, d, indices_are_sorted=True)
         return xbar, jnp.maximum(sq - xbar * xbar, 0.0)
+
+
+@functools.partial(
+    register_dataclass,
+    data_fields=["XT", "xbar", "colsq"],
+    meta_fields=["n_tasks", "ridge"],
+)
+@dataclasses.dataclass(frozen=True)
+class MultiTaskDesign:
+    """``X ⊗ I_T`` (optionally over ``I_{dT}``): ``T`` tasks sharing a dense
+    ``X``, as one stacked single-output design, never formed.
+
+    Row ``i·T + t`` is sample ``i`` of task ``t`` and column ``j·T + t`` is
+    coefficient ``W[t, j]``, so ``matvec(w) = vec(X W)`` with ``W =
+    w.reshape(d, T)`` (one ``(n, d) x (d, T)`` product) and the ``T``
+    columns of feature ``j`` are a group (the multi-task group lasso of
+    :mod:`jaxreg._multitask`). With ``ridge`` the ``d·T`` rows of the
+    identity follow (row ``n·T + k`` reads coefficient ``k``): with sample
+    weight ``μ`` each they add ``μ/2 ||w||²`` to a least-squares datafit, an
+    elastic-net term whose strength lives in the weights, not the design.
+    ``X`` is not centred here (``reweighted(a, center=True)`` raises):
+    the caller centres it. The working-set model is the Gram matrix of
+    :meth:`columns`, as for :class:`DenseDesign`.
+    """
+
+    XT: jax.Array  # (d, n)
+    xbar: jax.Array  # (d·T,), zeros
+    colsq: jax.Array  # (d·T,)
+    n_tasks: int
+    ridge: bool
+
+    @classmethod
+    def of(cls, XT, n_tasks, ridge, a):
+        """The design of ``XT`` (``(d, n)`` on the device) for weights ``a``."""
+        d = XT.shape[0]
+        zeros = jnp.zeros((d * n_tasks,), XT.dtype)
+        return cls(XT, zeros, zeros, n_tasks, ridge).reweighted(a, False)
+
+    @property
+    def n_samples(self):
+        n_ridge = self.n_features if self.ridge else 0
+        return self.XT.shape[1] * self.n_tasks + n_ridge
+
+    @property
+    def n_features(self):
+        return self.XT.shape[0] * self.n_tasks
+
+    @property
+    def dtype(self):
+        return self.XT.dtype
+
+    def matvec(self, w):
+        W = w.reshape(-1, self.n_tasks)  # (d, T)
+        u = (W.T @ self.XT).T.ravel()  # vec(X W), sample-major
+        return jnp.concatenate([u, w]) if self.ridge else u
+
+    def rmatvec(self, r):
+        nT = self.XT.shape[1] * self.n_tasks
+        v = (self.XT @ r[:nT].reshape(-1, self.n_tasks)).ravel()
+        return v + r[nT:] if self.ridge else v
+
+    def columns(self, idx):
+        T = self.n_tasks
+        task = jnp.arange(T)[None, :] == (idx % T)[:, None]  # (K, T)
+        cols = (self.XT[idx // T][:, :, None] * task[:, None, :]).reshape(
+            idx.shape[0], -1
+        )
+        if not self.ridge:
+            return cols
+        unit = jnp.arange(self.n_features)[None, :] == idx[:, None]
+        return jnp.concatenate([cols, unit.astype(cols.dtype)], axis=1)
+
+    def reweighted(self, a, center):
+        """The same design with the column norms of weights ``a`` (length
+        ``n_samples``; traceable)."""
+        if center:
+            raise ValueError("MultiTaskDesign is not centred: centre X first")
+        nT = self.XT.shape[1] * self.n_tasks
+        A = a[:nT].reshape(-1, self.n_tasks)  # (n, T)
+        colsq = ((self.XT * self.XT) @ A).ravel()
+        if self.ridge:
+            colsq = colsq + a[nT:]
+        return dataclasses.replace(self, colsq=colsq)
+
+    def ws_gram(self, K):
+        return True
+
+    def ws_block(self, ws, intercept):
+        return _dense_block(self, ws, intercept)
+
+    def ws_model(self, block, h, H=None):
+        return GramModel.of(block, h, H)
+
+    def ws_epoch_cost(self, K):
+        return K * K
+
+    @property
+    def pass_cost(self):
+        return self.XT.size * self.n_tasks
 
 
 def _dense_block(design, ws, intercept):
