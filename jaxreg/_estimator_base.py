@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_consistent_length,
@@ -24,18 +25,35 @@ _SPARSE = ["csr", "csc", "coo"]
 _FLOATS = [np.float64, np.float32]
 
 
-def _split_params(estimator, params):
-    """The extra ``fit(**params)`` of a CV estimator, for its splitter's
-    ``split``. As in scikit-learn, they are accepted only with metadata
-    routing on (``sklearn.set_config(enable_metadata_routing=True)``);
-    otherwise a ``ValueError`` with scikit-learn's message."""
-    if params and not sklearn.get_config()["enable_metadata_routing"]:
+def _split_params(estimator, params, splitter=None):
+    """The extra ``fit(**params)`` of a CV estimator, for ``splitter.split``.
+
+    As in scikit-learn, they are accepted only with metadata routing on
+    (``sklearn.set_config(enable_metadata_routing=True)``), else a
+    ``ValueError``; with it, a parameter the splitter's ``split`` does not
+    request (``groups`` for ``KFold``) raises scikit-learn's ``TypeError``
+    (``splitter=None``: the caller hands them to a scikit-learn search,
+    which routes them itself).
+    """
+    if not params:
+        return params
+    name = type(estimator).__name__
+    if not sklearn.get_config()["enable_metadata_routing"]:
         raise ValueError(
-            f"Passing extra keyword arguments to {type(estimator).__name__}.fit "
+            f"Passing extra keyword arguments to {name}.fit "
             "is only supported if enable_metadata_routing=True, which you can "
             "set using `sklearn.set_config`. See the User Guide "
             "<https://scikit-learn.org/stable/metadata_routing.html> for more "
             f"details. Extra parameters passed are: {set(params)}"
+        )
+    if splitter is None:
+        return params
+    wanted = get_routing_for_object(splitter).consumes("split", set(params))
+    unused = set(params) - set(wanted)
+    if unused:
+        raise TypeError(
+            f"{name}.fit got unexpected argument(s) {unused}, which are not "
+            "routed to any object."
         )
     return params
 

@@ -342,7 +342,6 @@ def fit(est, X, y, sample_weight, params):
     attributes on ``est`` with scikit-learn 1.9's shapes."""
     from jaxreg.linear_model import _class_weighted  # imports this module
 
-    params = _split_params(est, params)
     penalty, l1_ratios, l1_ratios_ = _resolve_penalty(est)
     scoring = _scoring(est)
     legacy = _legacy(est)
@@ -365,7 +364,8 @@ def fit(est, X, y, sample_weight, params):
     for rho in rhos:
         est._check_solver(rho, n_classes)
     sample_weight = _weights_array(sample_weight, X)
-    folds = list(check_cv(est.cv, y, classifier=True).split(X, y, **params))
+    splitter = check_cv(est.cv, y, classifier=True)
+    folds = list(splitter.split(X, y, **_split_params(est, params, splitter)))
     class_weight = _class_weight_dict(est.class_weight, classes, y, sample_weight)
     base = _class_weighted(class_weight, classes, y, y_idx, sample_weight)
     if base is None:

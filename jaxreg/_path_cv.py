@@ -142,7 +142,6 @@ class _PathCV(_LinearRegressor):
         """Cross-validates ``alpha`` (and ``l1_ratio``), refits on all data;
         returns ``self``. ``params`` go to the splitter's ``split`` (with
         metadata routing on, as in scikit-learn; a ``ValueError`` without)."""
-        params = _split_params(self, params)
         X, y = self._check_data(X, y)
         self._check_params(X.shape[1])
         if isinstance(sample_weight, numbers.Number):
@@ -153,7 +152,9 @@ class _PathCV(_LinearRegressor):
             raise ValueError(f"l1_ratio must lie in [0, 1], got {self.l1_ratio!r}")
         Y = y if y.ndim == 2 else y[:, None]
         grids = self._grids(X, Y, l1_ratios, sample_weight)
-        folds = list(check_cv(self.cv).split(X, y, **params))
+        splitter = check_cv(self.cv)
+        params = _split_params(self, params, splitter)
+        folds = list(splitter.split(X, y, **params))
         mse = np.stack(
             [
                 self._fold_mse(X, y, sample_weight, folds, grid, rho)

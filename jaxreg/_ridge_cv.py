@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
+import sklearn
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.metrics import check_scoring
@@ -180,12 +181,13 @@ class RidgeCV(_LinearRegressor):
         metadata routing on, as in scikit-learn; a ``ValueError`` without) go
         to the grid search over the splitter ``cv``; the leave-one-out of
         ``cv=None`` takes none."""
-        params = _split_params(self, params)
-        if params and self.cv is None:
+        routing = sklearn.get_config()["enable_metadata_routing"]
+        if params and routing and self.cv is None:
             raise ValueError(
                 "RidgeCV(cv=None) computes leave-one-out errors in closed form "
                 f"and takes no fit parameters; got {set(params)}"
             )
+        params = _split_params(self, params)  # GridSearchCV routes them
         if self.gcv_mode not in (None, "auto", "svd", "eigen"):
             raise ValueError(
                 "gcv_mode must be None, 'auto', 'svd' or 'eigen', got "

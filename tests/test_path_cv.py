@@ -138,7 +138,8 @@ def test_errors_like_sklearn(data):
 def test_fit_params_need_metadata_routing_as_in_sklearn(data, name):
     """``fit(X, y, groups=...)``: scikit-learn's ValueError without metadata
     routing; with it, the groups reach the splitter (the same folds as an
-    explicit split)."""
+    explicit split), and a splitter that does not take them (``KFold``)
+    raises scikit-learn's TypeError."""
     import sklearn
     from sklearn.model_selection import GroupKFold
 
@@ -166,3 +167,10 @@ def test_fit_params_need_metadata_routing_as_in_sklearn(data, name):
         routed = getattr(jl, name)(cv=GroupKFold(3), **kw).fit(X, yy, groups=groups)
     np.testing.assert_array_equal(getattr(routed, attr), getattr(explicit, attr))
     np.testing.assert_allclose(routed.coef_, explicit.coef_)
+    # with routing, what the splitter does not request: scikit-learn's TypeError
+    with sklearn.config_context(enable_metadata_routing=True):
+        with pytest.raises(TypeError) as want:
+            getattr(sk, name)(cv=3, **kw).fit(X, yy, groups=groups)
+        with pytest.raises(TypeError) as got:
+            getattr(jl, name)(cv=3, **kw).fit(X, yy, groups=groups)
+    assert str(got.value) == str(want.value)

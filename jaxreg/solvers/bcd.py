@@ -377,7 +377,7 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
     acc0 = jnp.zeros_like(x) if gram else jnp.zeros_like(h)
     xs = jnp.zeros((m1,) + x.shape, x.dtype)
     accs = jnp.zeros((m1,) + acc0.shape, x.dtype)
-    tried = jnp.zeros(x.shape, jnp.int8)  # the pattern of the last failed try
+    tried = jnp.full(x.shape, 2, jnp.int8)  # last failed pattern (2: none yet)
     carry = (x, acc0, 0, inf, xs, accs, tried)
     x, _, ep, _, _, _, _ = lax.while_loop(cond, epoch, carry)
     return x, ep

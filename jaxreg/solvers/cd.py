@@ -359,7 +359,9 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
 
     mc0 = model.start(x)
     hist = tmap(lambda a: jnp.zeros((m1,) + a.shape, a.dtype), mc0)
-    tried = jnp.zeros(x.shape, jnp.int8)  # the signs of the last failed try
+    # the signs of the last failed try; 2 (no sign) before the first, so that
+    # an all-free model (every coordinate unpenalized: pattern 0) tries too
+    tried = jnp.full(x.shape, 2, jnp.int8)
     carry = (mc0, 0, inf, inf, hist, tried)
     mc, ep, _, gap, _, _ = lax.while_loop(cond, epoch, carry)
     return model.coefs(mc), mc, ep, gap
@@ -372,13 +374,14 @@ def try_newton(
     epochs (a well-conditioned model has converged by then, and never pays
     the conjugate gradients) when the sign pattern ``signs`` (int8 per
     coordinate) held over the last block (``stable``) and differs from that
-    of the last failed try (``tried``). ``to_face(x, step)``: the point
-    reached along the step (default ``x + step``). Of the points ``x +
-    2⁻ʲ(x_new - x)``, ``j < 10``, the one with the lowest ``q(carry)`` is
-    kept if below ``q`` at ``x`` (the model's carry is linear in ``x``, so
-    the ten cost one product with ``H``). Returns ``(mc, tried)`` (shared
+    of the last failed try (``tried``), on a nonempty ``support``.
+    ``to_face(x, step)``: the point reached along the step (default ``x +
+    step``). Of the points ``x + 2⁻ʲ(x_new - x)``, ``j < 10``, the one with
+    the lowest ``q(carry)`` is kept if below ``q`` at ``x`` (the model's
+    carry is linear in ``x``, so the ten cost one product with ``H``). Returns ``(mc, tried)`` (shared
     by CD and block CD)."""
-    attempt = (ep >= NEWTON_AFTER) & stable & jnp.any(signs != tried)
+    new_pattern = jnp.any(signs != tried)
+    attempt = (ep >= NEWTON_AFTER) & stable & new_pattern & jnp.any(support)
     tmap = jax.tree.map
 
     def newton(mc):
