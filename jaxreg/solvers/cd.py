@@ -378,8 +378,8 @@ def try_newton(
     ``to_face(x, step)``: the point reached along the step (default ``x +
     step``). Of the points ``x + 2⁻ʲ(x_new - x)``, ``j < 10``, the one with
     the lowest ``q(carry)`` is kept if below ``q`` at ``x`` (the model's
-    carry is linear in ``x``, so the ten cost one product with ``H``). Returns ``(mc, tried)`` (shared
-    by CD and block CD)."""
+    carry is linear in ``x``, so the ten cost one product with ``H``).
+    Returns ``(mc, tried)`` (shared by CD and block CD)."""
     new_pattern = jnp.any(signs != tried)
     attempt = (ep >= NEWTON_AFTER) & stable & new_pattern & jnp.any(support)
     tmap = jax.tree.map
