@@ -1,4 +1,4 @@
-"""Time to duality gap <= 1e-6·P(0): jaxreg vs scikit-learn, celer and skglm.
+"""Time to duality gap <= 1e-6·P(0): jaxreg vs scikit-learn, celer, skglm, glum.
 
 Usage:  python bench/solvers.py [--quick] [--only LETTERS]
         (writes bench/results/solvers.{json,md}; ``--only ef`` runs the sparse
@@ -18,7 +18,8 @@ Problems (issue 4, and issue 11's real and sparse designs):
       ships with Python): Lasso on log line counts, L1 logistic on "in a
       package".
   (g)-(k) warm estimator fits at default accuracy (``glm_rows``): Poisson L2
-      and L1, Gamma L2, multinomial L2/L1 on digits, and multinomial L1 on
+      and L1 and Gamma L2 (also against glum's GeneralizedLinearRegressor,
+      when installed), multinomial L2/L1 on digits, and multinomial L1 on
       make_classification(5000, 2000, n_informative=50, n_classes=10,
       n_clusters_per_class=1, random_state=0) against scikit-learn's saga
       (skglm has no multinomial solver).
@@ -580,6 +581,19 @@ def glm_rows(quick):
     def fitter(est, X, y):
         return lambda _tol: est.fit(X, y)
 
+    def glum(family, alpha, l1_ratio, X, y):
+        """glum's GeneralizedLinearRegressor on the same objective (its
+        ``alpha``/``l1_ratio`` are scikit-learn's: mean half-deviance +
+        ``α(ρ‖w‖₁ + (1-ρ)/2‖w‖²)``), or no peer when glum is missing."""
+        try:
+            from glum import GeneralizedLinearRegressor
+        except ImportError:
+            return {}
+        est = GeneralizedLinearRegressor(
+            family=family, alpha=alpha, l1_ratio=l1_ratio, gradient_tol=1e-6
+        )
+        return {"glum": fitter(est, X, y)}
+
     cases = []
     a = 1e-3
     cases.append(
@@ -591,12 +605,13 @@ def glm_rows(quick):
                 "sklearn-newton-cholesky": fitter(
                     sk.PoissonRegressor(alpha=a, solver="newton-cholesky"), Xp, yp
                 ),
+                **glum("poisson", a, 0.0, Xp, yp),
             },
             lambda e: _glm_objective(e, Xp, yp, 1, a, 0.0),
         )
     )
     a1 = 5e-3
-    peers = {}
+    peers = glum("poisson", a1, 1.0, Xp, yp)
     try:
         from skglm import GeneralizedLinearEstimator
         from skglm.datafits import Poisson
@@ -622,7 +637,10 @@ def glm_rows(quick):
         (
             "(i) Gamma L2, diabetes",
             fitter(jl.GammaRegressor(alpha=0.01), Xd, yd),
-            {"sklearn-lbfgs": fitter(sk.GammaRegressor(alpha=0.01), Xd, yd)},
+            {
+                "sklearn-lbfgs": fitter(sk.GammaRegressor(alpha=0.01), Xd, yd),
+                **glum("gamma", 0.01, 0.0, Xd, yd),
+            },
             lambda e: _glm_objective(e, Xd, yd, 2, 0.01, 0.0),
         )
     )
