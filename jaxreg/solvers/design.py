@@ -307,9 +307,10 @@ class MultiTaskDesign:
     w.reshape(d, T)`` (one ``(n, d) x (d, T)`` product) and the ``T``
     columns of feature ``j`` are a group (the multi-task group lasso of
     :mod:`jaxreg._multitask`). With ``ridge`` the ``d·T`` rows of the
-    identity follow (row ``n·T + k`` reads coefficient ``k``): with sample
-    weight ``μ`` each they add ``μ/2 ||w||²`` to a least-squares datafit, an
-    elastic-net term whose strength lives in the weights, not the design.
+    identity follow (row ``n·T + k`` reads coefficient ``k``): with
+    normalized weight ``μ`` each (target 0) they add ``μ/2 ||w||²`` to the
+    least-squares datafit ``½ Σᵢ aᵢ rᵢ²``, an elastic-net term whose
+    strength lives in the weights, not the design.
     ``X`` is not centred here (``reweighted(a, center=True)`` raises):
     the caller centres it. The working-set model is the Gram matrix of
     :meth:`columns`, as for :class:`DenseDesign`.
