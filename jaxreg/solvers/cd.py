@@ -115,16 +115,16 @@ class WSCache(NamedTuple):
     and path steps, with its centred columns and Gram matrix ``X_Wᵀ A X_W``
     (``A = diag(a)``, the Hessian: ``X_Wᵀ X_W / n`` without weights).
 
-    Between two outer iterations (or two ``λ`` of a path) the working set
-    mostly stays: at most ``R`` of its lowest-ranked features are swapped for
-    better-ranked outsiders, and only their ``R`` Gram rows are recomputed
-    (``O(R·K·n)`` instead of ``O(K²·n)``).
+    Formed once per bucket (:func:`prime_cache`). Between two outer
+    iterations (or two ``λ`` of a path) the working set mostly stays: at
+    most ``R`` of its lowest-ranked features are swapped for better-ranked
+    outsiders, and only their ``R`` Gram rows are recomputed (``O(R·K·n)``
+    instead of ``O(K²·n)``; nothing when none is swapped).
     """
 
     ws: jax.Array  # (K,) int32 feature indices
     cols: jax.Array  # (K, n) centred columns
     gram: jax.Array  # (K, K)
-    valid: jax.Array  # bool: False -> select from scratch
 
 
 def _uses_cache(datafit, design, K, fit_intercept):
@@ -133,17 +133,29 @@ def _uses_cache(datafit, design, K, fit_intercept):
     return datafit.constant_hessian and design.ws_gram(K) and not fit_intercept
 
 
-def empty_cache(datafit, design, K, fit_intercept):
-    """An invalid cache for bucket ``K`` (empty unless :func:`_uses_cache`)."""
-    K = K if _uses_cache(datafit, design, K, fit_intercept) else 0
-    n = design.n_samples
-    dtype = design.dtype
-    return WSCache(
-        jnp.zeros((K,), jnp.int32),
-        jnp.zeros((K, n), dtype),
-        jnp.zeros((K, K), dtype),
-        jnp.zeros((), bool),
-    )
+def prime_cache(K, fit_intercept, design, datafit, penalty, st):
+    """The state with its gradient ``v`` fresh and the cache of bucket ``K``
+    (empty unless :func:`_uses_cache`): the top ``K`` features at ``st``
+    and their Gram matrix (traceable; once per bucket, before its loops).
+
+    The cache is formed here rather than on the first outer iteration, so
+    that the loops never carry it through a ``lax.cond`` branch that returns
+    it unchanged: XLA copies a buffer there (``K·n`` floats per outer
+    iteration)."""
+    n, dtype = design.n_samples, design.dtype
+    if not _uses_cache(datafit, design, K, fit_intercept):
+        empty = WSCache(
+            jnp.zeros((0,), jnp.int32),
+            jnp.zeros((0, n), dtype),
+            jnp.zeros((0, 0), dtype),
+        )
+        return st, empty
+    v = _fresh_gradient(design, datafit, st)
+    gap = optimality_gap(datafit, penalty, st.u, st.w, v, design.colsq)[0]
+    ws = _top_k(_priority(design, datafit, penalty, st.w, v, gap), K)[1]
+    cols = design.columns(ws)
+    gram = (cols * datafit.weights[None, :]) @ cols.T
+    return st._replace(v=v, v_fresh=jnp.ones((), bool)), WSCache(ws, cols, gram)
 
 
 def _swap_rows(K):
@@ -162,29 +174,26 @@ def _top_k(priority, k):
 
 
 def _select_cached(design, a, priority, cache):
-    """Full top-``K`` selection, or ``<= R`` swaps into a valid cache."""
-    K = cache.ws.shape[0]
-    R = _swap_rows(K)
+    """``<= R`` swaps into the cached working set."""
+    R = _swap_rows(cache.ws.shape[0])
+    c = cache
+    in_ws = jnp.zeros(priority.shape, bool).at[c.ws].set(True)
+    cand_p, cand = _top_k(jnp.where(in_ws, -jnp.inf, priority), R)
+    neg_slot_p, slot = _top_k(-priority[c.ws], R)
+    swap = cand_p > -neg_slot_p  # best outsider vs worst insider, pairwise
+    new_idx = jnp.where(swap, cand, c.ws[slot])
+    new_cols = design.columns(new_idx)
+    cols = c.cols.at[slot].set(new_cols)
 
-    def full(_):
-        ws = _top_k(priority, K)[1]
-        cols = design.columns(ws)
-        return WSCache(ws, cols, (cols * a[None, :]) @ cols.T, jnp.ones((), bool))
+    def new_rows(_):
+        return (new_cols * a[None, :]) @ cols.T  # (R, K)
 
-    def incremental(c):
-        in_ws = jnp.zeros(priority.shape, bool).at[c.ws].set(True)
-        cand_p, cand = _top_k(jnp.where(in_ws, -jnp.inf, priority), R)
-        neg_slot_p, slot = _top_k(-priority[c.ws], R)
-        swap = cand_p > -neg_slot_p  # best outsider vs worst insider, pairwise
-        new_idx = jnp.where(swap, cand, c.ws[slot])
-        ws = c.ws.at[slot].set(new_idx)
-        new_cols = design.columns(new_idx)
-        cols = c.cols.at[slot].set(new_cols)
-        rows = (new_cols * a[None, :]) @ cols.T  # (R, K)
-        gram = c.gram.at[slot, :].set(rows).at[:, slot].set(rows.T)
-        return WSCache(ws, cols, gram, c.valid)
-
-    return lax.cond(cache.valid, incremental, full, cache)
+    # a stable working set (along a path; one holding every feature) costs
+    # no Gram rows; only (R, K) rows pass through the cond, and the cached
+    # blocks are updated in place
+    rows = lax.cond(jnp.any(swap), new_rows, lambda _: c.gram[slot], None)
+    gram = c.gram.at[slot, :].set(rows).at[:, slot].set(rows.T)
+    return WSCache(c.ws.at[slot].set(new_idx), cols, gram)
 
 
 def init_state(design, w, b):
@@ -443,20 +452,36 @@ def optimality_gap(datafit, penalty, u, w, v, colsq, r=None):
     return jnp.sum(jnp.where(colsq > 0, dist * dist / step, 0.0)), primal
 
 
-def _working_set_step(
-    K, fit_intercept, design, datafit, penalty, st, cache, v, tol_in, max_epochs
-):
-    """Screens, picks ``K`` features, runs prox-Newton CD on them."""
-    dtype = design.dtype
-    a = datafit.weights
-    radius = jnp.sqrt(2.0 * st.gap / datafit.curvature)
+def _priority(design, datafit, penalty, w, v, gap):
+    """Working-set ranking: ``inf`` for the nonzero coefficients, ``-inf``
+    for the features screened out at ``gap`` (gap-safe) and ``-mⱼ/||xⱼ||``
+    (celer's score) for the others."""
+    radius = jnp.sqrt(2.0 * gap / datafit.curvature)
     norm = jnp.sqrt(design.colsq)
     dist = penalty.zero_margin(v) / jnp.where(norm > 0, norm, 1.0)
     screened = norm == 0
     if penalty.convex and datafit.has_dual:
         screened = screened | (dist > radius)
     priority = jnp.where(screened, -jnp.inf, -dist)
-    priority = jnp.where(st.w != 0, jnp.inf, priority)
+    return jnp.where(w != 0, jnp.inf, priority)
+
+
+def _fresh_gradient(design, datafit, st):
+    """``v = Xᵀ(-∇F(u))`` at the state, or its stored copy when fresh."""
+
+    def gradient(u):
+        return design.rmatvec(datafit.neg_grad(u))
+
+    return lax.cond(st.v_fresh, lambda _: st.v, gradient, st.u)
+
+
+def _working_set_step(
+    K, fit_intercept, design, datafit, penalty, st, cache, v, tol_in, max_epochs
+):
+    """Screens, picks ``K`` features, runs prox-Newton CD on them."""
+    dtype = design.dtype
+    a = datafit.weights
+    priority = _priority(design, datafit, penalty, st.w, v, st.gap)
     constant = datafit.constant_hessian
     if _uses_cache(datafit, design, K, fit_intercept):
         cache = _select_cached(design, a, priority, cache)
@@ -594,11 +619,8 @@ def run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget):
     def body(carry):
         st, cache = carry
 
-        def gradient(u):
-            return design.rmatvec(datafit.neg_grad(u))
-
         # the gradient at the previous λ's solution serves the next λ as is
-        v = lax.cond(st.v_fresh, lambda _: st.v, gradient, st.u)
+        v = _fresh_gradient(design, datafit, st)
         gap, primal = optimality_gap(datafit, penalty, st.u, st.w, v, design.colsq)
         nnz = jnp.sum(st.w != 0)
         done = gap <= tol_abs
@@ -659,7 +681,7 @@ STATIC = ("K", "fit_intercept")
 
 @functools.partial(jax.jit, static_argnames=STATIC)
 def _solve_bucket(K, fit_intercept, design, datafit, penalty, st, budget):
-    cache = empty_cache(datafit, design, K, fit_intercept)
+    st, cache = prime_cache(K, fit_intercept, design, datafit, penalty, st)
     return run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget)[0]
 
 

@@ -131,7 +131,8 @@ def _bucket(K, fit_intercept, design, datafit, penalty, lams, start, st, out, bu
         return jnp.where(keep, i + 1, i), st, cache, (coefs, ints, gaps, iters)
 
     st = st._replace(status=jnp.zeros((), jnp.int32))
-    cache = cd.empty_cache(datafit, design, K, fit_intercept)
+    pen = dataclasses.replace(penalty, strength=lams[jnp.minimum(start, n_lam - 1)])
+    st, cache = cd.prime_cache(K, fit_intercept, design, datafit, pen, st)
     start, st, _, out = lax.while_loop(cond, body, (start, st, cache, out))
     return start, st, out
 
