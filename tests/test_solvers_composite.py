@@ -380,6 +380,30 @@ def test_nan_trials_shrink_the_step():
     np.testing.assert_allclose(res.params, -c + jnp.sqrt(c**2 + 2), rtol=1e-4)
 
 
+def test_init_step_needs_no_forward_mode_derivative():
+    # the gradient comes from the host (pure_callback has no JVP rule): the
+    # default first step (a Hessian-vector product) cannot be formed, a given
+    # init_step needs none, as the docstring promises
+    c = np.array([1.0, -2.0, 0.05], np.float32)
+
+    @jax.custom_vjp
+    def host_loss(w):
+        return 0.5 * jnp.sum((w - c) ** 2)
+
+    def host_grad(w):
+        shape = jax.ShapeDtypeStruct(w.shape, w.dtype)
+        return jax.pure_callback(lambda v: np.asarray(v - c, v.dtype), shape, w)
+
+    host_loss.defvjp(lambda w: (host_loss(w), w), lambda w, g: (g * host_grad(w),))
+    fun = lambda w: host_loss(w)  # noqa: E731
+
+    with pytest.raises(ValueError, match="JVP"):
+        proximal_gradient(fun, jnp.zeros(3), jr.l1(0.1))
+    res = proximal_gradient(fun, jnp.zeros(3), jr.l1(0.1), init_step=1.0)
+    assert bool(res.converged)
+    np.testing.assert_allclose(res.params, np.sign(c) * np.maximum(abs(c) - 0.1, 0))
+
+
 def test_nonfinite_objective_is_reported_not_hidden():
     def broken(w):  # finite only at the start
         return jnp.where(jnp.all(w == 1), 0.0, jnp.nan) + jnp.sum(w)

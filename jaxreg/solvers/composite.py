@@ -220,7 +220,7 @@ class _Options(NamedTuple):
     max_backtrack: int
     decrease: float
     step_growth: bool
-    power_iterations: int
+    power_iterations: int  # 0: no estimate (a fixed step or a given init_step)
     linear_solver: str
     linear_tol: float
     linear_max_iter: int
@@ -448,13 +448,12 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         s = s._replace(failed=s.failed | ~finite, x=_where(finite, s.x, x_good))
         return s, rel, x_good
 
-    if opts.step_mode == "fixed":
+    if opts.power_iterations == 0:  # a fixed step, or the caller's init_step
         t0 = step0
     else:
         lip = lipschitz_estimate(f, x0, opts.power_iterations)
         safety = 1.0 if line_search else 1.1
         t0 = jnp.where(lip > 0, 1 / (safety * jnp.where(lip > 0, lip, 1)), 1.0)
-        t0 = jnp.where(step0 > 0, step0, t0)
     t0 = jnp.asarray(t0, dtype)
     inf = jnp.asarray(jnp.inf, dtype)
     s0 = _State(
@@ -783,6 +782,8 @@ def _run(fun, init_params, penalty, args, tol, step_size, init_step, name, *stat
         step0 = step_size
     else:
         step0 = 0.0 if init_step is None else init_step
+    if step0:  # the first step is given: no Hessian-vector product to estimate it
+        opts = opts._replace(power_iterations=0)
     init_params = jax.tree.map(jnp.asarray, init_params)
     res = _solve(
         fun,
