@@ -33,9 +33,10 @@ taken (scikit-learn refits once, started from the folds' mean at the best
 The objective above divided by ``C Σ_train s`` is jaxreg's
 ``Σᵢ aᵢ ℓᵢ + λ(ρ||W||₁ + (1-ρ)/2 ||W||²)`` with ``a = s/Σ_train s`` and
 ``λ = 1/(C Σ_train s)``, one ``λ`` per fold and ``C``. Binary problems run
-:func:`jaxreg.solvers.path.path` (prox-Newton working-set coordinate
+:func:`jaxreg.solvers.path.solve_folds` (prox-Newton working-set coordinate
 descent, the loop over ``λ`` compiled, warm-started from one ``C`` to the
-next), one fold after the other; multiclass problems run
+next, every fold in one program with its own ``λ`` grid); multiclass
+problems run
 :func:`jaxreg.solvers.multinomial.multinomial_folds_path` (FISTA vmapped over
 the folds, warm-started along ``C``). Both visit ``C`` in increasing order
 (decreasing ``λ``) and return the results in ``Cs_``'s order.
@@ -48,6 +49,7 @@ import numbers
 import warnings
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.metrics import get_scorer, make_scorer
 from sklearn.model_selection import check_cv
 from sklearn.utils.class_weight import compute_class_weight
@@ -55,9 +57,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from jaxreg._estimator_base import _split_params, _weights_array
-from jaxreg.solvers.base import _emitted_warning
+from jaxreg.solvers.base import _emitted_warning, prepare
+from jaxreg.solvers.datafits import Logistic
+from jaxreg.solvers.glm import elastic_net_penalty
 from jaxreg.solvers.multinomial import multinomial_folds_path
-from jaxreg.solvers.path import path
+from jaxreg.solvers.path import solve_folds, warn_folds_not_converged
 
 __all__: list[str] = []
 
@@ -243,25 +247,23 @@ def _fold_paths(X, y_idx, n_classes, fold_weights, Cs, rho, est):
     d = X.shape[1]
     fit_intercept = est.fit_intercept
     if n_classes == 2:
-        coefs, iters = [], []
-        for f, w in enumerate(fold_weights):
-            res = path(
-                X,
-                (y_idx == 1).astype(np.float64),
-                datafit="logistic",
-                lambdas=lams[:, f],
-                l1_ratio=rho,
-                sample_weight=w,
-                fit_intercept=fit_intercept,
-                tol=est.tol,
-                max_iter=est.max_iter,
-            )
-            coef = np.asarray(res.coef, np.float64)
-            if fit_intercept:
-                coef = np.hstack([coef, np.asarray(res.intercept, np.float64)[:, None]])
-            coefs.append(coef[:, None, :])
-            iters.append(np.asarray(res.n_iter))
-        coefs, iters = np.stack(coefs), np.stack(iters)
+        problem = prepare(
+            X, (y_idx == 1).astype(np.float64), Logistic, fit_intercept=fit_intercept
+        )
+        W, B, gaps, iters, converged, tol_abs = solve_folds(
+            problem,
+            elastic_net_penalty(1.0, rho),
+            lams.T,
+            fold_weights / totals[:, None],
+            fit_intercept=fit_intercept,
+            tol=est.tol,
+            max_iter=est.max_iter,
+        )
+        warn_folds_not_converged(gaps, converged, tol_abs, "LogisticRegressionCV")
+        coefs = np.asarray(W, np.float64)
+        if fit_intercept:
+            coefs = np.concatenate([coefs, np.asarray(B, np.float64)[..., None]], -1)
+        coefs, iters = coefs[:, :, None, :], np.asarray(iters)
     else:
         theta, iters, converged = multinomial_folds_path(
             X,
@@ -319,7 +321,53 @@ def _fold_scorer(scoring, classes):
 
 
 def _scores(coefs, X, y, folds, sample_weight, classes, scoring, fit_intercept):
-    """Held-out scores ``(F, L)`` of the coefficients ``(F, L, K', n_dof)``."""
+    """Held-out scores ``(F, L)`` of the coefficients ``(F, L, K', n_dof)``.
+
+    Accuracy (``scoring=None`` or ``"accuracy"``) and ``"neg_log_loss"`` are
+    computed here for all ``C`` of a fold at once, as scikit-learn's scorers
+    compute them on ``LogisticRegression``'s ``predict`` / ``predict_proba``
+    (probabilities clipped to ``[ε, 1 - ε]``); scikit-learn's scorer calls,
+    one per fold and ``C`` with their input validation, took two thirds of
+    a warm fit on breast_cancer. Any other scorer is called as scikit-learn
+    calls it (:func:`_scorer_scores`).
+    """
+    if scoring is not None and scoring not in ("accuracy", "neg_log_loss"):
+        return _scorer_scores(
+            coefs, X, y, folds, sample_weight, classes, scoring, fit_intercept
+        )
+    d = X.shape[1]
+    y_idx = np.searchsorted(classes, y)  # classes: np.unique(y), sorted
+    out = np.empty((len(folds), coefs.shape[1]))
+    for f, (_, test) in enumerate(folds):
+        W = coefs[f]  # (L, K', n_dof)
+        L, k = W.shape[:2]
+        S = np.asarray(X[test] @ W[..., :d].reshape(L * k, d).T).reshape(-1, L, k)
+        if fit_intercept:
+            S = S + W[..., d]
+        true = y_idx[test][:, None]  # (n_test, 1)
+        if k == 1:  # binary: classes_[s > 0]; probabilities [1 - σ(s), σ(s)]
+            s = S[..., 0]
+            if scoring == "neg_log_loss":
+                p = expit(s)
+                values = np.where(true == 1, p, 1.0 - p)
+            else:
+                values = (s > 0) == (true == 1)
+        elif scoring == "neg_log_loss":
+            values = np.take_along_axis(softmax(S, axis=-1), true[..., None], -1)
+            values = values[..., 0]
+        else:
+            values = S.argmax(axis=-1) == true
+        if scoring == "neg_log_loss":
+            eps = np.finfo(values.dtype).eps
+            values = np.log(np.clip(values, eps, 1 - eps))
+        sw = None if sample_weight is None else sample_weight[test]
+        out[f] = np.average(values, axis=0, weights=sw)
+    return out
+
+
+def _scorer_scores(coefs, X, y, folds, sample_weight, classes, scoring, fit_intercept):
+    """:func:`_scores` by scikit-learn's scorer ``scoring``, one call per fold
+    and ``C`` on a ``LogisticRegression`` holding the coefficients."""
     from jaxreg.linear_model import LogisticRegression  # imports this module
 
     calc = _fold_scorer(scoring, classes)

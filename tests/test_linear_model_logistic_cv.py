@@ -332,3 +332,32 @@ def test_penalty_l1_with_a_list_of_l1_ratios_matches_sklearn(cancer):
     np.testing.assert_array_equal(paths[:, :, 0], paths[:, :, 1])
     assert ours.C_ == ref.C_
     np.testing.assert_allclose(ours.scores_[1], ref.scores_[1], atol=1e-3)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("scoring", [None, "accuracy", "neg_log_loss"])
+def test_builtin_scores_equal_scikit_learns_scorers(n_classes, scoring):
+    # the vectorized accuracy / log-loss equal scikit-learn's scorers called
+    # on LogisticRegression per fold and C (string labels, sample weights,
+    # sparse X, a held-out part missing a class, saturated probabilities)
+    from jaxreg._logistic_cv import _scorer_scores, _scores
+
+    rng = np.random.default_rng(n_classes)
+    n, d, L = 60, 4, 5
+    X = rng.normal(size=(n, d))
+    classes = np.array(["ant", "bee", "cat"][:n_classes])
+    y = classes[rng.integers(n_classes, size=n)]
+    y[:10] = classes[0]
+    k = 1 if n_classes == 2 else n_classes
+    coefs = rng.normal(size=(2, L, k, d + 1))
+    coefs[:, -1] *= 200  # probabilities at 0 and 1: the ε clipping
+    coefs[:, 0] = 0.0  # ties: scores of exactly 0
+    folds = [(np.arange(10, n), np.arange(10)), (np.arange(30), np.arange(30, n))]
+    sw = rng.uniform(0.5, 2, size=n)
+    for Xf, weights, fit_intercept in [
+        (X, None, True),
+        (sp.csr_matrix(X), sw, True),
+        (X, sw, False),
+    ]:
+        args = (coefs, Xf, y, folds, weights, classes, scoring, fit_intercept)
+        np.testing.assert_allclose(_scores(*args), _scorer_scores(*args), rtol=1e-12)

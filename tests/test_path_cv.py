@@ -174,3 +174,29 @@ def test_fit_params_need_metadata_routing_as_in_sklearn(data, name):
         with pytest.raises(TypeError) as got:
             getattr(jl, name)(cv=3, **kw).fit(X, yy, groups=groups)
     assert str(got.value) == str(want.value)
+
+
+def test_solve_folds_takes_one_grid_per_fold():
+    # each fold's path at its own λ grid equals that fold solved alone
+    from jaxreg.solvers.base import prepare
+    from jaxreg.solvers.datafits import Logistic
+    from jaxreg.solvers.glm import elastic_net_penalty
+    from jaxreg.solvers.path import fold_weights, solve_folds
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 6))
+    y = (X[:, 0] + rng.logistic(size=80) > 0).astype(float)
+    problem = prepare(X, y, Logistic, fit_intercept=True)
+    splits = list(KFold(3).split(X))
+    A, _ = fold_weights(splits, None, 80, np.float32)
+    lams = np.array([[0.2, 0.05, 0.01], [0.1, 0.03, 0.003], [0.3, 0.2, 0.1]])
+    pen = elastic_net_penalty(1.0, 1.0)
+    kw = dict(fit_intercept=True, tol=1e-8, max_iter=100)
+    W, B = solve_folds(problem, pen, lams, A, **kw)[:2]
+    for f in range(3):
+        W_f, B_f = solve_folds(problem, pen, lams[f], A[f : f + 1], **kw)[:2]
+        np.testing.assert_allclose(W[f], W_f[0], atol=1e-5)
+        np.testing.assert_allclose(B[f], B_f[0], atol=1e-5)
+    assert np.count_nonzero(np.asarray(W[1, 2])) > np.count_nonzero(np.asarray(W[2, 2]))
+    with pytest.raises(ValueError, match=r"lambdas must have shape \(L,\) or \(3, L\)"):
+        solve_folds(problem, pen, lams[:2], A, **kw)

@@ -373,7 +373,6 @@ def _folds_bucket(
     design,
     datafit,
     penalty,
-    lams,
     folds,
     limits,
     center,
@@ -385,7 +384,7 @@ def _folds_bucket(
     max_iter, max_epochs, grow_at = limits
 
     def one(fold):
-        a, y, tol_abs, start, st, out = fold
+        a, y, tol_abs, lams, start, st, out = fold
         design_f = design.reweighted(a, center)
         datafit_f = type(datafit)(y, a)
         if batched:
@@ -425,6 +424,17 @@ def _widest(W):
     return W[np.argmax(np.count_nonzero(W, axis=1))]
 
 
+def warn_folds_not_converged(gaps, converged, tol_abs, what):
+    """One ``ConvergenceWarning`` for :func:`solve_folds`' outputs: the fold
+    and strength whose gap exceeds its fold's ``tol_abs`` the most."""
+    if bool(np.all(converged)):
+        return
+    gaps, tol_abs = np.asarray(gaps), np.asarray(tol_abs)
+    excess = np.where(np.asarray(converged), -np.inf, gaps - tol_abs[:, None])
+    k, i = np.unravel_index(np.argmax(excess), gaps.shape)
+    warn_not_converged(gaps[k, i], tol_abs[k], what)
+
+
 def solve_folds(
     problem,
     penalty,
@@ -441,6 +451,10 @@ def solve_folds(
     coef_init=None,
 ):
     """Paths of ``penalty`` at strengths ``lambdas`` for every fold at once.
+
+    ``lambdas``: one grid ``(L,)`` for every fold, or one per fold
+    ``(n_folds, L)`` (``LogisticRegressionCV``: ``λ = 1/(C·Σ_train s)``
+    differs by fold), each decreasing for warm starts.
 
     A fold is the full problem's ``X`` and targets with the sample weights
     of a row of ``A`` (``(n_folds, n)``, normalized, zero on held-out rows):
@@ -464,7 +478,12 @@ def solve_folds(
     A = jnp.asarray(A, dtype)
     F, d = A.shape[0], design.n_features
     lambdas = jnp.asarray(lambdas, dtype)
-    n_lam = lambdas.shape[0]
+    n_lam = lambdas.shape[-1]
+    if lambdas.ndim not in (1, 2) or lambdas.shape[:-1] not in ((), (F,)):
+        raise ValueError(
+            f"lambdas must have shape (L,) or ({F}, L), got {lambdas.shape}"
+        )
+    lambdas = jnp.broadcast_to(lambdas, (F, n_lam))
     penalty = penalty_as_dtype(penalty, dtype)
     if batch_size is None:
         batch_size = 1 if jax.default_backend() == "cpu" else F
@@ -487,14 +506,13 @@ def solve_folds(
 
     def run(K, grow_at, carry):
         start, st, out = carry
-        folds = (A, Y, tol_abs, start, st, out)
+        folds = (A, Y, tol_abs, lambdas, start, st, out)
         carry = _folds_bucket(
             K,
             fit_col,
             design,
             datafit,
             penalty,
-            lambdas,
             folds,
             (max_iter, max_epochs, grow_at),
             center,
@@ -580,11 +598,7 @@ def cross_validate(
         max_iter=max_iter,
         batched=batched,
     )
-    if not bool(np.all(converged)):
-        gaps, tol_abs = np.asarray(gaps), np.asarray(tol_abs)
-        excess = np.where(np.asarray(converged), -np.inf, gaps - tol_abs[:, None])
-        k, i = np.unravel_index(np.argmax(excess), gaps.shape)
-        warn_not_converged(gaps[k, i], tol_abs[k], "cross_validate")
+    warn_folds_not_converged(gaps, converged, tol_abs, "cross_validate")
     if is_sparse(X):
         import scipy.sparse as sp
 
