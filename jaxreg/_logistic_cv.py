@@ -246,6 +246,11 @@ def _fold_paths(X, y_idx, n_classes, fold_weights, Cs, rho, est):
         lams = 1.0 / (np.asarray(Cs, np.float64)[order][:, None] * totals[None, :])
     d = X.shape[1]
     fit_intercept = est.fit_intercept
+    if not np.all(totals > 0):
+        raise ValueError(
+            "Sample weights must contain at least one non-zero number: the "
+            f"training part of fold {int(np.argmin(totals > 0))} weighs 0"
+        )
     if n_classes == 2:
         problem = prepare(
             X, (y_idx == 1).astype(np.float64), Logistic, fit_intercept=fit_intercept
@@ -361,6 +366,11 @@ def _scores(coefs, X, y, folds, sample_weight, classes, scoring, fit_intercept):
             eps = np.finfo(values.dtype).eps
             values = np.log(np.clip(values, eps, 1 - eps))
         sw = None if sample_weight is None else sample_weight[test]
+        if sw is not None and not np.any(sw):  # scikit-learn's scorers raise it
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number: the "
+                f"held-out part of fold {f} weighs 0"
+            )
         out[f] = np.average(values, axis=0, weights=sw)
     return out
 

@@ -361,3 +361,23 @@ def test_builtin_scores_equal_scikit_learns_scorers(n_classes, scoring):
     ]:
         args = (coefs, Xf, y, folds, weights, classes, scoring, fit_intercept)
         np.testing.assert_allclose(_scores(*args), _scorer_scores(*args), rtol=1e-12)
+
+
+@pytest.mark.parametrize("part", ["held-out", "training"])
+def test_a_fold_part_weighing_zero_raises_as_scikit_learn(part):
+    X, y = load_breast_cancer(return_X_y=True)
+    X, y = StandardScaler().fit_transform(X)[:200], y[:200]
+    sw = np.ones(200)
+    if part == "held-out":
+        sw[:40] = 0.0  # fold 0's held-out rows
+    else:
+        sw[40:] = 0.0  # fold 0 trains on rows 40..199 only
+    kw = dict(cv=KFold(5), l1_ratios=(0.0,), scoring="neg_log_loss")
+    with pytest.raises(ValueError, match="at least one non-zero number"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            sk.LogisticRegressionCV(**kw).fit(X, y, sample_weight=sw)
+    with pytest.raises(ValueError, match=f"at least one non-zero number: the {part}"):
+        LogisticRegressionCV(**kw, use_legacy_attributes=False).fit(
+            X, y, sample_weight=sw
+        )

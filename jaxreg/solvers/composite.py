@@ -782,7 +782,8 @@ def _run(fun, init_params, penalty, args, tol, step_size, init_step, name, *stat
         step0 = step_size
     else:
         step0 = 0.0 if init_step is None else init_step
-    if step0:  # the first step is given: no Hessian-vector product to estimate it
+    if opts.step_mode == "fixed" or init_step is not None:
+        # the first step is given: no Hessian-vector product to estimate it
         opts = opts._replace(power_iterations=0)
     init_params = jax.tree.map(jnp.asarray, init_params)
     res = _solve(
