@@ -1,4 +1,4 @@
-"""Choosing λ by gradient descent: hypergradients through the Lasso vs a grid.
+"""Choosing λ by its gradient: hypergradients through the Lasso vs a grid.
 
 Usage: ``python examples/hyperparameter_gradients.py [--out DIR] [--quick]``.
 The experiment lives in ``jaxreg/examples/hyperparameter_gradients.py``,

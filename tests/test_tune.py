@@ -88,6 +88,42 @@ def test_kfold_hypergradient_matches_finite_differences_of_the_cv_loss():
     np.testing.assert_allclose(g, fd, rtol=1e-5)
 
 
+@pytest.mark.parametrize("start", [3.0, 1 / 300])
+def test_strength_search_from_either_side_reaches_the_grid_minimum(start):
+    # starts above the optimum (the walk lowers λ) and below it (it raises
+    # λ); reference: a fine grid of independent fits
+    X, y = _data(4)
+    folds = jr.solvers.path.kfold(len(y), 3)
+    lam_max = np.max(np.abs((X - X.mean(0)).T @ (y - y.mean()))) / len(y)
+    lam_init = lam_max * start / 10
+    res = jr.tune(X, y, cv=folds, lam_init=lam_init)
+    grid = lam_max * np.geomspace(1, 1e-3, 80)
+    grid_losses = [_cv_loss(X, y, folds, g) for g in grid]
+    best = grid[int(np.argmin(grid_losses))]
+    assert (lam_init > best) == (start > 1)
+    assert res.converged and np.all(np.diff(res.losses) < 0)
+    assert res.best_loss <= 1.002 * min(grid_losses)
+
+
+def test_cubic_step_is_the_minimum_of_the_cubic():
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        # a cubic with a local minimum at m inside [a, b]
+        a, b = np.sort(rng.uniform(-2, 2, size=2))
+        m = rng.uniform(a + 0.1 * (b - a), b - 0.1 * (b - a))
+        other = m - rng.uniform(0.5, 3) * (b - a)  # the local maximum, left
+        cubic = np.polynomial.Polynomial.fromroots([m, other]).integ() * 3
+        slope = cubic.deriv()
+        ends = [
+            tune_module._Point(np.float64(t), float(cubic(t)), slope(t), None, None)
+            for t in (a, b)
+        ]
+        for lo, hi in (ends, ends[::-1]):
+            fraction, decrease = tune_module._cubic_minimizer(lo, hi)
+            np.testing.assert_allclose(lo.t + fraction * (hi.t - lo.t), m, atol=1e-9)
+            np.testing.assert_allclose(decrease, lo.loss - cubic(m), atol=1e-9)
+
+
 def test_per_feature_weights_improve_on_the_tuned_strength():
     X, y = _data(2)
     folds = jr.solvers.path.kfold(len(y), 3)

@@ -1,4 +1,4 @@
-"""Choosing λ by gradient descent: hypergradients through the Lasso vs a grid.
+"""Choosing λ by its gradient: hypergradients through the Lasso vs a grid.
 
 Cross-validation usually picks the Lasso strength λ on a grid: scikit-learn's
 ``LassoCV`` and ``jaxreg.cross_validate`` fit 100 values of λ on each of 5
@@ -6,18 +6,17 @@ folds. ``jaxreg.tune`` instead differentiates the K-fold validation loss with
 respect to log λ: the Lasso solution is differentiable almost everywhere, and
 its derivative solves a linear system on the support only (implicit
 differentiation, sparse-ho's generalized Jacobian, by conjugate gradients on
-Hessian-vector products), so gradient descent with a line search on log λ
-walks to a minimum of the validation loss with a few warm-started solves per
-fold. The same folds are used by all three methods, on scikit-learn's
-diabetes data with degree-2 polynomial features (442 × 65, standardized) and
-on a synthetic 500 × 1000 sparse regression problem (20 true features).
-The figure shows the grid's CV curve and the path the hypergradient search
-takes on it. Gradients also make the weighted Lasso, one penalty weight per
-feature (1000 hyperparameters, ``per_feature=True``), tunable at all: no grid
-can search that space. The validation losses are checked against refits by
+Hessian-vector products), so a line search on log λ that uses these slopes
+(cubic steps inside a bracket) reaches a minimum of the validation loss with a
+few warm-started solves per fold. The same folds are used by all three methods,
+on scikit-learn's diabetes data with degree-2 polynomial features (442 × 65,
+standardized) and on a synthetic 500 × 1000 sparse regression problem (20 true
+features). The figure shows the grid's CV curve and the path the hypergradient
+search takes on it. Gradients also make the weighted Lasso, one penalty weight
+per feature (1000 hyperparameters, ``per_feature=True``), tunable at all: no
+grid can search that space. The validation losses are checked against refits by
 scikit-learn's ``Lasso`` on the same folds. Wall times exclude compilation
-(every method runs once before it is timed) and are noisy on a shared
-machine.
+(every method runs once before it is timed) and are noisy on a shared machine.
 """
 
 import time
