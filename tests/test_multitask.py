@@ -142,7 +142,8 @@ def test_errors_like_sklearn(data):
 @pytest.mark.parametrize("ridge", [False, True])
 def test_multitask_design_is_the_stacked_kronecker_matrix(ridge):
     """``MultiTaskDesign`` against ``X ⊗ I_T`` (over ``I_{dT}`` with
-    ``ridge``) formed explicitly in numpy: products, columns, column norms."""
+    ``ridge``) formed explicitly in numpy: products, columns, column norms,
+    Gram matrices."""
     import jax.numpy as jnp
 
     from jaxreg.solvers.design import MultiTaskDesign
@@ -165,5 +166,16 @@ def test_multitask_design_is_the_stacked_kronecker_matrix(ridge):
         np.testing.assert_array_equal(design.columns(jnp.asarray(idx)), S[:, idx].T)
         np.testing.assert_allclose(design.colsq, a @ S**2, rtol=1e-12)
         np.testing.assert_array_equal(design.xbar, 0.0)
+        # the Gram matrix of whole features (rows of T columns, the blocks)
+        # and of loose columns, at other weights h
+        h = rng.uniform(0.1, 1.0, size=S.shape[0])
+        groups = np.array([3, 0, 4])[:, None] * T + np.arange(T)
+        for cols in (groups, idx):
+            flat = cols.ravel()
+            np.testing.assert_allclose(
+                design.gram(jnp.asarray(cols), jnp.asarray(h)),
+                S[:, flat].T @ (h[:, None] * S[:, flat]),
+                rtol=1e-12,
+            )
         with pytest.raises(ValueError, match="centre"):
             design.reweighted(jnp.asarray(a), True)

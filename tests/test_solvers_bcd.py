@@ -224,6 +224,7 @@ def test_newton_on_nonzero_groups_cuts_epochs_on_correlated_features(lam, monkey
     with the Newton step on the nonzero groups than without it."""
     from jaxreg import penalties
     from jaxreg.solvers import bcd, cd
+    from jaxreg.solvers.design import DenseDesign
 
     rng = np.random.default_rng(0)
     n, K, m, rho = 200, 20, 2, 0.995
@@ -247,7 +248,10 @@ def test_newton_on_nonzero_groups_cuts_epochs_on_correlated_features(lam, monkey
     for after in (cd.NEWTON_AFTER, 10**9):  # 10**9: never
         monkeypatch.setattr(cd, "NEWTON_AFTER", after)
         with jax.enable_x64(True):
-            model = bcd._model(jnp.asarray(A), jnp.full(n, 1 / n), K, m, True)
+            cols = jnp.asarray(A)
+            design = DenseDesign(cols, jnp.zeros(K * m), jnp.zeros(K * m))
+            idx = jnp.arange(K * m).reshape(K, m)
+            model = bcd._model(design, idx, cols, jnp.full(n, 1 / n), K, m, True)
             pen = penalties.BlockGroupLasso(jnp.asarray(lam), None)
             args = (model, jnp.asarray(g), jnp.zeros(K * m), pen, K, m)
             x, ep = bcd._model_bcd(*args, 1e-13, 100_000)

@@ -241,13 +241,18 @@ class _Model(NamedTuple):
     H: jax.Array | None
 
 
-def _model(cols, h, K, m, gram):
-    """The model of working-set columns ``cols`` at Hessian weights ``h``;
-    ``gram`` forms the full Gram matrix (``O((Km)²n)``, then ``O(Km·m)`` per
-    block step) instead of working on residuals (``O(mn)`` per block step)."""
+def _model(design, idx, cols, h, K, m, gram):
+    """The model of working-set columns ``cols`` (``design``'s columns
+    ``idx``, ``(K, m)``) at Hessian weights ``h``; ``gram`` forms the full
+    Gram matrix (``design.gram``: ``O((Km)²n)`` for a dense design, then
+    ``O(Km·m)`` per block step) instead of working on residuals (``O(mn)``
+    per block step)."""
     Km = K * m
     if gram:
-        H = (cols * h[None, :]) @ cols.T
+        H = design.gram(idx, h)
+        if cols.shape[0] > Km:  # a free intercept: the row of ones
+            hx = cols[:Km] @ h
+            H = jnp.block([[H, hx[:, None]], [hx[None, :], jnp.sum(h)[None, None]]])
         Hr = H[:Km, :Km].reshape(K, m, K, m)
         k = jnp.arange(K)
         return _Model(cols, h, _block_lipschitz(Hr[k, :, k, :]), H)
@@ -397,8 +402,8 @@ def _working_set_step(K, fit_col, design, datafit, pen, st, v, s, tol_in, budget
     forced = ((_norms(st.w) > 0) | pen.unpenalized(st.w)) & (fro > 0)
     priority = jnp.where(forced, jnp.inf, priority)
     ws = _top_k(priority, K)[1]
-    idx = (ws[:, None] * m + jnp.arange(m)[None, :]).ravel()
-    Xw = design.columns(idx)  # (Km, n)
+    idx = ws[:, None] * m + jnp.arange(m)[None, :]  # (K, m)
+    Xw = design.columns(idx.ravel())  # (Km, n)
     pen_w = pen.take(ws)
     colsq_w = colsq[ws]
     xw, gw = st.w[ws].ravel(), v[ws].ravel()
@@ -425,7 +430,7 @@ def _working_set_step(K, fit_col, design, datafit, pen, st, v, s, tol_in, budget
     gram = K * m <= _GRAM_MAX or (constant and K * m <= min(_GRAM_MAX_CONSTANT, n))
 
     def model_at(u):
-        return _model(Xw, datafit.hessian_diag(u), K, m, gram)
+        return _model(design, idx, Xw, datafit.hessian_diag(u), K, m, gram)
 
     model0 = model_at(st.u) if constant else None
 

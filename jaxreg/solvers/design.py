@@ -6,7 +6,9 @@ touches ``X``:
 - ``n_samples``, ``n_features``, ``dtype``;
 - ``matvec(w) = X̃w`` (``(n,)``) and ``rmatvec(r) = X̃ᵀr`` (``(d,)``);
 - ``columns(idx)``: the columns ``idx`` of ``X̃`` as a dense ``(K, n)`` array
-  (a working set);
+  (a working set), and ``gram(idx, h) = X̃_idxᵀ diag(h) X̃_idx`` their Gram
+  matrix at weights ``h`` (``idx`` of any shape, read in raveled order;
+  the block solver passes ``(groups, group size)``);
 - ``xbar`` (``(d,)``) and ``colsq = Σᵢ aᵢ X̃ᵢⱼ²`` (``(d,)``, ``a`` the
   normalized sample weights);
 - ``reweighted(a, center)``: the same ``X`` with the moments of other
@@ -112,6 +114,9 @@ class DenseDesign:
     def columns(self, idx):
         return self.XT[idx] - self.xbar[idx][:, None]
 
+    def gram(self, idx, h):
+        return _columns_gram(self, idx, h)
+
     def reweighted(self, a, center):
         """The same ``X`` with the moments of weights ``a`` (traceable)."""
         xbar, colsq = self.moments(self.XT, a, center)
@@ -209,6 +214,9 @@ class SparseDesign:
         block = jnp.zeros((K, self.shape[0]), self.dtype)
         block = block.at[slot[self.cols], self.rows].add(self.data, mode="drop")
         return block - self.xbar[idx][:, None]
+
+    def gram(self, idx, h):
+        return _columns_gram(self, idx, h)
 
     def reweighted(self, a, center):
         """The same ``X`` with the moments of weights ``a`` (traceable)."""
@@ -313,7 +321,8 @@ class MultiTaskDesign:
     strength lives in the weights, not the design.
     ``X`` is not centred here (``reweighted(a, center=True)`` raises):
     the caller centres it. The working-set model is the Gram matrix of
-    :meth:`columns`, as for :class:`DenseDesign`.
+    :meth:`columns`, as for :class:`DenseDesign`, formed task by task for
+    whole features (:meth:`gram`).
     """
 
     XT: jax.Array  # (d, n)
@@ -363,6 +372,29 @@ class MultiTaskDesign:
         unit = jnp.arange(self.n_features)[None, :] == idx[:, None]
         return jnp.concatenate([cols, unit.astype(cols.dtype)], axis=1)
 
+    def gram(self, idx, h):
+        """``idx`` of shape ``(K, T)``, each row the ``T`` columns of one
+        feature in task order (the multi-task groups), costs ``T`` Gram
+        matrices of ``K`` features, ``T·K²n``, where the stacked columns
+        cost ``(KT)²(nT + dT)``: ``H[(j, t), (k, s)] = [t = s] Σᵢ xᵢⱼ xᵢₖ
+        hᵢₜ`` (plus ``h`` on the diagonal from the ridge rows). Other shapes:
+        the stacked columns' Gram."""
+        T = self.n_tasks
+        if idx.ndim != 2 or idx.shape[1] != T:
+            return _columns_gram(self, idx, h)
+        K = idx.shape[0]
+        nT = self.XT.shape[1] * T
+        Xk = self.XT[idx[:, 0] // T]  # (K, n)
+        A = h[:nT].reshape(-1, T)  # (n, T)
+        G = (Xk[None, :, :] * A.T[:, None, :]) @ Xk.T  # (T, K, K)
+        eye = jnp.eye(T, dtype=G.dtype)
+        H = (G.transpose(1, 0, 2)[:, :, :, None] * eye[None, :, None, :]).reshape(
+            K * T, K * T
+        )
+        if self.ridge:
+            H = H + jnp.diag(h[nT:][idx.ravel()])
+        return H
+
     def reweighted(self, a, center):
         """The same design with the column norms of weights ``a`` (length
         ``n_samples``; traceable)."""
@@ -390,6 +422,11 @@ class MultiTaskDesign:
     @property
     def pass_cost(self):
         return self.XT.size * self.n_tasks
+
+
+def _columns_gram(design, idx, h):
+    cols = design.columns(idx.ravel())
+    return (cols * h[None, :]) @ cols.T
 
 
 def _dense_block(design, ws, intercept):
