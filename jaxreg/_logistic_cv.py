@@ -37,8 +37,9 @@ The objective above divided by ``C Σ_train s`` is jaxreg's
 descent, the loop over ``λ`` compiled, warm-started from one ``C`` to the
 next, every fold in one program with its own ``λ`` grid); multiclass
 problems run
-:func:`jaxreg.solvers.multinomial.multinomial_folds_path` (FISTA vmapped over
-the folds, warm-started along ``C``). Both visit ``C`` in increasing order
+:func:`jaxreg.solvers.multinomial.multinomial_folds_path` (the folds in
+lockstep: L-BFGS for L2, FISTA with L1 in the penalty; warm-started along
+``C``). Both visit ``C`` in increasing order
 (decreasing ``λ``) and return the results in ``Cs_``'s order.
 """
 
@@ -285,7 +286,8 @@ def _fold_paths(X, y_idx, n_classes, fold_weights, Cs, rho, est):
             warnings.warn(
                 f"{int((~converged).sum())} of {converged.size} multinomial fits "
                 f"(folds x Cs) did not reach tol/100 = {est.tol / 100:.1e} in "
-                f"{100 * est.max_iter} FISTA steps; raise max_iter or loosen tol",
+                f"{100 * est.max_iter} steps (L-BFGS for L2, else FISTA); raise "
+                "max_iter or loosen tol",
                 _emitted_warning(),
                 stacklevel=4,
             )
@@ -563,20 +565,21 @@ DOC = """Logistic regression with ``C`` (and ``l1_ratio``) chosen by
         ``FutureWarning`` (its default becomes ``"neg_log_loss"`` in 1.11).
       solver: scikit-learn's names, all reaching the same optimum. What runs:
         binary problems, prox-Newton working-set coordinate descent along
-        the ``C`` path (:func:`jaxreg.solvers.path.path`); multiclass, FISTA
-        vmapped over the folds (:func:`jaxreg.solvers.multinomial.
-        multinomial_folds_path`); the refit runs as one more fold.
+        the ``C`` path (:func:`jaxreg.solvers.path.path`); multiclass, the
+        folds in lockstep (:func:`jaxreg.solvers.multinomial.
+        multinomial_folds_path`: L-BFGS for L2, as scikit-learn's ``"lbfgs"``,
+        FISTA with L1 in the penalty); the refit runs as one more fold.
         ``"liblinear"`` penalizes the intercept (another objective): it is
         accepted only with ``fit_intercept=False`` and two classes
         (``ValueError`` otherwise). Unlike scikit-learn, ``"lbfgs"``,
         ``"newton-cg"``, ``"newton-cholesky"`` and ``"sag"`` also take L1
         and the elastic net (scikit-learn raises ``ValueError``).
       tol: binary: duality gap relative to ``P(0)``; multinomial: the
-        prox-gradient norm must reach ``tol/100`` of its value at 0 (the
+        (prox-)gradient norm must reach ``tol/100`` of its value at 0 (the
         cold start of :class:`LogisticRegression`, also for the warm-started
         ``C``; scikit-learn: its solvers' gradient tolerances).
       max_iter: binary: outer working-set iterations per ``C``; multinomial:
-        ``100 × max_iter`` FISTA steps per ``C``.
+        ``100 × max_iter`` L-BFGS or FISTA steps per ``C``.
       class_weight: ``None``, a dict ``{class: weight}`` or ``"balanced"``
         (computed once on all of ``y``, weighted by ``sample_weight``);
         multiplies the training weights, not the scoring weights.
@@ -605,7 +608,8 @@ DOC = """Logistic regression with ``C`` (and ``l1_ratio``) chosen by
       ``use_legacy_attributes=False``: ``C_``, ``l1_ratio_`` floats,
       ``coefs_paths_`` ``(n_folds, n_l1, n_cs, K', n_dof)``, ``scores_`` and
       ``n_iter_`` ``(n_folds, n_l1, n_cs)``. ``n_iter_`` counts outer
-      working-set iterations (binary) or FISTA steps (multinomial).
+      working-set iterations (binary) or L-BFGS / FISTA steps
+      (multinomial).
 
     Differences from scikit-learn: the solvers and ``tol`` above; the folds
     run on the whole ``X`` with the held-out rows weighted 0 (the same

@@ -574,3 +574,72 @@ def test_a_start_at_the_solution_stops_at_roundoff(regression):
     )
     assert bool(res.converged) and int(res.n_iter) < 100
     np.testing.assert_allclose(res.params, w_star, rtol=1e-5, atol=1e-6)
+
+
+def _softmax_problems(seed, n_problems, dtype):
+    """Strongly convex softmax regressions (L2) differing in their sample
+    weights and strengths: ``(fun, args, minimizers)``, the minimizers from
+    scipy's L-BFGS-B polished by Newton steps on the exact Hessian (float64;
+    scipy alone stops at gradient norms ~1e-7)."""
+    from jaxreg.solvers.multinomial import softmax_cross_entropy
+
+    rng = np.random.default_rng(seed)
+    n, d, K = 60, 4, 3
+    X = rng.normal(size=(n, d)) * np.array([1.0, 3.0, 0.3, 10.0])
+    Y = np.eye(K)[rng.integers(0, K, size=n)]
+    A = rng.uniform(0.0, 1.0, size=(n_problems, n))
+    A /= A.sum(1, keepdims=True)
+    lams = np.geomspace(1e-1, 1e-3, n_problems)
+
+    def fun(theta, lam, a):
+        W = theta[:d]
+        return softmax_cross_entropy(theta, X, Y, a) + 0.5 * lam * jnp.sum(W * W)
+
+    refs = []
+    with jax.enable_x64(True):
+        for lam, a in zip(lams, A, strict=True):
+            f = jax.jit(jax.value_and_grad(lambda t, lam=lam, a=a: fun(t, lam, a)))
+            res = optimize.minimize(
+                lambda t, f=f: tuple(np.asarray(v) for v in f(t.reshape(d + 1, K))),
+                np.zeros((d + 1) * K),
+                jac=True,
+                method="L-BFGS-B",
+                options=dict(gtol=1e-12, ftol=0, maxiter=10_000),
+            )
+            x = res.x
+            flat = jax.jit(lambda t, lam=lam, a=a: fun(t.reshape(d + 1, K), lam, a))
+            for _ in range(5):
+                # least squares: the intercepts' common shift is free (the
+                # softmax ignores it), and every solver keeps it at 0
+                H, g = jax.hessian(flat)(x), jax.grad(flat)(x)
+                x = x - np.linalg.lstsq(H, g, rcond=None)[0]
+            refs.append(x.reshape(d + 1, K))
+    args = (jnp.asarray(lams, dtype), jnp.asarray(A, dtype))
+    return fun, args, np.stack(refs)
+
+
+def test_batched_lbfgs_reaches_each_problems_minimizer():
+    from jaxreg.solvers.multinomial import lbfgs_batched
+
+    with jax.enable_x64(True):
+        fun, args, refs = _softmax_problems(0, 4, np.float64)
+        x0 = jnp.zeros(refs.shape)
+        targets = jnp.full((4,), 1e-10)
+        x, n_iter, gnorm = lbfgs_batched(fun, x0, args, targets, 1000)
+    assert np.all(np.asarray(gnorm) <= 1e-10)
+    assert np.all((np.asarray(n_iter) > 0) & (np.asarray(n_iter) < 1000))
+    np.testing.assert_allclose(np.asarray(x), refs, atol=1e-7)
+
+
+def test_batched_lbfgs_stops_at_float32_roundoff():
+    """An unreachable target (0) in float32: every problem stops once its
+    steps no longer lower f (long before max_iter), at the minimizer to
+    float32 accuracy."""
+    from jaxreg.solvers.multinomial import lbfgs_batched
+
+    fun, args, refs = _softmax_problems(1, 3, np.float32)
+    x0 = jnp.zeros(refs.shape, jnp.float32)
+    x, n_iter, _ = lbfgs_batched(fun, x0, args, jnp.zeros(3), 100_000)
+    assert np.all(np.asarray(n_iter) < 1000)
+    scale = np.abs(refs).max()
+    np.testing.assert_allclose(np.asarray(x), refs, atol=1e-4 * scale)

@@ -1,4 +1,4 @@
-"""Multinomial (softmax) logistic regression by proximal gradient (FISTA).
+"""Multinomial (softmax) logistic regression: FISTA, and L-BFGS for L2 paths.
 
 Minimizes, over ``W`` (``n_features x K``) and ``b`` (``K``),
 
@@ -17,6 +17,12 @@ couples the ``K`` scores of a sample; FISTA (with backtracking and adaptive
 restart, :func:`~jaxreg.solvers.composite.proximal_gradient`) needs only
 the gradient, two dense ``(n, d) x (d, K)`` products per step, and works
 with every penalty that has a prox.
+
+Cross-validation with a pure L2 penalty (``ρ = 0``, a smooth objective)
+runs L-BFGS instead (:func:`lbfgs_batched`, the folds in lockstep: one
+pass over ``X`` per evaluation for all of them, as the vmapped FISTA): on a
+3-class ``2000 x 200`` problem, 10 ``C`` x 5 folds, 550 steps instead of
+1570 and 0.56-0.71 s instead of 1.44 s (scikit-learn's lbfgs: 0.79-0.98 s).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxreg import penalties
 from jaxreg._pytree import register_dataclass
@@ -85,6 +92,13 @@ def _device_data(X, y, n_classes, dtype):
             raise ValueError("X contains NaN or Inf")
     Y = jax.nn.one_hot(jnp.asarray(np.asarray(y, np.int32)), n_classes, dtype=dtype)
     return Xj, Y
+
+
+def _abs(X):
+    """``|X|`` for a dense array or a BCOO."""
+    if isinstance(X, jax.Array):
+        return jnp.abs(X)
+    return type(X)((jnp.abs(X.data), X.indices), shape=X.shape)
 
 
 def multinomial_penalty(lam, l1_ratio):
@@ -171,16 +185,26 @@ def _centred_intercepts(theta, d):
     return theta
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter",))
-def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, tol, max_iter):
+@functools.partial(jax.jit, static_argnames=("max_iter", "smooth"))
+def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, tol, max_iter, smooth):
     """One strength per fold, the folds vmapped: ``(theta, n_iter,
-    converged)`` each with a leading fold axis."""
+    converged)`` each with a leading fold axis. ``smooth`` (``ρ = 0``):
+    L-BFGS instead of FISTA."""
     d = Xj.shape[1]
 
-    def stationarity(theta, lam, a):
-        """``||G_t(θ)||`` as ``t -> 0``: the smallest-norm subgradient of the
-        objective (the intercept row unpenalized)."""
-        g = jax.grad(softmax_cross_entropy)(theta, Xj, Y, a)
+    def cold_gradient(a, X, R):
+        """The loss's gradient at ``θ = 0`` (where the softmax is ``1/K``)
+        for ``R = a (1/K - Y)``; with ``|X|`` and ``|R|``: the sums of its
+        terms' magnitudes, the scale of its float roundoff."""
+        g = X.T @ R
+        if theta0.shape[1] > d:
+            g = jnp.concatenate([g, jnp.sum(R, axis=0)[None, :]])
+        return g
+
+    def stationarity(theta, g, lam):
+        """``||G_t(θ)||`` as ``t -> 0`` (``g`` the loss's gradient at ``θ``):
+        the smallest-norm subgradient of the objective (the intercept row
+        unpenalized)."""
         W = theta[:d]
         gW = g[:d] + lam * (1 - l1_ratio) * W
         l1 = lam * l1_ratio
@@ -191,20 +215,46 @@ def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, tol, max_iter):
         )
         return jnp.sqrt(jnp.sum(sub * sub) + jnp.sum(g[d:] * g[d:]))
 
-    def one(theta0, lam, a):
-        pen = _FeatureRows(penalties.ElasticNet(lam, l1_ratio), d)
-        # FISTA's tol is relative to its first step: from a warm start that
-        # is already small, so rescale it to the cold start's reference (the
-        # accuracy of multinomial_regression from 0, not tighter)
-        zero = jnp.zeros_like(theta0)
-        cold = stationarity(zero, lam, a)
-        warm = stationarity(theta0, lam, a)
-        # never below the measure's roundoff: when 0 is optimal (lam >=
-        # lam_max, balanced classes) cold itself is roundoff
-        g0 = jax.grad(softmax_cross_entropy)(zero, Xj, Y, a)
+    def target(theta0, lam, a):
+        """The stopping level: ``tol`` times the measure at the cold start
+        (the accuracy of multinomial_regression from 0, not tighter), never
+        below the gradient's roundoff: ``eps`` times the norm of the sums of
+        its terms' magnitudes (when 0 is optimal, ``lam >= lam_max`` with
+        balanced classes, the cold measure itself is roundoff; in float32
+        the gradient of a well-fit model stops decreasing near it)."""
+        R = a[:, None] * (1.0 / Y.shape[1] - Y)
+        g0 = cold_gradient(a, Xj, R)
+        cold = stationarity(jnp.zeros_like(theta0), g0, lam)
+        terms = cold_gradient(a, X_abs, jnp.abs(R))
         eps = jnp.finfo(theta0.dtype).eps
-        target = jnp.maximum(tol * cold, eps * jnp.sqrt(jnp.sum(g0 * g0)))
+        return jnp.maximum(tol * cold, eps * jnp.sqrt(jnp.sum(terms * terms)))
+
+    X_abs = _abs(Xj)
+
+    targets = jax.vmap(target)(theta0, lams, A)
+    if smooth:
+
+        def objective(theta, lam, a):
+            W = theta[:d]
+            return softmax_cross_entropy(theta, Xj, Y, a) + 0.5 * lam * jnp.sum(W * W)
+
+        # L-BFGS stops as soon as it is below its target, where FISTA's last
+        # steps overshoot it by about a tenth: L-BFGS aims at a tenth (~20 %
+        # more steps; scikit-learn's sample-weight equivalence check, rtol
+        # 1e-7 in float64, fails at the level itself) and converges at the
+        # level (a tenth of it may lie below float32 roundoff)
+        theta, n_iter, gnorm = lbfgs_batched(
+            objective, theta0, (lams, A), 0.1 * targets, max_iter
+        )
+        return theta, n_iter, gnorm <= targets
+
+    def one(theta0, lam, a, target):
+        # FISTA's tol is relative to its first step, from a warm start
+        # already small: rescaled to the target
+        g = jax.grad(softmax_cross_entropy)(theta0, Xj, Y, a)
+        warm = stationarity(theta0, g, lam)
         rel = target / jnp.maximum(warm, jnp.finfo(theta0.dtype).tiny)
+        pen = _FeatureRows(penalties.ElasticNet(lam, l1_ratio), d)
         res = proximal_gradient(
             softmax_cross_entropy,
             theta0,
@@ -218,7 +268,125 @@ def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, tol, max_iter):
         )
         return res.params, res.n_iter, res.converged
 
-    return jax.vmap(one)(theta0, lams, A)
+    return jax.vmap(one)(theta0, lams, A, targets)
+
+
+def lbfgs_batched(fun, x0, args, targets, max_iter, memory=10, max_halvings=30):
+    """L-BFGS on a batch of independent smooth problems, in lockstep.
+
+    Problem ``i`` minimizes ``fun(x, *args_i)`` from ``x0[i]`` until
+    ``‖∇‖ <= targets[i]``; ``args`` are batched along their leading axis.
+    Every evaluation is one ``vmap`` of ``jax.value_and_grad(fun)`` over the
+    batch (for the folds of a data set: one pass over ``X`` for all of
+    them). Each step takes the two-loop direction of the last ``memory``
+    pairs (a problem whose curvature ``sᵀy`` is not positive keeps its old
+    pairs), tries the unit step (``1/‖∇‖∞`` on the first) and halves it
+    where the Armijo condition ``f(x + t p) <= f(x) + 10⁻⁴ t ∇ᵀp`` fails
+    (or, when ``f`` changes by less than its roundoff, where ``|∇(x + t
+    p)ᵀp| > 0.9 |∇ᵀp|``), at most ``max_halvings`` times; a problem that
+    reaches its target, whose step cannot be accepted, or whose last
+    ``memory`` steps were all accepted within roundoff (stalled at float
+    precision) stops moving.
+
+    Returns ``(x, n_iter, grad_norm)``, each with the batch axis.
+    """
+    F = x0.shape[0]
+    shape = x0.shape[1:]
+    dtype = x0.dtype
+    roundoff = 4 * jnp.finfo(dtype).eps
+
+    def vg(x, active):
+        val, g = jax.vmap(jax.value_and_grad(fun))(x.reshape((F,) + shape), *args)
+        return jnp.where(active, val, jnp.inf), g.reshape(F, -1)
+
+    def direction(g, S, Yv, rho):
+        def back(i, c):
+            q, alphas = c
+            j = memory - 1 - i
+            alpha = rho[j] * jnp.sum(S[j] * q, -1)
+            return q - alpha[:, None] * Yv[j], alphas.at[j].set(alpha)
+
+        q, alphas = lax.fori_loop(0, memory, back, (g, jnp.zeros((memory, F), dtype)))
+        sy, yy = jnp.sum(S[-1] * Yv[-1], -1), jnp.sum(Yv[-1] * Yv[-1], -1)
+        gamma = jnp.where(yy > 0, sy / jnp.where(yy > 0, yy, 1.0), 1.0)
+        r = gamma[:, None] * q
+
+        def forward(j, r):
+            beta = rho[j] * jnp.sum(Yv[j] * r, -1)
+            return r + (alphas[j] - beta)[:, None] * S[j]
+
+        return -lax.fori_loop(0, memory, forward, r)
+
+    def cond(c):
+        return jnp.any(c[-1]) & (c[5] < max_iter)
+
+    def body(c):
+        x, f, g, S, Yv, k, n_iter, rho, flat_run, active = c
+        p = direction(g, S, Yv, rho)
+        first = k == 0
+        gmax = jnp.max(jnp.abs(g), -1)
+        t0 = jnp.where(first, 1.0 / jnp.where(gmax > 0, gmax, 1.0), 1.0)
+        slope = jnp.sum(g * p, -1)
+
+        def accept(t, f_new, g_new):
+            armijo = f_new <= f + 1e-4 * t * slope
+            # within f's roundoff Armijo cannot be checked: accept a step
+            # that does not raise f measurably and flattens the slope along
+            # p (Hager and Zhang's approximate Wolfe condition)
+            flat = (f_new <= f + roundoff * jnp.abs(f)) & (
+                jnp.abs(jnp.sum(g_new * p, -1)) <= -0.9 * slope
+            )
+            return armijo | flat
+
+        def search_cond(s):
+            t, f_new, g_new, h = s
+            return jnp.any(~accept(t, f_new, g_new) & active) & (h < max_halvings)
+
+        def search(s):
+            t, f_new, g_new, h = s
+            t = jnp.where(accept(t, f_new, g_new), t, t / 2)
+            f_new, g_new = vg(x + t[:, None] * p, active)
+            return t, f_new, g_new, h + 1
+
+        f1, g1 = vg(x + t0[:, None] * p, active)
+        t, f_new, g_new, _ = lax.while_loop(search_cond, search, (t0, f1, g1, 0))
+        armijo = (f_new <= f + 1e-4 * t * slope) & (f_new < f)
+        moved = active & accept(t, f_new, g_new)
+        # `memory` steps in a row that did not lower f measurably: stalled
+        flat_run = jnp.where(armijo, 0, flat_run + 1)
+        s = jnp.where(moved[:, None], t[:, None] * p, 0.0)
+        y = jnp.where(moved[:, None], g_new - g, 0.0)
+        sy = jnp.sum(s * y, -1)
+        keep = sy > 0  # positive curvature: a new pair
+        S = jnp.where(keep[None, :, None], jnp.roll(S, -1, 0).at[-1].set(s), S)
+        Yv = jnp.where(keep[None, :, None], jnp.roll(Yv, -1, 0).at[-1].set(y), Yv)
+        rho_new = 1.0 / jnp.where(keep, sy, 1.0)
+        rho = jnp.where(keep[None, :], jnp.roll(rho, -1, 0).at[-1].set(rho_new), rho)
+        x = x + s
+        f = jnp.where(moved, f_new, f)
+        g = jnp.where(moved[:, None], g_new, g)
+        n_iter = n_iter + active
+        done = (jnp.sqrt(jnp.sum(g * g, -1)) <= targets) | (flat_run >= memory)
+        return x, f, g, S, Yv, k + 1, n_iter, rho, flat_run, active & moved & ~done
+
+    x = x0.reshape(F, -1)
+    f, g = vg(x, jnp.ones((F,), bool))
+    zeros = jnp.zeros((memory,) + x.shape, dtype)
+    active = jnp.sqrt(jnp.sum(g * g, -1)) > targets
+    init = (
+        x,
+        f,
+        g,
+        zeros,
+        zeros,
+        0,
+        jnp.zeros((F,), jnp.int32),
+        jnp.zeros((memory, F), dtype),
+        jnp.zeros((F,), jnp.int32),
+        active,
+    )
+    x, _, g, *_, n_iter, _, _, _ = lax.while_loop(cond, body, init)
+    return x.reshape(x0.shape), n_iter, jnp.sqrt(jnp.sum(g * g, -1))
 
 
 def multinomial_folds_path(
@@ -271,11 +439,12 @@ def multinomial_folds_path(
     rows = d + 1 if fit_intercept else d
     theta = jnp.zeros((W.shape[0], rows, n_classes), dtype)
     rho = jnp.asarray(l1_ratio, dtype)
+    smooth = float(l1_ratio) == 0.0
     tol = jnp.asarray(tol, dtype)
     out, iters, conv = [], [], []
     for lams in lambdas:
         theta, n_iter, ok = _folds_at(
-            theta, jnp.asarray(lams, dtype), rho, A, Xj, Y, tol, max_iter
+            theta, jnp.asarray(lams, dtype), rho, A, Xj, Y, tol, max_iter, smooth
         )
         out.append(theta)
         iters.append(n_iter)
