@@ -187,17 +187,18 @@ def _centred_intercepts(theta, d):
 
 @functools.partial(jax.jit, static_argnames=("max_iter", "smooth"))
 def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, tol, max_iter, smooth):
-    """One strength per fold, the folds vmapped: ``(theta, n_iter,
-    converged)`` each with a leading fold axis. ``smooth`` (``ρ = 0``):
-    L-BFGS instead of FISTA."""
+    """One strength per fold, the folds in lockstep: ``(theta, n_iter,
+    converged)`` each with a leading fold axis. FISTA vmapped over the folds,
+    or with ``smooth`` (``ρ = 0``) :func:`lbfgs_batched`."""
     d = Xj.shape[1]
+    intercept = theta0.shape[1] > d  # θ = [W; b]
 
-    def cold_gradient(a, X, R):
+    def cold_gradient(X, R):
         """The loss's gradient at ``θ = 0`` (where the softmax is ``1/K``)
         for ``R = a (1/K - Y)``; with ``|X|`` and ``|R|``: the sums of its
         terms' magnitudes, the scale of its float roundoff."""
         g = X.T @ R
-        if theta0.shape[1] > d:
+        if intercept:
             g = jnp.concatenate([g, jnp.sum(R, axis=0)[None, :]])
         return g
 
@@ -223,9 +224,9 @@ def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, tol, max_iter, smooth):
         balanced classes, the cold measure itself is roundoff; in float32
         the gradient of a well-fit model stops decreasing near it)."""
         R = a[:, None] * (1.0 / Y.shape[1] - Y)
-        g0 = cold_gradient(a, Xj, R)
+        g0 = cold_gradient(Xj, R)
         cold = stationarity(jnp.zeros_like(theta0), g0, lam)
-        terms = cold_gradient(a, X_abs, jnp.abs(R))
+        terms = cold_gradient(X_abs, jnp.abs(R))
         eps = jnp.finfo(theta0.dtype).eps
         return jnp.maximum(tol * cold, eps * jnp.sqrt(jnp.sum(terms * terms)))
 
