@@ -349,7 +349,7 @@ def tune(
         lambda t, W, B: _Point(t, *loss_and_grad(t, W, B), W, B),
     )
     start = oracle.evaluate(t, jnp.zeros((n_folds, d), dtype))
-    search = _descend if per_feature else _secant
+    search = _descend if per_feature else _bracket
     points, n_evals, converged = search(oracle, start, max_steps, max_backtrack, tol)
     n_solves = n_folds * n_evals
     if unconverged:
@@ -419,7 +419,7 @@ def _descend(oracle, x, max_steps, max_backtrack, tol):
     return points, n_evals, False
 
 
-def _secant(oracle, x, max_steps, max_backtrack, tol):
+def _bracket(oracle, x, max_steps, max_backtrack, tol):
     """Bracketing line search on a scalar ``t`` (``per_feature=False``;
     module docstring). Same returns as :func:`_descend`."""
     points, n_evals = [x], 1
