@@ -15,11 +15,13 @@ t`` coefficient ``W[t, j]``, and the ``T`` columns of feature ``j`` form a
 group. A dense ``X`` is the :class:`~jaxreg.solvers.design.MultiTaskDesign`
 (``X ⊗ I_T`` never formed: its products are ``(n, d) x (d, T)`` matrix
 products); a sparse one is stacked as ``scipy.sparse`` (``T·nnz(X)``
-entries). The ridge term is ``d·T`` extra rows of the identity with target
-0 and weight ``nα(1-ρ)`` each, and the group strength is rescaled so that
-the stacked objective is the one above times ``n/N`` (``N`` the stacked
-rows' total weight): ``alpha`` changes only weights and the strength, so a
-path or a fold builds the stacked problem once. The intercept is eliminated
+entries). The data rows weigh ``sᵢ/n`` (``s`` the sample weights scaled
+to sum to ``n``) and the ridge term is ``d·T`` extra rows of the identity
+with target 0 and weight ``α(1-ρ)`` each, the group strength ``αρ``: the
+stacked objective is the one above, and ``alpha`` changes only the ridge
+rows' weight and the strength, so a path or a fold builds the stacked
+problem once and solves its grid in one compiled loop
+(:func:`jaxreg.solvers.bcd.solve_folds_prepared`). The intercept is eliminated
 by (weighted) centring for dense ``X`` and is an unpenalized group of ``T``
 indicator columns for sparse ``X`` (which is never densified).
 """
@@ -41,58 +43,44 @@ from jaxreg._estimator_base import (
 from jaxreg.solvers.base import (
     Problem,
     SolverResult,
-    _centred,
     default_dtype,
     to_device,
+    warn_not_converged,
 )
-from jaxreg.solvers.bcd import Layout, group_layout, solve_prepared
-from jaxreg.solvers.datafits import Quadratic
+from jaxreg.solvers.bcd import Layout, group_layout, solve_folds_prepared
+from jaxreg.solvers.datafits import Quadratic, normalized_weights
 from jaxreg.solvers.design import MultiTaskDesign, as_design
 
 __all__ = ["MultiTaskElasticNet", "MultiTaskLasso", "multitask_enet"]
 
 
 class _Stacked(NamedTuple):
-    """The stacked group-lasso problem of ``(X, Y)``, built once for every
-    ``alpha`` (a path, a fold): ``alpha`` only sets the strength and the
-    ridge rows' weight."""
+    """The stacked group-lasso problem of ``X`` for ``T`` tasks, built once
+    for every fold and ``alpha`` (the folds are sample weights with zeros on
+    held-out rows; ``alpha`` only sets the strength and the ridge rows'
+    weight)."""
 
     design: Any  # MultiTaskDesign (dense X) or SparseDesign (stacked)
-    target: np.ndarray  # vec(Y), then 0 for the ridge rows
-    rows: np.ndarray  # the data rows' weights (s repeated T times, sum n·T)
     layout: Layout
     group_weights: np.ndarray
     shape: tuple  # (n, d, T)
     ridge: bool  # d·T identity rows follow (l1_ratio < 1)
+    center: bool  # dense X with an intercept: centred with each fold's means
     free: bool  # sparse X with an intercept: a group of T indicator columns
-    x_off: np.ndarray
-    y_off: np.ndarray
 
 
-def _stack(X, Y, ridge, sample_weight, fit_intercept) -> _Stacked:
+def _stack(X, T, ridge, fit_intercept) -> _Stacked:
     n, d = X.shape
-    T = Y.shape[1]
-    s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-    s = s * (n / s.sum())
     sparse = sp.issparse(X)
     dtype = default_dtype(X)
-    Y = np.asarray(Y, np.float64)
-    x_off = np.zeros(d)
-    y_off = np.zeros(T)
-    if fit_intercept and not sparse:
-        x_off = s @ X / n
-        y_off = s @ Y / n
-        X = X - x_off
-        Y = Y - y_off
     labels = [np.repeat(np.arange(d), T)]
     group_weights = [np.ones(d)]
     free = fit_intercept and sparse
     if free:  # one unpenalized group of T intercept columns
         labels.append(np.full(T, d))
         group_weights.append(np.zeros(1))
-    rows = np.repeat(s, T)
     n_rows = n * T + (d * T if ridge else 0)
-    a = np.full(n_rows, 1.0 / n_rows)  # placeholder weights: _solve sets them
+    a = np.full(n_rows, 1.0 / n_rows)  # placeholder weights: each fold's own
     if sparse:
         eye = sp.identity(T, format="csr")
         blocks = [sp.kron(sp.csr_matrix(X), eye, format="csc")]
@@ -109,59 +97,78 @@ def _stack(X, Y, ridge, sample_weight, fit_intercept) -> _Stacked:
         design = MultiTaskDesign.of(
             to_device(X.T, dtype), T, ridge, jnp.asarray(a, dtype)
         )
-    target = Y.ravel()
-    if ridge:
-        target = np.concatenate([target, np.zeros(d * T)])
     labels = np.concatenate(labels)
     return _Stacked(
         design,
-        target,
-        rows,
         group_layout(labels, labels.shape[0]),
         np.concatenate(group_weights),
         (n, d, T),
         ridge,
+        fit_intercept and not sparse,
         free,
-        x_off,
-        y_off,
     )
 
 
-def _solve(st, alpha, l1_ratio, *, tol, max_iter, coef_init, what) -> SolverResult:
-    """The multi-task elastic net at ``alpha`` on a stacked problem."""
+def _solve_folds(st, X, Y, S, alphas, l1_ratio, *, tol, max_iter, coef_init=None):
+    """The multi-task elastic net at each of ``alphas`` (decreasing, warm
+    started) for each fold: the rows of ``S`` (``(F, n)``, sample weights
+    normalized to sum to 1, zero on held-out rows), all folds in one
+    compiled program per working-set bucket
+    (:func:`jaxreg.solvers.bcd.solve_folds_prepared`). Fold ``f``'s data
+    rows weigh ``S[f]`` (repeated per task), its targets are centred with
+    its own means when ``st.center``, and the ridge rows weigh ``α(1-ρ)``
+    at each ``alpha``. ``coef_init``: ``(T, d)`` for every fold, or None.
+
+    Returns ``(W, b, gaps, n_iter, converged, tol_abs)`` of shapes ``(F, L,
+    T, d)``, ``(F, L, T)``, ``(F, L)`` ×3 and ``(F,)``, gaps in the units
+    of the objective (the module docstring's)."""
     n, d, T = st.shape
-    rows = st.rows
-    if st.ridge:  # weight n·α(1-ρ) per identity row: + α(1-ρ)/2 ||W||² · n/total
-        rows = np.concatenate([rows, np.full(d * T, n * alpha * (1.0 - l1_ratio))])
-    total = rows.sum()
+    F = S.shape[0]
+    alphas = np.asarray(alphas, np.float64).reshape(-1)
     dtype = st.design.dtype
-    a = jnp.asarray(rows / total, dtype)
-    datafit, y_offset = _centred(
-        Quadratic.from_targets(st.target, a), False, np.dtype(dtype)
+    Y = np.asarray(Y, np.float64)
+    n_ridge = d * T if st.ridge else 0
+    y_off = S @ Y if st.center else np.zeros((F, T))  # (F, T)
+    x_off = np.asarray(S @ X) if st.center else np.zeros((F, d))  # (F, d)
+    A = np.concatenate([np.repeat(S, T, axis=1), np.zeros((F, n_ridge))], axis=1)
+    targets = np.concatenate(
+        [(Y[None] - y_off[:, None, :]).reshape(F, n * T), np.zeros((F, n_ridge))],
+        axis=1,
     )
-    problem = Problem(st.design.reweighted(a, False), datafit, y_offset, False)
-    w0 = None
+    extra = None
+    if st.ridge:  # the ridge rows weigh α(1-ρ)
+        e = np.concatenate([np.zeros(n * T), np.ones(n_ridge)])
+        extra = (e, alphas * (1.0 - l1_ratio))
+    datafit = Quadratic(jnp.asarray(targets[0], dtype), jnp.asarray(A[0], dtype))
+    problem = Problem(st.design, datafit, jnp.zeros((), dtype), False)
+    W0 = None
     if coef_init is not None:
-        w0 = np.zeros(st.layout.pos.shape[0])
-        w0[: d * T] = np.asarray(coef_init, float).T.ravel()
-    res = solve_prepared(
+        W0 = np.zeros((F, st.layout.pos.shape[0]))
+        W0[:, : d * T] = np.asarray(coef_init, float).T.ravel()
+    flat, _, gaps, iters, converged, tol_abs = solve_folds_prepared(
         problem,
         st.layout,
-        alpha * l1_ratio * n / total,
+        alphas * l1_ratio,
         st.group_weights,
+        A,
+        targets,
+        center=st.center,
+        extra=extra,
         tol=tol,
         max_iter=max_iter,
         max_epochs=100_000,
         p0=16,
-        coef_init=w0,
-        what=what,
+        coef_init=W0,
     )
-    flat = np.asarray(res.coef, np.float64)
-    W = flat[: d * T].reshape(d, T).T
+    flat = np.asarray(flat, np.float64)[:, :, st.layout.pos]
+    W = flat[:, :, : d * T].reshape(F, -1, d, T).transpose(0, 1, 3, 2)
     # the intercepts: free coordinates (sparse X), else from the centring
     # offsets (zero without an intercept)
-    b = flat[d * T :] if st.free else st.y_off - W @ st.x_off
-    return SolverResult(W, b, float(res.gap) * total / n, res.n_iter, res.converged)
+    if st.free:
+        b = flat[:, :, d * T :]
+    else:
+        b = y_off[:, None, :] - np.einsum("fltd,fd->flt", W, x_off)
+    return W, b, np.asarray(gaps), np.asarray(iters), np.asarray(converged), tol_abs
 
 
 def multitask_enet(
@@ -194,15 +201,24 @@ def multitask_enet(
       A :class:`~jaxreg.solvers.base.SolverResult` with ``coef`` ``(T, d)``,
       ``intercept`` ``(T,)`` and ``gap`` in the units of the objective above.
     """
-    stacked = _stack(X, Y, l1_ratio < 1, sample_weight, fit_intercept)
-    return _solve(
+    n = X.shape[0]
+    stacked = _stack(X, Y.shape[1], l1_ratio < 1, fit_intercept)
+    S = normalized_weights(sample_weight, n, np.float64)[None]
+    W, b, gaps, iters, converged, tol_abs = _solve_folds(
         stacked,
-        alpha,
+        X,
+        Y,
+        S,
+        [alpha],
         l1_ratio,
         tol=tol,
         max_iter=max_iter,
         coef_init=coef_init,
-        what=what,
+    )
+    if not bool(converged[0, 0]):
+        warn_not_converged(gaps[0, 0], tol_abs[0], what)
+    return SolverResult(
+        W[0, 0], b[0, 0], float(gaps[0, 0]), iters[0, 0], converged[0, 0]
     )
 
 

@@ -20,9 +20,10 @@ step by step, so that the same folds give the same grid and the same choice:
    first ``l1_ratio`` strictly better), and the model is refit on all data.
 
 Single-output folds run :func:`jaxreg.solvers.path.cross_validate` (one
-compiled warm-started path per fold); multi-task folds build their stacked
-problem once (:mod:`jaxreg._multitask`) and warm-start its block-CD solves
-along the grid, one call per ``alpha``. ``n_jobs`` and
+compiled warm-started path per fold); multi-task folds share one stacked problem
+(:mod:`jaxreg._multitask`), each fold its sample weights, and all their
+warm-started block-CD paths run in one compiled program per working-set
+bucket. ``n_jobs`` and
 ``verbose`` are accepted and have no effect (the folds run one after the
 other on the device).
 """
@@ -44,8 +45,12 @@ from jaxreg._estimator_base import (
     _validate_X_and_y,
     _weights_array,
 )
-from jaxreg._multitask import MultiTaskElasticNet, MultiTaskLasso, _solve, _stack
-from jaxreg.solvers.path import cross_validate
+from jaxreg._multitask import MultiTaskElasticNet, MultiTaskLasso, _solve_folds, _stack
+from jaxreg.solvers.path import (
+    cross_validate,
+    fold_weights,
+    warn_folds_not_converged,
+)
 
 __all__ = ["ElasticNetCV", "LassoCV", "MultiTaskElasticNetCV", "MultiTaskLassoCV"]
 
@@ -221,26 +226,18 @@ class _MultiTaskCV(_PathCV):
     def _fold_mse(self, X, Y, sample_weight, folds, grid, rho):
         if sp.issparse(X):
             X = X.tocsr()
-        out = np.empty((len(grid), len(folds)))
-        for f, (train, test) in enumerate(folds):
-            sw = None if sample_weight is None else sample_weight[train]
-            # one stacked problem per fold; each alpha reweights it
-            stacked = _stack(X[train], Y[train], rho < 1, sw, self.fit_intercept)
-            coef = None
-            for i, alpha in enumerate(grid):
-                res = _solve(
-                    stacked,
-                    float(alpha),
-                    rho,
-                    tol=self.tol,
-                    max_iter=self.max_iter,
-                    coef_init=coef,
-                    what=type(self).__name__,
-                )
-                coef = res.coef
-                resid = X[test] @ coef.T + res.intercept - Y[test]
-                w = None if sample_weight is None else sample_weight[test]
-                out[i, f] = np.average(resid**2, axis=0, weights=w).mean()
+        train, test = fold_weights(folds, sample_weight, X.shape[0], np.float64)
+        stacked = _stack(X, Y.shape[1], rho < 1, self.fit_intercept)
+        W, b, gaps, _, converged, tol_abs = _solve_folds(
+            stacked, X, Y, train, grid, rho, tol=self.tol, max_iter=self.max_iter
+        )
+        warn_folds_not_converged(gaps, converged, tol_abs, type(self).__name__)
+        F, L, T, d = W.shape
+        out = np.empty((L, F))
+        for f, (_, te) in enumerate(folds):
+            pred = np.asarray(X[te] @ W[f].transpose(2, 0, 1).reshape(d, L * T))
+            resid = pred.reshape(-1, L, T).transpose(1, 0, 2) + b[f, :, None] - Y[te]
+            out[:, f] = np.average(resid**2, axis=1, weights=test[f, te]).mean(axis=1)
         return out
 
     def _model(self, alpha, rho):

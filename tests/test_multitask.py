@@ -139,11 +139,13 @@ def test_errors_like_sklearn(data):
         MultiTaskLasso(-1.0).fit(X, Y)
 
 
+@pytest.mark.parametrize("center", [False, True])
 @pytest.mark.parametrize("ridge", [False, True])
-def test_multitask_design_is_the_stacked_kronecker_matrix(ridge):
-    """``MultiTaskDesign`` against ``X ⊗ I_T`` (over ``I_{dT}`` with
-    ``ridge``) formed explicitly in numpy: products, columns, column norms,
-    Gram matrices."""
+def test_multitask_design_is_the_stacked_kronecker_matrix(ridge, center):
+    """``MultiTaskDesign`` against ``X̃ ⊗ I_T`` (over ``I_{dT}`` with
+    ``ridge``) formed explicitly in numpy, ``X̃`` centred per task with the
+    weights of that task's rows when ``center``: products, columns, column
+    norms, Gram matrices."""
     import jax.numpy as jnp
 
     from jaxreg.solvers.design import MultiTaskDesign
@@ -151,21 +153,28 @@ def test_multitask_design_is_the_stacked_kronecker_matrix(ridge):
     rng = np.random.default_rng(0)
     n, d, T = 7, 5, 3
     X = rng.normal(size=(n, d))
-    S = np.kron(X, np.eye(T))
+    n_rows = n * T + (d * T if ridge else 0)
+    a = rng.uniform(0.1, 1.0, size=n_rows)
+    A = a[: n * T].reshape(n, T)
+    xbar = (A.T @ X) / A.sum(axis=0)[:, None] if center else np.zeros((T, d))
+    S = np.zeros((n * T, d * T))
+    for t in range(T):
+        S[t::T, t::T] = X - xbar[t]
     if ridge:
         S = np.vstack([S, np.eye(d * T)])
-    a = rng.uniform(0.1, 1.0, size=S.shape[0])
     with jax.enable_x64(True):
-        design = MultiTaskDesign.of(jnp.asarray(X.T), T, ridge, jnp.asarray(a))
+        design = MultiTaskDesign.of(jnp.asarray(X.T), T, ridge, jnp.asarray(a), center)
         w = rng.normal(size=d * T)
         r = rng.normal(size=S.shape[0])
         idx = np.array([4, 0, 13, 7])
         assert (design.n_samples, design.n_features) == S.shape
         np.testing.assert_allclose(design.matvec(jnp.asarray(w)), S @ w, rtol=1e-12)
         np.testing.assert_allclose(design.rmatvec(jnp.asarray(r)), S.T @ r, rtol=1e-12)
-        np.testing.assert_array_equal(design.columns(jnp.asarray(idx)), S[:, idx].T)
+        np.testing.assert_allclose(
+            design.columns(jnp.asarray(idx)), S[:, idx].T, atol=1e-14
+        )
         np.testing.assert_allclose(design.colsq, a @ S**2, rtol=1e-12)
-        np.testing.assert_array_equal(design.xbar, 0.0)
+        np.testing.assert_allclose(design.xbar, xbar.T.ravel(), atol=1e-14)
         # the Gram matrix of whole features (rows of T columns, the blocks)
         # and of loose columns, at other weights h
         h = rng.uniform(0.1, 1.0, size=S.shape[0])
@@ -175,7 +184,6 @@ def test_multitask_design_is_the_stacked_kronecker_matrix(ridge):
             np.testing.assert_allclose(
                 design.gram(jnp.asarray(cols), jnp.asarray(h)),
                 S[:, flat].T @ (h[:, None] * S[:, flat]),
-                rtol=1e-12,
+                rtol=1e-10,
+                atol=1e-12,
             )
-        with pytest.raises(ValueError, match="centre"):
-            design.reweighted(jnp.asarray(a), True)

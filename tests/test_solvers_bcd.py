@@ -259,3 +259,41 @@ def test_newton_on_nonzero_groups_cuts_epochs_on_correlated_features(lam, monkey
         epochs.append(int(ep))
     # measured: 127 vs 721 epochs (lam = 1e-2), 163 vs 3362 (lam = 1e-3)
     assert 4 * epochs[0] <= 3 * epochs[1]
+
+
+@pytest.mark.parametrize("p0", [1, 64])
+def test_compiled_path_equals_skglm_at_each_strength_x64(p0):
+    """The strengths of a path in one compiled loop (warm starts, the
+    working set's Gram matrix cached across strengths when the bucket holds
+    every group: p0=64) give skglm's solution at each strength."""
+    from jaxreg.solvers import bcd
+    from jaxreg.solvers.base import prepare
+    from jaxreg.solvers.datafits import Quadratic
+
+    X, y = _problem()
+    n, d = X.shape
+    labels = np.repeat(np.arange(d // 4), 4)
+    layout = bcd.group_layout(4, d)
+    with jax.enable_x64(True):
+        lam_max = _lam_max(X, y, labels, np.full(n, 1 / n))
+        lams = lam_max * np.geomspace(0.9, 0.01, 6)
+        problem = prepare(bcd.padded(X, layout), y, Quadratic, fit_intercept=True)
+        coefs, ints, gaps, iters, converged, tol_abs = bcd.solve_path_prepared(
+            problem,
+            layout,
+            lams,
+            None,
+            fit_intercept=True,
+            tol=1e-13,
+            max_iter=100,
+            max_epochs=100_000,
+            p0=p0,
+        )
+        coefs, ints = np.asarray(coefs), np.asarray(ints)
+        assert bool(np.all(converged)) and np.all(np.asarray(iters) >= 1)
+    for lam, coef, b in zip(lams, coefs, ints, strict=True):
+        sk = SkglmGroupLasso(groups=4, alpha=lam, tol=1e-12, fit_intercept=True)
+        sk.fit(X, y)
+        np.testing.assert_allclose(coef, sk.coef_, atol=1e-7)
+        np.testing.assert_allclose(b, sk.intercept_, atol=1e-7)
+    assert np.sum(coefs[0] != 0) < np.sum(coefs[-1] != 0)

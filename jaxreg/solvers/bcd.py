@@ -33,7 +33,9 @@ The algorithm mirrors the coordinate descent of :mod:`.cd` group by group:
    gradient step, ``w_g ← prox_{λc_g‖·‖/L_g}(w_g + ∇_g q/L_g)``, with ``L_g``
    the largest eigenvalue of the block ``X_gᵀ diag(∇²F) X_g`` (power
    iteration on ``m x m`` blocks, no eigh). A working set of at most 256
-   columns forms its Gram matrix once (``O(Km·m)`` per block step); a larger
+   columns forms its Gram matrix once (``O(Km·m)`` per block step; for
+   least squares, kept across outer iterations and a path's strengths while
+   the working set and weights stay the same: :class:`GramCache`); a larger
    one works on the residual ``X_W δ`` (``O(mn)`` per block step, and none
    for a block that stays zero), as forming the Gram would cost more than
    the epochs it saves. Every 6 epochs the iterates are combined by
@@ -86,6 +88,7 @@ from jaxreg.solvers.cd import (
     GROW,
     MODEL_RATIO,
     RUNNING,
+    Algorithm,
     _anderson_weights,
     _top_k,
     prox_newton_update,
@@ -120,6 +123,30 @@ class BCDState(NamedTuple):
     n_outer: jax.Array
     n_epochs: jax.Array
     status: jax.Array
+
+
+class GramCache(NamedTuple):
+    """The working set of a least-squares bucket and its Gram matrix, kept
+    across outer iterations and a path's strengths (:func:`run_outer`):
+    ``ws`` the ``K`` groups in increasing order, ``h`` the Hessian weights
+    they were formed at, ``H`` their ``(Km, Km)`` Gram matrix. A step whose
+    working set and weights are the same reuses ``H`` (on a path whose
+    bucket holds every group: once per bucket instead of once per outer
+    iteration, ``O(T·K²n)`` for a multi-task design); otherwise it is formed
+    anew. Empty (``(0,)`` shapes) when not :func:`_uses_cache`."""
+
+    ws: jax.Array  # (K,) int32, sorted; -1 before the first formation
+    h: jax.Array  # (n,)
+    H: jax.Array  # (Km, Km)
+
+
+def _uses_cache(K, m, fit_col, design, datafit):
+    """A constant Hessian in Gram mode without a free intercept row: the
+    working set's Gram matrix can outlive its outer iteration."""
+    constant = datafit.constant_hessian
+    n = design.n_samples
+    gram = K * m <= _GRAM_MAX or (constant and K * m <= min(_GRAM_MAX_CONSTANT, n))
+    return constant and gram and not fit_col
 
 
 class Layout(NamedTuple):
@@ -241,15 +268,16 @@ class _Model(NamedTuple):
     H: jax.Array | None
 
 
-def _model(design, idx, cols, h, K, m, gram):
+def _model(design, idx, cols, h, K, m, gram, H=None):
     """The model of working-set columns ``cols`` (``design``'s columns
     ``idx``, ``(K, m)``) at Hessian weights ``h``; ``gram`` forms the full
     Gram matrix (``design.gram``: ``O((Km)²n)`` for a dense design, then
-    ``O(Km·m)`` per block step) instead of working on residuals (``O(mn)``
-    per block step)."""
+    ``O(Km·m)`` per block step; or takes ``H``, a cached one) instead of
+    working on residuals (``O(mn)`` per block step)."""
     Km = K * m
     if gram:
-        H = design.gram(idx, h)
+        if H is None:
+            H = design.gram(idx, h)
         if cols.shape[0] > Km:  # a free intercept: the row of ones
             hx = cols[:Km] @ h
             H = jnp.block([[H, hx[:, None]], [hx[None, :], jnp.sum(h)[None, None]]])
@@ -388,8 +416,11 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
     return x, ep
 
 
-def _working_set_step(K, fit_col, design, datafit, pen, st, v, s, tol_in, budget):
-    """Screens, picks ``K`` groups, runs prox-Newton block CD on them."""
+def _working_set_step(
+    K, fit_col, design, datafit, pen, st, cache, v, s, tol_in, budget
+):
+    """Screens, picks ``K`` groups, runs prox-Newton block CD on them;
+    returns the state and the :class:`GramCache`."""
     G, m = st.w.shape
     n = design.n_samples
     dtype = design.dtype
@@ -402,6 +433,9 @@ def _working_set_step(K, fit_col, design, datafit, pen, st, v, s, tol_in, budget
     forced = ((_norms(st.w) > 0) | pen.unpenalized(st.w)) & (fro > 0)
     priority = jnp.where(forced, jnp.inf, priority)
     ws = _top_k(priority, K)[1]
+    cached = _uses_cache(K, m, fit_col, design, datafit)
+    if cached:  # in group order: the same set is the same Gram matrix
+        ws = jnp.sort(ws)
     idx = ws[:, None] * m + jnp.arange(m)[None, :]  # (K, m)
     Xw = design.columns(idx.ravel())  # (Km, n)
     pen_w = pen.take(ws)
@@ -429,10 +463,17 @@ def _working_set_step(K, fit_col, design, datafit, pen, st, v, s, tol_in, budget
 
     gram = K * m <= _GRAM_MAX or (constant and K * m <= min(_GRAM_MAX_CONSTANT, n))
 
-    def model_at(u):
-        return _model(design, idx, Xw, datafit.hessian_diag(u), K, m, gram)
+    def model_at(u, H=None):
+        return _model(design, idx, Xw, datafit.hessian_diag(u), K, m, gram, H)
 
-    model0 = model_at(st.u) if constant else None
+    if cached:
+        h = datafit.hessian_diag(st.u)
+        same = jnp.all(ws == cache.ws) & jnp.all(h == cache.h)
+        H = lax.cond(same, lambda: cache.H, lambda: design.gram(idx, h))
+        cache = GramCache(ws, h, H)
+        model0 = model_at(st.u, H)
+    else:
+        model0 = model_at(st.u) if constant else None
 
     def newton_cond(c):
         _, _, _, gap, k, ep = c
@@ -459,26 +500,38 @@ def _working_set_step(K, fit_col, design, datafit, pen, st, v, s, tol_in, budget
     )
     b = x[Km] if fit_col else st.b
     w = st.w.at[ws].set(blocks(x))
-    return st._replace(w=w, b=b, u=u, n_epochs=ep)
+    return st._replace(w=w, b=b, u=u, n_epochs=ep), cache
 
 
-class _Budget(NamedTuple):
-    tol_abs: jax.Array
-    max_outer: jax.Array
-    max_epochs: jax.Array
-    grow_at: jax.Array
+def prime_cache(K, fit_col, design, datafit, pen, st):
+    """The state and an empty :class:`GramCache` for bucket ``K`` (no entry
+    before the first working set; ``(0,)`` shapes when not
+    :func:`_uses_cache`): with :func:`run_outer`, this module's
+    :class:`jaxreg.solvers.cd.Algorithm`, so that :mod:`.path` runs either
+    solver."""
+    G, m = st.w.shape
+    n, dtype = design.n_samples, design.dtype
+    k = K if _uses_cache(K, m, fit_col, design, datafit) else 0
+    cache = GramCache(
+        jnp.full((k,), -1, jnp.int32),
+        jnp.zeros((n if k else 0,), dtype),
+        jnp.zeros((k * m, k * m), dtype),
+    )
+    return st, cache
 
 
-@functools.partial(jax.jit, static_argnames=("K", "fit_col"))
-def _solve_bucket(K, fit_col, design, datafit, pen, st, budget):
-    """The compiled outer loop on bucket ``K`` (groups)."""
+def run_outer(K, fit_col, design, datafit, pen, st, cache, budget):
+    """The compiled outer loop on bucket ``K`` (groups; traceable, used by
+    paths too); ``budget`` a :class:`jaxreg.solvers.cd.Budget`. Returns
+    ``(state, cache)``."""
     G, m = st.w.shape
     colsq = design.colsq.reshape(G, m)
     tol_abs = budget.tol_abs
     st = st._replace(status=jnp.zeros((), jnp.int32))
     small = datafit.constant_hessian and 16 * (K * m) ** 2 <= design.n_samples * (G * m)
 
-    def body(st):
+    def body(carry):
+        st, cache = carry
         r = datafit.neg_grad(st.u)
         v = design.rmatvec(r).reshape(G, m)
         gap, primal, s = group_gap(datafit, pen, st.u, st.w, v, colsq, r)
@@ -507,15 +560,18 @@ def _solve_bucket(K, fit_col, design, datafit, pen, st, budget):
         if not small:
             tol_in = jnp.maximum(_INNER_RATIO * gap, tol_in)
 
-        def step(st):
-            st = _working_set_step(
-                K, fit_col, design, datafit, pen, st, v, s, tol_in, budget
+        def step(c):
+            st, cache = _working_set_step(
+                K, fit_col, design, datafit, pen, *c, v, s, tol_in, budget
             )
-            return st._replace(n_outer=st.n_outer + 1)
+            return st._replace(n_outer=st.n_outer + 1), cache
 
-        return lax.cond(status == RUNNING, step, lambda st: st, st)
+        return lax.cond(status == RUNNING, step, lambda c: c, (st, cache))
 
-    return lax.while_loop(lambda st: st.status == RUNNING, body, st)
+    return lax.while_loop(lambda c: c[0].status == RUNNING, body, (st, cache))
+
+
+BCD = Algorithm(prime_cache, run_outer)
 
 
 @functools.partial(jax.jit, static_argnames=("shape", "fit_col"))
@@ -647,6 +703,7 @@ def group_lasso(
         layout,
         lam,
         group_weights,
+        fit_intercept=fit_intercept,
         tol=tol,
         max_iter=max_iter,
         max_epochs=max_epochs,
@@ -672,7 +729,14 @@ def _differentiable(X, y, lam, groups, datafit_cls, *, group_weights, **options)
             fit_intercept=fit_intercept,
             sample_weight=sample_weight,
         )
-        res = solve_prepared(problem, identity, pen.strength, pen.weights, **options)
+        res = solve_prepared(
+            problem,
+            identity,
+            pen.strength,
+            pen.weights,
+            fit_intercept=fit_intercept,
+            **options,
+        )
         return res._replace(coef=jnp.reshape(res.coef, (G, m)))
 
     res = hypergrad.differentiable_fit(
@@ -688,55 +752,146 @@ def _differentiable(X, y, lam, groups, datafit_cls, *, group_weights, **options)
     return res._replace(coef=jnp.ravel(res.coef)[jnp.asarray(layout.pos)])
 
 
-def solve_prepared(
-    problem,
-    layout,
-    lam,
-    group_weights,
-    *,
-    tol,
-    max_iter,
-    max_epochs,
-    p0,
-    coef_init=None,
-    what="group_lasso",
-):
+def solve_prepared(problem, layout, lam, group_weights, *, what="group_lasso", **opts):
     """:func:`group_lasso` on a problem prepared from the padded design
-    (``prepare(padded(X, layout), ...)``, already on the device); ``what``
-    names the solver in a ``ConvergenceWarning``."""
-    G, m = layout.n_groups, layout.size
-    design, df = problem.design, problem.datafit
-    dtype = design.dtype
-    weights = None if group_weights is None else jnp.asarray(group_weights, dtype)
-    pen = penalties.BlockGroupLasso(jnp.asarray(lam, dtype), weights)
-    fit_col = problem.fit_col
-    st, tol_abs = _setup(design, df, (G, m), fit_col, tol)
+    (``prepare(padded(X, layout), ...)``, already on the device): the path
+    of one strength (``opts``: those of :func:`solve_path_prepared`);
+    ``what`` names the solver in a ``ConvergenceWarning``."""
+    coefs, ints, gaps, iters, converged, tol_abs = solve_path_prepared(
+        problem, layout, jnp.reshape(lam, (1,)), group_weights, **opts
+    )
+    if not bool(converged[0]):
+        warn_not_converged(gaps[0], tol_abs, what)
+    return SolverResult(coefs[0], ints[0], gaps[0], iters[0], converged[0])
+
+
+def solve_path_prepared(
+    problem, layout, lambdas, group_weights, *, fit_intercept, coef_init=None, **opts
+):
+    """The group lasso at each strength of ``lambdas`` (decreasing, warm
+    started) on a prepared problem: :func:`solve_folds_prepared` with one
+    fold, the problem's own weights. Returns ``(coefs, intercepts, gaps,
+    n_iter, converged, tol_abs)``, shapes ``(L, d)`` (original feature
+    order), ``(L,)`` ×4 and ``()``; no warning (the caller's)."""
+    datafit, fit_col = problem.datafit, problem.fit_col
     if coef_init is not None:
         d = layout.pos.shape[0]
         if np.shape(coef_init) != (d,):
             raise ValueError(
                 f"coef_init must have shape ({d},), got {np.shape(coef_init)}"
             )
-        w = (
-            jnp.zeros((G * m,), dtype)
-            .at[jnp.asarray(layout.pos)]
-            .set(jnp.asarray(coef_init, dtype))
+        coef_init = np.asarray(coef_init)[None]
+    W, B, gaps, iters, converged, tol_abs = solve_folds_prepared(
+        problem,
+        layout,
+        lambdas,
+        group_weights,
+        datafit.weights[None],
+        datafit.y[None],
+        center=fit_intercept and not fit_col,
+        coef_init=coef_init,
+        **opts,
+    )
+    W = W[0]
+    ints = B[0] if fit_col else problem.y_offset - W @ problem.design.xbar
+    return W[:, layout.pos], ints, gaps[0], iters[0], converged[0], tol_abs[0]
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "fit_col", "center"))
+def _fold_setup(design, datafit, A, Y, W0, tol, shape, fit_col, center):
+    """Each fold's starting state (``W0``'s row, padded flat, or 0) and
+    ``tol · P_fold(0)``."""
+
+    def one(a, y, w0):
+        design_f = design.reweighted(a, center)
+        st, tol_abs = _setup(design_f, type(datafit)(y, a), shape, fit_col, tol)
+        if w0 is not None:
+            st = st._replace(w=w0.reshape(shape), u=design_f.matvec(w0) + st.b)
+        return st, tol_abs
+
+    return jax.vmap(one)(A, Y, W0)
+
+
+def solve_folds_prepared(
+    problem,
+    layout,
+    lambdas,
+    group_weights,
+    A,
+    Y,
+    *,
+    center,
+    extra=None,
+    tol,
+    max_iter,
+    max_epochs,
+    p0,
+    coef_init=None,
+):
+    """The group-lasso paths of several folds in one compiled program per
+    working-set bucket (:func:`jaxreg.solvers.path._folds_bucket` with this
+    module's outer loop; the Gram cache lives across strengths). Fold ``f``
+    is the problem's design and datafit with sample weights ``A[f]`` and
+    targets ``Y[f]`` (``(F, n)`` each; the design centred with ``A[f]``
+    when ``center``), ``extra``: None or ``(e, c)``, the weights becoming
+    ``A[f] + c[i]·e`` at strength ``i``. ``lambdas``: ``(L,)`` or ``(F,
+    L)``, decreasing; ``coef_init``: ``(F, d)`` in the original feature
+    order, or None. ``tol`` is relative to each fold's ``P(0)`` at its own
+    weights ``A[f]``.
+
+    Returns ``(W, B, gaps, n_iter, converged, tol_abs)``: ``W`` ``(F, L,
+    G·m)`` in the padded layout (``layout.pos`` reads the features), ``B``
+    the free intercepts ``(F, L)`` (0 unless ``problem.fit_col``), then
+    ``(F, L)`` ×3 and ``(F,)``."""
+    from jaxreg.solvers import path  # path -> cd; bcd -> path, not back
+
+    G, m = layout.n_groups, layout.size
+    design, datafit = problem.design, problem.datafit
+    dtype = design.dtype
+    A, Y = jnp.asarray(A, dtype), jnp.asarray(Y, dtype)
+    F = A.shape[0]
+    lambdas = jnp.asarray(lambdas, dtype)
+    n_lam = lambdas.shape[-1]
+    lambdas = jnp.broadcast_to(lambdas, (F, n_lam))
+    if extra is not None:
+        extra = tuple(jnp.asarray(x, dtype) for x in extra)
+    gw = None if group_weights is None else jnp.asarray(group_weights, dtype)
+    pen = penalties.BlockGroupLasso(lambdas[0, 0], gw)
+    fit_col = problem.fit_col
+    W0 = None
+    if coef_init is not None:
+        pos = jnp.asarray(layout.pos)
+        W0 = jnp.zeros((F, G * m), dtype).at[:, pos].set(jnp.asarray(coef_init, dtype))
+    st, tol_abs = _fold_setup(design, datafit, A, Y, W0, tol, (G, m), fit_col, center)
+    out = (
+        np.zeros((F, n_lam, G, m), dtype),
+        np.zeros((F, n_lam), dtype),
+        np.zeros((F, n_lam), dtype),
+        np.zeros((F, n_lam), np.int32),
+    )
+    batch_size = 1 if jax.default_backend() == "cpu" else F
+
+    def run(K, grow_at, carry):
+        start, st, out = carry
+        carry = path._folds_bucket(
+            K,
+            fit_col,
+            BCD,
+            design,
+            datafit,
+            pen,
+            (A, Y, tol_abs, lambdas, start, st, out),
+            extra,
+            (max_iter, max_epochs, grow_at),
+            center,
+            batch_size,
+            False,
         )
-        st = st._replace(w=w.reshape(G, m), u=design.matvec(w) + st.b)
+        done = bool(np.all(np.asarray(carry[0]) >= n_lam))
+        return done, path._widest(_norms(carry[1].w)), carry
 
-    def run(K, grow_at, st):
-        budget = _Budget(tol_abs, max_iter, max_epochs, grow_at)
-        st = _solve_bucket(K, fit_col, design, df, pen, st, budget)
-        return int(st.status) != GROW, _norms(st.w), st
-
-    st = run_buckets(run, st, jnp.zeros((G,), dtype), G, p0)
-    w_flat = st.w.ravel()
-    coef = w_flat[jnp.asarray(layout.pos)]
-    if fit_col:
-        intercept = st.b
-    else:
-        intercept = problem.y_offset - jnp.dot(design.xbar, w_flat)
-    converged = st.gap <= tol_abs
-    if not bool(converged):
-        warn_not_converged(st.gap, tol_abs, what)
-    return SolverResult(coef, intercept, st.gap, st.n_outer, converged)
+    start = np.zeros((F,), np.int32)
+    carry = run_buckets(run, (start, st, out), path._widest(_norms(st.w)), G, p0)
+    W, B, gaps, iters = carry[2]
+    W = W.reshape(F, n_lam, G * m)
+    return W, B, gaps, iters, gaps <= tol_abs[:, None], tol_abs

@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -677,6 +678,22 @@ def run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget):
 
 
 STATIC = ("K", "fit_intercept")
+
+
+class Algorithm(NamedTuple):
+    """A working-set solver as the path and fold drivers of :mod:`.path`
+    run it: ``prime_cache(K, fit_intercept, design, datafit, penalty, st)
+    -> (st, cache)`` once per bucket, then ``run_outer(K, fit_intercept,
+    design, datafit, penalty, st, cache, budget) -> (st, cache)`` per
+    strength; the state has ``w``, ``b``, ``gap``, ``n_outer``, ``n_epochs``
+    and ``status``. :data:`CD` here, :data:`jaxreg.solvers.bcd.BCD` for block
+    penalties."""
+
+    prime_cache: Callable
+    run_outer: Callable
+
+
+CD = Algorithm(prime_cache, run_outer)
 
 
 @functools.partial(jax.jit, static_argnames=STATIC)

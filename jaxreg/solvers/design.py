@@ -35,9 +35,9 @@ rank-one correction in the products, so a sparse ``X`` stays sparse.
   row-sharded ``jax.Array`` stays sharded (XLA inserts the reductions). Its
   working-set model is the ``K x K`` Gram matrix (:class:`GramModel`): a
   coordinate step costs ``O(K)``.
-- :class:`MultiTaskDesign`: ``X ⊗ I_T`` for ``T`` tasks sharing a dense
+- :class:`MultiTaskDesign`: ``X̃ ⊗ I_T`` for ``T`` tasks sharing a dense
   ``X`` (the multi-task models' stacked design), never formed: products are
-  ``(n, d) x (d, T)`` matrix products.
+  ``(n, d) x (d, T)`` matrix products; centred per task.
 - :class:`SparseDesign`: ``scipy.sparse`` (any format) or
   ``jax.experimental.sparse.BCOO``, kept as column-sorted coordinates
   (``data``, ``rows``, ``cols``, and the column pointers ``indptr``):
@@ -307,36 +307,38 @@ class SparseDesign:
 )
 @dataclasses.dataclass(frozen=True)
 class MultiTaskDesign:
-    """``X ⊗ I_T`` (optionally over ``I_{dT}``): ``T`` tasks sharing a dense
+    """``X̃ ⊗ I_T`` (optionally over ``I_{dT}``): ``T`` tasks sharing a dense
     ``X``, as one stacked single-output design, never formed.
 
     Row ``i·T + t`` is sample ``i`` of task ``t`` and column ``j·T + t`` is
-    coefficient ``W[t, j]``, so ``matvec(w) = vec(X W)`` with ``W =
+    coefficient ``W[t, j]``, so ``matvec(w) = vec(X̃ W)`` with ``W =
     w.reshape(d, T)`` (one ``(n, d) x (d, T)`` product) and the ``T``
     columns of feature ``j`` are a group (the multi-task group lasso of
     :mod:`jaxreg._multitask`). With ``ridge`` the ``d·T`` rows of the
     identity follow (row ``n·T + k`` reads coefficient ``k``): with
-    normalized weight ``μ`` each (target 0) they add ``μ/2 ||w||²`` to the
+    weight ``μ`` each (target 0) they add ``μ/2 ||w||²`` to the
     least-squares datafit ``½ Σᵢ aᵢ rᵢ²``, an elastic-net term whose
     strength lives in the weights, not the design.
-    ``X`` is not centred here (``reweighted(a, center=True)`` raises):
-    the caller centres it. The working-set model is the Gram matrix of
-    :meth:`columns`, as for :class:`DenseDesign`, formed task by task for
-    whole features (:meth:`gram`).
+    Centred (``reweighted(a, center=True)``), task ``t``'s rows read ``X -
+    1 x̄ₜᵀ`` with ``x̄ₜ`` the mean of ``X``'s rows at the weights of that
+    task's rows (the ridge rows are never centred): ``xbar[j·T + t] =
+    x̄ₜⱼ``. The working-set model is the Gram matrix of :meth:`columns`, as
+    for :class:`DenseDesign`, formed task by task for whole features
+    (:meth:`gram`).
     """
 
     XT: jax.Array  # (d, n)
-    xbar: jax.Array  # (d·T,), zeros
+    xbar: jax.Array  # (d·T,)
     colsq: jax.Array  # (d·T,)
     n_tasks: int
     ridge: bool
 
     @classmethod
-    def of(cls, XT, n_tasks, ridge, a):
+    def of(cls, XT, n_tasks, ridge, a, center=False):
         """The design of ``XT`` (``(d, n)`` on the device) for weights ``a``."""
         d = XT.shape[0]
         zeros = jnp.zeros((d * n_tasks,), XT.dtype)
-        return cls(XT, zeros, zeros, n_tasks, ridge).reweighted(a, False)
+        return cls(XT, zeros, zeros, n_tasks, ridge).reweighted(a, center)
 
     @property
     def n_samples(self):
@@ -351,22 +353,27 @@ class MultiTaskDesign:
     def dtype(self):
         return self.XT.dtype
 
+    def _split(self, r):
+        """``r`` (``(n_samples,)``) as the data rows ``(n, T)`` and the rest."""
+        nT = self.XT.shape[1] * self.n_tasks
+        return r[:nT].reshape(-1, self.n_tasks), r[nT:]
+
     def matvec(self, w):
         W = w.reshape(-1, self.n_tasks)  # (d, T)
-        u = (W.T @ self.XT).T.ravel()  # vec(X W), sample-major
-        return jnp.concatenate([u, w]) if self.ridge else u
+        xbar = self.xbar.reshape(W.shape)
+        U = (W.T @ self.XT).T - jnp.sum(xbar * W, axis=0)[None, :]  # vec(X̃ W)
+        return jnp.concatenate([U.ravel(), w]) if self.ridge else U.ravel()
 
     def rmatvec(self, r):
-        nT = self.XT.shape[1] * self.n_tasks
-        v = (self.XT @ r[:nT].reshape(-1, self.n_tasks)).ravel()
-        return v + r[nT:] if self.ridge else v
+        R, rest = self._split(r)
+        V = self.XT @ R - self.xbar.reshape(-1, self.n_tasks) * jnp.sum(R, axis=0)[None]
+        return V.ravel() + rest if self.ridge else V.ravel()
 
     def columns(self, idx):
         T = self.n_tasks
         task = jnp.arange(T)[None, :] == (idx % T)[:, None]  # (K, T)
-        cols = (self.XT[idx // T][:, :, None] * task[:, None, :]).reshape(
-            idx.shape[0], -1
-        )
+        centred = self.XT[idx // T] - self.xbar[idx][:, None]
+        cols = (centred[:, :, None] * task[:, None, :]).reshape(idx.shape[0], -1)
         if not self.ridge:
             return cols
         unit = jnp.arange(self.n_features)[None, :] == idx[:, None]
@@ -376,36 +383,43 @@ class MultiTaskDesign:
         """``idx`` of shape ``(K, T)``, each row the ``T`` columns of one
         feature in task order (the multi-task groups), costs ``T`` Gram
         matrices of ``K`` features, ``T·K²n``, where the stacked columns
-        cost ``(KT)²(nT + dT)``: ``H[(j, t), (k, s)] = [t = s] Σᵢ xᵢⱼ xᵢₖ
-        hᵢₜ`` (plus ``h`` on the diagonal from the ridge rows). Other shapes:
-        the stacked columns' Gram."""
+        cost ``(KT)²(nT + dT)``: ``H[(j, t), (k, s)] = [t = s] Σᵢ hᵢₜ (xᵢⱼ -
+        x̄ₜⱼ)(xᵢₖ - x̄ₜₖ)`` (the centring as a rank-two correction; plus
+        ``h`` on the diagonal from the ridge rows). Other shapes: the
+        stacked columns' Gram."""
         T = self.n_tasks
         if idx.ndim != 2 or idx.shape[1] != T:
             return _columns_gram(self, idx, h)
         K = idx.shape[0]
-        nT = self.XT.shape[1] * T
         Xk = self.XT[idx[:, 0] // T]  # (K, n)
-        A = h[:nT].reshape(-1, T)  # (n, T)
+        A, rest = self._split(h)  # (n, T)
         G = (Xk[None, :, :] * A.T[:, None, :]) @ Xk.T  # (T, K, K)
+        xb = self.xbar[idx].T  # (T, K)
+        P = (Xk @ A).T  # (T, K): Σᵢ hᵢₜ xᵢⱼ
+        cross = xb[:, :, None] * P[:, None, :]
+        G = G - cross - cross.transpose(0, 2, 1)
+        G = G + jnp.sum(A, axis=0)[:, None, None] * (xb[:, :, None] * xb[:, None, :])
         eye = jnp.eye(T, dtype=G.dtype)
         H = (G.transpose(1, 0, 2)[:, :, :, None] * eye[None, :, None, :]).reshape(
             K * T, K * T
         )
         if self.ridge:
-            H = H + jnp.diag(h[nT:][idx.ravel()])
+            H = H + jnp.diag(rest[idx.ravel()])
         return H
 
     def reweighted(self, a, center):
-        """The same design with the column norms of weights ``a`` (length
-        ``n_samples``; traceable)."""
+        """The same design with the moments of weights ``a`` (length
+        ``n_samples``; traceable): centred with each task's weighted means
+        when ``center``."""
+        A, rest = self._split(a)  # (n, T)
+        sq = (self.XT * self.XT) @ A  # (d, T)
+        xbar = jnp.zeros_like(sq)
         if center:
-            raise ValueError("MultiTaskDesign is not centred: centre X first")
-        nT = self.XT.shape[1] * self.n_tasks
-        A = a[:nT].reshape(-1, self.n_tasks)  # (n, T)
-        colsq = ((self.XT * self.XT) @ A).ravel()
-        if self.ridge:
-            colsq = colsq + a[nT:]
-        return dataclasses.replace(self, colsq=colsq)
+            total = jnp.sum(A, axis=0)
+            xbar = (self.XT @ A) / jnp.where(total > 0, total, 1.0)[None]
+            sq = jnp.maximum(sq - xbar * xbar * total[None], 0.0)
+        colsq = sq.ravel() + rest if self.ridge else sq.ravel()
+        return dataclasses.replace(self, xbar=xbar.ravel(), colsq=colsq)
 
     def ws_gram(self, K):
         return True

@@ -16,6 +16,12 @@ Two modes:
   by FISTA vmapped over ``λ`` (:mod:`.fista`), matrix-matrix products instead
   of coordinate updates: the mode for accelerators.
 
+The compiled loop over ``λ`` runs either working-set solver: coordinate
+descent, or block coordinate descent for a group penalty (:mod:`.bcd`,
+whose :func:`~jaxreg.solvers.bcd.solve_path_prepared` drives the
+multi-task estimators' paths); both keep a least-squares working set's Gram
+matrix across strengths.
+
 Cross-validation (:func:`cross_validate`, the CV estimators) solves all folds
 in one compiled program per working-set bucket (:func:`solve_folds`): a fold
 is the full ``X`` with zero sample weights on its held-out rows, so every
@@ -106,8 +112,29 @@ def _grid(design, datafit, penalty, eps, n_lambdas, fit_col):
     return lam_max * jnp.geomspace(1.0, eps, n_lambdas)
 
 
-def _bucket(K, fit_intercept, design, datafit, penalty, lams, start, st, out, budget):
-    """Solves ``lams[start:]`` with bucket ``K`` until done or GROW (traceable)."""
+def _bucket(
+    K,
+    fit_intercept,
+    algo,
+    center,
+    design,
+    datafit,
+    penalty,
+    lams,
+    weights,
+    start,
+    st,
+    out,
+    budget,
+):
+    """Solves ``lams[start:]`` with bucket ``K`` until done or GROW
+    (traceable). ``algo`` is the solver, a :class:`~jaxreg.solvers.cd.
+    Algorithm` (:data:`~jaxreg.solvers.cd.CD`, or :data:`~jaxreg.solvers.
+    bcd.BCD` for a block penalty).
+    ``weights``: None (the problem's own sample weights at every strength)
+    or ``(a, e, c)``, the weights ``a + c[i]·e`` at strength ``i`` (the
+    multi-task elastic net's ridge rows weigh ``α(1-ρ)``), for the datafit
+    and the design's moments (centred when ``center``)."""
     n_lam = lams.shape[0]
 
     def cond(c):
@@ -119,8 +146,14 @@ def _bucket(K, fit_intercept, design, datafit, penalty, lams, start, st, out, bu
         zero = jnp.zeros((), jnp.int32)
         st = st._replace(n_outer=zero, n_epochs=zero)
         pen = dataclasses.replace(penalty, strength=lams[i])
-        st, cache = cd.run_outer(
-            K, fit_intercept, design, datafit, pen, st, cache, budget
+        design_i, datafit_i = design, datafit
+        if weights is not None:
+            a, e, c = weights
+            a = a + c[i] * e
+            design_i = design.reweighted(a, center)
+            datafit_i = type(datafit)(datafit.y, a)
+        st, cache = algo.run_outer(
+            K, fit_intercept, design_i, datafit_i, pen, st, cache, budget
         )
         keep = st.status != cd.GROW
         coefs = coefs.at[i].set(jnp.where(keep, st.w, coefs[i]))
@@ -132,12 +165,12 @@ def _bucket(K, fit_intercept, design, datafit, penalty, lams, start, st, out, bu
 
     st = st._replace(status=jnp.zeros((), jnp.int32))
     pen = dataclasses.replace(penalty, strength=lams[jnp.minimum(start, n_lam - 1)])
-    st, cache = cd.prime_cache(K, fit_intercept, design, datafit, pen, st)
+    st, cache = algo.prime_cache(K, fit_intercept, design, datafit, pen, st)
     start, st, _, out = lax.while_loop(cond, body, (start, st, cache, out))
     return start, st, out
 
 
-_path_bucket = jax.jit(_bucket, static_argnames=cd.STATIC)
+_path_bucket = jax.jit(_bucket, static_argnames=(*cd.STATIC, "algo", "center"))
 
 
 def _check_path_args(lambdas, n_lambdas, eps, tol, max_iter):
@@ -184,7 +217,19 @@ def solve_path(
         start, st, out = carry
         budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at)
         carry = _path_bucket(
-            K, fit_col, design, datafit, penalty, lambdas, start, st, out, budget
+            K,
+            fit_col,
+            cd.CD,
+            False,
+            design,
+            datafit,
+            penalty,
+            lambdas,
+            None,
+            start,
+            st,
+            out,
+            budget,
         )
         return int(carry[0]) >= n_lam, carry[1].w, carry
 
@@ -365,22 +410,27 @@ def _fold_setup(design, datafit, y_offset, A, W0, tol, center, fit_col):
 
 
 @functools.partial(
-    jax.jit, static_argnames=(*cd.STATIC, "center", "batch_size", "batched")
+    jax.jit,
+    static_argnames=(*cd.STATIC, "algo", "center", "batch_size", "batched"),
 )
 def _folds_bucket(
     K,
     fit_intercept,
+    algo,
     design,
     datafit,
     penalty,
     folds,
+    extra,
     limits,
     center,
     batch_size,
     batched,
 ):
     """The paths of all folds on bucket ``K`` (or by batched FISTA): one
-    compiled program, folds mapped ``batch_size`` at a time."""
+    compiled program, folds mapped ``batch_size`` at a time. ``algo`` as in
+    :func:`_bucket`; ``extra``: None or ``(e, c)``, each fold's weights
+    ``a`` becoming ``a + c[i]·e`` at strength ``i``."""
     max_iter, max_epochs, grow_at = limits
 
     def one(fold):
@@ -399,9 +449,9 @@ def _folds_bucket(
             )
             return jnp.full_like(start, lams.shape[0]), st, (W, B, gaps, iters)
         budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at)
-        return _bucket(
-            K, fit_intercept, design_f, datafit_f, penalty, lams, start, st, out, budget
-        )
+        weights = None if extra is None else (a, *extra)
+        args = (design_f, datafit_f, penalty, lams, weights, start, st, out, budget)
+        return _bucket(K, fit_intercept, algo, center, *args)
 
     if batch_size == 1:  # a plain scan: no batching of the solver's loops
         return lax.map(one, folds)
@@ -510,10 +560,12 @@ def solve_folds(
         carry = _folds_bucket(
             K,
             fit_col,
+            cd.CD,
             design,
             datafit,
             penalty,
             folds,
+            None,
             (max_iter, max_epochs, grow_at),
             center,
             batch_size,
