@@ -262,10 +262,12 @@ def test_newton_on_nonzero_groups_cuts_epochs_on_correlated_features(lam, monkey
 
 
 @pytest.mark.parametrize("p0", [1, 64])
-def test_compiled_path_equals_skglm_at_each_strength_x64(p0):
-    """The strengths of a path in one compiled loop (warm starts, the
-    working set's Gram matrix cached across strengths when the bucket holds
-    every group: p0=64) give skglm's solution at each strength."""
+def test_compiled_path_of_folds_equals_skglm_at_each_strength_x64(p0):
+    """Two folds' paths (sample weights with zeros on held-out rows, the
+    design centred with each fold's means) in one compiled loop per bucket,
+    warm-started, the working set's Gram matrix cached across strengths
+    when the bucket holds every group (p0=64), give skglm's solution on
+    each fold's rows alone at each strength."""
     from jaxreg.solvers import bcd
     from jaxreg.solvers.base import prepare
     from jaxreg.solvers.datafits import Quadratic
@@ -274,26 +276,32 @@ def test_compiled_path_equals_skglm_at_each_strength_x64(p0):
     n, d = X.shape
     labels = np.repeat(np.arange(d // 4), 4)
     layout = bcd.group_layout(4, d)
+    rows = [np.arange(n) < 2 * n // 3, np.arange(n) >= n // 3]
+    A = np.stack([r / r.sum() for r in rows])
+    Y = np.stack([y - a @ y for a in A])  # targets centred per fold
     with jax.enable_x64(True):
-        lam_max = _lam_max(X, y, labels, np.full(n, 1 / n))
+        lam_max = min(
+            _lam_max(X[r], y[r], labels, np.full(r.sum(), 1 / r.sum())) for r in rows
+        )
         lams = lam_max * np.geomspace(0.9, 0.01, 6)
         problem = prepare(bcd.padded(X, layout), y, Quadratic, fit_intercept=True)
-        coefs, ints, gaps, iters, converged, tol_abs = bcd.solve_path_prepared(
+        W, _, gaps, iters, converged, tol_abs = bcd.solve_folds_prepared(
             problem,
             layout,
             lams,
             None,
-            fit_intercept=True,
+            A,
+            Y,
+            center=True,
             tol=1e-13,
             max_iter=100,
             max_epochs=100_000,
             p0=p0,
         )
-        coefs, ints = np.asarray(coefs), np.asarray(ints)
+        W = np.asarray(W)[:, :, layout.pos]
         assert bool(np.all(converged)) and np.all(np.asarray(iters) >= 1)
-    for lam, coef, b in zip(lams, coefs, ints, strict=True):
-        sk = SkglmGroupLasso(groups=4, alpha=lam, tol=1e-12, fit_intercept=True)
-        sk.fit(X, y)
-        np.testing.assert_allclose(coef, sk.coef_, atol=1e-7)
-        np.testing.assert_allclose(b, sk.intercept_, atol=1e-7)
-    assert np.sum(coefs[0] != 0) < np.sum(coefs[-1] != 0)
+    for r, coefs in zip(rows, W, strict=True):
+        for lam, coef in zip(lams, coefs, strict=True):
+            sk = SkglmGroupLasso(groups=4, alpha=lam, tol=1e-12, fit_intercept=True)
+            np.testing.assert_allclose(coef, sk.fit(X[r], y[r]).coef_, atol=1e-7)
+        assert np.sum(coefs[0] != 0) < np.sum(coefs[-1] != 0)
