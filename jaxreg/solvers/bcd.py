@@ -577,6 +577,7 @@ BCD = Algorithm(prime_cache, run_outer)
 
 @functools.partial(jax.jit, static_argnames=("K", "fit_col"))
 def _solve_bucket(K, fit_col, design, datafit, pen, st, budget):
+    """One fit's compiled outer loop on bucket ``K`` (groups)."""
     st, cache = prime_cache(K, fit_col, design, datafit, pen, st)
     return run_outer(K, fit_col, design, datafit, pen, st, cache, budget)[0]
 
@@ -735,13 +736,7 @@ def _differentiable(X, y, lam, groups, datafit_cls, *, group_weights, **options)
             fit_intercept=fit_intercept,
             sample_weight=sample_weight,
         )
-        res = solve_prepared(
-            problem,
-            identity,
-            pen.strength,
-            pen.weights,
-            **options,
-        )
+        res = solve_prepared(problem, identity, pen.strength, pen.weights, **options)
         return res._replace(coef=jnp.reshape(res.coef, (G, m)))
 
     res = hypergrad.differentiable_fit(

@@ -16,11 +16,12 @@ Two modes:
   by FISTA vmapped over ``λ`` (:mod:`.fista`), matrix-matrix products instead
   of coordinate updates: the mode for accelerators.
 
-The compiled loop over ``λ`` runs either working-set solver: coordinate
-descent, or block coordinate descent for a group penalty (:mod:`.bcd`,
-whose :func:`~jaxreg.solvers.bcd.solve_path_prepared` drives the
-multi-task estimators' paths); both keep a least-squares working set's Gram
-matrix across strengths.
+The compiled loops over ``λ`` and folds run either working-set solver (a
+:class:`~jaxreg.solvers.cd.Algorithm`): coordinate descent, or block
+coordinate descent for a group penalty (:mod:`.bcd`, whose
+:func:`~jaxreg.solvers.bcd.solve_folds_prepared` drives the multi-task
+estimators' folds); both keep a least-squares working set's Gram matrix
+across strengths.
 
 Cross-validation (:func:`cross_validate`, the CV estimators) solves all folds
 in one compiled program per working-set bucket (:func:`solve_folds`): a fold
@@ -134,7 +135,9 @@ def _bucket(
     ``weights``: None (the problem's own sample weights at every strength)
     or ``(a, e, c)``, the weights ``a + c[i]·e`` at strength ``i`` (the
     multi-task elastic net's ridge rows weigh ``α(1-ρ)``), for the datafit
-    and the design's moments (centred when ``center``)."""
+    and the design's moments (centred when ``center``); only for the block
+    solver, whose Gram cache checks the weights (the CD's assumes them
+    fixed)."""
     n_lam = lams.shape[0]
 
     def cond(c):
