@@ -141,13 +141,19 @@ class GramCache(NamedTuple):
     H: jax.Array  # (Km, Km)
 
 
+def _gram_mode(K, m, design, datafit):
+    """The model of ``K`` groups of ``m`` uses their Gram matrix (see the
+    ``_GRAM_MAX`` constants), not residuals."""
+    n = design.n_samples
+    small = K * m <= min(_GRAM_MAX_CONSTANT, n)
+    return K * m <= _GRAM_MAX or (datafit.constant_hessian and small)
+
+
 def _uses_cache(K, m, fit_col, design, datafit):
     """A constant Hessian in Gram mode without a free intercept row: the
     working set's Gram matrix can outlive its outer iteration."""
-    constant = datafit.constant_hessian
-    n = design.n_samples
-    gram = K * m <= _GRAM_MAX or (constant and K * m <= min(_GRAM_MAX_CONSTANT, n))
-    return constant and gram and not fit_col
+    gram = _gram_mode(K, m, design, datafit)
+    return datafit.constant_hessian and gram and not fit_col
 
 
 class Layout(NamedTuple):
@@ -462,7 +468,7 @@ def _working_set_step(
     def ws_gap(u, x, g):
         return group_gap(datafit, pen_w, u, blocks(x), blocks(g), colsq_w)[0]
 
-    gram = K * m <= _GRAM_MAX or (constant and K * m <= min(_GRAM_MAX_CONSTANT, n))
+    gram = _gram_mode(K, m, design, datafit)
 
     def model_at(u, H=None):
         return _model(design, idx, Xw, datafit.hessian_diag(u), K, m, gram, H)
