@@ -95,6 +95,11 @@ def _pairs():
             {"sklearn": lambda: sk.RidgeCV(np.logspace(-3, 3, 13))},
             False,
         ),
+        "RidgeCV(13 alphas, cv=5)": (
+            lambda: jl.RidgeCV(np.logspace(-3, 3, 13), cv=5),
+            {"sklearn": lambda: sk.RidgeCV(np.logspace(-3, 3, 13), cv=5)},
+            False,
+        ),
     }
     return out
 

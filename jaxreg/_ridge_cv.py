@@ -28,8 +28,8 @@ import scipy.sparse as sp
 import sklearn
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model._base import LinearClassifierMixin
-from sklearn.metrics import check_scoring
-from sklearn.model_selection import GridSearchCV
+from sklearn.metrics import check_scoring, get_scorer
+from sklearn.model_selection import GridSearchCV, check_cv
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -42,6 +42,8 @@ from jaxreg._estimator_base import (
     _weights_array,
 )
 from jaxreg.solvers.base import default_dtype
+from jaxreg.solvers.path import fold_weights
+from jaxreg.solvers.ridge import ridge_folds
 
 __all__ = ["RidgeCV", "RidgeClassifier", "ridge_loo"]
 
@@ -118,8 +120,15 @@ class RidgeCV(_LinearRegressor):
 
     scikit-learn 1.9's ``RidgeCV``: with ``cv=None`` the exact leave-one-out
     error of every ``alpha`` comes from one SVD (:func:`ridge_loo`, all
-    alphas in one vmapped call); otherwise a ``GridSearchCV`` over
-    :class:`jaxreg.linear_model.Ridge`, as scikit-learn does.
+    alphas in one vmapped call). With a ``cv``, every fold × alpha fit and
+    the refit on all rows come from one compiled program
+    (:func:`jaxreg.solvers.ridge.ridge_folds`: a fold is ``X`` weighted with
+    zeros on its held-out rows, one eigendecomposition per fold serves every
+    alpha), where scikit-learn runs a ``GridSearchCV`` of ``Ridge`` fits.
+    The result is that search's: the score of an alpha is the mean over
+    folds of the held-out score (``scoring=None``: R², unweighted unless
+    metadata routing sends ``sample_weight`` to it, as scikit-learn does),
+    ``alpha_`` the first best, ``coef_`` the refit at ``alpha_``.
 
     Args:
       alphas: values ``> 0`` (``>= 0`` with ``cv``).
@@ -178,8 +187,9 @@ class RidgeCV(_LinearRegressor):
 
     def fit(self, X, y, sample_weight=None, **params):
         """Selects ``alpha`` and fits; returns ``self``. ``params`` (with
-        metadata routing on, as in scikit-learn; a ``ValueError`` without) go
-        to the grid search over the splitter ``cv``; the leave-one-out of
+        metadata routing on, as in scikit-learn; a ``ValueError`` without)
+        are routed to the splitter ``cv``, the fits and the scorer as
+        scikit-learn's grid search routes them; the leave-one-out of
         ``cv=None`` takes none."""
         routing = sklearn.get_config()["enable_metadata_routing"]
         if params and routing and self.cv is None:
@@ -187,15 +197,17 @@ class RidgeCV(_LinearRegressor):
                 "RidgeCV(cv=None) computes leave-one-out errors in closed form "
                 f"and takes no fit parameters; got {set(params)}"
             )
-        params = _split_params(self, params)  # GridSearchCV routes them
+        params = _split_params(self, params)  # routed in _routed
         if self.gcv_mode not in (None, "auto", "svd", "eigen"):
             raise ValueError(
                 "gcv_mode must be None, 'auto', 'svd' or 'eigen', got "
                 f"{self.gcv_mode!r}"
             )
         alphas = self._checked_alphas()
-        if self.cv is not None:
-            return self._fit_grid_search(X, y, sample_weight, alphas, params)
+        if self.cv is not None and self.store_cv_results:
+            raise ValueError("cv!=None and store_cv_results=True are incompatible")
+        if self.cv is not None and self.alpha_per_target:
+            raise ValueError("cv!=None and alpha_per_target=True are incompatible")
         X, y = validate_data(
             self,
             X,
@@ -208,6 +220,8 @@ class RidgeCV(_LinearRegressor):
         if isinstance(sample_weight, numbers.Number):
             sample_weight = None
         sample_weight = _weights_array(sample_weight, X)
+        if self.cv is not None:
+            return self._fit_folds(X, y, sample_weight, alphas, params)
         Y = y if y.ndim == 2 else y[:, None]
         n, n_y = Y.shape
         looe, coef, intercept = ridge_loo(
@@ -261,30 +275,76 @@ class RidgeCV(_LinearRegressor):
                 out.append(scorer(ident, P if Y.shape[1] > 1 else P[:, 0], _y(Y), **kw))
         return np.asarray(out, np.float64)
 
-    def _fit_grid_search(self, X, y, sample_weight, alphas, params):
-        if self.store_cv_results:
-            raise ValueError("cv!=None and store_cv_results=True are incompatible")
-        if self.alpha_per_target:
-            raise ValueError("cv!=None and alpha_per_target=True are incompatible")
+    def _fit_folds(self, X, y, sample_weight, alphas, params):
+        """``cv`` given: every fold × alpha and the refit from one
+        :func:`ridge_folds` call, scored on the held-out rows as
+        scikit-learn's ``GridSearchCV`` scores them."""
+        fit_kw, split_kw, score_kw, scorer = self._routed(sample_weight, alphas, params)
+        sw = _weights_array(fit_kw.get("sample_weight"), X)
+        n = X.shape[0]
+        sw = np.ones(n) if sw is None else sw
+        splits = list(check_cv(self.cv).split(X, y, **split_kw))
+        train, _ = fold_weights(splits, sw, n, np.float64)
+        totals = [sw[np.asarray(tr)].sum() for tr, _ in splits]
+        Y = y if y.ndim == 2 else y[:, None]
+        # the folds and, as the last weighting, the refit on every row
+        S = np.vstack([train * np.asarray(totals)[:, None], sw])
+        coef, intercept = ridge_folds(X, Y, S, alphas, fit_intercept=self.fit_intercept)
+        scores = np.empty((len(splits), len(alphas)))
+        ident = _Identity()
+        for f, (_, test) in enumerate(splits):
+            test = np.asarray(test)
+            kw = {
+                k: np.asarray(v)[test] if np.ndim(v) and len(v) == n else v
+                for k, v in score_kw.items()
+            }
+            L, T, d = coef[f].shape
+            P = X[test] @ coef[f].reshape(L * T, d).T  # (m, L·T), sparse X too
+            P = P.reshape(-1, L, T) + intercept[f][None]
+            for i in range(L):
+                scores[f, i] = scorer(ident, _y(P[:, i]), _y(Y[test]), **kw)
+        mean = scores.mean(axis=0)
+        # the first maximum, a NaN score ranked last: GridSearchCV's rank
+        best = int(np.argmax(np.where(np.isnan(mean), -np.inf, mean)))
+        self.alpha_ = alphas[best]
+        self.best_score_ = float(mean[best])
+        W, b = coef[-1, best], intercept[-1, best]
+        if y.ndim == 1:
+            W, b = W[0], b[0]
+        elif W.shape[0] == 1:  # scikit-learn's Ridge: (n_features,), (1,)
+            W = W[0]
+        self.coef_ = np.asarray(W, X.dtype)
+        self.intercept_ = np.asarray(b, X.dtype)[()]
+        return self
+
+    def _routed(self, sample_weight, alphas, params):
+        """``(fit, split, score)`` keyword arguments and the scorer of the
+        ``GridSearchCV`` over ``Ridge`` that scikit-learn's ``RidgeCV`` runs
+        for a ``cv``, routed by that search itself: without metadata routing
+        the sample weights reach the fits, and the scorer when it accepts
+        them (``scoring=None``: ``Ridge.score``, R²); with it, as requested."""
         from jaxreg.linear_model import Ridge  # imports this module
 
-        search = GridSearchCV(
-            Ridge(fit_intercept=self.fit_intercept),
-            {"alpha": alphas},
-            cv=self.cv,
-            scoring=self.scoring,
+        routing = sklearn.get_config()["enable_metadata_routing"]
+        inner = Ridge(fit_intercept=self.fit_intercept)
+        if self.scoring is not None:
+            scorer = check_scoring(self, scoring=self.scoring)
+        elif routing:  # scikit-learn's RidgeCV asks for a weighted R² then
+            scorer = get_scorer("r2").set_score_request(sample_weight=True)
+        else:
+            scorer = None  # the search scores with Ridge.score
+        if routing:
+            inner.set_fit_request(sample_weight=True)
+        if sample_weight is not None:
+            params = {**params, "sample_weight": sample_weight}
+        search = GridSearchCV(inner, {"alpha": alphas}, cv=self.cv, scoring=scorer)
+        routed = search._get_routed_params_for_fit(params)
+        return (
+            routed.estimator.fit,
+            routed.splitter.split,
+            routed.scorer.score,
+            scorer or get_scorer("r2"),
         )
-        kw = {} if sample_weight is None else {"sample_weight": sample_weight}
-        search.fit(X, y, **kw, **params)
-        best = search.best_estimator_
-        self.alpha_ = best.alpha
-        self.best_score_ = search.best_score_
-        self.coef_ = best.coef_
-        self.intercept_ = best.intercept_
-        self.n_features_in_ = best.n_features_in_
-        if hasattr(best, "feature_names_in_"):
-            self.feature_names_in_ = best.feature_names_in_
-        return self
 
 
 def _y(Y):

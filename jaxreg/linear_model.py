@@ -20,7 +20,8 @@ LogisticRegressionCV  C (and ρ) chosen by stratified K-fold CV   ``path`` / vma
 MultiTaskLasso,       1/(2n)||Y-XWᵀ-b||_F² + αρΣⱼ||W[:,j]||₂     ``group_lasso`` on
 MultiTaskElasticNet   + α(1-ρ)/2||W||_F²                         the stacked problem
 MultiTask*CV          alpha (and ρ) chosen by K-fold CV          ``multitask_enet``
-RidgeCV               Ridge, alpha by exact leave-one-out        one SVD, vmapped
+RidgeCV               Ridge, alpha by exact leave-one-out        one SVD, vmapped;
+                      (or K-fold CV)                             ``ridge_folds``
 RidgeClassifier       Ridge on {-1, 1} targets, one-vs-all       ``ridge`` per class
 PoissonRegressor,     1/(2Σs)Σsᵢd(yᵢ, exp(xᵢᵀw+b))               ``fit`` with a
 GammaRegressor,       + alpha(ρ||w||₁ + (1-ρ)/2||w||²),          ``Tweedie`` datafit

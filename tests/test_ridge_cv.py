@@ -7,6 +7,9 @@ import pytest
 import scipy.sparse as sps
 from sklearn import linear_model as sk
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.exceptions import UnsetMetadataPassedError
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import KFold
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from jaxreg._ridge_cv import ridge_loo
@@ -58,8 +61,10 @@ CASES = [
         {"alpha_per_target": True},
         {"scoring": "r2"},
         {"store_cv_results": True},
+        {"cv": 3},
+        {"cv": KFold(4, shuffle=True, random_state=0), "scoring": "r2"},
     )
-] + [("raw", {"cv": 3})]  # GridSearchCV over our Ridge: one design suffices
+]
 
 
 @pytest.mark.parametrize(("design", "kw"), CASES, ids=str)
@@ -107,6 +112,99 @@ def test_sparse_and_x64(data, design):
     np.testing.assert_allclose(
         ours.coef_, ref.coef_, rtol=1e-7, atol=1e-9 * np.abs(ref.coef_).max()
     )
+
+
+def _min_norm_ridge(X, y, s, alpha, fit_intercept):
+    """numpy reference: ``Σ sᵢ(yᵢ - xᵢᵀw - b)² + alpha||w||²`` by lstsq on
+    the weighted centred system with ``√alpha·I`` rows appended (the
+    minimum-norm solution at ``alpha = 0``)."""
+    xm = s @ X / s.sum() if fit_intercept else np.zeros(X.shape[1])
+    ym = s @ y / s.sum() if fit_intercept else 0.0
+    r = np.sqrt(s)[:, None]
+    A = np.r_[r * (X - xm), np.sqrt(alpha) * np.eye(X.shape[1])]
+    b = np.r_[r[:, 0] * (y - ym), np.zeros(X.shape[1])]
+    w = np.linalg.lstsq(A, b, rcond=None)[0]
+    return w, ym - xm @ w
+
+
+@pytest.mark.parametrize("shape", [(60, 8), (30, 50)], ids=["tall", "wide"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_ridge_folds_equal_fits_on_each_folds_rows_x64(shape, sparse, fit_intercept):
+    """Every weighting × alpha of the one compiled program equals the fit on
+    that fold's rows alone (numpy lstsq; alpha = 0: minimum norm)."""
+    from jaxreg.solvers.ridge import ridge_folds
+
+    rng = np.random.default_rng(0)
+    n, d = shape
+    X = rng.normal(size=(n, d)) + 3.0 * (np.arange(d) == 0)
+    X[rng.uniform(size=X.shape) < 0.3] = 0.0
+    Y = rng.normal(size=(n, 2))
+    sw = rng.uniform(0.5, 2.0, n)
+    S = np.stack([sw * (np.arange(n) % 3 != k) for k in range(3)] + [sw])
+    alphas = [0.0, 0.1, 3.0]
+    with jax.enable_x64(True):
+        coef, intercept = ridge_folds(
+            sps.csr_matrix(X) if sparse else X,
+            Y,
+            S,
+            alphas,
+            fit_intercept=fit_intercept,
+        )
+    assert coef.shape == (4, 3, 2, d) and intercept.shape == (4, 3, 2)
+    for f in range(4):
+        rows = S[f] > 0
+        for i, alpha in enumerate(alphas):
+            for t in range(2):
+                w, b = _min_norm_ridge(
+                    X[rows], Y[rows, t], S[f, rows], alpha, fit_intercept
+                )
+                np.testing.assert_allclose(coef[f, i, t], w, rtol=1e-8, atol=1e-10)
+                np.testing.assert_allclose(intercept[f, i, t], b, atol=1e-10)
+
+
+def test_cv_sparse_routing_and_column_y_like_sklearn(data):
+    """``RidgeCV(cv=...)``: a sparse ``X`` gives the dense fit; a ``(n, 1)``
+    ``y`` keeps scikit-learn's shapes; with metadata routing the sample
+    weights reach the R² of each fold (scikit-learn's ``RidgeCV`` requests
+    them) but not a scorer that declines them (one that neither requests
+    nor declines them raises), as in scikit-learn; without routing both take
+    them."""
+    import sklearn
+
+    X, Xp, y, _, sw = data
+    Xs = sps.csr_matrix(np.where(np.abs(Xp) > 1.0, Xp, 0.0))
+    dense = RidgeCV(ALPHAS, cv=4).fit(Xs.toarray(), y, sample_weight=sw)
+    sparse = RidgeCV(ALPHAS, cv=4).fit(Xs, y, sample_weight=sw)
+    ref = sk.RidgeCV(ALPHAS, cv=4).fit(Xs.toarray(), y, sample_weight=sw)
+    assert sparse.alpha_ == dense.alpha_ == ref.alpha_
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(sparse.best_score_, ref.best_score_, rtol=1e-4)
+
+    ours = RidgeCV(ALPHAS, cv=3).fit(X, y[:, None])
+    ref = sk.RidgeCV(ALPHAS, cv=3).fit(X, y[:, None])
+    assert ours.coef_.shape == ref.coef_.shape
+    assert np.shape(ours.intercept_) == np.shape(ref.intercept_)
+    assert ours.coef_.dtype == ref.coef_.dtype
+
+    mse = get_scorer("neg_mean_squared_error")
+    with sklearn.config_context(enable_metadata_routing=True):
+        for est in (RidgeCV, sk.RidgeCV):  # the scorer's request unset
+            with pytest.raises(UnsetMetadataPassedError):
+                est(ALPHAS, cv=3, scoring=mse).fit(X, y, sample_weight=sw)
+        declined = mse.set_score_request(sample_weight=False)
+    for scoring in (None, declined):
+        with sklearn.config_context(enable_metadata_routing=True):
+            ours = RidgeCV(ALPHAS, cv=3, scoring=scoring).fit(X, y, sample_weight=sw)
+            ref = sk.RidgeCV(ALPHAS, cv=3, scoring=scoring).fit(X, y, sample_weight=sw)
+        unrouted = RidgeCV(ALPHAS, cv=3, scoring=scoring).fit(X, y, sample_weight=sw)
+        assert ours.alpha_ == ref.alpha_
+        np.testing.assert_allclose(ours.best_score_, ref.best_score_, rtol=1e-5)
+        np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-4, atol=1e-4)
+        if scoring is not None:  # the scorer declined them: unweighted MSE
+            assert abs(ours.best_score_ - unrouted.best_score_) > 1e-3 * abs(
+                unrouted.best_score_
+            )
 
 
 def test_errors_like_sklearn(data):
