@@ -30,6 +30,7 @@ eigendecomposition per weighting.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -211,47 +212,63 @@ def ridge(
     return SolverResult(w, intercept, gap, n_iter, converged)
 
 
+class _Spectral(NamedTuple):
+    """The eigendecomposition that solves ridge with ``Z = Cᵀ`` (``C`` is
+    ``(d, n)``) for any strength: of ``ZᵀZ = CCᵀ`` when ``d <= n``, of ``ZZᵀ``
+    (the dual) when ``d > n``. ``cut``: an eigenvalue of a float Gram matrix
+    is known to ``± eps·max(n, d)·λ₁``; below that a direction is dropped
+    unless the strength dominates it."""
+
+    C: jax.Array  # (d, n)
+    ev: jax.Array  # ascending eigenvalues
+    V: jax.Array  # their eigenvectors (columns)
+    cut: jax.Array
+
+    @classmethod
+    def of(cls, C):
+        d, n = C.shape
+        ev, V = jnp.linalg.eigh(C.T @ C if d > n else C @ C.T)
+        return cls(C, ev, V, jnp.finfo(C.dtype).eps * max(n, d) * ev[-1])
+
+    def kept(self, lam):
+        return (self.ev > self.cut) | (lam > self.cut)
+
+    def coef(self, z, lam):
+        """``w = (ZᵀZ + lam·I)⁻¹Zᵀz`` (``(d, T)`` for ``z`` ``(n, T)``;
+        minimum norm at ``lam = 0``): the dual (``d > n``: ``(ZZᵀ + lam)u =
+        z``, ``w = Zᵀu``) or primal system, then one refinement step on its
+        residual formed through ``Z``, not the Gram matrix: float32
+        coefficients as accurate as from the SVD of ``Z`` (1e-5 where the
+        eigendecomposition alone gives 1e-3)."""
+        C, V = self.C, self.V
+        keep = self.kept(lam)
+        f = jnp.where(
+            keep, 1.0 / jnp.where(keep, jnp.maximum(self.ev, 0.0) + lam, 1.0), 0.0
+        )
+
+        def solve(r):
+            return V @ (f[:, None] * (V.T @ r))
+
+        if C.shape[0] > C.shape[1]:
+            u = solve(z)
+            u = u + solve(z - C.T @ (C @ u) - lam * u)
+            return C @ u
+        x = solve(C @ z)
+        return x + solve(C @ (z - C.T @ x) - lam * x)
+
+
 @functools.partial(jax.jit, static_argnames="center")
 def _spectral_folds(design, Y, A, lams, center):
-    d, n = design.n_features, design.n_samples
-    idx = jnp.arange(d)
-    wide = d > n
-    rel = jnp.finfo(design.dtype).eps * max(n, d)
+    idx = jnp.arange(design.n_features)
 
     def fold(args):
         a, lam = args
         part = design.reweighted(a, center)
         root = jnp.sqrt(a)
         y_off = a @ Y if center else jnp.zeros(Y.shape[1], Y.dtype)
-        C = part.columns(idx) * root[None, :]  # (d, n) = Zᵀ
+        spectral = _Spectral.of(part.columns(idx) * root[None, :])  # C = Zᵀ
         z = root[:, None] * (Y - y_off[None, :])
-        ev, V = jnp.linalg.eigh(C.T @ C if wide else C @ C.T)
-        # an eigenvalue of a float Gram matrix is known to ± eps·max(n, d)·λ₁:
-        # below that its direction is dropped unless lam dominates it
-        cut = rel * ev[-1]
-
-        def one(lam):
-            keep = (ev > cut) | (lam > cut)
-            f = jnp.where(
-                keep, 1.0 / jnp.where(keep, jnp.maximum(ev, 0.0) + lam, 1.0), 0.0
-            )
-
-            def solve(r):
-                return V @ (f[:, None] * (V.T @ r))
-
-            # the dual (wide: (ZZᵀ + lam)u = z, w = Zᵀu) or primal system,
-            # then one refinement step on its residual formed through Z, not
-            # the Gram matrix: float32 coefficients as accurate as from the
-            # SVD of Z (1e-5 where the eigendecomposition alone gives 1e-3)
-            if wide:
-                u = solve(z)
-                u = u + solve(z - C.T @ (C @ u) - lam * u)
-                return (C @ u).T  # (T, d)
-            x = solve(C @ z)
-            x = x + solve(C @ (z - C.T @ x) - lam * x)
-            return x.T
-
-        W = jax.vmap(one)(lam)
+        W = jax.vmap(lambda lam: spectral.coef(z, lam).T)(lam)  # (L, T, d)
         return W, y_off[None, :] - W @ part.xbar
 
     return lax.map(fold, (A, lams))
