@@ -19,7 +19,6 @@ an eigendecomposition of ``XXᵀ`` or ``XᵀX`` or from the SVD). The score is
 from __future__ import annotations
 
 import functools
-import numbers
 
 import jax
 import jax.numpy as jnp
@@ -42,15 +41,15 @@ from jaxreg._estimator_base import (
     _weights_array,
 )
 from jaxreg.solvers.base import default_dtype
-from jaxreg.solvers.path import fold_weights
-from jaxreg.solvers.ridge import ridge_folds
+from jaxreg.solvers.ridge import _Spectral, ridge_folds
 
 __all__ = ["RidgeCV", "RidgeClassifier", "ridge_loo"]
 
 
 @functools.partial(jax.jit, static_argnames="fit_intercept")
 def _loo(Z, z, s, alphas, fit_intercept):
-    U, sv, Vt = jnp.linalg.svd(Z, full_matrices=False)
+    spectral = _Spectral.of(Z.T)
+    U, sv = spectral.U, spectral.sv
     Uz = U.T @ z  # (k, T)
     U2 = U * U
     base = s / jnp.sum(s) if fit_intercept else jnp.zeros_like(s)
@@ -64,8 +63,7 @@ def _loo(Z, z, s, alphas, fit_intercept):
         g = alpha / (sv * sv + alpha)
         one_minus_h = U2 @ g + outside - base
         resid = U @ (g[:, None] * Uz) + z_out
-        coef = Vt.T @ ((sv / (sv * sv + alpha))[:, None] * Uz)
-        return resid / one_minus_h[:, None], coef
+        return resid / one_minus_h[:, None], spectral.coef(z, alpha)
 
     return jax.vmap(one)(alphas)
 
@@ -123,7 +121,7 @@ class RidgeCV(_LinearRegressor):
     alphas in one vmapped call). With a ``cv``, every fold × alpha fit and
     the refit on all rows come from one compiled program
     (:func:`jaxreg.solvers.ridge.ridge_folds`: a fold is ``X`` weighted with
-    zeros on its held-out rows, one eigendecomposition per fold serves every
+    zeros on its held-out rows, one SVD per fold serves every
     alpha), where scikit-learn runs a ``GridSearchCV`` of ``Ridge`` fits.
     The result is that search's: the score of an alpha is the mean over
     folds of the held-out score (``scoring=None``: R², unweighted unless
@@ -217,9 +215,7 @@ class RidgeCV(_LinearRegressor):
             accept_sparse=_SPARSE,
             multi_output=True,
         )
-        if isinstance(sample_weight, numbers.Number):
-            sample_weight = None
-        sample_weight = _weights_array(sample_weight, X)
+        sample_weight = _weights_array(sample_weight, X)  # a number: uniform
         if self.cv is not None:
             return self._fit_folds(X, y, sample_weight, alphas, params)
         Y = y if y.ndim == 2 else y[:, None]
@@ -255,7 +251,8 @@ class RidgeCV(_LinearRegressor):
         elif n_y == 1:
             W = W[0]
         self.coef_ = np.asarray(W, X.dtype)
-        self.intercept_ = np.asarray(b, X.dtype)[()]
+        # without an intercept scikit-learn's is the float 0.0 for any y
+        self.intercept_ = np.asarray(b, X.dtype)[()] if self.fit_intercept else 0.0
         if self.store_cv_results:
             res = np.moveaxis(values, 0, -1)  # (n, T, L)
             self.cv_results_ = np.asarray(res[:, 0] if y.ndim == 1 else res, X.dtype)
@@ -277,44 +274,65 @@ class RidgeCV(_LinearRegressor):
 
     def _fit_folds(self, X, y, sample_weight, alphas, params):
         """``cv`` given: every fold × alpha and the refit from one
-        :func:`ridge_folds` call, scored on the held-out rows as
-        scikit-learn's ``GridSearchCV`` scores them."""
+        :func:`ridge_folds` call; each fold × alpha is then scored as
+        scikit-learn's ``GridSearchCV`` scores its ``Ridge``: the scorer gets
+        a fitted :class:`jaxreg.linear_model.Ridge` and the held-out rows."""
+        from jaxreg.linear_model import Ridge  # imports this module
+
         fit_kw, split_kw, score_kw, scorer = self._routed(sample_weight, alphas, params)
-        sw = _weights_array(fit_kw.get("sample_weight"), X)
         n = X.shape[0]
+        sw = _weights_array(fit_kw.get("sample_weight"), X)
         sw = np.ones(n) if sw is None else sw
-        splits = list(check_cv(self.cv).split(X, y, **split_kw))
-        train, _ = fold_weights(splits, sw, n, np.float64)
-        totals = [sw[np.asarray(tr)].sum() for tr, _ in splits]
+        splits = [
+            (np.arange(n)[np.asarray(tr)], np.arange(n)[np.asarray(te)])
+            for tr, te in check_cv(self.cv).split(X, y, **split_kw)
+        ]
+        if not splits:
+            raise ValueError(
+                "No fits were performed. Was the CV iterator empty? "
+                "Were there no candidates?"
+            )
+        # the folds' training weights (a row listed twice counts twice) and,
+        # as the last weighting, the refit on every row
+        S = np.stack([np.bincount(tr, sw[tr], n) for tr, _ in splits] + [sw])
+        for f, total in enumerate(S.sum(axis=1)):
+            if not total > 0:
+                raise ValueError(
+                    f"fold {f}: the training rows' sample_weight sums to {total}"
+                )
         Y = y if y.ndim == 2 else y[:, None]
-        # the folds and, as the last weighting, the refit on every row
-        S = np.vstack([train * np.asarray(totals)[:, None], sw])
-        coef, intercept = ridge_folds(X, Y, S, alphas, fit_intercept=self.fit_intercept)
+        coef, intercept = ridge_folds(
+            X, Y, S, np.asarray(alphas, np.float64), fit_intercept=self.fit_intercept
+        )
+        X = X.tocsr() if sp.issparse(X) else X  # rows by index
+
+        def fitted(f, i):
+            est = Ridge(alphas[i], fit_intercept=self.fit_intercept)
+            W, b = coef[f, i], intercept[f, i]  # (T, d), (T,)
+            if y.ndim == 1:
+                W, b = W[0], b[0]
+            elif W.shape[0] == 1:  # scikit-learn's Ridge: (n_features,), (1,)
+                W = W[0]
+            est.coef_ = np.asarray(W, X.dtype)
+            est.intercept_ = np.asarray(b, X.dtype)[()] if self.fit_intercept else 0.0
+            est.n_features_in_ = X.shape[1]
+            return est
+
         scores = np.empty((len(splits), len(alphas)))
-        ident = _Identity()
         for f, (_, test) in enumerate(splits):
-            test = np.asarray(test)
             kw = {
                 k: np.asarray(v)[test] if np.ndim(v) and len(v) == n else v
                 for k, v in score_kw.items()
             }
-            L, T, d = coef[f].shape
-            P = X[test] @ coef[f].reshape(L * T, d).T  # (m, L·T), sparse X too
-            P = P.reshape(-1, L, T) + intercept[f][None]
-            for i in range(L):
-                scores[f, i] = scorer(ident, _y(P[:, i]), _y(Y[test]), **kw)
+            for i in range(len(alphas)):
+                scores[f, i] = scorer(fitted(f, i), X[test], y[test], **kw)
         mean = scores.mean(axis=0)
         # the first maximum, a NaN score ranked last: GridSearchCV's rank
         best = int(np.argmax(np.where(np.isnan(mean), -np.inf, mean)))
-        self.alpha_ = alphas[best]
-        self.best_score_ = float(mean[best])
-        W, b = coef[-1, best], intercept[-1, best]
-        if y.ndim == 1:
-            W, b = W[0], b[0]
-        elif W.shape[0] == 1:  # scikit-learn's Ridge: (n_features,), (1,)
-            W = W[0]
-        self.coef_ = np.asarray(W, X.dtype)
-        self.intercept_ = np.asarray(b, X.dtype)[()]
+        refit = fitted(-1, best)
+        self.alpha_ = np.atleast_1d(np.asarray(self.alphas))[best]  # its dtype
+        self.best_score_ = mean[best]
+        self.coef_, self.intercept_ = refit.coef_, refit.intercept_
         return self
 
     def _routed(self, sample_weight, alphas, params):

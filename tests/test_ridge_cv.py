@@ -207,6 +207,77 @@ def test_cv_sparse_routing_and_column_y_like_sklearn(data):
             )
 
 
+def test_user_inputs_like_sklearn():
+    """What scikit-learn users pass, each against scikit-learn itself:
+    features on very different scales (float32 must keep the small one),
+    a scalar sample_weight (uniform weights, not none), folds with negative
+    indices and held-out rows of weight 0, a scorer that reads the fitted
+    model, COO input, integer alphas (``alpha_``'s dtype), no intercept
+    (``intercept_ == 0.0``), and an empty fold iterator."""
+    rng = np.random.default_rng(0)
+    n = 200
+    X = np.c_[
+        rng.uniform(20, 80, n), rng.uniform(1e4, 1e5, n), rng.uniform(0.01, 0.1, n)
+    ]
+    y = X @ [0.5, 1e-4, 100.0] + rng.normal(size=n)
+    alphas = np.logspace(-3, 3, 7)
+    for cv in (None, 5):
+        ours = RidgeCV(alphas, cv=cv).fit(X, y)
+        ref = sk.RidgeCV(alphas, cv=cv).fit(X, y)
+        assert ours.alpha_ == ref.alpha_
+        np.testing.assert_allclose(ours.best_score_, ref.best_score_, rtol=1e-5)
+        np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-4)
+
+    Xs, ys = X[:80] / X[:80].std(axis=0), y[:80]
+    for cv in (None, 4):
+        ours = RidgeCV(alphas, cv=cv).fit(Xs, ys, sample_weight=2.0)
+        full = RidgeCV(alphas, cv=cv).fit(Xs, ys, sample_weight=np.full(80, 2.0))
+        assert ours.alpha_ == full.alpha_
+        np.testing.assert_allclose(ours.coef_, full.coef_)
+    ref = sk.RidgeCV(alphas).fit(Xs, ys, sample_weight=2.0)
+    ours = RidgeCV(alphas).fit(Xs, ys, sample_weight=2.0)
+    assert ours.alpha_ == ref.alpha_
+    np.testing.assert_allclose(ours.best_score_, ref.best_score_, rtol=1e-5)
+
+    sw = np.ones(80)
+    sw[:20] = 0.0  # the first fold's held-out rows
+    folds = [(np.arange(20, 80), -np.arange(61, 81))] + list(KFold(4).split(Xs))[1:]
+
+    def l1_and_error(est, X_test, y_test):  # reads the fitted model
+        return (
+            -np.abs(est.predict(X_test) - y_test).mean()
+            - 1e-3 * np.abs(est.coef_).sum()
+        )
+
+    fits = []
+    for est in (RidgeCV, sk.RidgeCV):  # both warn that the scorer takes no weights
+        with pytest.warns(UserWarning, match="does not support sample_weight"):
+            fits.append(
+                est(alphas, cv=folds, scoring=l1_and_error).fit(
+                    Xs, ys, sample_weight=sw
+                )
+            )
+    ours, ref = fits
+    assert ours.alpha_ == ref.alpha_
+    np.testing.assert_allclose(ours.best_score_, ref.best_score_, rtol=1e-5)
+
+    ours = RidgeCV([1, 10, 100], cv=3, fit_intercept=False).fit(sps.coo_matrix(Xs), ys)
+    ref = sk.RidgeCV([1, 10, 100], cv=3, fit_intercept=False).fit(Xs, ys)
+    assert ours.alpha_ == ref.alpha_ and type(ours.alpha_) is type(ref.alpha_)
+    assert ours.intercept_ == ref.intercept_ == 0.0
+    assert type(ours.intercept_) is type(ref.intercept_)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-4)
+    for cv in (None, 3):
+        Y2 = np.c_[ys, -ys]
+        ours = RidgeCV(alphas, cv=cv, fit_intercept=False).fit(Xs, Y2)
+        ref = sk.RidgeCV(alphas, cv=cv, fit_intercept=False).fit(Xs, Y2)
+        assert type(ours.intercept_) is type(ref.intercept_)
+
+    for est in (RidgeCV(alphas, cv=[]), sk.RidgeCV(alphas, cv=[])):
+        with pytest.raises(ValueError, match="No fits were performed"):
+            est.fit(Xs, ys)
+
+
 def test_errors_like_sklearn(data):
     X, _, y, Y, _ = data
     for kw in (

@@ -23,8 +23,8 @@ so ``alpha = lam · Σᵢ sᵢ`` (``n·lam`` without weights).
   ``"cholesky"`` for dense and ``"cg"`` for sparse ``X``.
 
 :func:`ridge_folds` solves many weightings of one ``X`` (cross-validation
-folds) for a grid of strengths in one compiled program, from one
-eigendecomposition per weighting.
+folds) for a grid of strengths in one compiled program, from one SVD per
+weighting.
 """
 
 from __future__ import annotations
@@ -213,48 +213,37 @@ def ridge(
 
 
 class _Spectral(NamedTuple):
-    """The eigendecomposition that solves ridge with ``Z = Cᵀ`` (``C`` is
-    ``(d, n)``) for any strength: of ``ZᵀZ = CCᵀ`` when ``d <= n``, of ``ZZᵀ``
-    (the dual) when ``d > n``. ``cut``: an eigenvalue of a float Gram matrix
-    is known to ``± eps·max(n, d)·λ₁``; below that a direction is dropped
-    unless the strength dominates it."""
+    """The thin SVD ``Z = U diag(σ) Vᵀ`` (``Z = Cᵀ``, ``C`` is ``(d, n)``)
+    that solves ridge for any strength. The SVD, not an eigendecomposition
+    of ``ZᵀZ`` or ``ZZᵀ``: a Gram matrix squares the condition number, and
+    in float32 features on different scales (an income next to a rate) lose
+    their small directions outright. ``cut = eps·max(n, d)·σ₁``: at strength
+    0, smaller singular values are dropped (numpy's ``lstsq`` rule, the
+    minimum-norm solution)."""
 
     C: jax.Array  # (d, n)
-    ev: jax.Array  # ascending eigenvalues
-    V: jax.Array  # their eigenvectors (columns)
+    U: jax.Array  # (n, k)
+    sv: jax.Array  # (k,) descending
+    V: jax.Array  # (d, k)
     cut: jax.Array
 
     @classmethod
     def of(cls, C):
-        d, n = C.shape
-        ev, V = jnp.linalg.eigh(C.T @ C if d > n else C @ C.T)
-        return cls(C, ev, V, jnp.finfo(C.dtype).eps * max(n, d) * ev[-1])
-
-    def kept(self, lam):
-        return (self.ev > self.cut) | (lam > self.cut)
+        U, sv, Vt = jnp.linalg.svd(C.T, full_matrices=False)
+        return cls(C, U, sv, Vt.T, jnp.finfo(C.dtype).eps * max(C.shape) * sv[0])
 
     def coef(self, z, lam):
-        """``w = (ZᵀZ + lam·I)⁻¹Zᵀz`` (``(d, T)`` for ``z`` ``(n, T)``;
-        minimum norm at ``lam = 0``): the dual (``d > n``: ``(ZZᵀ + lam)u =
-        z``, ``w = Zᵀu``) or primal system, then one refinement step on its
-        residual formed through ``Z``, not the Gram matrix: float32
-        coefficients as accurate as from the SVD of ``Z`` (1e-5 where the
-        eigendecomposition alone gives 1e-3)."""
-        C, V = self.C, self.V
-        keep = self.kept(lam)
-        f = jnp.where(
-            keep, 1.0 / jnp.where(keep, jnp.maximum(self.ev, 0.0) + lam, 1.0), 0.0
-        )
-
-        def solve(r):
-            return V @ (f[:, None] * (V.T @ r))
-
-        if C.shape[0] > C.shape[1]:
-            u = solve(z)
-            u = u + solve(z - C.T @ (C @ u) - lam * u)
-            return C @ u
-        x = solve(C @ z)
-        return x + solve(C @ (z - C.T @ x) - lam * x)
+        """``w = (ZᵀZ + lam·I)⁻¹Zᵀz = V diag(σ/(σ² + lam)) Uᵀz`` (``(d, T)``
+        for ``z`` ``(n, T)``), then one refinement step on the residual of
+        the normal equations formed through ``Z`` (in ``Z``'s row space, so
+        ``V`` solves it): float32 coefficients to ~1e-5 where the bare SVD
+        solution is off by a few 1e-5 on ill-conditioned designs."""
+        C, V, sv = self.C, self.V, self.sv
+        keep = (sv > self.cut) | (lam > 0)
+        f = jnp.where(keep, 1.0 / jnp.where(keep, sv * sv + lam, 1.0), 0.0)
+        w = V @ ((f * sv)[:, None] * (self.U.T @ z))
+        r = C @ (z - C.T @ w) - lam * w
+        return w + V @ (f[:, None] * (V.T @ r))
 
 
 @functools.partial(jax.jit, static_argnames="center")
@@ -283,12 +272,11 @@ def ridge_folds(X, Y, S, alphas, *, fit_intercept=True):
     unpenalized, eliminated by weighted centring), for every column of ``Y``.
     A cross-validation fold is the full ``X`` weighted with zeros on its
     held-out rows, so folds of any sizes share one program. With ``a = s/Σs``,
-    ``Z = A^½ X̃`` and ``lam = alpha/Σs``, one eigendecomposition per
-    weighting, of ``ZᵀZ`` (``d <= n``) or of ``ZZᵀ`` (``d > n``), gives every
-    ``alpha``: ``w = V diag(1/(λ + lam)) Vᵀ Zᵀz`` (or ``Zᵀ U diag(1/(λ +
-    lam)) Uᵀ z``). At ``alpha = 0`` eigenvalues below ``eps·max(n, d)·λ₁``
-    are dropped: the minimum-norm least-squares solution, as
-    :func:`ridge`'s. A sparse ``X`` stays sparse in memory; its columns are
+    ``Z = A^½ X̃`` and ``lam = alpha/Σs``, one thin SVD ``Z = U diag(σ) Vᵀ``
+    per weighting gives every ``alpha``: ``w = V diag(σ/(σ² + lam)) Uᵀz``.
+    At ``alpha = 0`` singular values below ``eps·max(n, d)·σ₁`` are dropped:
+    the minimum-norm least-squares solution, as :func:`ridge`'s. A sparse
+    ``X`` stays sparse in memory; its columns are
     densified one weighting at a time inside the program.
 
     Args:
