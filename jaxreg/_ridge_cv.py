@@ -190,10 +190,10 @@ class RidgeCV(_LinearRegressor):
         scikit-learn's grid search routes them; the leave-one-out of
         ``cv=None`` takes none."""
         routing = sklearn.get_config()["enable_metadata_routing"]
-        if params and routing and self.cv is None:
-            raise ValueError(
-                "RidgeCV(cv=None) computes leave-one-out errors in closed form "
-                f"and takes no fit parameters; got {set(params)}"
+        if params and routing and self.cv is None:  # leave-one-out routes none
+            raise TypeError(
+                f"RidgeCV.fit got unexpected argument(s) {set(params)}, which are "
+                "not routed to any object."
             )
         params = _split_params(self, params)  # routed in _routed
         if self.gcv_mode not in (None, "auto", "svd", "eigen"):

@@ -276,6 +276,15 @@ def test_user_inputs_like_sklearn():
     for est in (RidgeCV(alphas, cv=[]), sk.RidgeCV(alphas, cv=[])):
         with pytest.raises(ValueError, match="No fits were performed"):
             est.fit(Xs, ys)
+    import sklearn
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        errors = []
+        for est in (RidgeCV(alphas), sk.RidgeCV(alphas)):  # leave-one-out
+            with pytest.raises(TypeError) as got:
+                est.fit(Xs, ys, groups=np.arange(80) // 20)
+            errors.append(str(got.value))
+    assert errors[0] == errors[1]
 
 
 def test_errors_like_sklearn(data):
