@@ -124,9 +124,9 @@ class RidgeCV(_LinearRegressor):
     zeros on its held-out rows, one SVD per fold serves every
     alpha), where scikit-learn runs a ``GridSearchCV`` of ``Ridge`` fits.
     The result is that search's: the score of an alpha is the mean over
-    folds of the held-out score (``scoring=None``: R², unweighted unless
-    metadata routing sends ``sample_weight`` to it, as scikit-learn does),
-    ``alpha_`` the first best, ``coef_`` the refit at ``alpha_``.
+    folds of the held-out score (``scoring=None``: R²; ``sample_weight``
+    reaches the scorer as that search sends it), ``alpha_`` the first best,
+    ``coef_`` the refit at ``alpha_``.
 
     Args:
       alphas: values ``> 0`` (``>= 0`` with ``cv``).
@@ -338,9 +338,11 @@ class RidgeCV(_LinearRegressor):
     def _routed(self, sample_weight, alphas, params):
         """``(fit, split, score)`` keyword arguments and the scorer of the
         ``GridSearchCV`` over ``Ridge`` that scikit-learn's ``RidgeCV`` runs
-        for a ``cv``, routed by that search itself: without metadata routing
-        the sample weights reach the fits, and the scorer when it accepts
-        them (``scoring=None``: ``Ridge.score``, R²); with it, as requested."""
+        for a ``cv``, routed by that search itself (its private
+        ``_get_routed_params_for_fit``, so the installed scikit-learn's rule
+        holds): in 1.9, without metadata routing the sample weights reach
+        the fits, and the scorer when it accepts them (``scoring=None``:
+        ``Ridge.score``, R²); with it, as requested."""
         from jaxreg.linear_model import Ridge  # imports this module
 
         routing = sklearn.get_config()["enable_metadata_routing"]
