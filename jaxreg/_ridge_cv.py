@@ -295,11 +295,6 @@ class RidgeCV(_LinearRegressor):
         # the folds' training weights (a row listed twice counts twice) and,
         # as the last weighting, the refit on every row
         S = np.stack([np.bincount(tr, sw[tr], n) for tr, _ in splits] + [sw])
-        for f, total in enumerate(S.sum(axis=1)):
-            if not total > 0:
-                raise ValueError(
-                    f"fold {f}: the training rows' sample_weight sums to {total}"
-                )
         Y = y if y.ndim == 2 else y[:, None]
         coef, intercept = ridge_folds(
             X, Y, S, np.asarray(alphas, np.float64), fit_intercept=self.fit_intercept

@@ -152,6 +152,9 @@ def test_ridge_folds_equal_fits_on_each_folds_rows_x64(shape, sparse, fit_interc
             fit_intercept=fit_intercept,
         )
     assert coef.shape == (4, 3, 2, d) and intercept.shape == (4, 3, 2)
+    for bad in (np.zeros((1, n)), -S[:1]):  # no positive weight, negative ones
+        with pytest.raises(ValueError, match="S\\[0\\] must be sample weights"):
+            ridge_folds(X, Y, bad, alphas)
     for f in range(4):
         rows = S[f] > 0
         for i, alpha in enumerate(alphas):

@@ -171,3 +171,30 @@ def test_path_bad_input(data):
         path(X, y, datafit="hinge")
     with pytest.raises(ValueError, match="cv"):
         cross_validate(X, y, cv=1)
+
+
+def test_per_strength_weights_refused_by_the_cd():
+    """The path driver's per-strength weights are for the block solver: the
+    CD's Gram cache would silently keep the first strength's weights."""
+    import jax.numpy as jnp
+
+    from jaxreg.solvers import cd
+    from jaxreg.solvers.path import _bucket
+
+    weights = (jnp.ones(4), jnp.zeros(4), jnp.ones(2))
+    with pytest.raises(ValueError, match="need the block solver"):
+        _bucket(
+            8,
+            True,
+            cd.CD,
+            True,
+            None,
+            None,
+            None,
+            jnp.ones(2),
+            weights,
+            0,
+            None,
+            None,
+            None,
+        )

@@ -138,6 +138,11 @@ def _bucket(
     and the design's moments (centred when ``center``); only for the block
     solver, whose Gram cache checks the weights (the CD's assumes them
     fixed)."""
+    if weights is not None and algo == cd.CD:
+        raise ValueError(
+            "per-strength weights need the block solver (bcd.BCD): the CD's "
+            "Gram cache assumes the sample weights fixed along the path"
+        )
     n_lam = lams.shape[0]
 
     def cond(c):

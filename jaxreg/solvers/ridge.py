@@ -293,6 +293,12 @@ def ridge_folds(X, Y, S, alphas, *, fit_intercept=True):
     """
     S = np.asarray(S, np.float64)
     totals = S.sum(axis=1)
+    for f, total in enumerate(totals):
+        if not (total > 0 and np.all(S[f] >= 0)):
+            raise ValueError(
+                f"S[{f}] must be sample weights >= 0 with a positive sum, got sum "
+                f"{total} and minimum {S[f].min()}"
+            )
     dtype = default_dtype(X, Y)
     design = as_design(
         X,
