@@ -13,8 +13,8 @@ that later processes load the programs instead of compiling them:
 - so does a cache directory the user configured before importing jaxreg
   (``jax.config.update("jax_compilation_cache_dir", ...)`` or
   ``JAX_COMPILATION_CACHE_DIR``): theirs wins, with their thresholds;
-- programs that compiled in under 0.1 s are not stored (JAX's default threshold
-  is 1 s, which a fast machine's solver programs fall under), and the cache is
+- every program is stored, however fast it compiled (JAX's default threshold is
+  1 s, which a fast machine's solver programs fall under), and the cache is
   capped at 1 GiB, least recently used entries evicted first.
 
 JAX's cache is process-wide: the user's own programs that take 0.1 s or more

@@ -75,6 +75,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxreg._programs import stored_jit
 from jaxreg._validation import check_nonnegative, check_positive, check_positive_int
 from jaxreg.solvers.base import (
     check_X_y,
@@ -148,9 +149,8 @@ def _loss(W, B, folds, cls):
     return jnp.mean(losses)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("cls", "fit_intercept", "l1_ratio", "per_feature", "cg_iter"),
+@stored_jit(
+    static_argnames=("cls", "fit_intercept", "l1_ratio", "per_feature", "cg_iter")
 )
 def _loss_and_grad(t, W, B, folds, cls, fit_intercept, l1_ratio, per_feature, cg_iter):
     support = support_of(fit_intercept)

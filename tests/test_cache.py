@@ -19,18 +19,47 @@ print(json.dumps({"dir": jax.config.jax_compilation_cache_dir,
                   else str(jaxreg._cache.DIRECTORY)}))
 """
 
-_FIT = """
+# the programs stored_jit keeps: the CD and BCD buckets, the path bucket,
+# the folds bucket, the ridge folds, tune's and the multinomial folds' programs
+_SOLVES = """
+rng = np.random.default_rng(0)
+X = rng.standard_normal((40, 30)).astype(np.float32)
+y = X[:, :3].sum(1).astype(np.float32)
+out = {
+    "fit": jr.solvers.lasso(X, y, 0.1).coef.tolist(),
+    "path": jr.solvers.lasso_path(X, y, n_lambdas=5).coef.tolist(),
+    "group": jr.solvers.group_lasso(X, y, 0.1, np.arange(30) // 3).coef.tolist(),
+    "lassocv": LassoCV(cv=3, alphas=5).fit(X, y).coef_.tolist(),
+    "ridgecv": RidgeCV(alphas=[0.1, 1.0], cv=3).fit(X, y).coef_.tolist(),
+    "tune": jr.tune(X, y, cv=3, max_steps=3).best.tolist(),
+    "multinomial": jr.solvers.multinomial.multinomial_folds_path(
+        X, (y > 0).astype(int) + (y > 1), 3, [[0.1, 0.1]], 0.5,
+        np.arange(80).reshape(2, 40) % 2, tol=1e-4, max_iter=500,
+    )[0].tolist(),
+}
+"""
+
+_FIT = (
+    """
 import json, jax, numpy as np
 hits = []
 jax.monitoring.register_event_listener(
     lambda name, **kw: hits.append(name) if name.endswith("cache_hits") else None)
 import jaxreg as jr
-rng = np.random.default_rng(0)
-X = rng.standard_normal((40, 30)).astype(np.float32)
-y = X[:, :3].sum(1).astype(np.float32)
-jr.solvers.lasso(X, y, 0.1)
-print(json.dumps({"hits": len(hits)}))
+from jaxreg import _programs
+from jaxreg.linear_model import LassoCV, RidgeCV
+exports = []
+export = _programs._StoredJit._export
+def counted(self, *args):
+    exports.append(self.__name__)
+    return export(self, *args)
+_programs._StoredJit._export = counted
 """
+    + _SOLVES
+    + """
+print(json.dumps({"hits": len(hits), "exports": exports, "out": out}))
+"""
+)
 
 
 def _run(code, tmp_path, **env):
@@ -73,9 +102,32 @@ def test_explicit_directory_and_users_own_setting(tmp_path):
 
 
 def test_second_process_loads_the_solver_programs(tmp_path):
+    """The first process compiles and stores; the second loads both the
+    compilations (JAX's cache) and the lowered programs (jaxreg._programs:
+    no solver is traced again), with the results of an uncached run."""
     cache = tmp_path / "cache"
     first = _run(_FIT, tmp_path, JAXREG_COMPILATION_CACHE=str(cache))
     assert first["hits"] == 0
-    assert any(p.name.startswith("jit__solve_bucket") for p in cache.iterdir())
+    assert sorted(set(first["exports"])) == [
+        "_bucket",
+        "_folds_at",
+        "_folds_bucket",
+        "_loss_and_grad",
+        "_solve_bucket",
+        "_spectral_folds",
+    ]
+    assert len(list((cache / "programs").iterdir())) == len(first["exports"])
     second = _run(_FIT, tmp_path, JAXREG_COMPILATION_CACHE=str(cache))
-    assert second["hits"] >= 4  # the bucket and the setup programs at least
+    assert second["exports"] == []
+    assert second["hits"] >= 9  # the stored programs and setups at least
+    import jax.numpy as jnp  # noqa: F401  (the script's names, cache off)
+    import numpy as np
+
+    import jaxreg as jr
+    from jaxreg.linear_model import LassoCV, RidgeCV  # noqa: F401
+
+    scope = {"np": np, "jr": jr, "LassoCV": LassoCV, "RidgeCV": RidgeCV}
+    exec(_SOLVES, scope)
+    for name, expected in scope["out"].items():
+        np.testing.assert_array_equal(first["out"][name], expected, err_msg=name)
+        np.testing.assert_array_equal(second["out"][name], expected, err_msg=name)

@@ -72,6 +72,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg import penalties
+from jaxreg._programs import stored_jit
 from jaxreg._validation import check_nonnegative
 from jaxreg.solvers import hypergrad
 from jaxreg.solvers.base import (
@@ -581,7 +582,7 @@ def run_outer(K, fit_col, design, datafit, pen, st, cache, budget):
 BCD = Algorithm(prime_cache, run_outer)
 
 
-@functools.partial(jax.jit, static_argnames=("K", "fit_col"))
+@stored_jit(static_argnames=("K", "fit_col"))
 def _solve_bucket(K, fit_col, design, datafit, pen, st, budget):
     """One fit's compiled outer loop on bucket ``K`` (groups)."""
     st, cache = prime_cache(K, fit_col, design, datafit, pen, st)

@@ -77,7 +77,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -86,6 +85,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxreg._programs import stored_jit
 from jaxreg.solvers.datafits import duality_gap
 
 RUNNING, CONVERGED, GROW, BUDGET = 0, 1, 2, 3
@@ -696,7 +696,7 @@ class Algorithm(NamedTuple):
 CD = Algorithm(prime_cache, run_outer)
 
 
-@functools.partial(jax.jit, static_argnames=STATIC)
+@stored_jit(static_argnames=STATIC)
 def _solve_bucket(K, fit_intercept, design, datafit, penalty, st, budget):
     st, cache = prime_cache(K, fit_intercept, design, datafit, penalty, st)
     return run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget)[0]

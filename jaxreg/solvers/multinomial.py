@@ -28,7 +28,6 @@ pass over ``X`` per evaluation for all of them, as the vmapped FISTA): on a
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +35,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg import penalties
+from jaxreg._programs import stored_jit
 from jaxreg._pytree import register_dataclass
 from jaxreg.solvers.base import check_X_y, default_dtype
 from jaxreg.solvers.composite import proximal_gradient
@@ -185,7 +185,7 @@ def _centred_intercepts(theta, d):
     return theta
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "smooth"))
+@stored_jit(static_argnames=("max_iter", "smooth"))
 def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, tol, max_iter, smooth):
     """One strength per fold, the folds in lockstep: ``(theta, n_iter,
     converged)`` each with a leading fold axis. FISTA vmapped over the folds,

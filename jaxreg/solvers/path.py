@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxreg._programs import stored_jit
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.solvers import cd, fista
 from jaxreg.solvers.base import (
@@ -178,7 +179,7 @@ def _bucket(
     return start, st, out
 
 
-_path_bucket = jax.jit(_bucket, static_argnames=(*cd.STATIC, "algo", "center"))
+_path_bucket = stored_jit(_bucket, static_argnames=(*cd.STATIC, "algo", "center"))
 
 
 def _check_path_args(lambdas, n_lambdas, eps, tol, max_iter):
@@ -417,10 +418,7 @@ def _fold_setup(design, datafit, y_offset, A, W0, tol, center, fit_col):
     return jax.vmap(one)(A, W0)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=(*cd.STATIC, "algo", "center", "batch_size", "batched"),
-)
+@stored_jit(static_argnames=(*cd.STATIC, "algo", "center", "batch_size", "batched"))
 def _folds_bucket(
     K,
     fit_intercept,

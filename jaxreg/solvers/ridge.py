@@ -38,6 +38,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg import penalties
+from jaxreg._programs import stored_jit
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.solvers.base import (
     SolverResult,
@@ -247,7 +248,7 @@ class _Spectral(NamedTuple):
         return w + V @ (f[:, None] * (V.T @ r))
 
 
-@functools.partial(jax.jit, static_argnames="center")
+@stored_jit(static_argnames="center")
 def _spectral_folds(design, Y, A, lams, center):
     idx = jnp.arange(design.n_features)
 

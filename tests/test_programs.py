@@ -1,0 +1,173 @@
+"""Solver programs stored across processes (jaxreg._programs).
+
+A new ``stored_jit`` wrapper of the same function stands for a new process:
+its in-memory table is empty, so a call either loads the stored program (the
+Python function is not traced: its body does not run) or exports it.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxreg import _programs
+from jaxreg._programs import stored_jit
+from jaxreg._pytree import register_dataclass
+
+TRACES = []
+
+
+def _affine(x, scale, shift, *, power):
+    TRACES.append(power)
+    return {"y": scale * x**power + shift, "sum": jnp.sum(x)}
+
+
+# only jaxreg's own functions are stored (their source is in the key)
+_affine.__module__ = "jaxreg._test_programs"
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXREG_COMPILATION_CACHE", str(tmp_path))
+    TRACES.clear()
+    return tmp_path / "programs"
+
+
+def _new_process():
+    return stored_jit(_affine, static_argnames="power")
+
+
+def _reference(x, scale, shift, power):
+    return scale * np.asarray(x, np.float64) ** power + shift
+
+
+def test_second_process_loads_without_tracing(store):
+    x = np.linspace(0.0, 1.0, 5, dtype=np.float32)
+    first = _new_process()(x, 2.0, 1.0, power=2)
+    assert TRACES == [2] and len(list(store.iterdir())) == 1
+    again = _new_process()(x, 2.0, 1.0, power=2)
+    assert TRACES == [2]  # loaded: the function did not run
+    for out in (first, again):
+        np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 2), rtol=1e-6)
+        assert out["y"].dtype == jnp.float32
+    np.testing.assert_array_equal(first["y"], again["y"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"power": 3},  # a static argument
+        {"x": np.ones(6, np.float32)},  # a shape
+        {"x": np.ones(5, np.int32)},  # a dtype
+        {"scale": np.float32(2.0)},  # strong instead of weak type
+        {"scale": (2.0, 1.0)},  # a tree structure
+    ],
+)
+def test_anything_that_shapes_the_program_changes_the_key(store, change):
+    args = {"x": np.ones(5, np.float32), "scale": 2.0, "shift": 1.0, "power": 2}
+    _new_process()(**args)
+    f = _new_process()
+    if isinstance(change.get("scale"), tuple):
+        with pytest.raises(TypeError):  # the function's own error surfaces
+            f(**{**args, **change})
+        return
+    f(**{**args, **change})
+    assert len(TRACES) == 2 and len(list(store.iterdir())) == 2
+
+
+def test_source_change_is_a_new_program(store, monkeypatch):
+    x = np.ones(3, np.float32)
+    _new_process()(x, 1.0, 0.0, power=1)
+    monkeypatch.setattr(_programs, "_source_digest", lambda: "edited")
+    _new_process()(x, 1.0, 0.0, power=1)
+    assert len(TRACES) == 2
+
+
+@dataclasses.dataclass(frozen=True)
+class _UsersOwn:  # a class outside jaxreg: its code is not in the key
+    a: jax.Array
+    b: float
+
+
+register_dataclass(_UsersOwn, ["a"], ["b"])
+
+
+def _uses_node(node):
+    TRACES.append(node.b)
+    return node.a * node.b
+
+
+_uses_node.__module__ = "jaxreg._test_programs"
+
+
+def test_users_classes_tracers_and_jax_default_device_run_jitted(store):
+    f = stored_jit(_uses_node)
+    out = f(_UsersOwn(jnp.ones(3), 3.0))
+    np.testing.assert_allclose(out, 3.0)
+    assert not store.exists()
+
+    g = stored_jit(_affine, static_argnames="power")
+    xs = np.arange(6, dtype=np.float32).reshape(2, 3)
+    out = jax.vmap(lambda x: g(x, 2.0, 0.0, power=2)["y"])(xs)
+    np.testing.assert_allclose(out, _reference(xs, 2.0, 0.0, 2), rtol=1e-6)
+    with jax.default_device(jax.devices()[0]):
+        g(xs[0], 1.0, 0.0, power=1)
+    assert not store.exists()
+
+
+def test_unreadable_file_is_replaced(store):
+    x = np.ones(4, np.float32)
+    _new_process()(x, 1.0, 1.0, power=1)
+    (path,) = store.iterdir()
+    path.write_bytes(b"not a program")
+    out = _new_process()(x, 1.0, 1.0, power=1)
+    np.testing.assert_allclose(out["y"], 2.0)
+    assert len(TRACES) == 2 and path.read_bytes() != b"not a program"
+    _new_process()(x, 1.0, 1.0, power=1)
+    assert len(TRACES) == 2
+
+
+def _with_callback(x):
+    TRACES.append("callback")
+    jax.debug.callback(lambda v: None, x)
+    return x + 1
+
+
+_with_callback.__module__ = "jaxreg._test_programs"
+
+
+def test_unexportable_program_runs_jitted_and_is_not_retried(store):
+    x = np.zeros(2, np.float32)
+    np.testing.assert_allclose(stored_jit(_with_callback)(x), 1.0)
+    (path,) = store.iterdir()
+    assert path.read_bytes() == b""  # the marker
+    traces = len(TRACES)
+    np.testing.assert_allclose(stored_jit(_with_callback)(x), 1.0)
+    # no second export (it would trace); jit reuses this process's trace
+    assert len(TRACES) == traces
+
+
+def test_least_recently_used_programs_are_evicted(store, monkeypatch):
+    monkeypatch.setattr(_programs, "MAX_PROGRAMS", 2)
+    for n in (1, 2, 3):
+        _new_process()(np.ones(n, np.float32), 1.0, 0.0, power=1)
+    assert len(list(store.iterdir())) == 2
+    _new_process()(np.ones(1, np.float32), 1.0, 0.0, power=1)
+    assert TRACES == [1, 1, 1, 1]  # the oldest (n = 1) was exported again
+
+
+def test_switched_off_stores_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXREG_COMPILATION_CACHE", "0")
+    out = _new_process()(np.ones(2, np.float32), 1.0, 0.0, power=1)
+    np.testing.assert_allclose(out["y"], 1.0)
+    assert _programs.program_directory() is None
+
+
+def test_unreadable_source_stores_nothing(store, monkeypatch):
+    # jaxreg imported from an archive: no source text to key the programs by
+    monkeypatch.setattr(_programs, "_source_digest", lambda: None)
+    out = _new_process()(np.ones(2, np.float32), 1.0, 0.0, power=1)
+    np.testing.assert_allclose(out["y"], 1.0)
+    assert not store.exists()
