@@ -15,24 +15,28 @@ A program is stored only when everything that shapes it is known exactly:
 - the key is a SHA-256 of the function's name, its static arguments, the
   pytree structure of the others (with the classes and static fields of every
   node), their shapes, dtypes and weak types, the backend and device kind, the
-  JAX configuration that changes tracing (x64, matmul precision, dtype
-  promotion), the jax and jaxlib versions and the text of every jaxreg source
-  file, so editing jaxreg or upgrading JAX never reuses an old program;
+  JAX configuration that changes tracing (x64, matmul precision, dtype and
+  rank promotion), the jax and jaxlib versions and the text of every jaxreg
+  source file, so editing jaxreg or upgrading JAX never reuses an old program;
 - a static value or node class that is not jaxreg's, JAX's containers or a
-  plain Python constant (a user's own penalty class, a closure) cannot be
-  named across processes: that call runs through :func:`jax.jit` as before;
-  so do calls under a transformation (tracer arguments), with arrays sharded
-  over several devices or placed off the default backend, under
-  ``jax.default_device``, and when the cache is switched off
-  (``JAXREG_COMPILATION_CACHE=0``);
+  plain Python constant (a user's own penalty class, a closure, a class made
+  at run time, which its name does not find again) cannot be named across
+  processes: that call runs through :func:`jax.jit` as before; so do calls
+  under a transformation (tracer arguments), with arrays sharded over several
+  devices or placed off the default backend, under ``jax.default_device``,
+  ``jax.disable_jit`` or the NaN/Inf debugging and checking modes, and when
+  the cache is switched off (``JAXREG_COMPILATION_CACHE=0``);
 - a program that :func:`jax.export` refuses (a custom call without a stability
   guarantee, a host callback) runs through :func:`jax.jit`, and an empty file
   spares later processes the attempt.
 
-Files are written atomically, the least recently used beyond
-:data:`MAX_PROGRAMS` are deleted, and a file that cannot be read is replaced.
-Loading a program does not re-check it: like JAX's own cache, the directory
-must be writable only by its user.
+Files are written atomically with a SHA-256 checksum of their content; one
+that is unreadable or fails its checksum is exported again and replaced, and
+the least recently used beyond :data:`MAX_PROGRAMS` are deleted. The checksum
+guards against damage, not against tampering: like JAX's own cache, the
+directory must be writable only by its user. Warnings raised while tracing
+are raised only by the process that exports (the solvers raise none there;
+their convergence warnings come after the compiled call).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import inspect
 import os
 import pathlib
 import pickle
+import sys
 import tempfile
 import types
 
@@ -59,11 +64,14 @@ MAX_PROGRAMS = 2048  # about 75 KB each: 150 MB at most
 _SUFFIX = ".jaxprog"
 _PLAIN = (str, int, float, complex, bool, type(None))
 _OUR_MODULES = ("jaxreg", "builtins", "collections")
-_CONFIG = (
+_CONFIG = (  # settings that change what tracing produces, or raises
     "jax_enable_x64",
     "jax_default_matmul_precision",
     "jax_numpy_dtype_promotion",
+    "jax_numpy_rank_promotion",
 )
+# settings under which jax.jit itself behaves differently: calls run through it
+_JIT_ONLY = ("jax_disable_jit", "jax_debug_nans", "jax_debug_infs", "jax_enable_checks")
 
 
 _SERIALIZABLE = importlib.util.find_spec("flatbuffers") is not None
@@ -96,11 +104,20 @@ def _source_digest() -> str | None:
 
 
 def _name(obj) -> str:
-    """``module.qualname`` of a jaxreg (or builtin) class or function."""
+    """``module.qualname`` of a jaxreg (or builtin) class or function that
+    this name finds again (not one made at run time, e.g. a class per
+    parameter value, whose name may be shared)."""
     module = getattr(obj, "__module__", None) or ""
     qualname = getattr(obj, "__qualname__", None) or ""
     if module.split(".")[0] not in _OUR_MODULES or "<" in qualname or not qualname:
         raise _Unnamed(obj)
+    if module == "builtins":  # NoneType is no attribute of builtins
+        return f"builtins.{qualname}"
+    found = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if obj is not found and obj is not getattr(found, "__wrapped__", None):
+        raise _Unnamed(obj)  # (a decorated function's name finds the wrapper)
     return f"{module}.{qualname}"
 
 
@@ -176,7 +193,11 @@ class _StoredJit:
 
     def __call__(self, *args, **kwargs):
         directory = program_directory()
-        if directory is None or jax.config.jax_default_device is not None:
+        if (
+            directory is None
+            or jax.config.jax_default_device is not None
+            or any(getattr(jax.config, name) for name in _JIT_ONLY)
+        ):
             return self._jit(*args, **kwargs)
         bound = self._signature.bind(*args, **kwargs)
         bound.apply_defaults()
@@ -233,33 +254,42 @@ class _StoredJit:
 
         try:
             exported = jax.export.export(jax.jit(flat))(*leaves)
-            blob = pickle.dumps((out_trees[0], exported.serialize()))
+            payload = pickle.dumps((out_trees[0], exported.serialize()))
         except Exception:
             if raised:  # the function's own error (bad input): the user's
                 raise
             _write(path, b"")  # not exportable (a custom call without
             return None  # a stability guarantee, a host callback)
-        _write(path, blob)
+        _write(path, hashlib.sha256(payload).digest() + payload)
         return _Program(exported, out_trees[0])
 
 
 def _load(path: pathlib.Path) -> tuple[bool, _Program | None]:
-    """``(found, program)``; an empty file stands for "not exportable"."""
+    """``(found, program)``; an empty file stands for "not exportable". A
+    file whose checksum fails (a damaged disk block, a broken write) is
+    treated as absent, so the program is exported and the file replaced."""
     try:
         blob = path.read_bytes()
         program = None
         if blob:
-            out_tree, exported = pickle.loads(blob)
+            digest, payload = blob[:32], blob[32:]
+            if hashlib.sha256(payload).digest() != digest:
+                return False, None
+            out_tree, exported = pickle.loads(payload)
             program = _Program(jax.export.deserialize(bytearray(exported)), out_tree)
-        os.utime(path)  # recently used
     except Exception:  # absent, unreadable, or from another version's writer
         return False, None
+    try:
+        os.utime(path)  # recently used
+    except OSError:  # a read-only directory still serves its programs
+        pass
     return True, program
 
 
 def _write(path: pathlib.Path, blob: bytes) -> None:
     """Atomic write; then the least recently used beyond MAX_PROGRAMS go."""
     directory = path.parent
+    tmp = None
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
@@ -267,7 +297,8 @@ def _write(path: pathlib.Path, blob: bytes) -> None:
             f.write(blob)
         os.replace(tmp, path)
         files = sorted(directory.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime)
-        for path in files[: max(0, len(files) - MAX_PROGRAMS)]:
-            path.unlink(missing_ok=True)
+        for old in files[: max(0, len(files) - MAX_PROGRAMS)]:
+            old.unlink(missing_ok=True)
     except OSError:  # a read-only or full disk: the program still runs
-        pass
+        if tmp is not None:
+            pathlib.Path(tmp).unlink(missing_ok=True)

@@ -6,6 +6,8 @@ Python function is not traced: its body does not run) or exports it.
 """
 
 import dataclasses
+import sys
+import types
 
 import jax
 import jax.numpy as jnp
@@ -24,13 +26,16 @@ def _affine(x, scale, shift, *, power):
     return {"y": scale * x**power + shift, "sum": jnp.sum(x)}
 
 
-# only jaxreg's own functions are stored (their source is in the key)
-_affine.__module__ = "jaxreg._test_programs"
-
-
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("JAXREG_COMPILATION_CACHE", str(tmp_path))
+    # only jaxreg's own functions, found again by their names, are stored
+    # (their source is in the key): these test functions pose as a module
+    module = types.ModuleType("jaxreg._test_programs")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    for fun in (_affine, _uses_node, _with_callback):
+        monkeypatch.setattr(fun, "__module__", module.__name__)
+        setattr(module, fun.__name__, fun)
     TRACES.clear()
     return tmp_path / "programs"
 
@@ -99,9 +104,6 @@ def _uses_node(node):
     return node.a * node.b
 
 
-_uses_node.__module__ = "jaxreg._test_programs"
-
-
 def test_users_classes_tracers_and_jax_default_device_run_jitted(store):
     f = stored_jit(_uses_node)
     out = f(_UsersOwn(jnp.ones(3), 3.0))
@@ -133,9 +135,6 @@ def _with_callback(x):
     TRACES.append("callback")
     jax.debug.callback(lambda v: None, x)
     return x + 1
-
-
-_with_callback.__module__ = "jaxreg._test_programs"
 
 
 def test_unexportable_program_runs_jitted_and_is_not_retried(store):
@@ -171,3 +170,40 @@ def test_unreadable_source_stores_nothing(store, monkeypatch):
     out = _new_process()(np.ones(2, np.float32), 1.0, 0.0, power=1)
     np.testing.assert_allclose(out["y"], 1.0)
     assert not store.exists()
+
+
+def test_damaged_file_is_detected_and_replaced(store):
+    x = np.arange(4, dtype=np.float32)
+    _new_process()(x, 2.0, 1.0, power=1)
+    (path,) = store.iterdir()
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # one flipped byte inside the program
+    path.write_bytes(bytes(blob))
+    out = _new_process()(x, 2.0, 1.0, power=1)
+    np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 1))
+    assert len(TRACES) == 2 and path.read_bytes() != bytes(blob)
+
+
+def test_classes_made_at_run_time_are_not_named():
+    from jaxreg.solvers.datafits import Tweedie
+
+    # one class per power, named with 6 digits: two powers can share a name
+    for power in (1.3, 1.3000004):
+        with pytest.raises(_programs._Unnamed):
+            _programs._name(Tweedie.with_power(power))
+    made = type("Quadratic", (), {"__module__": "jaxreg.solvers.datafits"})
+    with pytest.raises(_programs._Unnamed):
+        _programs._name(made)  # its name finds another class
+    assert _programs._name(Tweedie) == "jaxreg.solvers.datafits.Tweedie"
+
+
+def test_jit_settings_are_honoured(store):
+    x = np.ones(3, np.float32)
+    with jax.disable_jit():
+        _new_process()(x, 1.0, 0.0, power=1)
+        _new_process()(x, 1.0, 0.0, power=1)
+    assert len(TRACES) == 2 and not store.exists()  # ran op by op, twice
+    with jax.numpy_rank_promotion("allow"):
+        _new_process()(x, 1.0, 0.0, power=1)
+    _new_process()(x, 1.0, 0.0, power=1)  # the suite's "raise": another key
+    assert len(list(store.iterdir())) == 2
