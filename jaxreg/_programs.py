@@ -31,8 +31,9 @@ A program is stored only when everything that shapes it is known exactly:
   spares later processes the attempt.
 
 Files are written atomically with a SHA-256 checksum of their content; one
-that is unreadable or fails its checksum is exported again and replaced, and
-the least recently used beyond :data:`MAX_PROGRAMS` are deleted. The checksum
+that is unreadable, fails its checksum, or holds a program that does not run
+for its call (a file copied by hand) is exported again and replaced, and the
+least recently used beyond :data:`MAX_PROGRAMS` are deleted. The checksum
 guards against damage, not against tampering: like JAX's own cache, the
 directory must be writable only by its user. Warnings raised while tracing
 are raised only by the process that exports (the solvers raise none there;
@@ -160,11 +161,13 @@ def _describe_leaf(leaf) -> str:
 
 
 class _Program:
-    """A deserialized (or freshly exported) program and its output tree."""
+    """A deserialized (``loaded``) or freshly exported program and its output
+    tree."""
 
-    def __init__(self, exported, out_tree):
+    def __init__(self, exported, out_tree, loaded):
         self.call = jax.jit(exported.call)
         self.out_tree = out_tree
+        self.loaded = loaded
 
 
 def stored_jit(fun=None, *, static_argnames=()):
@@ -208,8 +211,8 @@ class _StoredJit:
             key = self._key(static, treedef, leaves)
         except _Unnamed:
             return self._jit(*args, **kwargs)
+        path = directory / f"{key}{_SUFFIX}"
         if key not in self._programs:
-            path = directory / f"{key}{_SUFFIX}"
             found, program = _load(path)
             if not found:
                 program = self._export(path, static, treedef, leaves)
@@ -217,7 +220,19 @@ class _StoredJit:
         program = self._programs[key]
         if program is None:
             return self._jit(*args, **kwargs)
-        return program.out_tree.unflatten(program.call(*leaves))
+        try:
+            out = program.call(*leaves)
+        except Exception:
+            if not program.loaded:
+                raise
+            # a stored program this process cannot run (a file copied or
+            # renamed by hand): exported afresh, as jax.jit would have
+            program = self._export(path, static, treedef, leaves)
+            self._programs[key] = program
+            if program is None:
+                return self._jit(*args, **kwargs)
+            out = program.call(*leaves)
+        return program.out_tree.unflatten(out)
 
     def _key(self, static, treedef, leaves) -> str:
         source = _source_digest()
@@ -261,7 +276,7 @@ class _StoredJit:
             _write(path, b"")  # not exportable (a custom call without
             return None  # a stability guarantee, a host callback)
         _write(path, hashlib.sha256(payload).digest() + payload)
-        return _Program(exported, out_trees[0])
+        return _Program(exported, out_trees[0], loaded=False)
 
 
 def _load(path: pathlib.Path) -> tuple[bool, _Program | None]:
@@ -276,7 +291,8 @@ def _load(path: pathlib.Path) -> tuple[bool, _Program | None]:
             if hashlib.sha256(payload).digest() != digest:
                 return False, None
             out_tree, exported = pickle.loads(payload)
-            program = _Program(jax.export.deserialize(bytearray(exported)), out_tree)
+            exported = jax.export.deserialize(bytearray(exported))
+            program = _Program(exported, out_tree, loaded=True)
     except Exception:  # absent, unreadable, or from another version's writer
         return False, None
     try:
