@@ -17,9 +17,10 @@ that later processes load the programs instead of compiling them:
   1 s, which a fast machine's solver programs fall under), and the cache is
   capped at 1 GiB, least recently used entries evicted first.
 
-JAX's cache is process-wide: the user's own programs that take 0.1 s or more
-to compile are cached too. It takes effect only if jaxreg is imported before
-the process's first compilation (JAX reads the setting once).
+JAX's cache is process-wide: the user's own programs are cached too. It takes
+effect only if jaxreg is imported before the process's first compilation (JAX
+reads the setting once). Beside it, :mod:`jaxreg._programs` stores the
+solvers' lowered programs, so that later processes also skip tracing.
 """
 
 from __future__ import annotations
