@@ -36,6 +36,21 @@ def test_anderson_weights_equal_normalized_solve():
     assert c.sum() == pytest.approx(1.0)
 
 
+def test_inner_target_is_tight_for_a_pass_worth_of_epochs_then_loose():
+    """A least-squares inner solve aims at the final tolerance for as many
+    epochs as cost one pass over X, then at celer's target; a 1000 x 5000
+    design with a 64-wide working set gets polishing epochs, diabetes with
+    degree-3 features (442 x 285, an epoch dearer than a pass) and any
+    datafit whose model is not exact (logistic) get none."""
+    target = cd.InnerTarget(jnp.float32(1e-6), jnp.float32(1e-2), 12)
+    got = [float(target.at(e)) for e in (0, 11, 12, 40)]
+    np.testing.assert_allclose(got, [1e-6, 1e-6, 1e-2, 1e-2])
+    Q, L = jr.solvers.Quadratic, jr.solvers.Logistic
+    assert cd.tight_epochs(Q, 1000 * 5000, 64**2, 64) >= 16
+    assert cd.tight_epochs(Q, 442 * 285, 64**2, 64) == 0
+    assert cd.tight_epochs(L, 1000 * 5000, 64**2, 64) == 0
+
+
 def _model(K, n, seed):
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((K, n))
