@@ -22,8 +22,8 @@ touches ``X``:
   whether the model on ``K`` columns is a Gram matrix (which the solver
   caches and updates across outer iterations for least squares), and
   ``ws_epoch_cost(K)`` / ``pass_cost`` the cost of one model epoch on ``K``
-  columns and of one product with ``X``, which set how tightly a working set
-  is solved.
+  columns and of one product with ``X``, in dense multiply-adds, which set
+  how tightly a working set is solved (:func:`jaxreg.solvers.cd.tight_epochs`).
 
 ``X̃ = X - 1 xbarᵀ`` with ``xbar = Xᵀa`` (the weighted column means) when the
 intercept is eliminated by centring, as scikit-learn fits it, and ``X̃ = X``
@@ -78,6 +78,12 @@ def is_sparse(X) -> bool:
     if type(X).__module__.startswith("scipy.sparse"):
         return True
     return type(X).__name__ == "BCOO"
+
+
+# a multiply-add on a stored nonzero (gathered, then scattered or summed by
+# segment) costs about as much as 16 dense ones on a CPU: a TF-IDF Lasso fit
+# (1790 x 30474) solved in 1 outer iteration instead of 3 once counted so
+SPARSE_ENTRY_COST = 16
 
 
 @functools.partial(
@@ -283,11 +289,13 @@ class SparseDesign:
         return ResidualModel(self, block, h, data_h, hx, htot, hdiag)
 
     def ws_epoch_cost(self, K):
-        return K * K if self.ws_gram(K) else K * self.chunk
+        if self.ws_gram(K):
+            return K * K
+        return SPARSE_ENTRY_COST * K * self.chunk
 
     @property
     def pass_cost(self):
-        return self.data.shape[0]
+        return SPARSE_ENTRY_COST * self.data.shape[0]
 
     @staticmethod
     def moments(data, rows, cols, d, a, center):
