@@ -266,7 +266,8 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     epochs earlier on ill-conditioned working sets.
 
     Stops after the first epoch whose largest ``Hⱼⱼ |Δxⱼ|`` is ``<= eps``, or
-    the first block whose gap is ``<= tol``. Returns the new point, its carry,
+    the first block whose gap is ``<= tol(ep)`` (``tol``: the target after
+    ``ep`` epochs, see :class:`InnerTarget`). Returns the new point, its carry,
     the number of epochs run and the gap at the returned point (``inf`` when
     unknown).
     """
