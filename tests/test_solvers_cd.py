@@ -86,6 +86,25 @@ def test_accelerated_model_cd_reaches_scipy_argmin(l2):
     assert 2 * int(ep) <= _plain_cd_epochs(H, g, l1, l2, 1e-12, 10 * int(ep))
 
 
+def test_model_cd_finds_a_feature_that_enters_after_its_sweep():
+    """Epochs after the first sweep only the active coordinates (nonzero or
+    just moved); a zero feature that becomes violating only once the others
+    have moved (feature 0: no correlation with the target, but -0.5 with
+    feature 7, swept after it) must still enter, at a full sweep, before the
+    loop may stop."""
+    H = np.eye(8)
+    H[0, 7] = H[7, 0] = -0.5
+    g = np.array([0.0, 0, 0, 0, 1, 1, 1, 1])
+    l1 = 0.1
+    x_star, _ = l1_argmin(lambda x: (-g @ x + 0.5 * x @ H @ x, -g + H @ x), 8, l1)
+    assert x_star[0] > 0.1
+    with jax.enable_x64(True):
+        model = GramModel(None, jnp.asarray(H))
+        pen = elastic_net(l1, 1.0, weights=jnp.ones(8))
+        x, *_ = cd._model_cd(model, jnp.asarray(g), jnp.zeros(8), pen, 1e-12, 1000)
+    np.testing.assert_allclose(x, x_star, atol=1e-8)
+
+
 class _NoNewton(GramModel):
     """The same model without the Newton step on the support."""
 

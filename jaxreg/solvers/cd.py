@@ -250,6 +250,14 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     coordinate step is ``xⱼ ← prox_{hⱼ/Hⱼⱼ}(zⱼ / Hⱼⱼ)`` with ``zⱼ = Hⱼⱼ xⱼ +
     gⱼ - (Hδ)ⱼ`` (``soft(zⱼ, l1ⱼ)/(Hⱼⱼ + l2ⱼ)`` for the elastic net).
 
+    An epoch sweeps every coordinate only at the start of a block (below)
+    and after a partial epoch that met ``eps``; the others sweep the
+    *active* ones (nonzero, free, or moved in the last epoch), as glmnet
+    iterates on its active set: a zero coordinate that stayed zero costs
+    nothing until the next full sweep checks it (diabetes with degree-3
+    features, λ_max/100: 26 -> 20 ms). Only a full sweep may stop the loop
+    on ``eps``.
+
     Every ``ANDERSON + 1`` epochs (a *block*) the block's iterates are
     combined into an extrapolated point (skglm's ``AndersonCD``, Bertrand &
     Massias 2021), kept only if it lowers ``q``. The whole carries are
@@ -266,7 +274,7 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     faster than the plain residual's, so the gap certifies ``tol`` many
     epochs earlier on ill-conditioned working sets.
 
-    Stops after the first epoch whose largest ``Hⱼⱼ |Δxⱼ|`` is ``<= eps``, or
+    Stops after the first full epoch whose largest ``Hⱼⱼ |Δxⱼ|`` is ``<= eps``, or
     the first block whose gap is ``<= tol(ep)`` (``tol``: the target after
     ``ep`` epochs, see :class:`InnerTarget`). Returns the new point, its carry,
     the number of epochs run and the gap at the returned point (``inf`` when
@@ -351,10 +359,31 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
         gap = certify(mc, combine(c, hist))
         return mc, jnp.where(jnp.isfinite(gap), gap, inf), tried
 
+    pad = -k % UNROLL  # the last trip's steps past k
+
+    def trip(i, carry):
+        order, mc_change = carry
+        for u in range(UNROLL):
+            mc_change = coord(order[i * UNROLL + u], mc_change)
+        return order, mc_change
+
     def epoch(carry):
-        mc, ep, _, _, hist, tried = carry
+        mc, ep, _, _, hist, tried, full, moved = carry
         zero = jnp.zeros((), x.dtype)
-        mc, change = lax.fori_loop(0, k, coord, (mc, zero), unroll=UNROLL)
+        x_old = model.coefs(mc)
+        # a full sweep, or one over the coordinates that are nonzero, free or
+        # moved in the last epoch (first, in order; the last trip is padded
+        # with others, or with the last coordinate again: any coordinate
+        # step is a CD step, and a repeated one changes nothing)
+        active = full | (x_old != 0) | free | moved
+        rank = jnp.where(active, jnp.cumsum(active), k + jnp.cumsum(~active)) - 1
+        order = jnp.full((k + pad,), k - 1, jnp.int32)
+        order = order.at[rank].set(jnp.arange(k, dtype=jnp.int32))
+        n_active = jnp.sum(active)
+        _, (mc, change) = lax.fori_loop(
+            0, (n_active + UNROLL - 1) // UNROLL, trip, (order, (mc, zero))
+        )
+        moved = model.coefs(mc) != x_old
         slot = ep % m1
         hist = tmap(lambda h, a: h.at[slot].set(a), hist, mc)
         mc, gap, tried = lax.cond(
@@ -362,10 +391,15 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
             lambda: end_of_block(mc, hist, tried, ep),
             lambda: (mc, inf, tried),
         )
-        return mc, ep + 1, change, gap, hist, tried
+        # a block starts with a full sweep, and so does the epoch after a
+        # partial one that converged: only a full sweep may stop the loop
+        swept = jnp.all(active)
+        full = (slot == m1 - 1) | ((change <= eps) & ~swept)
+        change = jnp.where(swept, change, inf)
+        return mc, ep + 1, change, gap, hist, tried, full, moved
 
     def cond(carry):
-        _, ep, change, gap, _, _ = carry
+        _, ep, change, gap, _, _, _, _ = carry
         done = change <= eps
         if tol is not None:
             done = done | (gap <= tol(ep))
@@ -376,8 +410,9 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     # the signs of the last failed try; 2 (no sign) before the first, so that
     # an all-free model (every coordinate unpenalized: pattern 0) tries too
     tried = jnp.full(x.shape, 2, jnp.int8)
-    carry = (mc0, 0, inf, inf, hist, tried)
-    mc, ep, _, gap, _, _ = lax.while_loop(cond, epoch, carry)
+    true, none = jnp.ones((), bool), jnp.zeros(x.shape, bool)
+    carry = (mc0, 0, inf, inf, hist, tried, true, none)
+    mc, ep, _, gap, _, _, _, _ = lax.while_loop(cond, epoch, carry)
     return model.coefs(mc), mc, ep, gap
 
 
