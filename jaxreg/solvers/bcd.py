@@ -95,6 +95,7 @@ from jaxreg.solvers.cd import (
     _top_k,
     prox_newton_update,
     run_buckets,
+    sweep,
     try_newton,
 )
 from jaxreg.solvers.design import GramModel, is_sparse
@@ -307,9 +308,11 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
     the result kept if it lowers ``q``; in Gram mode, after
     ``NEWTON_AFTER`` epochs, a Newton step on the nonzero groups is tried
     too (:func:`jaxreg.solvers.cd.try_newton`, without a face to stop at: a
-    step through a group's kink at 0 is kept only if ``q`` decreases). Stops
-    after the first epoch whose
-    largest ``L_k‖Δx_k‖_∞`` is ``<= eps``. Returns ``(x, epochs)``."""
+    step through a group's kink at 0 is kept only if ``q`` decreases).
+    Between full sweeps an epoch sweeps the active groups only (nonzero, or
+    moved in the last epoch), as :func:`jaxreg.solvers.cd._model_cd` does
+    with coordinates. Stops after the first full epoch whose largest
+    ``L_k‖Δx_k‖_∞`` is ``<= eps``. Returns ``(x, epochs)``."""
     Km = K * m
     fit_col = x.shape[0] > Km
     cols, h, L, H = model
@@ -391,10 +394,17 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
             )
         return x, acc, tried
 
+    def groups_of(x):  # (K,) bool: the groups with a nonzero coordinate
+        return jnp.any(x[:Km].reshape(K, m) != 0, axis=1)
+
     def epoch(carry):
-        x, acc, ep, _, xs, accs, tried = carry
+        x, acc, ep, _, xs, accs, tried, full, moved = carry
         zero = jnp.zeros((), x.dtype)
-        x, acc, change = lax.fori_loop(0, K, block, (x, acc, zero), unroll=_UNROLL)
+        x_old = x
+        # the active groups (see cd._model_cd), or all of them
+        active = full | groups_of(x) | moved
+        x, acc, change = sweep(block, (x, acc, zero), active, _UNROLL)
+        moved = groups_of(x - x_old)
         if fit_col:
             safe = jnp.where(h_b > 0, h_b, 1.0)
             delta = jnp.where(h_b > 0, (g[Km] - curv(acc, Km, 1)[0]) / safe, 0.0)
@@ -408,7 +418,12 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
             lambda: extrapolate(x, acc, xs, accs, tried, ep),
             lambda: (x, acc, tried),
         )
-        return x, acc, ep + 1, change, xs, accs, tried
+        # a full sweep starts each block and follows a partial one that met
+        # eps: only a full sweep may stop the loop
+        swept = jnp.all(active)
+        full = (slot == m1 - 1) | ((change <= eps) & ~swept)
+        change = jnp.where(swept, change, jnp.inf)
+        return x, acc, ep + 1, change, xs, accs, tried, full, moved
 
     def cond(carry):
         ep, change = carry[2], carry[3]
@@ -419,8 +434,9 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
     xs = jnp.zeros((m1,) + x.shape, x.dtype)
     accs = jnp.zeros((m1,) + acc0.shape, x.dtype)
     tried = jnp.full(x.shape, 2, jnp.int8)  # last failed pattern (2: none yet)
-    carry = (x, acc0, 0, inf, xs, accs, tried)
-    x, _, ep, _, _, _, _ = lax.while_loop(cond, epoch, carry)
+    full = jnp.ones((), bool)
+    carry = (x, acc0, 0, inf, xs, accs, tried, full, jnp.zeros((K,), bool))
+    x, _, ep, *_ = lax.while_loop(cond, epoch, carry)
     return x, ep
 
 

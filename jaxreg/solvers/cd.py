@@ -236,6 +236,27 @@ def _anderson_weights(C):
     return z / jnp.sum(z)
 
 
+def sweep(step, carry, active, unroll):
+    """``carry = step(j, carry)`` for every ``j`` where ``active`` (a bool
+    vector over coordinates or blocks), in order, in loop trips of
+    ``unroll`` steps: the number of trips follows the active count, so an
+    inactive coordinate costs nothing. The last trip is padded with inactive
+    coordinates, or with the last one again: any coordinate step is a CD
+    step, and a repeated one changes nothing. Returns the carry."""
+    k = active.shape[0]
+    pad = -k % unroll
+    rank = jnp.where(active, jnp.cumsum(active), k + jnp.cumsum(~active)) - 1
+    order = jnp.full((k + pad,), k - 1, jnp.int32)
+    order = order.at[rank].set(jnp.arange(k, dtype=jnp.int32))
+
+    def trip(i, carry):
+        for u in range(unroll):
+            carry = step(order[i * unroll + u], carry)
+        return carry
+
+    return lax.fori_loop(0, (jnp.sum(active) + unroll - 1) // unroll, trip, carry)
+
+
 def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     """Cyclic CD on ``q(δ) = -gᵀδ + ½ δᵀHδ + Σⱼ hⱼ(xⱼ + δⱼ)`` from ``δ = 0``,
     with Anderson extrapolation and optional gap checks.
@@ -359,30 +380,12 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
         gap = certify(mc, combine(c, hist))
         return mc, jnp.where(jnp.isfinite(gap), gap, inf), tried
 
-    pad = -k % UNROLL  # the last trip's steps past k
-
-    def trip(i, carry):
-        order, mc_change = carry
-        for u in range(UNROLL):
-            mc_change = coord(order[i * UNROLL + u], mc_change)
-        return order, mc_change
-
     def epoch(carry):
         mc, ep, _, _, hist, tried, full, moved = carry
         zero = jnp.zeros((), x.dtype)
         x_old = model.coefs(mc)
-        # a full sweep, or one over the coordinates that are nonzero, free or
-        # moved in the last epoch (first, in order; the last trip is padded
-        # with others, or with the last coordinate again: any coordinate
-        # step is a CD step, and a repeated one changes nothing)
         active = full | (x_old != 0) | free | moved
-        rank = jnp.where(active, jnp.cumsum(active), k + jnp.cumsum(~active)) - 1
-        order = jnp.full((k + pad,), k - 1, jnp.int32)
-        order = order.at[rank].set(jnp.arange(k, dtype=jnp.int32))
-        n_active = jnp.sum(active)
-        _, (mc, change) = lax.fori_loop(
-            0, (n_active + UNROLL - 1) // UNROLL, trip, (order, (mc, zero))
-        )
+        mc, change = sweep(coord, (mc, zero), active, UNROLL)
         moved = model.coefs(mc) != x_old
         slot = ep % m1
         hist = tmap(lambda h, a: h.at[slot].set(a), hist, mc)
