@@ -149,14 +149,18 @@ def _describe_tree(treedef) -> str:
     return f"{_name(cls)}[{_describe(aux)}]({children})"
 
 
-def _describe_leaf(leaf) -> str:
+def _leaf_type(leaf):
+    """The abstract value (shape, dtype, weak type) of an argument leaf."""
     if isinstance(leaf, jax.core.Tracer):
         raise _Unnamed(leaf)
     if isinstance(leaf, jax.Array):
         devices = leaf.sharding.device_set
         if len(devices) > 1 or next(iter(devices)).platform != jax.default_backend():
             raise _Unnamed(leaf)  # sharded, or placed off the default backend
-    aval = jax.typeof(leaf)
+    return jax.typeof(leaf)
+
+
+def _describe_aval(aval) -> str:
     return f"{aval.dtype}{list(aval.shape)}{'~' if aval.weak_type else ''}"
 
 
@@ -187,6 +191,7 @@ class _StoredJit:
         self._signature = inspect.signature(fun)
         self._static = static_argnames
         self._programs: dict[str, _Program | None] = {}  # None: run self._jit
+        self._keys: dict[tuple, str] = {}  # what jax.jit would hash -> key
         functools.update_wrapper(self, fun)
 
     def __getattr__(self, name):  # lower, trace, eval_shape: jax.jit's
@@ -235,6 +240,23 @@ class _StoredJit:
         return program.out_tree.unflatten(out)
 
     def _key(self, static, treedef, leaves) -> str:
+        """The program's key (module docstring), remembered for what
+        :func:`jax.jit` would hash for the call (the static values and their
+        types, the tree structure, the leaves' abstract values and the
+        configuration): describing them costs about 0.3 ms per call."""
+        avals = tuple(map(_leaf_type, leaves))
+        config = tuple(getattr(jax.config, name) for name in _CONFIG)
+        static_types = tuple(map(type, static.values()))
+        seen = (tuple(static.items()), static_types, treedef, avals, config)
+        try:
+            return self._keys[seen]
+        except KeyError:
+            key = self._keys[seen] = self._describe_key(static, treedef, avals)
+            return key
+        except TypeError as error:  # an unhashable static value: jax.jit's
+            raise _Unnamed(static) from error
+
+    def _describe_key(self, static, treedef, avals) -> str:
         source = _source_digest()
         if source is None:
             raise _Unnamed(self._fun)
@@ -245,7 +267,7 @@ class _StoredJit:
                 _name(self._fun),
                 _describe(tuple(static.items())),
                 _describe_tree(treedef),
-                ";".join(map(_describe_leaf, leaves)),
+                ";".join(map(_describe_aval, avals)),
                 f"{device.platform}:{device.device_kind}",
                 *(f"{name}={getattr(jax.config, name)}" for name in _CONFIG),
             ]

@@ -82,6 +82,38 @@ def test_anything_that_shapes_the_program_changes_the_key(store, change):
     assert len(TRACES) == 2 and len(list(store.iterdir())) == 2
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"power": 3},
+        {"power": 2.0},  # equal to 2 and of equal hash, but a float
+        {"x": np.ones(6, np.float32)},
+        {"x": np.ones(5, np.int32)},
+        {"scale": np.float32(2.0)},
+    ],
+)
+def test_one_process_remembers_keys_per_signature(store, change):
+    """Within a process the key is remembered for what the call looks like
+    to jax.jit (static values and their types, tree, abstract leaves): the
+    same call finds its program again, and any change that shapes the
+    program gets a new key."""
+    args = {"x": np.ones(5, np.float32), "scale": 2.0, "shift": 1.0, "power": 2}
+    f = _new_process()
+    f(**args)
+    f(**{**args, "shift": 3.0})  # another value: the same program
+    assert len(TRACES) == 1 and len(f._keys) == 1
+    out = f(**{**args, **change})
+    assert len(TRACES) == 2 and len(list(store.iterdir())) == 2
+    expected = {**args, **change}
+    np.testing.assert_allclose(
+        out["y"],
+        _reference(
+            expected["x"], expected["scale"], expected["shift"], expected["power"]
+        ),
+        rtol=1e-6,
+    )
+
+
 def test_source_change_is_a_new_program(store, monkeypatch):
     x = np.ones(3, np.float32)
     _new_process()(x, 1.0, 0.0, power=1)
