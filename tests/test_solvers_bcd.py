@@ -261,6 +261,40 @@ def test_newton_on_nonzero_groups_cuts_epochs_on_correlated_features(lam, monkey
     assert 4 * epochs[0] <= 3 * epochs[1]
 
 
+def test_block_cd_finds_a_group_that_enters_after_its_sweep():
+    """Between full sweeps block CD sweeps the active groups only; group 0,
+    uncorrelated with the target but correlated (-0.5) with group 3, swept
+    after it, becomes violating only once group 3 has moved, and must enter
+    before the loop stops. (A block step is damped, L = 1.01·H_kk, so each
+    epoch moves a little: eps = 1e-4 lets a partial epoch meet it.)"""
+    from jaxreg import penalties
+    from jaxreg.solvers import bcd
+    from jaxreg.solvers.design import DenseDesign
+
+    K, m, lam = 4, 2, 0.1
+    H = np.eye(K * m)
+    H[0, 6] = H[6, 0] = -0.5
+    g = np.array([0.0, 0, 0, 0, 1, 1, 1, 1])
+    n = K * m
+    A = np.sqrt(n) * np.linalg.cholesky(H)  # H = A diag(1/n) Aᵀ
+    with jax.enable_x64(True):
+        cols = jnp.asarray(A)
+        design = DenseDesign(cols, jnp.zeros(n), jnp.zeros(n))
+        idx = jnp.arange(n).reshape(K, m)
+        model = bcd._model(design, idx, cols, jnp.full(n, 1 / n), K, m, True)
+        pen = penalties.BlockGroupLasso(jnp.asarray(lam), None)
+        x, _ = bcd._model_bcd(
+            model, jnp.asarray(g), jnp.zeros(n), pen, K, m, 1e-4, 1000
+        )
+    x = np.asarray(x)
+    r, xb = (g - H @ x).reshape(K, m), x.reshape(K, m)
+    norms = np.linalg.norm(xb, axis=1)
+    assert norms[0] > 0.05
+    on = np.linalg.norm(r - lam * xb / np.where(norms > 0, norms, 1)[:, None], axis=1)
+    kkt = np.where(norms > 0, on, np.maximum(np.linalg.norm(r, axis=1) - lam, 0))
+    assert kkt.max() < 1e-3
+
+
 @pytest.mark.parametrize("p0", [1, 64])
 def test_compiled_path_of_folds_equals_skglm_at_each_strength_x64(p0):
     """Two folds' paths (sample weights with zeros on held-out rows, the
