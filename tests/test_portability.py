@@ -185,6 +185,10 @@ def test_solvers_accept_row_sharded_X_and_match():
     rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("rows", None))
     X_sharded = jax.device_put(jnp.asarray(X), rows)
     assert len(X_sharded.sharding.device_set) == 8
+    design = jr.solvers.base.prepare(
+        X_sharded, y, jr.solvers.Quadratic, fit_intercept=True
+    ).design
+    assert len(design.XT.sharding.device_set) == 8  # stays sharded
     for solve, target in (
         (lambda A, t: jr.lasso(A, t, 0.05, tol=1e-6), y),
         (lambda A, t: jr.logistic_regression(A, t, 0.01, tol=1e-6), labels),
