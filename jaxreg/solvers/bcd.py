@@ -93,6 +93,7 @@ from jaxreg.solvers.cd import (
     Budget,
     _anderson_weights,
     _top_k,
+    after_sweep,
     prox_newton_update,
     run_buckets,
     sweep,
@@ -418,11 +419,7 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
             lambda: extrapolate(x, acc, xs, accs, tried, ep),
             lambda: (x, acc, tried),
         )
-        # a full sweep starts each block and follows a partial one that met
-        # eps: only a full sweep may stop the loop
-        swept = jnp.all(active)
-        full = (slot == m1 - 1) | ((change <= eps) & ~swept)
-        change = jnp.where(swept, change, jnp.inf)
+        change, full = after_sweep(active, change, eps, slot == m1 - 1)
         return x, acc, ep + 1, change, xs, accs, tried, full, moved
 
     def cond(carry):

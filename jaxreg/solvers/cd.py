@@ -257,6 +257,17 @@ def sweep(step, carry, active, unroll):
     return lax.fori_loop(0, (jnp.sum(active) + unroll - 1) // unroll, trip, carry)
 
 
+def after_sweep(active, change, eps, block_end):
+    """``(change, full)`` after a :func:`sweep` over ``active``: the largest
+    change as the stopping test sees it (``inf`` after a partial sweep, so
+    that only a full sweep may stop the loop) and whether the next sweep is
+    full (at the start of each block, and after a partial sweep that met
+    ``eps``: the coordinates it skipped must be checked)."""
+    swept = jnp.all(active)
+    full = block_end | ((change <= eps) & ~swept)
+    return jnp.where(swept, change, jnp.inf).astype(change.dtype), full
+
+
 def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     """Cyclic CD on ``q(δ) = -gᵀδ + ½ δᵀHδ + Σⱼ hⱼ(xⱼ + δⱼ)`` from ``δ = 0``,
     with Anderson extrapolation and optional gap checks.
@@ -394,11 +405,7 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
             lambda: end_of_block(mc, hist, tried, ep),
             lambda: (mc, inf, tried),
         )
-        # a block starts with a full sweep, and so does the epoch after a
-        # partial one that converged: only a full sweep may stop the loop
-        swept = jnp.all(active)
-        full = (slot == m1 - 1) | ((change <= eps) & ~swept)
-        change = jnp.where(swept, change, inf)
+        change, full = after_sweep(active, change, eps, slot == m1 - 1)
         return mc, ep + 1, change, gap, hist, tried, full, moved
 
     def cond(carry):
