@@ -253,3 +253,33 @@ def test_a_stored_program_that_does_not_fit_its_call_is_exported_afresh(store):
     out = _new_process()(x, 2.0, 1.0, power=1)
     np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 1))
     assert len(TRACES) == 3 and five.read_bytes() != three.read_bytes()
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_cpu_compiler_options_apply_at_top_level_only(store, monkeypatch, stored):
+    # an option XLA rejects shows where they are tried: a call nested in a
+    # trace (JAX refuses compiler options there) runs without them; a
+    # top-level call, stored or not (cache switched off), tries them and,
+    # rejected, drops them for the process
+    if not stored:
+        monkeypatch.setenv("JAXREG_COMPILATION_CACHE", "0")
+    monkeypatch.setattr(_programs, "CPU_COMPILER_OPTIONS", {"xla_no_such_option": 1})
+    f = stored_jit(_affine, static_argnames="power")
+    x = np.arange(3, dtype=np.float32)
+    nested = jax.jit(lambda s: f(x, s, 1.0, power=2)["y"])(2.0)
+    constants = jax.jit(lambda: f(x, 3.0, 0.0, power=1)["y"])()  # no tracer
+    assert _programs.CPU_COMPILER_OPTIONS  # not tried
+    out = f(x, 2.0, 1.0, power=2)
+    assert _programs.CPU_COMPILER_OPTIONS == {}  # tried, rejected, dropped
+    np.testing.assert_allclose(nested, _reference(x, 2.0, 1.0, 2), rtol=1e-6)
+    np.testing.assert_allclose(constants, _reference(x, 3.0, 0.0, 1), rtol=1e-6)
+    np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 2), rtol=1e-6)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="No such compile option"):
+        jax.jit(lambda x: x, compiler_options={"xla_no_such_option": 1})(x)
+
+
+def test_this_xla_knows_the_cpu_compiler_options(store):
+    x = np.arange(3, dtype=np.float32)
+    out = stored_jit(_affine, static_argnames="power")(x, 2.0, 1.0, power=2)
+    np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 2), rtol=1e-6)
+    assert _programs.CPU_COMPILER_OPTIONS == {"xla_cpu_use_fusion_emitters": False}

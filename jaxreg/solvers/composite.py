@@ -110,6 +110,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxreg._programs import tuned_jit
 from jaxreg._pytree import register_dataclass
 from jaxreg._validation import (
     check_float_array,
@@ -473,7 +474,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
     return s.x, (s.k, rel, s.step, s.failed, done(s, rel))
 
 
-@functools.partial(jax.jit, static_argnames=("fun", "opts"))
+@tuned_jit(static_argnames=("fun", "opts"))
 def _solve(fun, init_params, penalty, args, tol, step0, opts: _Options):
     def solve(init, theta, static):
         args, penalty = theta

@@ -32,7 +32,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +39,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg import penalties
+from jaxreg._programs import tuned_jit
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.solvers.base import SolverResult, check_X_y, prepare, warn_not_converged
 from jaxreg.solvers.datafits import Quadratic, duality_gap, lipschitz
@@ -50,9 +50,7 @@ def _at(penalty, strength):
     return dataclasses.replace(penalty, strength=strength)
 
 
-@functools.partial(
-    jax.jit, static_argnames=("fit_intercept", "max_iter", "check_every")
-)
+@tuned_jit(static_argnames=("fit_intercept", "max_iter", "check_every"))
 def _fista_batched(
     design, datafit, penalty, strengths, tol_abs, fit_intercept, max_iter, check_every
 ):
@@ -164,7 +162,7 @@ def _group_gap_terms(penalty, W, V):
     return s * jnp.sum(w_norms) - scale * jnp.sum(W * V), scale
 
 
-@functools.partial(jax.jit, static_argnames=("coef_shape", "max_iter", "check_every"))
+@tuned_jit(static_argnames=("coef_shape", "max_iter", "check_every"))
 def _fista_group(design, datafit, coef_shape, penalty, tol_abs, max_iter, check_every):
     lip = lipschitz(datafit, design)
 

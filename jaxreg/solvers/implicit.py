@@ -79,6 +79,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxreg._programs import tuned_jit
+
 __all__ = [
     "LINEAR_SOLVERS",
     "fixed_point_vjp",
@@ -282,7 +284,7 @@ def support_argmin_vjp(
 
 # compiled once per objective (a module-level function keeps its cache) and
 # shape: an eager jax.grad would otherwise run the CG solve op by op
-_jit_support_argmin_vjp = jax.jit(
+_jit_support_argmin_vjp = tuned_jit(
     support_argmin_vjp, static_argnames=("objective", "tol", "max_iter")
 )
 

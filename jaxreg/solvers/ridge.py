@@ -38,7 +38,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg import penalties
-from jaxreg._programs import stored_jit
+from jaxreg._programs import stored_jit, tuned_jit
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.solvers.base import (
     SolverResult,
@@ -94,7 +94,7 @@ def _ridge_direct(design, datafit, lam, exact):
     return w, _gap(design, datafit, w, lam)
 
 
-@functools.partial(jax.jit, static_argnames="max_iter")
+@tuned_jit(static_argnames="max_iter")
 def _ridge_cg(design, datafit, lam, tol_abs, max_iter):
     sqa = jnp.sqrt(datafit.weights)
     wide = design.n_features > design.n_samples
