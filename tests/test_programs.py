@@ -40,6 +40,18 @@ def store(tmp_path, monkeypatch):
     return tmp_path / "programs"
 
 
+def _programs_in(store):
+    return sorted(store.glob("*.jaxprog"))
+
+
+def _without_executables(store):
+    """The stored programs, their executables deleted (as on another
+    machine), so that a new process reads the programs."""
+    for path in store.glob("*.jaxexe"):
+        path.unlink()
+    return _programs_in(store)
+
+
 def _new_process():
     return stored_jit(_affine, static_argnames="power")
 
@@ -51,7 +63,7 @@ def _reference(x, scale, shift, power):
 def test_second_process_loads_without_tracing(store):
     x = np.linspace(0.0, 1.0, 5, dtype=np.float32)
     first = _new_process()(x, 2.0, 1.0, power=2)
-    assert TRACES == [2] and len(list(store.iterdir())) == 1
+    assert TRACES == [2] and len(_programs_in(store)) == 1
     again = _new_process()(x, 2.0, 1.0, power=2)
     assert TRACES == [2]  # loaded: the function did not run
     for out in (first, again):
@@ -79,7 +91,7 @@ def test_anything_that_shapes_the_program_changes_the_key(store, change):
             f(**{**args, **change})
         return
     f(**{**args, **change})
-    assert len(TRACES) == 2 and len(list(store.iterdir())) == 2
+    assert len(TRACES) == 2 and len(_programs_in(store)) == 2
 
 
 @pytest.mark.parametrize(
@@ -103,7 +115,7 @@ def test_one_process_remembers_keys_per_signature(store, change):
     f(**{**args, "shift": 3.0})  # another value: the same program
     assert len(TRACES) == 1 and len(f._keys) == 1
     out = f(**{**args, **change})
-    assert len(TRACES) == 2 and len(list(store.iterdir())) == 2
+    assert len(TRACES) == 2 and len(_programs_in(store)) == 2
     expected = {**args, **change}
     np.testing.assert_allclose(
         out["y"],
@@ -154,7 +166,7 @@ def test_users_classes_tracers_and_jax_default_device_run_jitted(store):
 def test_unreadable_file_is_replaced(store):
     x = np.ones(4, np.float32)
     _new_process()(x, 1.0, 1.0, power=1)
-    (path,) = store.iterdir()
+    (path,) = _without_executables(store)
     path.write_bytes(b"not a program")
     out = _new_process()(x, 1.0, 1.0, power=1)
     np.testing.assert_allclose(out["y"], 2.0)
@@ -172,7 +184,7 @@ def _with_callback(x):
 def test_unexportable_program_runs_jitted_and_is_not_retried(store):
     x = np.zeros(2, np.float32)
     np.testing.assert_allclose(stored_jit(_with_callback)(x), 1.0)
-    (path,) = store.iterdir()
+    (path,) = store.iterdir()  # and no executable
     assert path.read_bytes() == b""  # the marker
     traces = len(TRACES)
     np.testing.assert_allclose(stored_jit(_with_callback)(x), 1.0)
@@ -182,9 +194,10 @@ def test_unexportable_program_runs_jitted_and_is_not_retried(store):
 
 def test_least_recently_used_programs_are_evicted(store, monkeypatch):
     monkeypatch.setattr(_programs, "MAX_PROGRAMS", 2)
+    monkeypatch.setattr(_programs, "MAX_EXECUTABLES", 2)
     for n in (1, 2, 3):
         _new_process()(np.ones(n, np.float32), 1.0, 0.0, power=1)
-    assert len(list(store.iterdir())) == 2
+    assert len(_programs_in(store)) == 2 and len(list(store.glob("*.jaxexe"))) == 2
     _new_process()(np.ones(1, np.float32), 1.0, 0.0, power=1)
     assert TRACES == [1, 1, 1, 1]  # the oldest (n = 1) was exported again
 
@@ -207,7 +220,7 @@ def test_unreadable_source_stores_nothing(store, monkeypatch):
 def test_damaged_file_is_detected_and_replaced(store):
     x = np.arange(4, dtype=np.float32)
     _new_process()(x, 2.0, 1.0, power=1)
-    (path,) = store.iterdir()
+    (path,) = _without_executables(store)
     blob = bytearray(path.read_bytes())
     blob[len(blob) // 2] ^= 0xFF  # one flipped byte inside the program
     path.write_bytes(bytes(blob))
@@ -238,17 +251,17 @@ def test_jit_settings_are_honoured(store):
     with jax.numpy_rank_promotion("allow"):
         _new_process()(x, 1.0, 0.0, power=1)
     _new_process()(x, 1.0, 0.0, power=1)  # the suite's "raise": another key
-    assert len(list(store.iterdir())) == 2
+    assert len(_programs_in(store)) == 2
 
 
 def test_a_stored_program_that_does_not_fit_its_call_is_exported_afresh(store):
     # a valid file under another call's name (copied by hand): its program
     # expects other shapes; the call exports its own instead of failing
     _new_process()(np.ones(3, np.float32), 1.0, 0.0, power=1)
-    (three,) = store.iterdir()
+    (three,) = _programs_in(store)
     x = np.arange(5, dtype=np.float32)
     _new_process()(x, 1.0, 0.0, power=1)
-    (five,) = set(store.iterdir()) - {three}
+    (five,) = set(_without_executables(store)) - {three}
     five.write_bytes(three.read_bytes())
     out = _new_process()(x, 2.0, 1.0, power=1)
     np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 1))
@@ -283,3 +296,90 @@ def test_this_xla_knows_the_cpu_compiler_options(store):
     out = stored_jit(_affine, static_argnames="power")(x, 2.0, 1.0, power=2)
     np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 2), rtol=1e-6)
     assert _programs.CPU_COMPILER_OPTIONS == {"xla_cpu_use_fusion_emitters": False}
+
+
+def test_second_process_runs_the_stored_executable(store, monkeypatch):
+    x = np.linspace(0.0, 1.0, 5, dtype=np.float32)
+    first = _new_process()(x, 2.0, 1.0, power=2)
+    (program,) = _programs_in(store)
+    (executable,) = store.glob("*.jaxexe")
+    program.unlink()  # the executable alone serves: no lowering, no export
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the program was lowered")
+
+    monkeypatch.setattr(jax.export, "deserialize", refuse)
+    monkeypatch.setattr(jax.stages.Traced, "lower", refuse)
+    again = _new_process()(x, 2.0, 1.0, power=2)
+    assert TRACES == [2]
+    np.testing.assert_array_equal(first["y"], again["y"])
+    np.testing.assert_array_equal(first["sum"], again["sum"])
+    assert again["y"].dtype == jnp.float32
+
+
+def test_executable_of_another_host_is_not_loaded(store, monkeypatch):
+    x = np.arange(4, dtype=np.float32)
+    _new_process()(x, 2.0, 1.0, power=1)
+    (mine,) = store.glob("*.jaxexe")
+    monkeypatch.setattr(_programs, "_host", lambda: "0" * 16)  # other CPU features
+    loaded = []
+    real = _programs.serialize_executable.deserialize_and_load
+    monkeypatch.setattr(
+        _programs.serialize_executable,
+        "deserialize_and_load",
+        lambda *a, **k: loaded.append(1) or real(*a, **k),
+    )
+    out = _new_process()(x, 2.0, 1.0, power=1)
+    np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 1))
+    assert loaded == [] and TRACES == [1]  # compiled from the stored program
+    assert len(list(store.glob("*.jaxexe"))) == 2 and mine.exists()
+
+
+def test_damaged_executable_is_replaced(store):
+    x = np.arange(4, dtype=np.float32)
+    _new_process()(x, 2.0, 1.0, power=1)
+    (path,) = store.glob("*.jaxexe")
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    out = _new_process()(x, 2.0, 1.0, power=1)
+    np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 1))
+    assert TRACES == [1] and path.read_bytes() != bytes(blob)
+
+
+def test_arrays_on_another_device_run_jitted(store):
+    # a stored executable runs on the default device only
+    x = jax.device_put(np.arange(3, dtype=np.float32), jax.devices()[-1])
+    out = _new_process()(x, 2.0, 1.0, power=1)
+    np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 1))
+    assert out["y"].devices() == {jax.devices()[-1]} and not store.exists()
+
+
+class _FakeCompiled:
+    def __init__(self, text):
+        self.text = text
+
+    def as_text(self):
+        return self.text
+
+
+def test_executables_calling_other_kernels_are_not_stored(store, monkeypatch):
+    # a stored executable skips the lowering that registers the kernels it
+    # calls: only XLA's own TopK and LAPACK (registered on load) are known
+    monkeypatch.setattr(
+        _programs.serialize_executable, "serialize", lambda c: ("exe", None, None)
+    )
+    store.mkdir(parents=True)
+    path = store / "key.jaxprog"
+    for targets, stored in [
+        ([], True),
+        (["TopK", "lapack_sgesdd_ffi"], True),
+        (["TopK", "cusolver_getrf_ffi"], False),
+        (["my_kernel"], False),
+    ]:
+        text = " ".join(f'custom_call_target="{t}"' for t in targets)
+        _programs._store_executable(path, _FakeCompiled(text), out_tree=None)
+        files = list(store.glob("*.jaxexe"))
+        assert bool(files) == stored, targets
+        for f in files:
+            f.unlink()
