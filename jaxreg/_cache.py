@@ -1,7 +1,7 @@
 """JAX's persistent compilation cache, on by default for jaxreg's solvers.
 
 A solver's first call in a new process spends most of its time compiling (about
-1.5 s per working-set bucket on a 2-core CPU); the compiled programs do not
+1.2 s per working-set bucket on a 2-core CPU); the compiled programs do not
 change between processes. Importing jaxreg therefore points JAX's persistent
 compilation cache (``jax_compilation_cache_dir``) at a per-user directory, so
 that later processes load the programs instead of compiling them:
@@ -20,7 +20,8 @@ that later processes load the programs instead of compiling them:
 JAX's cache is process-wide: the user's own programs are cached too. It takes
 effect only if jaxreg is imported before the process's first compilation (JAX
 reads the setting once). Beside it, :mod:`jaxreg._programs` stores the
-solvers' lowered programs, so that later processes also skip tracing.
+solvers' lowered programs and their executables, so that later processes
+also skip tracing and lowering.
 """
 
 from __future__ import annotations
