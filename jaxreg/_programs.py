@@ -10,12 +10,14 @@ working-set bucket of the coordinate-descent solver that is 0.3–0.4 s of the
 later process with the same inputs deserializes it (about 1 ms) instead of
 tracing. Beside it goes the executable XLA compiled from it
 (``<key>.<host>.jaxexe``, compressed, where ``<host>`` hashes the machine's
-architecture and CPU features), so that a later process on the same machine
-loads that (about 0.1 s per working-set program) and skips lowering and JAX's
-cache look-up as well: another 0.1 s per program, and about 0.1 s once per
-process that JAX's exported calls spend initialising LAPACK on CPU. Where no
-executable is stored (another machine, a backend that cannot serialize it),
-the program compiles through JAX's cache.
+name, architecture, CPU model and features), so that a later process on the
+same machine loads that (about 0.1 s per working-set program) and skips
+lowering and JAX's cache look-up as well: another 0.1 s per program, and
+about 0.1 s once per process that JAX's exported calls spend initialising
+LAPACK on CPU. Where no executable is stored (another machine, a backend that
+cannot serialize it, a program calling kernels other than XLA's TopK and
+LAPACK, which JAX registers only when it lowers a call to them), the program
+compiles through JAX's cache.
 
 A program is stored only when everything that shapes it is known exactly:
 
@@ -486,14 +488,20 @@ def _load_executable(path: pathlib.Path) -> _Program | None:
 
 @functools.cache
 def _host() -> str:
-    """The host's architecture and CPU features, hashed: a CPU executable is
-    compiled for the instructions of the machine that compiled it."""
+    """The machine's name, architecture and CPU model and features, hashed: a
+    CPU executable is compiled for the instructions of the machine that
+    compiled it, and a cache directory may be shared by several machines."""
+    lines = []
     try:
         with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        flags = ""
-    text = f"{platform.machine()} {platform.processor()} {flags}"
+            for line in f:
+                if line.startswith(("model name", "flags")) and line not in lines:
+                    lines.append(line)
+                if len(lines) == 2:
+                    break
+    except OSError:  # not Linux: the name and architecture alone
+        pass
+    text = " ".join([platform.node(), platform.machine(), platform.processor(), *lines])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
