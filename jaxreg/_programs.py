@@ -247,7 +247,7 @@ def _tuned(tuned, plain):
     if CPU_COMPILER_OPTIONS and jax.default_backend() == "cpu" and _top_level():
         try:
             return tuned()
-        except jax.errors.JaxRuntimeError as error:
+        except RuntimeError as error:  # JAX's runtime error, in every version
             if "No such compile option" not in str(error):
                 raise
             CPU_COMPILER_OPTIONS.clear()  # this XLA does not know them
