@@ -48,12 +48,16 @@ XLA's loop emitters instead of its newer fusion emitters, which compile a
 program runs), and an XLA that does not know them drops them for the rest of
 the process. JAX's cache keys include them.
 
-Files are written atomically with a SHA-256 checksum of their content; one
-that is unreadable, fails its checksum, or holds a program that does not run
-for its call (a file copied by hand) is exported again and replaced, and the
-least recently used beyond :data:`MAX_PROGRAMS` programs and
-:data:`MAX_EXECUTABLES` executables are deleted. The checksum
-guards against damage, not against tampering: like JAX's own cache, the
+Files are written atomically with a SHA-256 checksum of their name and
+content; one that is unreadable, fails its checksum (a damaged or a renamed
+file), or holds a program that does not run for its call is exported again
+and replaced, and the least recently used beyond :data:`MAX_PROGRAMS`
+programs and :data:`MAX_EXECUTABLES` executables are deleted. An executable
+is stored only when XLA compiled it afresh: XLA:CPU cannot serialize one it
+loaded from JAX's cache (the file lacks its kernels), and the first run of a
+loaded executable waits for its result, so that such a failure is caught and
+the file deleted. The checksum guards against damage, not against
+tampering: like JAX's own cache, the
 directory must be writable only by its user. Warnings raised while tracing
 are raised only by the process that exports (the solvers raise none there;
 their convergence warnings come after the compiled call).
@@ -112,6 +116,16 @@ _JIT_ONLY = ("jax_disable_jit", "jax_debug_nans", "jax_debug_infs", "jax_enable_
 # XLA:CPU compiles the solvers' loops 30-40 % faster with its loop emitters
 # (module docstring); emptied when XLA rejects them
 CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+
+_CACHE_HITS = [0]  # JAX's persistent-cache hits in this process
+
+
+def _count_cache_hit(event: str, **kwargs) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        _CACHE_HITS[0] += 1
+
+
+jax.monitoring.register_event_listener(_count_cache_hit)
 
 # registers LAPACK's kernels, which JAX does when it lowers a call to them
 _initialize_lapack = getattr(jax_linalg, "initialize_lapack", None)
@@ -264,16 +278,25 @@ class _Program:
         self.loaded = loaded
         self.exported = exported
         self.compiled = compiled
+        self._unchecked = compiled is not None  # a loaded executable
 
     def __call__(self, leaves, path):
         if self.compiled is None:
             lowered = jax.jit(self.exported.call).lower(*leaves)
+            hits = _CACHE_HITS[0]
             self.compiled = _tuned(
                 lambda: lowered.compile(compiler_options=CPU_COMPILER_OPTIONS),
                 lowered.compile,
             )
-            _store_executable(path, self.compiled, self.out_tree)
-        return self.compiled(*leaves)
+            # XLA:CPU cannot serialize an executable that it loaded from
+            # JAX's cache: the file would lack its kernels (jax 0.10.2)
+            if _CACHE_HITS[0] == hits:
+                _store_executable(path, self.compiled, self.out_tree)
+        out = self.compiled(*leaves)
+        if self._unchecked:  # its first run: an error (a kernel the file
+            jax.block_until_ready(out)  # lacks) surfaces here, not later
+            self._unchecked = False
+        return out
 
 
 def stored_jit(fun=None, *, static_argnames=()):
@@ -332,8 +355,10 @@ class _StoredJit:
         except Exception:
             if not program.loaded:
                 raise
-            # a stored program this process cannot run (a file copied or
-            # renamed by hand): exported afresh, as jax.jit would have
+            # a stored program or executable this process cannot run (a file
+            # copied by hand, an executable without its kernels): exported
+            # afresh, as jax.jit would have
+            _executable_path(path).unlink(missing_ok=True)
             program = self._export(path, static, treedef, leaves)
             self._programs[key] = program
             if program is None:
@@ -400,26 +425,30 @@ class _StoredJit:
                 raise
             _write(path, b"")  # not exportable (a custom call without
             return None  # a stability guarantee, a host callback)
-        _write(path, _sealed(payload))
+        _write(path, payload)
         return _Program(out_trees[0], loaded=False, exported=exported)
 
 
 _ABSENT = object()  # no usable file: the program is exported
 
 
-def _sealed(payload: bytes) -> bytes:
-    return hashlib.sha256(payload).digest() + payload
+def _checksum(path: pathlib.Path, payload: bytes) -> bytes:
+    """The SHA-256 of a file's name and content: a file copied under another
+    key's name (a program for other static arguments, with the same shapes)
+    fails it."""
+    return hashlib.sha256(path.name.encode() + b"\0" + payload).digest()
 
 
 def _unsealed(path: pathlib.Path) -> bytes | None:
     """A file's payload (``None`` when unreadable or when its checksum fails:
-    a damaged disk block, a broken write); marks it recently used."""
+    a damaged disk block, a broken write, a file renamed); marks it recently
+    used."""
     try:
         blob = path.read_bytes()
     except OSError:
         return None
     digest, payload = blob[:32], blob[32:]
-    if blob and hashlib.sha256(payload).digest() != digest:
+    if blob and _checksum(path, payload) != digest:
         return None
     try:
         os.utime(path)  # recently used
@@ -463,7 +492,7 @@ def _store_executable(path, compiled, out_tree) -> None:
         blob = pickle.dumps((executable, out_tree, bool(lapack)))
     except Exception:
         return
-    _write(_executable_path(path), _sealed(zlib.compress(blob)))
+    _write(_executable_path(path), zlib.compress(blob))
 
 
 def _load_executable(path: pathlib.Path) -> _Program | None:
@@ -505,9 +534,11 @@ def _host() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _write(path: pathlib.Path, blob: bytes) -> None:
-    """Atomic write; then the least recently used files of its kind beyond
-    their limit (:data:`MAX_PROGRAMS`, :data:`MAX_EXECUTABLES`) go."""
+def _write(path: pathlib.Path, payload: bytes) -> None:
+    """Atomic write of the payload after its checksum (an empty payload
+    alone); then the least recently used files of its kind beyond their
+    limit (:data:`MAX_PROGRAMS`, :data:`MAX_EXECUTABLES`) go."""
+    blob = _checksum(path, payload) + payload if payload else b""
     directory = path.parent
     tmp = None
     try:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 _REPORT = """
@@ -121,7 +122,6 @@ def test_second_process_loads_the_solver_programs(tmp_path):
     assert second["exports"] == []
     assert second["hits"] >= 9  # the stored programs and setups at least
     import jax.numpy as jnp  # noqa: F401  (the script's names, cache off)
-    import numpy as np
 
     import jaxreg as jr
     from jaxreg.linear_model import LassoCV, RidgeCV  # noqa: F401
@@ -131,3 +131,43 @@ def test_second_process_loads_the_solver_programs(tmp_path):
     for name, expected in scope["out"].items():
         np.testing.assert_array_equal(first["out"][name], expected, err_msg=name)
         np.testing.assert_array_equal(second["out"][name], expected, err_msg=name)
+
+
+_BLIND = """
+from jaxreg import _programs
+class _Blind(list):  # misses JAX's cache hits: stores what it should not
+    def __setitem__(self, i, v):
+        pass
+_programs._CACHE_HITS = _Blind([0])
+"""
+
+
+def test_executables_from_jax_cache_hits_are_not_stored_or_are_recovered(tmp_path):
+    """XLA:CPU cannot serialize an executable it loaded from JAX's cache (the
+    file lacks its kernels): a program compiled from a cache hit (its files
+    deleted, JAX's cache kept) stores no executable, and one stored anyway
+    fails its first run, is deleted, and the call still returns the right
+    result."""
+    cache = tmp_path / "cache"
+    programs = cache / "programs"
+    first = _run(_FIT, tmp_path, JAXREG_COMPILATION_CACHE=str(cache))
+    assert list(programs.glob("*.jaxexe"))  # compiled afresh: stored
+
+    for path in programs.iterdir():
+        path.unlink()
+    second = _run(_FIT, tmp_path, JAXREG_COMPILATION_CACHE=str(cache))
+    assert second["exports"] and second["hits"] >= 9
+    assert not list(programs.glob("*.jaxexe"))
+
+    for path in programs.iterdir():
+        path.unlink()
+    _run(_BLIND + _FIT, tmp_path, JAXREG_COMPILATION_CACHE=str(cache))
+    broken = list(programs.glob("*.jaxexe"))
+    assert broken  # stored from cache hits: without their kernels
+    third = _run(_FIT, tmp_path, JAXREG_COMPILATION_CACHE=str(cache))
+    assert not any(path.exists() for path in broken)
+    fourth = _run(_FIT, tmp_path, JAXREG_COMPILATION_CACHE=str(cache))
+    assert fourth["exports"] == []
+    for run in (second, third, fourth):
+        for name, expected in first["out"].items():
+            np.testing.assert_array_equal(run["out"][name], expected, err_msg=name)

@@ -383,3 +383,17 @@ def test_executables_calling_other_kernels_are_not_stored(store, monkeypatch):
         assert bool(files) == stored, targets
         for f in files:
             f.unlink()
+
+
+def test_renamed_files_fail_their_checksum(store):
+    # a file copied under another key's name (static arguments differ, shapes
+    # alike) would run the other program: its checksum covers its name
+    x = np.arange(4, dtype=np.float32)
+    _new_process()(x, 2.0, 1.0, power=1)
+    _new_process()(x, 2.0, 1.0, power=2)
+    for pattern in ("*.jaxexe", "*.jaxprog"):
+        one, two = sorted(store.glob(pattern), key=lambda p: p.stat().st_mtime)
+        one.write_bytes(two.read_bytes())
+    out = _new_process()(x, 2.0, 1.0, power=1)
+    np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 1))
+    assert TRACES == [1, 2, 1]  # exported afresh
