@@ -358,7 +358,7 @@ class _StoredJit:
             # a stored program or executable this process cannot run (a file
             # copied by hand, an executable without its kernels): exported
             # afresh, as jax.jit would have
-            _executable_path(path).unlink(missing_ok=True)
+            _discard(_executable_path(path))
             program = self._export(path, static, treedef, leaves)
             self._programs[key] = program
             if program is None:
@@ -497,8 +497,13 @@ def _store_executable(path, compiled, out_tree) -> None:
 
 def _load_executable(path: pathlib.Path) -> _Program | None:
     """The program's stored executable, which skips lowering and JAX's cache
-    look-up (0.1 s per program); ``None`` where there is none."""
-    payload = _unsealed(_executable_path(path))
+    look-up (0.1 s per program); ``None`` where there is none, or none that
+    loads (the file is deleted: it would only be read and rejected again,
+    as its program's next compilation, from JAX's cache, stores nothing)."""
+    path = _executable_path(path)
+    payload = _unsealed(path)
+    if payload is None and path.exists():  # damaged
+        _discard(path)
     if not payload:
         return None
     try:
@@ -510,9 +515,17 @@ def _load_executable(path: pathlib.Path) -> _Program | None:
         compiled = serialize_executable.deserialize_and_load(
             executable, in_tree, flat_tree, execution_devices=jax.devices()[:1]
         )
-    except Exception:  # from another version's writer
+    except Exception:  # damaged beyond its checksum
+        _discard(path)
         return None
     return _Program(out_tree, loaded=True, compiled=compiled)
+
+
+def _discard(path: pathlib.Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # a read-only directory
+        pass
 
 
 @functools.cache

@@ -335,16 +335,23 @@ def test_executable_of_another_host_is_not_loaded(store, monkeypatch):
     assert len(list(store.glob("*.jaxexe"))) == 2 and mine.exists()
 
 
-def test_damaged_executable_is_replaced(store):
+@pytest.mark.parametrize("cache_hit", [False, True])
+def test_damaged_executable_is_replaced_or_deleted(store, monkeypatch, cache_hit):
     x = np.arange(4, dtype=np.float32)
     _new_process()(x, 2.0, 1.0, power=1)
     (path,) = store.glob("*.jaxexe")
     blob = bytearray(path.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     path.write_bytes(bytes(blob))
+    if cache_hit:  # the recompilation comes from JAX's cache: nothing stored
+        monkeypatch.setattr(_programs, "_store_executable", lambda *args: None)
     out = _new_process()(x, 2.0, 1.0, power=1)
     np.testing.assert_allclose(out["y"], _reference(x, 2.0, 1.0, 1))
-    assert TRACES == [1] and path.read_bytes() != bytes(blob)
+    assert TRACES == [1]  # compiled from the stored program
+    if cache_hit:
+        assert not path.exists()
+    else:
+        assert path.read_bytes() != bytes(blob)
 
 
 def test_arrays_on_another_device_run_jitted(store):
