@@ -249,6 +249,10 @@ class _Jit:
             raise AttributeError(name)
         return getattr(self.plain, name)
 
+    def _cache_size(self) -> int:
+        """Programs compiled in this process, with and without the options."""
+        return self.plain._cache_size() + self._tuned._cache_size()
+
     def __call__(self, *args, **kwargs):
         return _tuned(
             lambda: self._tuned(*args, **kwargs), lambda: self.plain(*args, **kwargs)
@@ -322,7 +326,7 @@ class _StoredJit:
     def __getattr__(self, name):  # lower, trace, eval_shape: jax.jit's
         if name == "_jit":
             raise AttributeError(name)
-        return getattr(self._jit.plain, name)
+        return getattr(self._jit, name)
 
     def __call__(self, *args, **kwargs):
         directory = program_directory()

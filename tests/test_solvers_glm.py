@@ -219,6 +219,7 @@ def test_no_recompile_on_second_call(diabetes):
     X, y = diabetes
     lasso(X, y, 0.1)
     before = cd._solve_bucket._cache_size()
+    assert before >= 1
     lasso(X, y, 0.2)
     lasso(X * 2.0, y + 1.0, 0.1)
     assert cd._solve_bucket._cache_size() == before
