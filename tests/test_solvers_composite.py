@@ -18,6 +18,7 @@ from scipy import optimize
 import jaxreg as jr
 from jaxreg import prox
 from jaxreg.solvers import ConvergenceWarning, projected_gradient, proximal_gradient
+from jaxreg.solvers.composite import _power_iteration, lipschitz_estimate
 from jaxreg.solvers.fista import group_lasso_regression
 
 
@@ -288,6 +289,26 @@ def test_lipschitz_1e7_converges_without_nan(regression):
         assert np.all(np.isfinite(res.params))
         ref = jr.lasso(X, y, 0.1, fit_intercept=False, tol=1e-7)
         np.testing.assert_allclose(c * res.params, ref.coef, atol=1e-4)
+
+
+def test_power_iteration_gives_the_lipschitz_constant_and_f_at_x(regression):
+    # the solver's first step takes f(x0) and ∇f(x0) from the power
+    # iteration's last Hessian-vector product: they must be exact, on a pytree
+    X, y = regression
+
+    def f(p):
+        return least_squares(p["w"], X, y) + 0.5 * jnp.sum(p["b"] ** 2)
+
+    x = {"w": jnp.asarray(np.linspace(-1, 1, 20)), "b": jnp.ones(3)}
+    lip, (value, grad) = _power_iteration(f, x, 200)
+    ref_value, ref_grad = jax.value_and_grad(f)(x)
+    assert float(value) == pytest.approx(float(ref_value), rel=1e-6)
+    for leaf, ref in zip(jax.tree.leaves(grad), jax.tree.leaves(ref_grad), strict=True):
+        np.testing.assert_allclose(leaf, ref, rtol=1e-5, atol=1e-7)
+    # the Hessian is blockdiag(XᵀX/n, I): its largest eigenvalue
+    top = np.linalg.eigvalsh(np.asarray(X, np.float64).T @ np.asarray(X) / 80).max()
+    assert float(lip) == pytest.approx(max(top, 1.0), rel=1e-4)
+    assert float(lipschitz_estimate(f, x, 200)) == float(lip)
 
 
 def test_backtracking_starts_from_a_too_large_step(regression):

@@ -43,7 +43,10 @@ backtracking). Unlike SGB, a shrink keeps :math:`z_k` (no second gradient).
 **Step size.** ``step_size="backtracking"`` (default): the first trial step
 is :math:`1/\hat L` (``power_iterations`` steps, default 1, of power
 iteration on Hessian-vector products at ``init_params``: a lower bound of
-the largest curvature, so the first trial is too long rather than too short)
+the largest curvature, so the first trial is too long rather than too short;
+the last product is the tangent of ``value_and_grad``, whose value and
+gradient at ``init_params`` serve the first step instead of its own
+``value_and_grad``)
 and a trial is multiplied by ``decrease`` until :math:`f(x^+) \le f(z) +
 \langle\nabla f(z), d\rangle + \|d\|^2/(2t)`, :math:`d = x^+ - z`, holds (up
 to :math:`16\varepsilon|f(z)|` of roundoff) with :math:`f(x^+)` finite: one
@@ -283,7 +286,14 @@ def lipschitz_estimate(f, x, n_iter: int) -> jax.Array:
     of the largest eigenvalue magnitude that converges to it. The start vector
     is a fixed Gaussian draw (key 0), so the estimate is deterministic.
     """
-    grad_f = jax.grad(f)
+    return _power_iteration(f, x, n_iter)[0]
+
+
+def _power_iteration(f, x, n_iter: int):
+    """``(lipschitz_estimate(f, x, n_iter), (f(x), ∇f(x)))``: the last
+    Hessian-vector product is the tangent of ``value_and_grad`` at ``x``, so
+    the value and gradient there come with it (the solver's first step needs
+    them: one evaluation of ``f`` and its gradient saved)."""
     leaves, treedef = jax.tree.flatten(x)
     keys = jax.random.split(jax.random.PRNGKey(0), len(leaves))
     v = treedef.unflatten(
@@ -294,15 +304,17 @@ def lipschitz_estimate(f, x, n_iter: int) -> jax.Array:
     )
     dtype = _scalar_dtype(x)
     tiny = jnp.finfo(dtype).tiny
+    value_and_grad = jax.value_and_grad(f)
 
-    def body(_, carry):
-        v, _ = carry
+    def product(v):
         v = jax.tree.map(lambda u: u / jnp.maximum(_norm(v), tiny).astype(u.dtype), v)
-        hv = jax.jvp(grad_f, (x,), (v,))[1]
-        return hv, _norm(hv).astype(dtype)
+        at_x, (_, hv) = jax.jvp(value_and_grad, (x,), (v,))
+        return hv, at_x
 
-    _, lip = lax.fori_loop(0, n_iter, body, (v, jnp.zeros((), dtype)))
-    return lip
+    # all but the last product in a loop; the last one also gives f and ∇f
+    v = lax.fori_loop(0, n_iter - 1, lambda _, v: product(v)[0], v)
+    hv, at_x = product(v)
+    return _norm(hv).astype(dtype), at_x
 
 
 def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
@@ -366,6 +378,13 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         )
         return x_new, t, ok, growth, resolved
 
+    def value_and_grad(z, k):
+        """``f(z), ∇f(z)``: at ``k = 0`` (``z = x0``) those of the power
+        iteration."""
+        if at_x0 is None:
+            return jax.value_and_grad(f)(z)
+        return lax.cond(k == 0, lambda: at_x0, lambda: jax.value_and_grad(f)(z))
+
     def step(s: _State) -> _State:
         # momentum computed with the planned first trial (Scheinberg, Goldfarb
         # & Bai 2014): m' solves t_trial (m'² - m') = t_k m_k²
@@ -377,10 +396,10 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             m_new, beta = m, jnp.zeros_like(m)
         z = _axpy(beta, jax.tree.map(jnp.subtract, s.x, s.x_prev), s.x)
         if line_search:
-            fz, gz = jax.value_and_grad(f)(z)
+            fz, gz = value_and_grad(z, s.k)
             x_new, t, ok, growth, resolved = backtrack(z, fz.astype(dtype), gz, s.trial)
         else:
-            gz = jax.grad(f)(z)
+            gz = value_and_grad(z, s.k)[1]
             t = s.trial
             x_new = grad_step(z, gz, t)
             ok, growth, resolved = jnp.asarray(True), jnp.ones((), dtype), True
@@ -450,9 +469,9 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         return s, rel, x_good
 
     if opts.power_iterations == 0:  # a fixed step, or the caller's init_step
-        t0 = step0
+        t0, at_x0 = step0, None
     else:
-        lip = lipschitz_estimate(f, x0, opts.power_iterations)
+        lip, at_x0 = _power_iteration(f, x0, opts.power_iterations)
         safety = 1.0 if line_search else 1.1
         t0 = jnp.where(lip > 0, 1 / (safety * jnp.where(lip > 0, lip, 1)), 1.0)
     t0 = jnp.asarray(t0, dtype)
