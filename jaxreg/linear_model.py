@@ -54,6 +54,7 @@ the solver's accuracy).
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -193,6 +194,14 @@ class Lasso(_LinearRegressor):
 
     def _fit(self, X, y, sample_weight, l1_ratio):
         X, y = self._validate_fit(X, y)
+        if self.alpha == 0:  # scikit-learn's warning, which users filter
+            warnings.warn(
+                "With alpha=0, this algorithm does not converge well: the "
+                "duality gap of the unpenalized problem is only estimated. You "
+                "are advised to use the LinearRegression estimator",
+                UserWarning,
+                stacklevel=3,
+            )
         d = X.shape[1]
         _check_precompute(self.precompute, d, allow_auto=False)
         perm = _feature_order(self.selection, self.random_state, d)

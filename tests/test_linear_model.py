@@ -347,3 +347,32 @@ def test_float32_in_float32_out(diabetes_2d):
         est.fit(X32, Y)
         assert est.coef_.dtype == np.float32
         assert est.intercept_.dtype == np.float32
+
+
+def test_constant_column_gets_zero_weight_when_unpenalized():
+    # a column constant on every row is collinear with the intercept: with
+    # alpha=0, E[x²] - x̄² roundoff made it a tiny column that the fit scaled
+    # to -2.6e5 (a worse fit); scikit-learn, centring X itself, gives 0
+    from sklearn.linear_model import LinearRegression
+
+    from jaxreg.linear_model import TweedieRegressor
+
+    rng = np.random.RandomState(8)
+    X = rng.randn(50, 4)
+    X[:, 2] = 3.0
+    y = X @ [1.0, 2.0, 0.0, -1.0] + rng.randn(50)
+    ref = LinearRegression().fit(X, y)
+    assert ref.coef_[2] == 0
+    for est in (
+        Lasso(alpha=0, tol=1e-8),
+        ElasticNet(alpha=0, tol=1e-8),
+        TweedieRegressor(power=0, alpha=0),
+    ):
+        if isinstance(est, Lasso):  # ElasticNet too: scikit-learn's warning
+            with pytest.warns(UserWarning, match="alpha=0"):
+                est.fit(X, y)
+        else:
+            est.fit(X, y)
+        assert est.coef_[2] == 0, est
+        np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-3, atol=1e-4)
+        assert float(est.intercept_) == pytest.approx(ref.intercept_, abs=1e-3)

@@ -155,7 +155,7 @@ class DenseDesign:
         if not center:
             return jnp.zeros(XT.shape[0], XT.dtype), sq
         xbar = XT @ a
-        return xbar, jnp.maximum(sq - xbar * xbar, 0.0)
+        return _exact_constant_columns(XT, a, xbar, jnp.maximum(sq - xbar * xbar, 0.0))
 
 
 @functools.partial(
@@ -426,6 +426,7 @@ class MultiTaskDesign:
             total = jnp.sum(A, axis=0)
             xbar = (self.XT @ A) / jnp.where(total > 0, total, 1.0)[None]
             sq = jnp.maximum(sq - xbar * xbar * total[None], 0.0)
+            xbar, sq = _exact_constant_columns(self.XT, jnp.sum(A, axis=1), xbar, sq)
         colsq = sq.ravel() + rest if self.ridge else sq.ravel()
         return dataclasses.replace(self, xbar=xbar.ravel(), colsq=colsq)
 
@@ -444,6 +445,20 @@ class MultiTaskDesign:
     @property
     def pass_cost(self):
         return self.XT.size * self.n_tasks
+
+
+def _exact_constant_columns(XT, a, xbar, colsq):
+    """The moments with every column that is constant on the weighted rows
+    (``a > 0``) centred exactly: its value as ``xbar`` and ``colsq = 0``.
+    ``Σ a x² - x̄²`` leaves roundoff there, a tiny column collinear with the
+    intercept that an unpenalized fit scales without bound (a constant
+    column, ``alpha=0``: coefficient -2.6e5 where scikit-learn, centring
+    ``X`` itself, gets 0). ``xbar`` and ``colsq``: ``(d,)`` or ``(d, T)``."""
+    first = XT[:, jnp.argmax(a > 0)]
+    const = jnp.all((XT == first[:, None]) | (a <= 0)[None, :], axis=1)
+    if xbar.ndim == 2:
+        const, first = const[:, None], first[:, None]
+    return jnp.where(const, first, xbar), jnp.where(const, 0.0, colsq)
 
 
 def _columns_gram(design, idx, h):
