@@ -94,6 +94,7 @@ from jaxreg.solvers.cd import (
     _anderson_weights,
     _top_k,
     after_sweep,
+    outer_done,
     prox_newton_update,
     run_buckets,
     sweep,
@@ -557,11 +558,7 @@ def run_outer(K, fit_col, design, datafit, pen, st, cache, budget):
         v = design.rmatvec(r).reshape(G, m)
         gap, primal, s = group_gap(datafit, pen, st.u, st.w, v, colsq, r)
         nnz = jnp.sum(_norms(st.w) > 0)
-        done = gap <= tol_abs
-        if not datafit.constant_hessian:
-            # one more prox-Newton step once the gap is met (see cd.run_outer)
-            polished = (st.n_outer > 0) & (st.gap <= tol_abs)
-            done = done & (polished | (gap <= 0.01 * tol_abs))
+        done = outer_done(datafit, pen, st, gap, primal, tol_abs)
         status = jnp.where(
             done,
             CONVERGED,
