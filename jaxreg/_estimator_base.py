@@ -135,6 +135,15 @@ def _columns(y):
     return (y[:, None], True) if y.ndim == 1 else (y, False)
 
 
+def _check_flags(est):
+    """The boolean parameters ``est`` has are bools (scikit-learn rejects
+    ``fit_intercept="no"``, which would read as true)."""
+    for name in ("fit_intercept", "warm_start", "positive", "copy_X"):
+        value = getattr(est, name, False)
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
 class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _set_result(self, res, X):
         """Fitted attributes in ``X``'s float dtype, writable, as scikit-learn
@@ -172,9 +181,14 @@ class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             accept_sparse=_SPARSE,
             multi_output=multi_output,
         )
+        _check_flags(self)
         alpha = np.asarray(self.alpha)
-        if not np.all(np.isfinite(alpha)) or np.any(alpha < 0):
-            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
+        if (
+            alpha.dtype.kind not in "iuf"  # a string or None: ValueError too
+            or not np.all(np.isfinite(alpha))
+            or np.any(alpha < 0)
+        ):
+            raise ValueError(f"alpha must be a real number >= 0, got {self.alpha!r}")
         return X, y
 
     def __sklearn_tags__(self):

@@ -28,6 +28,7 @@ indicator columns for sparse ``X`` (which is never densified).
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
@@ -283,7 +284,7 @@ class MultiTaskElasticNet(_LinearRegressor):
 
     def _rho(self):
         rho = self.l1_ratio
-        if not 0 <= rho <= 1:
+        if not (isinstance(rho, Real) and 0 <= rho <= 1):
             raise ValueError(f"l1_ratio must lie in [0, 1], got {rho!r}")
         return float(rho)
 

@@ -71,6 +71,7 @@ from jaxreg import _logistic_cv
 from jaxreg._estimator_base import (
     _FLOATS,
     _SPARSE,
+    _check_flags,
     _check_precompute,
     _columns,
     _feature_order,
@@ -540,7 +541,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         penalized = self.C != np.inf
         if self.penalty == "deprecated" or self.penalty == "elasticnet":
             rho = self.l1_ratio
-            if rho is None or not 0 <= rho <= 1:
+            if not (isinstance(rho, Real) and 0 <= rho <= 1):
                 raise ValueError(f"l1_ratio must lie in [0, 1], got {rho!r}")
             return float(rho), penalized
         if self.penalty == "l1":
@@ -582,9 +583,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Fits the model; returns ``self``."""
         X, y = validate_data(self, X, y, dtype=_FLOATS, accept_sparse=_SPARSE)
+        _check_flags(self)
         rho, penalized = self._rho()
-        if not self.C > 0:
-            raise ValueError(f"C must be > 0, got {self.C!r}")
+        if not (isinstance(self.C, Real) and self.C > 0):
+            raise ValueError(f"C must be a real number > 0, got {self.C!r}")
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         K = len(self.classes_)

@@ -145,6 +145,22 @@ def test_bad_parameters(diabetes):
         ElasticNet(l1_ratio=1.5).fit(X, y)
     with pytest.raises(ValueError, match="penalty"):
         LogisticRegression(penalty="l0").fit(X, y > 100)
+    # a value of the wrong type is a ValueError too, as scikit-learn's
+    # InvalidParameterError is (a numpy or comparison TypeError escaped)
+    from jaxreg.linear_model import MultiTaskElasticNet
+
+    for make, fit_y, name in (
+        (lambda: Lasso(alpha="1"), y, "alpha"),
+        (lambda: Ridge(alpha=None), y, "alpha"),
+        (lambda: LogisticRegression(C="1"), y > 100, "C"),
+        (lambda: LogisticRegression(l1_ratio="0.5"), y > 100, "l1_ratio"),
+        (lambda: MultiTaskElasticNet(l1_ratio=None), np.c_[y, y], "l1_ratio"),
+        (lambda: Lasso(fit_intercept="no"), y, "fit_intercept"),
+        (lambda: Ridge(positive="yes"), y, "positive"),
+        (lambda: LogisticRegression(warm_start=1), y > 100, "warm_start"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            make().fit(X, fit_y)
 
 
 # ------------------------------------------------ scikit-learn 1.9 parameters
