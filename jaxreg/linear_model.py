@@ -469,7 +469,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
       penalty: ``"deprecated"`` (use ``l1_ratio``), ``"l1"``, ``"l2"``,
         ``"elasticnet"`` (with ``l1_ratio``), ``None``, or ``"group"``.
       C: inverse strength ``> 0`` (``np.inf``: unpenalized).
-      l1_ratio: ``ρ`` in ``[0, 1]``.
+      l1_ratio: ``ρ`` in ``[0, 1]`` (``None``, the default before
+        scikit-learn 1.8: ``0`` with a ``FutureWarning``, as there).
       dual: only ``False`` (or ``True`` with ``solver="liblinear"`` and L2,
         which has the same optimum).
       tol: binary: the duality-gap target relative to ``P(0)`` (a gap ``g``
@@ -539,6 +540,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """``(ρ, penalized)`` from ``penalty``/``l1_ratio``/``C``; ``ρ`` is
         ``"group"`` for the group penalty."""
         penalized = self.C != np.inf
+        if self.penalty == "deprecated" and self.l1_ratio is None:
+            warnings.warn(  # scikit-learn 1.9 reads it so, and warns so
+                "l1_ratio=None was deprecated in scikit-learn 1.8 and is read as "
+                "l1_ratio=0 (the L2 penalty); pass l1_ratio=0",
+                FutureWarning,
+                stacklevel=3,
+            )
+            return 0.0, penalized
         if self.penalty == "deprecated" or self.penalty == "elasticnet":
             rho = self.l1_ratio
             if not (isinstance(rho, Real) and 0 <= rho <= 1):

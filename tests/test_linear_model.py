@@ -161,6 +161,11 @@ def test_bad_parameters(diabetes):
     ):
         with pytest.raises(ValueError, match=name):
             make().fit(X, fit_y)
+    # l1_ratio=None, the default before scikit-learn 1.8: L2, with its warning
+    with pytest.warns(FutureWarning, match="l1_ratio=None"):
+        old = LogisticRegression(l1_ratio=None).fit(X, y > 100)
+    new = LogisticRegression(l1_ratio=0.0).fit(X, y > 100)
+    np.testing.assert_array_equal(old.coef_, new.coef_)
 
 
 # ------------------------------------------------ scikit-learn 1.9 parameters
