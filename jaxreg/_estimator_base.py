@@ -159,17 +159,20 @@ class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         scikit-learn's shapes: ``coef_`` ``(n_targets, n_features)``,
         ``intercept_`` and ``dual_gap_`` ``(n_targets,)``, ``n_iter_`` a list
         (one target gives the 1-D / scalar forms, with ``intercept_`` of
-        shape ``(1,)`` when ``y`` was a single column, as in scikit-learn)."""
+        shape ``(1,)`` when ``y`` was a single column, as in scikit-learn;
+        ``0.0`` without an intercept, as there)."""
         if len(results) == 1:
             self._set_result(results[0], X)
             if not one_d:
                 self.intercept_ = np.reshape(self.intercept_, (1,))
-            return
-        dtype = X.dtype
-        self.coef_ = np.stack([np.asarray(r.coef, dtype) for r in results])
-        self.intercept_ = np.array([r.intercept for r in results], dtype)
-        self.dual_gap_ = np.array([float(r.gap) for r in results], dtype)
-        self.n_iter_ = [int(r.n_iter) for r in results]
+        else:
+            dtype = X.dtype
+            self.coef_ = np.stack([np.asarray(r.coef, dtype) for r in results])
+            self.intercept_ = np.array([r.intercept for r in results], dtype)
+            self.dual_gap_ = np.array([float(r.gap) for r in results], dtype)
+            self.n_iter_ = [int(r.n_iter) for r in results]
+        if not self.fit_intercept:
+            self.intercept_ = 0.0  # scikit-learn's, whatever the shapes
 
     def _validate_fit(self, X, y, multi_output=True):
         X, y = validate_data(

@@ -323,7 +323,9 @@ class MultiTaskElasticNet(_LinearRegressor):
         )
         coef = res.coef if perm is None else res.coef[:, np.argsort(perm)]
         self.coef_ = np.asarray(coef, X.dtype)
-        self.intercept_ = np.asarray(res.intercept, X.dtype)
+        self.intercept_ = (
+            np.asarray(res.intercept, X.dtype) if self.fit_intercept else 0.0
+        )
         self.dual_gap_ = float(res.gap)
         self.n_iter_ = int(res.n_iter)
         return self

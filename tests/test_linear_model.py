@@ -397,3 +397,23 @@ def test_constant_column_gets_zero_weight_when_unpenalized():
         assert est.coef_[2] == 0, est
         np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-3, atol=1e-4)
         assert float(est.intercept_) == pytest.approx(ref.intercept_, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "name", ["Lasso", "ElasticNet", "Ridge", "LassoCV", "MultiTaskLasso"]
+)
+def test_no_intercept_is_the_float_zero_like_sklearn(name):
+    # scikit-learn sets intercept_ = 0.0 without an intercept, whatever the
+    # shapes; we set a float32 0-d array, a (1,) or a (n_targets,) array
+    import jaxreg.linear_model as jl
+
+    X = np.random.RandomState(0).randn(30, 4).astype(np.float32)
+    y = X[:, 0] + 1
+    targets = {"MultiTaskLasso": [np.c_[y, -y]], "LassoCV": [y]}.get(
+        name, [y, y[:, None]]
+    )
+    for target in targets:
+        ref = getattr(sk, name)(fit_intercept=False).fit(X, target)
+        est = getattr(jl, name)(fit_intercept=False).fit(X, target)
+        assert type(est.intercept_) is type(ref.intercept_) is float
+        assert est.intercept_ == ref.intercept_ == 0.0
