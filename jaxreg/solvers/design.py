@@ -783,10 +783,11 @@ def _sparse_coordinates(X):
 
 
 def _checked(moments):
-    # a squared column norm is finite iff the column is, barring overflow:
-    # the flag costs nothing beside the pass over X that computes them
+    # a squared column norm is finite iff the column is, barring overflow
+    # and a constant infinite column (its mean is not): the flag costs
+    # nothing beside the pass over X that computes them
     xbar, colsq = moments
-    return xbar, colsq, jnp.all(jnp.isfinite(colsq))
+    return xbar, colsq, jnp.all(jnp.isfinite(colsq)) & jnp.all(jnp.isfinite(xbar))
 
 
 @functools.partial(jax.jit, static_argnames="center")
