@@ -2,6 +2,7 @@
 jaxreg.solvers.cd) against scikit-learn and an independent numpy gap."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.special import expit, xlogy
@@ -237,3 +238,24 @@ def test_boolean_labels_equal_zero_one_labels(diabetes):
     assert float(a.intercept) == float(b.intercept)
     with pytest.raises(ValueError, match="X must be real-valued"):
         lasso(X > 0, y, 0.1)
+
+
+def test_exact_mean_of_constant_rows_with_the_means_derivative():
+    # the weighted mean of a constant row is the constant exactly (centring
+    # leaves 0, not an ulp), other rows are Y @ a, and the derivative is a
+    from jaxreg.solvers.design import exact_mean
+
+    rng = np.random.default_rng(0)
+    a = rng.uniform(size=50).astype(np.float32)
+    a[::7] = 0.0
+    a /= a.sum()
+    Y = np.stack([np.full(50, 0.1), rng.normal(size=50), np.full(50, 3.0)])
+    Y[1:, ::7] = 5.0  # differs only on zero-weight rows: still constant
+    Y = jnp.asarray(Y, jnp.float32)
+    Y = Y.at[1, 3].set(-1.0)  # row 1 is not constant
+    mean, constant = exact_mean(jnp.asarray(a), Y)
+    np.testing.assert_array_equal(constant, [True, False, True])
+    np.testing.assert_array_equal(np.asarray(mean)[[0, 2]], np.float32([0.1, 3.0]))
+    assert float(mean[1]) == pytest.approx(float(Y[1] @ a), rel=1e-6)
+    grad = jax.grad(lambda y: exact_mean(jnp.asarray(a), y)[0])(Y[0])
+    np.testing.assert_allclose(grad, a, rtol=1e-6)

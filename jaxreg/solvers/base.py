@@ -12,7 +12,7 @@ import numpy as np
 
 from jaxreg._validation import check_nonnegative, check_unit_interval
 from jaxreg.solvers.datafits import normalized_weights
-from jaxreg.solvers.design import as_design, is_sparse
+from jaxreg.solvers.design import as_design, exact_mean, is_sparse
 
 
 class SolverResult(NamedTuple):
@@ -132,7 +132,7 @@ def _centred(datafit, center, dtype):
     """The datafit in ``dtype`` with its targets centred (weighted mean) if
     ``center``, and the mean: one compiled call."""
     y, a = datafit.y.astype(dtype), datafit.weights.astype(dtype)
-    y_offset = jnp.dot(a, y) if center else jnp.zeros((), dtype)
+    y_offset = exact_mean(a, y)[0] if center else jnp.zeros((), dtype)
     return type(datafit)(y - y_offset, a), y_offset
 
 

@@ -69,6 +69,7 @@ __all__ = [
     "ResidualModel",
     "SparseDesign",
     "as_design",
+    "exact_mean",
     "is_sparse",
 ]
 
@@ -154,8 +155,8 @@ class DenseDesign:
         sq = jnp.sum(XT * XT * a[None, :], axis=1)  # one fused pass, no XT*XT copy
         if not center:
             return jnp.zeros(XT.shape[0], XT.dtype), sq
-        xbar = XT @ a
-        return _exact_constant_columns(XT, a, xbar, jnp.maximum(sq - xbar * xbar, 0.0))
+        xbar, constant = exact_mean(a, XT)  # a constant column centres to 0
+        return xbar, jnp.where(constant, 0.0, jnp.maximum(sq - xbar * xbar, 0.0))
 
 
 @functools.partial(
@@ -426,7 +427,11 @@ class MultiTaskDesign:
             total = jnp.sum(A, axis=0)
             xbar = (self.XT @ A) / jnp.where(total > 0, total, 1.0)[None]
             sq = jnp.maximum(sq - xbar * xbar * total[None], 0.0)
-            xbar, sq = _exact_constant_columns(self.XT, jnp.sum(A, axis=1), xbar, sq)
+            # a column constant on every task's rows centres to 0
+            a = jnp.sum(A, axis=1)
+            value, constant = exact_mean(a / jnp.sum(a), self.XT)
+            xbar = jnp.where(constant[:, None], value[:, None], xbar)
+            sq = jnp.where(constant[:, None], 0.0, sq)
         colsq = sq.ravel() + rest if self.ridge else sq.ravel()
         return dataclasses.replace(self, xbar=xbar.ravel(), colsq=colsq)
 
@@ -447,18 +452,23 @@ class MultiTaskDesign:
         return self.XT.size * self.n_tasks
 
 
-def _exact_constant_columns(XT, a, xbar, colsq):
-    """The moments with every column that is constant on the weighted rows
-    (``a > 0``) centred exactly: its value as ``xbar`` and ``colsq = 0``.
-    ``Σ a x² - x̄²`` leaves roundoff there, a tiny column collinear with the
-    intercept that an unpenalized fit scales without bound (a constant
-    column, ``alpha=0``: coefficient -2.6e5 where scikit-learn, centring
-    ``X`` itself, gets 0). ``xbar`` and ``colsq``: ``(d,)`` or ``(d, T)``."""
-    first = XT[:, jnp.argmax(a > 0)]
-    const = jnp.all((XT == first[:, None]) | (a <= 0)[None, :], axis=1)
-    if xbar.ndim == 2:
-        const, first = const[:, None], first[:, None]
-    return jnp.where(const, first, xbar), jnp.where(const, 0.0, colsq)
+def exact_mean(a, Y):
+    """``(mean, constant)``: the weighted means ``Y @ a`` of the rows of ``Y``
+    (``(..., n)``; weights ``a`` summing to 1) and which rows are constant on
+    the weighted entries (``a > 0``), whose mean is then that value exactly.
+    ``Y @ a`` misses it by an ulp or so, which centring leaves behind: a
+    constant column of ``X`` became a tiny column collinear with the
+    intercept, which an unpenalized fit scaled without bound (``alpha=0``:
+    coefficient -2.6e5 where scikit-learn, centring ``X`` itself, gets 0),
+    and a constant ``y`` a residual that the solvers fitted with a gap above
+    ``tol·P(0) ≈ 0`` (a ``ConvergenceWarning``). The correction is exact
+    (Sterbenz: ``first - Y @ a`` is) and has no derivative: the mean's
+    derivative stays ``a``."""
+    first = Y[..., jnp.argmax(a > 0)]
+    unweighted = jnp.broadcast_to(a <= 0, Y.shape)
+    constant = jnp.all((Y == first[..., None]) | unweighted, axis=-1)
+    mean = Y @ a
+    return mean + lax.stop_gradient(jnp.where(constant, first - mean, 0.0)), constant
 
 
 def _columns_gram(design, idx, h):

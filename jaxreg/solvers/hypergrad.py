@@ -50,7 +50,7 @@ import numpy as np
 
 from jaxreg.solvers.base import SolverResult, default_dtype
 from jaxreg.solvers.datafits import normalized_weights
-from jaxreg.solvers.design import DenseDesign, as_design, is_sparse
+from jaxreg.solvers.design import DenseDesign, as_design, exact_mean, is_sparse
 from jaxreg.solvers.implicit import implicit_support_argmin
 
 __all__ = [
@@ -223,7 +223,7 @@ def fista_solve(fit_intercept, tol, max_iter):
     def traced_solve(design, datafit, penalty, center):
         dtype = design.dtype
         a = datafit.weights
-        y_offset = jnp.dot(a, datafit.y) if center else jnp.zeros((), dtype)
+        y_offset = exact_mean(a, datafit.y)[0] if center else jnp.zeros((), dtype)
         df = type(datafit)(datafit.y - y_offset, a)
         fit_col = fit_intercept and not center
         tol_abs = tol * df.value(jnp.zeros((design.n_samples,), dtype))
