@@ -151,7 +151,7 @@ class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         dtype = X.dtype
         self.coef_ = np.array(res.coef, dtype=dtype)
         self.intercept_ = np.asarray(res.intercept, dtype=dtype)[()]
-        self.dual_gap_ = float(res.gap)
+        self.dual_gap_ = dtype.type(res.gap)
         self.n_iter_ = int(res.n_iter)
 
     def _set_results(self, results, X, one_d=False):

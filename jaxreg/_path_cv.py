@@ -166,13 +166,14 @@ class _PathCV(_LinearRegressor):
                 for rho, grid in zip(l1_ratios, grids, strict=True)
             ]
         )  # (n_l1_ratio, n_alphas, n_folds)
-        self.mse_path_ = np.squeeze(mse)
+        # the dtype of the residuals y - Xw, as scikit-learn's
+        self.mse_path_ = np.squeeze(mse).astype(np.result_type(X.dtype, y.dtype))
         best_mse = np.inf
         for rho, grid, mean in zip(l1_ratios, grids, mse.mean(axis=2), strict=True):
             i = int(np.argmin(mean))
             if mean[i] < best_mse:
                 best_alpha, best_rho, best_mse = grid[i], rho, mean[i]
-        self.alpha_ = float(best_alpha)
+        self.alpha_ = np.float64(best_alpha)
         if hasattr(self, "l1_ratio"):
             self.l1_ratio_ = float(best_rho)
         if isinstance(self.alphas, numbers.Integral):

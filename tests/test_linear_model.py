@@ -368,6 +368,21 @@ def test_float32_in_float32_out(diabetes_2d):
         est.fit(X32, Y)
         assert est.coef_.dtype == np.float32
         assert est.intercept_.dtype == np.float32
+    # scalar attributes and the CV paths: the types scikit-learn's have
+    for name, target in (
+        ("Lasso", Y[:, 0]),
+        ("LassoCV", Y[:, 0]),
+        ("ElasticNetCV", Y[:, 0]),
+        ("MultiTaskLassoCV", Y),
+    ):
+        import jaxreg.linear_model as jl
+
+        ours = getattr(jl, name)().fit(X32, target)
+        ref = getattr(sk, name)().fit(X32, target)
+        for attr in ("dual_gap_", "alpha_", "mse_path_", "alphas_"):
+            if hasattr(ref, attr):
+                a, b = getattr(ours, attr), getattr(ref, attr)
+                assert type(a) is type(b) and np.result_type(a) == np.result_type(b)
 
 
 def test_constant_column_gets_zero_weight_when_unpenalized():
