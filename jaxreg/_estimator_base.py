@@ -19,6 +19,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from jaxreg._validation import check_positive_int
+
 __all__: list[str] = []
 
 _SPARSE = ["csr", "csc", "coo"]
@@ -185,6 +187,9 @@ class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             multi_output=multi_output,
         )
         _check_flags(self)
+        max_iter = getattr(self, "max_iter", None)  # Ridge's may be None
+        if max_iter is not None:
+            check_positive_int("max_iter", max_iter)
         alpha = np.asarray(self.alpha)
         if (
             alpha.dtype.kind not in "iuf"  # a string or None: ValueError too

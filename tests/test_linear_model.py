@@ -156,6 +156,8 @@ def test_bad_parameters(diabetes):
         (lambda: LogisticRegression(l1_ratio="0.5"), y > 100, "l1_ratio"),
         (lambda: MultiTaskElasticNet(l1_ratio=None), np.c_[y, y], "l1_ratio"),
         (lambda: Lasso(fit_intercept="no"), y, "fit_intercept"),
+        (lambda: Lasso(max_iter=0), y, "max_iter"),
+        (lambda: Ridge(max_iter=2.5), y, "max_iter"),
         (lambda: Ridge(positive="yes"), y, "positive"),
         (lambda: LogisticRegression(warm_start=1), y > 100, "warm_start"),
     ):
