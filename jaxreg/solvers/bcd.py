@@ -97,6 +97,7 @@ from jaxreg.solvers.cd import (
     outer_done,
     prox_newton_update,
     run_buckets,
+    stepped_from,
     sweep,
     try_newton,
 )
@@ -573,7 +574,7 @@ def run_outer(K, fit_col, design, datafit, pen, st, cache, budget):
                 ),
             ),
         ).astype(jnp.int32)
-        st = st._replace(gap=gap, primal=primal, status=status)
+        st = st._replace(gap=gap, primal=stepped_from(primal, status), status=status)
         tol_in = 0.5 * tol_abs
         if not small:
             tol_in = jnp.maximum(_INNER_RATIO * gap, tol_in)

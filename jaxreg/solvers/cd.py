@@ -724,6 +724,13 @@ def outer_done(datafit, penalty, st, gap, primal, tol_abs):
     return done & (stalled | ~jnp.any(penalty.unpenalized(st.w)))
 
 
+def stepped_from(primal, status):
+    """``st.primal`` after a check: the objective a step starts from, or
+    ``inf`` when no step follows (a GROW hands the same point to the next
+    bucket, whose first check must not read a zero decrease there)."""
+    return jnp.where(status == RUNNING, primal, jnp.inf).astype(primal.dtype)
+
+
 def run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget):
     """The compiled outer working-set loop (traceable; used by paths too)."""
     tol_abs, max_outer, max_epochs, grow_at = budget
@@ -750,6 +757,7 @@ def run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget):
                 ),
             ),
         ).astype(jnp.int32)
+        primal = stepped_from(primal, status)
         st = st._replace(gap=gap, primal=primal, status=status, v=v, v_fresh=True)
         tight = 0.5 * tol_abs
         tol_in = InnerTarget(
