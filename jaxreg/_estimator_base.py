@@ -146,6 +146,27 @@ def _check_flags(est):
             raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
+def _check_params(est):
+    """The parameters a regressor shares with scikit-learn's, checked as
+    scikit-learn checks them, each a ``ValueError`` naming it (a wrong type
+    included, as scikit-learn's ``InvalidParameterError`` is): the flags,
+    ``max_iter`` (an integer >= 1, or Ridge's ``None``) and, where the
+    estimator has one, ``alpha`` (reals >= 0)."""
+    _check_flags(est)
+    max_iter = getattr(est, "max_iter", None)
+    if max_iter is not None:
+        check_positive_int("max_iter", max_iter)
+    if not hasattr(est, "alpha"):
+        return
+    alpha = np.asarray(est.alpha)
+    if (
+        alpha.dtype.kind not in "iuf"  # a string or None
+        or not np.all(np.isfinite(alpha))
+        or np.any(alpha < 0)
+    ):
+        raise ValueError(f"alpha must be a real number >= 0, got {est.alpha!r}")
+
+
 class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _set_result(self, res, X):
         """Fitted attributes in ``X``'s float dtype, writable, as scikit-learn
@@ -186,17 +207,7 @@ class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             accept_sparse=_SPARSE,
             multi_output=multi_output,
         )
-        _check_flags(self)
-        max_iter = getattr(self, "max_iter", None)  # Ridge's may be None
-        if max_iter is not None:
-            check_positive_int("max_iter", max_iter)
-        alpha = np.asarray(self.alpha)
-        if (
-            alpha.dtype.kind not in "iuf"  # a string or None: ValueError too
-            or not np.all(np.isfinite(alpha))
-            or np.any(alpha < 0)
-        ):
-            raise ValueError(f"alpha must be a real number >= 0, got {self.alpha!r}")
+        _check_params(self)
         return X, y
 
     def __sklearn_tags__(self):

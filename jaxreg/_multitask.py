@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from jaxreg._estimator_base import (
+    _check_params,
     _feature_order,
     _LinearRegressor,
     _validate_X_and_y,
@@ -292,8 +293,7 @@ class MultiTaskElasticNet(_LinearRegressor):
         X, y = _validate_X_and_y(self, X, y)
         if y.ndim == 1:
             raise ValueError(f"For mono-task outputs, use {self._mono}")
-        if not np.isfinite(self.alpha) or self.alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
+        _check_params(self)
         return X, y
 
     def fit(self, X, y, sample_weight=None):

@@ -38,6 +38,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.validation import column_or_1d
 
 from jaxreg._estimator_base import (
+    _check_params,
     _check_precompute,
     _check_selection,
     _LinearRegressor,
@@ -101,6 +102,7 @@ class _PathCV(_LinearRegressor):
 
     def _check_data(self, X, y):
         X, y = _validate_X_and_y(self, X, y)
+        _check_params(self)
         name = type(self).__name__
         if not self._multitask:
             if y.ndim > 1 and y.shape[1] > 1:

@@ -36,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from jaxreg._estimator_base import (
     _FLOATS,
     _SPARSE,
+    _check_flags,
     _LinearRegressor,
     _split_params,
     _weights_array,
@@ -202,6 +203,7 @@ class RidgeCV(_LinearRegressor):
                 f"{self.gcv_mode!r}"
             )
         alphas = self._checked_alphas()
+        _check_flags(self)
         if self.cv is not None and self.store_cv_results:
             raise ValueError("cv!=None and store_cv_results=True are incompatible")
         if self.cv is not None and self.alpha_per_target:

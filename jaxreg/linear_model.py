@@ -199,7 +199,8 @@ class Lasso(_LinearRegressor):
             warnings.warn(
                 "With alpha=0, this algorithm does not converge well: the "
                 "duality gap of the unpenalized problem is only estimated. You "
-                "are advised to use the LinearRegression estimator",
+                "are advised to use Ridge(alpha=0) or the LinearRegression "
+                "estimator",
                 UserWarning,
                 stacklevel=3,
             )
@@ -542,8 +543,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         penalized = self.C != np.inf
         if self.penalty == "deprecated" and self.l1_ratio is None:
             warnings.warn(  # scikit-learn 1.9 reads it so, and warns so
-                "l1_ratio=None was deprecated in scikit-learn 1.8 and is read as "
-                "l1_ratio=0 (the L2 penalty); pass l1_ratio=0",
+                "'l1_ratio=None' was deprecated in version 1.8 and will trigger "
+                "an error in 1.10 (scikit-learn's deprecation; it reads as "
+                "l1_ratio=0, the L2 penalty). Use 0<=l1_ratio<=1 instead.",
                 FutureWarning,
                 stacklevel=3,
             )

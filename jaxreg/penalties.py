@@ -44,6 +44,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxreg import prox as _prox
 from jaxreg._pytree import register_dataclass
@@ -546,7 +547,7 @@ def _check_separable(strength, weights, positive):
     check_nonnegative("strength", strength)
     if weights is not None:
         check_nonnegative("weights", weights)
-    if not isinstance(positive, bool):
+    if not isinstance(positive, (bool, np.bool_)):  # np.True_ from estimators
         raise ValueError(f"positive must be True or False, got {positive!r}")
 
 

@@ -11,6 +11,7 @@ import warnings
 import jax
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn import linear_model as sk
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes
@@ -147,7 +148,7 @@ def test_bad_parameters(diabetes):
         LogisticRegression(penalty="l0").fit(X, y > 100)
     # a value of the wrong type is a ValueError too, as scikit-learn's
     # InvalidParameterError is (a numpy or comparison TypeError escaped)
-    from jaxreg.linear_model import MultiTaskElasticNet
+    from jaxreg.linear_model import MultiTaskElasticNet, RidgeCV
 
     for make, fit_y, name in (
         (lambda: Lasso(alpha="1"), y, "alpha"),
@@ -157,12 +158,21 @@ def test_bad_parameters(diabetes):
         (lambda: MultiTaskElasticNet(l1_ratio=None), np.c_[y, y], "l1_ratio"),
         (lambda: Lasso(fit_intercept="no"), y, "fit_intercept"),
         (lambda: Lasso(max_iter=0), y, "max_iter"),
+        (lambda: MultiTaskElasticNet(alpha="1"), np.c_[y, y], "alpha"),
+        (lambda: MultiTaskElasticNet(fit_intercept="no"), np.c_[y, y], "fit_in"),
+        (lambda: MultiTaskElasticNet(max_iter=0), np.c_[y, y], "max_iter"),
+        (lambda: LassoCV(fit_intercept="no"), y, "fit_intercept"),
+        (lambda: RidgeCV(fit_intercept="no"), y, "fit_intercept"),
         (lambda: Ridge(max_iter=2.5), y, "max_iter"),
         (lambda: Ridge(positive="yes"), y, "positive"),
         (lambda: LogisticRegression(warm_start=1), y > 100, "warm_start"),
     ):
         with pytest.raises(ValueError, match=name):
             make().fit(X, fit_y)
+    # numpy's scalars are what scikit-learn's checks also accept
+    ref = Lasso(0.1, positive=True, max_iter=50).fit(X, y)
+    est = Lasso(0.1, positive=np.True_, max_iter=np.int64(50)).fit(X, y)
+    np.testing.assert_array_equal(est.coef_, ref.coef_)
     # l1_ratio=None, the default before scikit-learn 1.8: L2, with its warning
     with pytest.warns(FutureWarning, match="l1_ratio=None"):
         old = LogisticRegression(l1_ratio=None).fit(X, y > 100)
@@ -401,16 +411,17 @@ def test_constant_column_gets_zero_weight_when_unpenalized():
     y = X @ [1.0, 2.0, 0.0, -1.0] + rng.randn(50)
     ref = LinearRegression().fit(X, y)
     assert ref.coef_[2] == 0
-    for est in (
-        Lasso(alpha=0, tol=1e-8),
-        ElasticNet(alpha=0, tol=1e-8),
-        TweedieRegressor(power=0, alpha=0),
+    for est, data in (
+        (Lasso(alpha=0, tol=1e-8), X),
+        (Lasso(alpha=0, tol=1e-8), sp.csr_matrix(X)),  # stores the column
+        (ElasticNet(alpha=0, tol=1e-8), X),
+        (TweedieRegressor(power=0, alpha=0), X),
     ):
         if isinstance(est, Lasso):  # ElasticNet too: scikit-learn's warning
             with pytest.warns(UserWarning, match="alpha=0"):
-                est.fit(X, y)
+                est.fit(data, y)
         else:
-            est.fit(X, y)
+            est.fit(data, y)
         assert est.coef_[2] == 0, est
         np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-3, atol=1e-4)
         assert float(est.intercept_) == pytest.approx(ref.intercept_, abs=1e-3)
@@ -448,3 +459,34 @@ def test_constant_target_fits_the_intercept_alone_without_warning():
         est.fit(X, y, sample_weight=rng.uniform(0.5, 2.0, 50))  # warnings: errors
         np.testing.assert_array_equal(est.coef_, 0.0)
         assert est.intercept_ == 2.0
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_moments_of_offset_and_constant_columns_in_float32(sparse):
+    # Σax² - x̄² cancelled to garbage on a column at 1e5 ± 1 in float32; the
+    # moments about the first row keep its variance, and centre a constant
+    # column (dense, or stored in every row of a sparse X) exactly
+    from jaxreg.solvers.base import to_device
+    from jaxreg.solvers.design import as_design
+
+    rng = np.random.RandomState(0)
+    X = np.c_[1e5 + rng.randn(200), np.full(200, 3.0), rng.randn(200)]
+    X[::2, 2] = 0.0
+    X32 = X.astype(np.float32)
+    a = rng.uniform(0.5, 2.0, 200)
+    a /= a.sum()
+    design = as_design(
+        sp.csc_matrix(X32) if sparse else X32,
+        a,
+        center=True,
+        dtype=np.float32,
+        to_device=to_device,
+    )
+    Xd = X32.astype(np.float64)
+    mean = a @ Xd
+    var = a @ (Xd - mean) ** 2
+    # the offset column to ~1 % (its float32 mean is off by ulps of 1e5)
+    colsq = np.asarray(design.colsq)
+    assert colsq[0] == pytest.approx(var[0], rel=2e-2)
+    assert colsq[2] == pytest.approx(var[2], rel=1e-4)
+    assert float(design.colsq[1]) == 0.0 and float(design.xbar[1]) == 3.0

@@ -69,6 +69,7 @@ __all__ = [
     "ResidualModel",
     "SparseDesign",
     "as_design",
+    "centred_moments",
     "exact_mean",
     "is_sparse",
 ]
@@ -152,11 +153,14 @@ class DenseDesign:
     @staticmethod
     def moments(XT, a, center):
         """``(xbar, colsq)`` of a transposed dense ``X`` for weights ``a``."""
-        sq = jnp.sum(XT * XT * a[None, :], axis=1)  # one fused pass, no XT*XT copy
         if not center:
+            sq = jnp.sum(XT * XT * a[None, :], axis=1)  # one fused pass, no copy
             return jnp.zeros(XT.shape[0], XT.dtype), sq
-        xbar, constant = exact_mean(a, XT)  # a constant column centres to 0
-        return xbar, jnp.where(constant, 0.0, jnp.maximum(sq - xbar * xbar, 0.0))
+        x0 = XT[:, 0]
+        # one fused pass (XLA:CPU keeps no copy of X for a sum with a single
+        # consumer), as Σ a x² was; and the product with a
+        spread = jnp.sum(jnp.square(XT - x0[:, None]) * a[None, :], axis=1)
+        return centred_moments(x0, XT @ a, spread, 1.0)
 
 
 @functools.partial(
@@ -300,13 +304,23 @@ class SparseDesign:
 
     @staticmethod
     def moments(data, rows, cols, d, a, center):
-        sq = jax.ops.segment_sum(
-            a[rows] * data * data, cols, d, indices_are_sorted=True
-        )
+        def colsum(values):
+            return jax.ops.segment_sum(values, cols, d, indices_are_sorted=True)
+
+        ar = a[rows]
         if not center:
-            return jnp.zeros((d,), data.dtype), sq
-        xbar = jax.ops.segment_sum(a[rows] * data, cols, d, indices_are_sorted=True)
-        return xbar, jnp.maximum(sq - xbar * xbar, 0.0)
+            return jnp.zeros((d,), data.dtype), colsum(ar * data * data)
+        x0 = colsum(jnp.where(rows == 0, data, 0.0))  # X[0]: one entry or none
+        # the weight of the rows a column does not store (where it is 0):
+        # exactly 0 when it stores every weighted row
+        full = colsum((ar > 0).astype(jnp.int32)) == jnp.sum(a > 0)
+        unstored = jnp.where(full, 0.0, 1.0 - colsum(ar))
+        dev = data - x0[cols]
+        spread = colsum(ar * jnp.square(dev)) + unstored * x0 * x0
+        # the mean from the deviations too: a segment sum of values near
+        # 1e5 would lose what the shift saved (7 % of a 1e5 ± 1 variance)
+        xbar = x0 + (colsum(ar * dev) - unstored * x0)
+        return centred_moments(x0, xbar, spread, 1.0)
 
 
 @functools.partial(
@@ -421,17 +435,15 @@ class MultiTaskDesign:
         ``n_samples``; traceable): centred with each task's weighted means
         when ``center``."""
         A, rest = self._split(a)  # (n, T)
-        sq = (self.XT * self.XT) @ A  # (d, T)
-        xbar = jnp.zeros_like(sq)
         if center:
-            total = jnp.sum(A, axis=0)
-            xbar = (self.XT @ A) / jnp.where(total > 0, total, 1.0)[None]
-            sq = jnp.maximum(sq - xbar * xbar * total[None], 0.0)
-            # a column constant on every task's rows centres to 0
-            a = jnp.sum(A, axis=1)
-            value, constant = exact_mean(a / jnp.sum(a), self.XT)
-            xbar = jnp.where(constant[:, None], value[:, None], xbar)
-            sq = jnp.where(constant[:, None], 0.0, sq)
+            total = jnp.sum(A, axis=0)[None]
+            xbar = (self.XT @ A) / jnp.where(total > 0, total, 1.0)
+            x0 = self.XT[:, :1]
+            spread = jnp.square(self.XT - x0) @ A  # (d, T), as (XT * XT) @ A was
+            xbar, sq = centred_moments(x0, xbar, spread, total)
+        else:
+            sq = (self.XT * self.XT) @ A  # (d, T)
+            xbar = jnp.zeros_like(sq)
         colsq = sq.ravel() + rest if self.ridge else sq.ravel()
         return dataclasses.replace(self, xbar=xbar.ravel(), colsq=colsq)
 
@@ -455,20 +467,40 @@ class MultiTaskDesign:
 def exact_mean(a, Y):
     """``(mean, constant)``: the weighted means ``Y @ a`` of the rows of ``Y``
     (``(..., n)``; weights ``a`` summing to 1) and which rows are constant on
-    the weighted entries (``a > 0``), whose mean is then that value exactly.
-    ``Y @ a`` misses it by an ulp or so, which centring leaves behind: a
-    constant column of ``X`` became a tiny column collinear with the
-    intercept, which an unpenalized fit scaled without bound (``alpha=0``:
-    coefficient -2.6e5 where scikit-learn, centring ``X`` itself, gets 0),
-    and a constant ``y`` a residual that the solvers fitted with a gap above
-    ``tol·P(0) ≈ 0`` (a ``ConvergenceWarning``). The correction is exact
+    the weighted entries (``a > 0``), whose mean is then that value exactly
+    (the targets' centring: ``Y @ a`` misses a constant ``y`` by an ulp,
+    which left a residual that the solvers fitted, with a gap above
+    ``tol·P(0) ≈ 0`` and a ``ConvergenceWarning``). The correction is exact
     (Sterbenz: ``first - Y @ a`` is) and has no derivative: the mean's
-    derivative stays ``a``."""
+    derivative stays ``a``. For vectors: on a matrix the comparison is not
+    fused on CPU (a boolean copy of it); the columns of ``X`` use
+    :func:`centred_moments`."""
     first = Y[..., jnp.argmax(a > 0)]
     unweighted = jnp.broadcast_to(a <= 0, Y.shape)
     constant = jnp.all((Y == first[..., None]) | unweighted, axis=-1)
     mean = Y @ a
     return mean + lax.stop_gradient(jnp.where(constant, first - mean, 0.0)), constant
+
+
+def centred_moments(x0, xbar, spread, total):
+    """``(xbar, colsq)`` of columns centred at their weighted means ``xbar``,
+    from their weighted spread about ``x0`` (each column's entry in the
+    first row), ``spread = Σᵢ aᵢ(xᵢ - x0)²``, and the weights' ``total``:
+    ``colsq = spread - total·(xbar - x0)²``.
+
+    A column with ``spread == 0`` (every weighted entry equals ``x0``) is
+    centred exactly: ``xbar = x0`` and ``colsq = 0``. Roundoff in ``xbar``
+    left such a column tiny and collinear with the intercept, and an
+    unpenalized fit scaled it without bound (``alpha=0``: coefficient
+    -2.6e5 where scikit-learn, centring ``X`` itself, gets 0). The
+    correction is exact (Sterbenz: ``x0 - xbar`` is) and has no derivative,
+    so the mean's stays ``a``. The shift by a value the column takes also
+    spares the variance most of ``Σ a x² - x̄²``'s cancellation: a float32
+    column at 1e5 ± 1 keeps it to about 1 % (it was lost entirely).
+    """
+    constant = spread == 0
+    xbar = xbar + lax.stop_gradient(jnp.where(constant, x0 - xbar, 0.0))
+    return xbar, jnp.maximum(spread - total * jnp.square(xbar - x0), 0.0)
 
 
 def _columns_gram(design, idx, h):

@@ -10,6 +10,7 @@ final state into a :class:`~jaxreg.solvers.base.SolverResult`, warning
 from __future__ import annotations
 
 import functools
+from numbers import Integral
 
 import jax
 import jax.numpy as jnp
@@ -164,8 +165,9 @@ def fit(
         )
     X, y = check_X_y(X, y)
     check_penalty(penalty, X.shape[1])
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, Integral) or max_iter < 0:
         raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}")
+    max_iter = int(max_iter)  # np.int64 too
     check_nonnegative("tol", tol)
     problem = prepare(
         X, y, datafit_cls, fit_intercept=fit_intercept, sample_weight=sample_weight
