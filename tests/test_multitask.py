@@ -2,6 +2,8 @@
 scikit-learn's, on diabetes (raw and with polynomial features) and
 synthetic row-sparse data."""
 
+import warnings
+
 import jax
 import numpy as np
 import pytest
@@ -10,7 +12,8 @@ from sklearn import linear_model as sk
 from sklearn.datasets import load_diabetes
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-from jaxreg.linear_model import MultiTaskElasticNet, MultiTaskLasso
+from jaxreg.linear_model import MultiTaskElasticNet, MultiTaskLasso, MultiTaskLassoCV
+from jaxreg.solvers import ConvergenceWarning
 from tests.test_linear_model import run_sklearn_check, sklearn_checks
 
 
@@ -187,3 +190,22 @@ def test_multitask_design_is_the_stacked_kronecker_matrix(ridge, center):
                 rtol=1e-10,
                 atol=1e-12,
             )
+
+
+def test_tight_tol_does_not_accept_a_roundoff_decrease():
+    # float32, tol=1e-8 (below what float32 certifies): a Newton step along a
+    # near-null direction of the working set's Hessian "lowered" the model
+    # within the roundoff of its cancelling terms, and the path kept it:
+    # coefficients off by 8.7 and one CV error 39 % above scikit-learn's
+    from sklearn.datasets import make_regression
+    from sklearn.model_selection import KFold
+
+    X, y = make_regression(80, 10, n_informative=4, noise=20, random_state=0)
+    Y = np.c_[y, y * 0.5 + np.random.RandomState(1).randn(80) * 10]
+    cv = list(KFold(4, shuffle=True, random_state=0).split(X))
+    ref = sk.MultiTaskLassoCV(cv=cv, alphas=5, tol=1e-10, max_iter=100_000)
+    ref.fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # float32's floor
+        est = MultiTaskLassoCV(cv=cv, alphas=5, tol=1e-8).fit(X, Y)
+    np.testing.assert_allclose(est.mse_path_, ref.mse_path_, rtol=1e-3)

@@ -94,6 +94,8 @@ from jaxreg.solvers.cd import (
     _anderson_weights,
     _top_k,
     after_sweep,
+    lower,
+    model_value,
     outer_done,
     prox_newton_update,
     run_buckets,
@@ -338,7 +340,7 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
     def q(x, acc):
         delta = x - x0
         quad = jnp.dot(delta, acc) if gram else jnp.sum(h * acc * acc)
-        return 0.5 * quad - jnp.dot(delta, g) + penalty_value(x)
+        return model_value(0.5 * quad, -jnp.dot(delta, g), penalty_value(x))
 
     def block(k, carry):
         x, acc, change = carry
@@ -377,7 +379,7 @@ def _model_bcd(model, g, x, pen, K, m, eps, max_epochs):
         dx = jnp.diff(xs, axis=0)
         c = _anderson_weights(dx @ dx.T)
         x_acc, acc_acc = c @ xs[1:], c @ accs[1:]
-        better = q(x_acc, acc_acc) < q(x, acc)  # False when c is not finite
+        better = lower(q(x_acc, acc_acc), q(x, acc))  # False when c is not finite
         x, acc = jnp.where(better, x_acc, x), jnp.where(better, acc_acc, acc)
         if gram:  # a Newton step on the nonzero groups (see cd.try_newton)
             signs = pattern(x)
