@@ -426,20 +426,24 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     return model.coefs(mc), mc, ep, gap
 
 
-def model_value(*terms):
-    """``(Σ terms, Σ |terms|)``: a model's value with the scale of its
-    roundoff, for :func:`lower`."""
-    return sum(terms), sum(jnp.abs(t) for t in terms)
+def model_value(quadratic, linear, penalty):
+    """``(value, scale)`` of the model ``½δᵀHδ - gᵀδ + h(x)`` from its three
+    terms, with the scale of the roundoff that :func:`lower` allows for:
+    that of the two terms in ``δ``, which a long step makes large and nearly
+    cancelling (the penalty's value is of the same size at both points
+    compared, and its roundoff did not mislead: a 1e-15 path needs those
+    comparisons)."""
+    return quadratic + linear + penalty, jnp.abs(quadratic) + jnp.abs(linear)
 
 
 def lower(new, old):
     """Whether the model value ``new`` (a :func:`model_value` pair) is below
-    ``old`` by more than the roundoff of either (``16 ε`` of its terms'
-    magnitude). A Newton step along a near-null direction of the model's
-    Hessian makes ``½δᵀHδ`` and ``gᵀδ`` large and nearly cancelling: a
-    "decrease" inside their roundoff was accepted, and a point far from the
-    optimum with it (a multi-task Lasso path at ``tol=1e-8`` in float32:
-    coefficients off by 8.7, a gap of 741)."""
+    ``old`` by more than the roundoff of either (``16 ε`` of its scale). A
+    Newton step along a near-null direction of the model's Hessian makes
+    ``½δᵀHδ`` and ``gᵀδ`` large and nearly cancelling: a "decrease" inside
+    their roundoff was accepted, and a point far from the optimum with it (a
+    multi-task Lasso path at ``tol=1e-8`` in float32: coefficients off by
+    8.7, a gap of 741)."""
     eps = jnp.finfo(jnp.result_type(new[0])).eps
     return new[0] < old[0] - 16 * eps * jnp.maximum(new[1], old[1])
 
