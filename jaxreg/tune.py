@@ -96,7 +96,7 @@ from jaxreg.solvers.hypergrad import (
     support_of,
 )
 from jaxreg.solvers.implicit import support_argmin_vjp
-from jaxreg.solvers.path import default_grid, fold_weights, kfold, solve_folds
+from jaxreg.solvers.path import default_grid, fold_splits, fold_weights, solve_folds
 
 __all__ = ["TuneResult", "tune"]
 
@@ -190,7 +190,7 @@ def _folds(X, y, cls, cv, validation, sample_weight, dtype):
         y = np.concatenate([np.asarray(y), np.asarray(y_val)])
         sw = np.concatenate([sw, np.ones(X_val.shape[0])])
     else:
-        splits = kfold(n, cv) if isinstance(cv, int) else [tuple(s) for s in cv]
+        splits = fold_splits(cv, X, y)
     N = X.shape[0]
     train, test = fold_weights(splits, sw, N, dtype)
     y_enc = np.asarray(cls.from_targets(np.asarray(y), np.ones(N)).y)
@@ -229,8 +229,8 @@ def tune(
       X, y: dense data (``y`` binary labels for ``datafit="logistic"``).
       datafit: ``"quadratic"``, ``"logistic"`` or a ``Datafit`` subclass.
       l1_ratio: :math:`\rho \in (0, 1]` of the elastic-net penalty.
-      cv: number of contiguous folds, or a list of ``(train, test)`` index
-        arrays (e.g. ``list(KFold(5, shuffle=True).split(X))``).
+      cv: number of contiguous folds, a scikit-learn splitter (its
+        ``split(X, y)``), or a list of ``(train, test)`` index arrays.
       validation: ``(X_val, y_val)``: fit on all of ``X, y`` and score on
         this held-out set instead of folds.
       per_feature: tune one weight per feature (strength fixed at 1) instead
@@ -282,8 +282,6 @@ def tune(
     if solver_tol is None:
         solver_tol = 1e-5 if per_feature else 1e-6
     check_nonnegative("solver_tol", solver_tol)
-    if validation is None and not isinstance(cv, int):
-        cv = list(cv)
     dtype = default_dtype(X, y)
     folds, splits, X_all, y_all, sw = _folds(
         X, y, cls, cv, validation, sample_weight, dtype

@@ -159,6 +159,28 @@ def test_cv_contiguous_folds_match_kfold():
         np.testing.assert_array_equal(te, te2)
 
 
+def test_cv_takes_splitters_and_numpy_integers(data):
+    # cross_validate(cv=KFold(4)) raised TypeError ('KFold' is not iterable),
+    # as did cv=np.int64(4); scikit-learn users pass both
+    X, y = data
+    ref = cross_validate(X, y, cv=4, n_lambdas=10)
+    splitter = KFold(4, shuffle=True, random_state=0)
+    listed = cross_validate(X, y, cv=list(splitter.split(X)), n_lambdas=10)
+    for cv, expect in ((np.int64(4), ref), (splitter, listed)):
+        res = cross_validate(X, y, cv=cv, n_lambdas=10)
+        np.testing.assert_array_equal(res.scores, expect.scores)
+
+
+def test_unsorted_lambdas_are_solved_and_returned_decreasing(data):
+    # as scikit-learn's lasso_path sorts its alphas: the result was in the
+    # given order, which PathResult documents as decreasing
+    X, y = data
+    res = lasso_path(X, y, lambdas=[0.5, 5.0, 0.05])
+    ref = lasso_path(X, y, lambdas=[5.0, 0.5, 0.05])
+    np.testing.assert_array_equal(res.lambdas, ref.lambdas)
+    np.testing.assert_array_equal(res.coef, ref.coef)
+
+
 def test_path_bad_input(data):
     X, y = data
     with pytest.raises(ValueError, match="l1_ratio"):

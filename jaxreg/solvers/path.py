@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -277,9 +278,10 @@ def path(
       X, y: data, dense or sparse (labels ``{0, 1}``, ``±1`` or boolean for
         ``datafit="logistic"``).
       datafit: ``"quadratic"``, ``"logistic"`` or a ``Datafit`` subclass.
-      lambdas: explicit strengths (sorted decreasing for warm starts); default
-        ``n_lambdas`` values from ``λ_max = penalty.alpha_max(∇F(b₀))`` to
-        ``eps·λ_max``.
+      lambdas: explicit strengths, solved (and returned) sorted decreasing
+        for warm starts, as scikit-learn's ``lasso_path`` sorts its
+        ``alphas``; default ``n_lambdas`` values from ``λ_max =
+        penalty.alpha_max(∇F(b₀))`` to ``eps·λ_max``.
       n_lambdas, eps: grid size and ratio (scikit-learn's defaults 100, 1e-3).
       l1_ratio: ``ρ`` in ``[0, 1]`` (``ρ = 0`` needs explicit ``lambdas``).
       penalty: a separable penalty to use instead of ``l1_ratio``,
@@ -312,6 +314,8 @@ def path(
     penalty = penalty_as_dtype(penalty, design.dtype)
     if lambdas is None:
         lambdas = default_grid(problem, penalty, n_lambdas, eps)
+    else:
+        lambdas = decreasing(lambdas)
     _, tol_abs = setup(design, datafit, None, tol, problem.fit_col)
     coefs, ints, gaps, iters = solve_path(
         problem,
@@ -361,6 +365,23 @@ class CVResult(NamedTuple):
     scores: np.ndarray
     best_index: int
     best_lambda: float
+
+
+def decreasing(lambdas):
+    """Explicit strengths as a numpy array sorted decreasing (warm starts run
+    from large to small)."""
+    return np.sort(np.asarray(lambdas))[::-1]
+
+
+def fold_splits(cv, X, y):
+    """``cv`` as a list of ``(train, test)`` index arrays: contiguous folds
+    for an integer (numpy's too), a scikit-learn splitter's ``split(X, y)``,
+    or the pairs given."""
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        return kfold(X.shape[0], int(cv))
+    if hasattr(cv, "split"):
+        return [tuple(s) for s in cv.split(X, y)]
+    return [tuple(s) for s in cv]
 
 
 def kfold(n_samples, n_folds):
@@ -623,11 +644,14 @@ def cross_validate(
         ``n_lambdas``, ``eps``, ``l1_ratio``, ``sample_weight``,
         ``penalty_factor``, ``positive``, ``fit_intercept``, ``tol``,
         ``max_iter`` and ``batched``.
-      cv: number of contiguous folds, or a list of ``(train, test)`` index
-        arrays (e.g. ``list(KFold(5).split(X))``).
+      cv: number of contiguous folds, a scikit-learn splitter (its
+        ``split(X, y)``), or a list of ``(train, test)`` index arrays.
+      lambdas: as in :func:`path` (sorted decreasing).
 
     Returns:
-      A :class:`CVResult`; refit on the full data at ``best_lambda``.
+      A :class:`CVResult`. Nothing is refitted: fit the full data at
+      ``best_lambda`` (e.g. ``lasso(X, y, result.best_lambda)``), or use
+      :class:`jaxreg.linear_model.LassoCV`, which does.
     """
     datafit_cls = datafit_class(datafit)
     X, y = check_X_y(X, y)
@@ -635,7 +659,7 @@ def cross_validate(
     check_penalty(penalty, X.shape[1])
     _check_path_args(lambdas, n_lambdas, eps, tol, max_iter)
     n = X.shape[0]
-    folds = kfold(n, cv) if isinstance(cv, int) else list(cv)
+    folds = fold_splits(cv, X, y)
     problem = prepare(
         X, y, datafit_cls, fit_intercept=fit_intercept, sample_weight=sample_weight
     )
@@ -644,7 +668,7 @@ def cross_validate(
         lambdas = default_grid(
             problem, penalty_as_dtype(penalty, dtype), n_lambdas, eps
         )
-    lambdas = np.asarray(lambdas)
+    lambdas = decreasing(lambdas)
     train, test = fold_weights(folds, sample_weight, n, dtype)
     coefs, ints, gaps, _, converged, tol_abs = solve_folds(
         problem,
