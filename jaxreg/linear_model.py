@@ -639,7 +639,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.coef_ = np.array(res.coef, dtype=X.dtype)[None, :]
         self.intercept_ = np.array([res.intercept], dtype=X.dtype)
         self.dual_gap_ = float(res.gap)
-        self.n_iter_ = np.array([int(res.n_iter)])
+        self.n_iter_ = np.array([int(res.n_iter)], np.int32)  # scikit-learn's dtype
 
     def _fit_multinomial(self, X, y_idx, sample_weight, lam, rho, warm):
         K, d = len(self.classes_), X.shape[1]
@@ -660,7 +660,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.coef_ = np.array(theta[:d].T, dtype=X.dtype)
         intercept = theta[d] if self.fit_intercept else np.zeros(K)
         self.intercept_ = np.array(intercept, dtype=X.dtype)
-        self.n_iter_ = np.array([n_iter])
+        self.n_iter_ = np.array([n_iter], np.int32)
 
     def decision_function(self, X):
         """Returns ``X @ coef_ᵀ + intercept_``: shape ``(n_samples,)`` for two

@@ -197,3 +197,4 @@ def test_unpenalized_binary_reaches_sklearns_optimum(kw):
     best = log_loss(y, ref.predict_proba(X))
     assert log_loss(y, est.predict_proba(X)) - best < 1e-4 * np.log(2)
     np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-3, atol=1e-3)
+    assert est.n_iter_.dtype == ref.n_iter_.dtype == np.int32
