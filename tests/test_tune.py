@@ -77,6 +77,8 @@ def test_kfold_hypergradient_matches_finite_differences_of_the_cv_loss():
             l1_ratio=1.0,
             per_feature=False,
             cg_iter=200,
+            # the adjoint system on the widest fold's support alone
+            n_columns=int(np.count_nonzero(W, axis=1).max()),
         )
         h = 1e-5
         fd = (
@@ -86,6 +88,52 @@ def test_kfold_hypergradient_matches_finite_differences_of_the_cv_loss():
         ref = _cv_loss(X, y, folds, 0.15, tol=1e-13)
     np.testing.assert_allclose(loss, ref, rtol=1e-8)
     np.testing.assert_allclose(g, fd, rtol=1e-5)
+
+
+def test_per_feature_hypergradient_matches_finite_differences():
+    # one weight per feature: the gradient in each log-weight, restricted to
+    # the support's columns and scattered back, against central differences
+    # of the K-fold loss of independent weighted-lasso fits; a feature off
+    # every fold's support has a zero gradient
+    X, y = _data(2)
+    d = X.shape[1]
+    folds = jr.solvers.path.kfold(len(y), 3)
+    c = np.random.default_rng(3).uniform(0.5, 2.0, size=d)
+    lam = 0.12
+    with jax.enable_x64(True):
+        fo, *_ = tune_module._folds(X, y, Quadratic, folds, None, None, np.float64)
+        fits = [
+            jr.lasso(X[tr], y[tr], 1.0, penalty_factor=lam * c, tol=1e-13)
+            for tr, _ in folds
+        ]
+        W = np.stack([f.coef for f in fits])
+        B = np.stack([f.intercept for f in fits])
+        _, g = tune_module._loss_and_grad(
+            np.log(lam * c),
+            W,
+            B,
+            fo,
+            cls=Quadratic,
+            fit_intercept=True,
+            l1_ratio=1.0,
+            per_feature=True,
+            cg_iter=200,
+            n_columns=int(np.count_nonzero(W, axis=1).max()),
+        )
+        on = np.flatnonzero(np.all(W != 0, axis=0))[:3]
+        off = np.flatnonzero(np.all(W == 0, axis=0))[:2]
+        assert on.size == 3 and off.size == 2
+        h = 1e-5
+        fd = []
+        for j in np.concatenate([on, off]):
+            e = np.zeros(d)
+            e[j] = h
+            up = _cv_loss(X, y, folds, 1.0, lam * c * np.exp(e), tol=1e-13)
+            down = _cv_loss(X, y, folds, 1.0, lam * c * np.exp(-e), tol=1e-13)
+            fd.append((up - down) / (2 * h))
+    np.testing.assert_allclose(g[on], fd[:3], rtol=1e-5)
+    np.testing.assert_array_equal(g[off], 0.0)
+    np.testing.assert_allclose(fd[3:], 0.0, atol=1e-12)
 
 
 @pytest.mark.parametrize("start", [3.0, 1 / 300])
