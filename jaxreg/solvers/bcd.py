@@ -831,15 +831,18 @@ def solve_prepared(
 
 @functools.partial(jax.jit, static_argnames=("shape", "fit_col", "center"))
 def _fold_setup(design, datafit, A, Y, W0, tol, shape, fit_col, center):
-    """Each fold's starting state (``W0``'s row, padded flat, or 0) and
-    ``tol · P_fold(0)``."""
+    """Each fold's moments (:func:`jaxreg.solvers.path.fold_moments`),
+    starting state (``W0``'s row, padded flat, or 0) and ``tol ·
+    P_fold(0)``."""
+    from jaxreg.solvers import path  # path -> cd; bcd -> path, not back
 
     def one(a, y, w0):
-        design_f = design.reweighted(a, center)
+        moments = path.fold_moments(design, a, center)
+        design_f = path.at_moments(design, moments)
         st, tol_abs = _setup(design_f, type(datafit)(y, a), shape, fit_col, tol)
         if w0 is not None:
             st = st._replace(w=w0.reshape(shape), u=design_f.matvec(w0) + st.b)
-        return st, tol_abs
+        return moments, st, tol_abs
 
     return jax.vmap(one)(A, Y, W0)
 
@@ -894,7 +897,9 @@ def solve_folds_prepared(
     if coef_init is not None:
         pos = jnp.asarray(layout.pos)
         W0 = jnp.zeros((F, G * m), dtype).at[:, pos].set(jnp.asarray(coef_init, dtype))
-    st, tol_abs = _fold_setup(design, datafit, A, Y, W0, tol, (G, m), fit_col, center)
+    moments, st, tol_abs = _fold_setup(
+        design, datafit, A, Y, W0, tol, (G, m), fit_col, center
+    )
     out = (
         np.zeros((F, n_lam, G, m), dtype),
         np.zeros((F, n_lam), dtype),
@@ -912,7 +917,7 @@ def solve_folds_prepared(
             design,
             datafit,
             pen,
-            (A, Y, tol_abs, lambdas, start, st, out),
+            (A, moments, Y, tol_abs, lambdas, start, st, out),
             extra,
             (max_iter, max_epochs, grow_at),
             center,

@@ -13,6 +13,8 @@ touches ``X``:
   normalized sample weights);
 - ``reweighted(a, center)``: the same ``X`` with the moments of other
   weights (cross-validation folds are weights with zeros on held-out rows);
+  it changes ``xbar`` and ``colsq`` only, which the fold drivers compute
+  once per fold and reattach (:func:`jaxreg.solvers.path.fold_moments`);
 - the working-set model of the prox-Newton CD solver
   (:mod:`jaxreg.solvers.cd`): ``ws_block(ws, intercept)`` prepares the
   columns ``ws`` (and a column of ones for a free intercept) once per working

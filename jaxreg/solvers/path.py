@@ -425,16 +425,33 @@ def fold_weights(splits, sample_weight, n, dtype):
     return train, test
 
 
+def fold_moments(design, a, center):
+    """A fold's ``(xbar, colsq)``: what ``design.reweighted(a, center)``
+    changes. The fold drivers compute them once per call (a pass over ``X``
+    per fold) and reattach them with :func:`at_moments` in every compiled
+    bucket, rather than recompute them there."""
+    design_f = design.reweighted(a, center)
+    return design_f.xbar, design_f.colsq
+
+
+def at_moments(design, moments):
+    """``design`` with a fold's :func:`fold_moments`."""
+    xbar, colsq = moments
+    return dataclasses.replace(design, xbar=xbar, colsq=colsq)
+
+
 @functools.partial(jax.jit, static_argnames=("center", "fit_col"))
 def _fold_setup(design, datafit, y_offset, A, W0, tol, center, fit_col):
-    """Per fold (row of ``A``): targets centred with the fold's weights, the
-    offset to add back, the starting state (from ``W0``'s row, or 0 when
-    ``W0`` is ``None``) and ``tol · P_fold(0)``."""
+    """Per fold (row of ``A``): its :func:`fold_moments`, targets centred
+    with the fold's weights, the offset to add back, the starting state
+    (from ``W0``'s row, or 0 when ``W0`` is ``None``) and ``tol ·
+    P_fold(0)``."""
 
     def one(a, w0):
         datafit_f, offset = _centred(type(datafit)(datafit.y, a), center, a.dtype)
-        st, tol_abs = setup(design.reweighted(a, center), datafit_f, w0, tol, fit_col)
-        return datafit_f.y, y_offset + offset, st, tol_abs
+        moments = fold_moments(design, a, center)
+        st, tol_abs = setup(at_moments(design, moments), datafit_f, w0, tol, fit_col)
+        return moments, datafit_f.y, y_offset + offset, st, tol_abs
 
     return jax.vmap(one)(A, W0)
 
@@ -461,8 +478,8 @@ def _folds_bucket(
     max_iter, max_epochs, grow_at = limits
 
     def one(fold):
-        a, y, tol_abs, lams, start, st, out = fold
-        design_f = design.reweighted(a, center)
+        a, moments, y, tol_abs, lams, start, st, out = fold
+        design_f = at_moments(design, moments)
         datafit_f = type(datafit)(y, a)
         if batched:
             W, B, gaps, iters = fista.solve_batched(
@@ -485,13 +502,12 @@ def _folds_bucket(
     return lax.map(one, folds, batch_size=batch_size)
 
 
-@functools.partial(jax.jit, static_argnames=("center", "fit_col"))
-def _fold_intercepts(design, A, coefs, ints, gaps, y_offsets, tol_abs, center, fit_col):
-    def one(a, w, b, gap, y_offset, tol_f):
-        xbar = design.reweighted(a, center).xbar
+@functools.partial(jax.jit, static_argnames="fit_col")
+def _fold_intercepts(xbars, coefs, ints, gaps, y_offsets, tol_abs, fit_col):
+    def one(xbar, w, b, gap, y_offset, tol_f):
         return _intercepts_converged(w, b, gap, y_offset, xbar, tol_f, fit_col)[:2]
 
-    return jax.vmap(one)(A, coefs, ints, gaps, y_offsets, tol_abs)
+    return jax.vmap(one)(xbars, coefs, ints, gaps, y_offsets, tol_abs)
 
 
 def _widest(W):
@@ -570,7 +586,7 @@ def solve_folds(
             raise ValueError(
                 f"coef_init must have shape ({F}, {d}), got {coef_init.shape}"
             )
-    Y, y_offsets, st, tol_abs = _fold_setup(
+    moments, Y, y_offsets, st, tol_abs = _fold_setup(
         design, datafit, problem.y_offset, A, coef_init, tol, center, fit_col
     )
     out = (
@@ -583,7 +599,7 @@ def solve_folds(
 
     def run(K, grow_at, carry):
         start, st, out = carry
-        folds = (A, Y, tol_abs, lambdas, start, st, out)
+        folds = (A, moments, Y, tol_abs, lambdas, start, st, out)
         carry = _folds_bucket(
             K,
             fit_col,
@@ -607,7 +623,7 @@ def solve_folds(
         carry = cd.run_buckets(run, carry, _widest(st.w), d, p0)
     coefs, ints, gaps, iters = carry[2]
     ints, converged = _fold_intercepts(
-        design, A, coefs, ints, gaps, y_offsets, tol_abs, center, fit_col
+        moments[0], coefs, ints, gaps, y_offsets, tol_abs, fit_col
     )
     return coefs, ints, gaps, iters, converged, tol_abs
 
