@@ -29,10 +29,10 @@ gradients on the support's Hessian-vector products, all folds in one
 ``vmap``-ed, compiled call. The system is posed on the columns of ``X`` that
 hold the widest fold's support (a power of two of them, and at least a
 quarter of the features, so that one compiled program usually serves a
-whole search): a product costs ``O(n·|S|)`` instead of ``O(n·d)``. The inner problems are solved by the working-set
-coordinate descent, likewise all folds in one compiled call
-(:func:`~jaxreg.solvers.path.solve_folds`), each warm-started from the fold's
-previous solution.
+whole search): a product costs ``O(n·|S|)`` instead of ``O(n·d)``. The
+inner problems are solved by the working-set coordinate descent, likewise
+all folds in one compiled call (:func:`~jaxreg.solvers.path.solve_folds`),
+each warm-started from the fold's previous solution.
 
 **Method.** One strength (``per_feature=False``) is a line search on the
 scalar :math:`t`: it walks downhill by moves of 1 (a factor :math:`e` in
