@@ -245,7 +245,7 @@ def tune(
     max_steps=50,
     max_backtrack=6,
     tol=1e-4,
-    solver_tol=None,
+    solver_tol=1e-5,
     cg_max_iter=200,
 ) -> TuneResult:
     r"""Tunes the penalty strength (or per-feature weights) by hypergradient descent.
@@ -273,15 +273,18 @@ def tune(
         per-feature weights.
       solver_tol: the inner solves' duality-gap tolerance (``gap <=
         solver_tol · P(0)``); the hypergradient is only as accurate as they.
-        Default ``1e-6``, or ``1e-5`` with ``per_feature=True`` (below).
       cg_max_iter: conjugate-gradient budget per hypergradient.
 
     Inner solves that stop before ``solver_tol`` are counted and reported by
     one ``ConvergenceWarning`` at the end (with the largest gap reached). In
-    float32, ``solver_tol`` below ~1e-6 is not reliably reachable; with many
-    small per-feature weights ``1e-5`` is much faster (the 500 × 1000
-    weighted-Lasso search of the example: 0.5 s against 35 s at 1e-6) and
-    as accurate for the search.
+    float32, ``solver_tol`` below ~1e-6 is not reliably reachable. The
+    default ``1e-5`` is as accurate for the search as ``1e-6``: on twelve
+    problems (Gaussian 200 × 50 to 1000 × 300 and 500 × 1000, diabetes with
+    degree-2 and degree-3 features, breast cancer with the logistic datafit)
+    the best losses agreed to ``1e-5`` relative, ten times inside ``tol``,
+    with the same number of solves, in 6-10 % less time; with many small
+    per-feature weights it is much faster (the 500 × 1000 weighted-Lasso
+    search of the example: 0.5 s against 35 s at ``1e-6``).
 
     Returns:
       A :class:`TuneResult`; ``best`` is the strength (or weights) to refit
@@ -306,8 +309,6 @@ def tune(
     check_positive_int("max_backtrack", max_backtrack)
     check_positive_int("cg_max_iter", cg_max_iter)
     check_nonnegative("tol", tol)
-    if solver_tol is None:
-        solver_tol = 1e-5 if per_feature else 1e-6
     check_nonnegative("solver_tol", solver_tol)
     dtype = default_dtype(X, y)
     folds, splits, X_all, y_all, sw = _folds(
