@@ -271,12 +271,14 @@ def spectral_normalization(
     check_nonnegative("bound", bound)
 
     def leaf_update(g, w, layout, u):
-        stepped = w + g
-        sigma, u, _ = _estimate(layout.to_matrices(stepped), u, 1)
+        sigma, u, _ = _estimate(layout.to_matrices(w + g), u, 1)
         scale = jnp.minimum(1.0, bound / jnp.where(sigma > 0, sigma, 1.0))
-        m = layout.to_matrices(stepped).astype(jnp.float32) * scale[..., None, None]
-        new = layout.from_matrices(m, w.shape).astype(w.dtype)
-        return (new - w).astype(g.dtype), u
+        # s·(w + g) - w = s·g + (s - 1)·w in at least float32 (float64 params
+        # stay float64): exactly g where the bound holds (s = 1)
+        acc = jnp.promote_types(w.dtype, jnp.float32)
+        s = scale.astype(acc)[..., None, None]
+        G, W = (layout.to_matrices(x).astype(acc) for x in (g, w))
+        return layout.from_matrices(s * G + (s - 1) * W, w.shape).astype(g.dtype), u
 
     return _spectral_transform(
         leaf_update, layouts, mask, init_iterations, key, "spectral_normalization"

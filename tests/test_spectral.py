@@ -79,6 +79,24 @@ def test_projection_rescales_only_matrices_above_the_bound():
     assert isinstance(state[1].u["b1"], optax.MaskedNode)
 
 
+@pytest.mark.parametrize("x64", [False, True])
+def test_a_matrix_within_the_bound_gets_the_optimizers_update_exactly(x64):
+    # float64 params were rounded through float32 on every step (an update
+    # of 6e-9 from a zero gradient); within the bound the update is the
+    # incoming one, bit for bit, in the params' dtype
+    with jax.enable_x64(x64):
+        dtype = jnp.float64 if x64 else jnp.float32
+        rng = np.random.default_rng(0)
+        W = rng.normal(size=(5, 3))
+        W = jnp.asarray(0.5 * W / np.linalg.norm(W, 2), dtype)  # σ = 0.5 < 1
+        g = jnp.asarray(1e-3 * rng.normal(size=(5, 3)), dtype)
+        tx = jr.spectral_normalization(1.0)
+        for grads in (jnp.zeros_like(W), g):
+            updates, _ = tx.update({"w": grads}, tx.init({"w": W}), {"w": W})
+            assert updates["w"].dtype == dtype
+            np.testing.assert_array_equal(updates["w"], grads)
+
+
 def test_training_keeps_every_layer_within_the_bound():
     x = jnp.asarray(RNG.normal(size=(64, 8)), jnp.float32)
     y = jnp.asarray(RNG.normal(size=(64, 3)), jnp.float32)
