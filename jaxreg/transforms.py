@@ -99,31 +99,58 @@ def _require_params(params, name: str) -> None:
         )
 
 
-def check_not_scheduled(**callables) -> None:
-    """Refuses callables that ``optax.inject_hyperparams`` turned into schedules.
+def check_not_scheduled(**received) -> None:
+    """Refuses values that ``optax.inject_hyperparams`` made by calling a
+    callable as a schedule.
 
-    ``inject_hyperparams`` calls every callable argument not in ``static_args``
-    with the step count and hands the factory the result, so a mask function
-    would silently become ``mask(count)``. Its ``init_fn``/``update_fn`` (the
-    factory's caller) hold the schedules in ``sched_hps``; finding a name
-    there means the user's callable was consumed as a schedule. Any other
-    caller is left alone.
+    ``inject_hyperparams`` calls every callable argument not in
+    ``static_args`` with the step count and hands the factory the result, so
+    a mask function would silently become ``mask(count)`` (``False`` for a
+    mask of ``w.ndim > 1``: nothing regularized). Its ``init_fn`` /
+    ``update_fn`` hold the schedules in ``sched_hps`` and their values in
+    ``hparams``; the frames above the caller (the factory, then any factory
+    of the user's that builds it) are searched for them, and an argument
+    that *is* one of those values came from a schedule. Other callers are
+    left alone.
+
+    Args:
+      **received: the factory's arguments by name, as it received them.
     """
-    caller = sys._getframe(2)
-    if caller.f_code.co_name not in ("init_fn", "update_fn"):
-        return
-    scheduled = caller.f_locals.get("sched_hps")
-    if not isinstance(scheduled, dict):
-        return
-    for name in callables:
-        if name in scheduled:
-            raise ValueError(
-                f"{name} is a callable, and optax.inject_hyperparams calls every "
-                f"callable argument as a schedule of the step count, so {name} "
-                f"would receive an integer instead of params. Pass "
-                f"static_args=({name!r},) to optax.inject_hyperparams, or a pytree "
-                "of bools."
-            )
+    frame = sys._getframe(2)
+    for _ in range(_FACTORY_DEPTH):
+        if frame is None:
+            return
+        scheduled = frame.f_locals.get("sched_hps")
+        values = frame.f_locals.get("hparams")
+        if frame.f_code.co_name in ("init_fn", "update_fn") and isinstance(
+            scheduled, dict
+        ):
+            if not isinstance(values, dict):
+                return
+            for name, value in received.items():
+                hp = next(
+                    (
+                        k
+                        for k in scheduled
+                        if value is not None and values.get(k) is value
+                    ),
+                    None,
+                )
+                if hp is not None:
+                    raise ValueError(
+                        f"{name} received {value!r}, the value of {hp!r}: a "
+                        "callable that optax.inject_hyperparams calls as a "
+                        "schedule of the step count. Pass "
+                        f"static_args=({hp!r},) to optax.inject_hyperparams, "
+                        "or a pytree of bools."
+                    )
+            return
+        frame = frame.f_back
+
+
+# frames between a jaxreg factory and inject_hyperparams' init_fn/update_fn:
+# a user's factory and a helper or two of theirs
+_FACTORY_DEPTH = 6
 
 
 def _value_at(schedule: ScalarOrSchedule, count: jax.Array):

@@ -415,6 +415,33 @@ def test_callable_mask_under_inject_hyperparams_is_refused_or_static():
         ).init(PARAMS)
 
 
+def test_callable_mask_through_a_users_factory_is_refused():
+    # the README's pattern (a factory of the user's wrapped by
+    # inject_hyperparams) handed jaxreg mask(count) = False: nothing was
+    # regularized, silently. Any parameter name, any depth of helper.
+    def kernels(params):
+        return jax.tree.map(lambda x: x.ndim > 1, params)
+
+    def build(lr, s, m):
+        return jr.prox_sgd(lr, jr.l1(s), mask=m)
+
+    @optax.inject_hyperparams
+    def opt(learning_rate, strength, which):
+        return build(learning_rate, strength, which)
+
+    with pytest.raises(
+        ValueError, match=r"mask received False.*static_args=\('which',\)"
+    ):
+        opt(learning_rate=0.1, strength=0.5, which=kernels).init(PARAMS)
+    static = optax.inject_hyperparams(opt.__wrapped__, static_args=("which",))
+    tx = static(learning_rate=0.1, strength=0.5, which=kernels)
+    plain = jr.prox_sgd(0.1, jr.l1(0.5), mask=kernels)
+    grads = noisy_grads(PARAMS, KEY)
+    ours, _ = tx.update(grads, tx.init(PARAMS), PARAMS)
+    ref, _ = plain.update(grads, plain.init(PARAMS), PARAMS)
+    assert max_diff(ours, ref) < 1e-6
+
+
 def test_prox_adamw_separate_masks_for_decay_and_prox():
     kernels = {"dense": {"kernel": True, "bias": False}, "out": {"kernel": True}}
     tx = jr.prox_adamw(0.1, jr.l1(0.5), weight_decay=0.3, mask=kernels, decay_mask=None)
