@@ -23,16 +23,25 @@ def _concrete(value):
         return None
 
 
-def check_nonnegative(name: str, value) -> None:
-    """Raises unless every entry of ``value`` is finite and ``>= 0``."""
+def _real(arr) -> bool:
+    """A real number type, bfloat16 and the other ml_dtypes included."""
+    return jax.numpy.issubdtype(arr.dtype, jax.numpy.number) and not (
+        jax.numpy.issubdtype(arr.dtype, jax.numpy.complexfloating)
+    )
+
+
+def check_nonnegative(name: str, value, *, allow_inf: bool = False) -> None:
+    """Raises unless every entry of ``value`` is finite (or ``+inf`` with
+    ``allow_inf``) and ``>= 0``."""
     arr = _concrete(value)
     if arr is None:
         return
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(
-        arr.dtype, np.complexfloating
-    ):
+    if not _real(arr):
         raise ValueError(f"{name} must be a real number, got {value!r}")
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+    if allow_inf:
+        if np.any(np.isnan(arr)) or np.any(arr < 0):
+            raise ValueError(f"{name} must be >= 0 (inf allowed), got {value!r}")
+    elif not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
 
 
@@ -41,7 +50,7 @@ def check_unit_interval(name: str, value) -> None:
     arr = _concrete(value)
     if arr is None:
         return
-    if not np.issubdtype(arr.dtype, np.number) or np.any(~(arr >= 0) | ~(arr <= 1)):
+    if not _real(arr) or np.any(~(arr >= 0) | ~(arr <= 1)):
         raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
 
 
@@ -68,12 +77,7 @@ def check_positive(name: str, value) -> None:
     arr = _concrete(value)
     if arr is None:
         return
-    if (
-        not np.issubdtype(arr.dtype, np.number)
-        or np.issubdtype(arr.dtype, np.complexfloating)
-        or not np.all(np.isfinite(arr))
-        or np.any(arr <= 0)
-    ):
+    if not _real(arr) or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
 
 

@@ -45,6 +45,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.tree_util import keystr
 
 from jaxreg import prox as _prox
 from jaxreg._pytree import register_dataclass
@@ -104,8 +105,21 @@ class Penalty(abc.ABC):
         A hyperparameter may be a schedule ``count -> value`` (``l1(schedule)``);
         the transforms in :mod:`jaxreg.transforms` call this with their step
         count before using the penalty. Constant hyperparameters are kept.
+        A schedule's value must be finite and ``>= 0``, as a constant's: a
+        concrete one is checked here (``ValueError``); under ``jit`` it is
+        traced and cannot be (a negative threshold would push every weight
+        away from 0).
         """
-        return jax.tree.map(lambda v: v(count) if callable(v) else v, self)
+
+        def evaluated(path, v):
+            if not callable(v):
+                return v
+            value = v(count)
+            name = f"the schedule of {type(self).__name__}{keystr(path)}"
+            check_nonnegative(name, value)
+            return value
+
+        return jax.tree_util.tree_map_with_path(evaluated, self)
 
     @staticmethod
     def _checked(w):

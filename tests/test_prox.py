@@ -276,6 +276,37 @@ def test_projection_simplex_and_box_reject_bad_hyperparameters():
     np.testing.assert_allclose(out, [1.0, 0.0])
 
 
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda x, v: prox.soft_threshold(x, v), "threshold"),
+        (lambda x, v: prox.group_soft_threshold(x, v), "threshold"),
+        (lambda x, v: prox.singular_value_threshold(x, v), "threshold"),
+        (lambda x, v: prox.prox_ridge(x, v), "strength"),
+        (lambda x, v: prox.prox_ridge(x, 1.0, step=v), "step"),
+        (lambda x, v: prox.prox_elastic_net(x, v, 0.5), "strength"),
+        (lambda x, v: prox.prox_elastic_net(x, 1.0, 0.5, step=v), "step"),
+        (lambda x, v: prox.projection_l2_ball(x, v), "radius"),
+        (lambda x, v: prox.projection_l1_ball(x, v), "radius"),
+    ],
+)
+def test_negative_or_nan_hyperparameters_raise_and_inf_is_allowed(call, name):
+    # a negative threshold pushed every entry away from 0 (soft_threshold(x,
+    # -1) added 1 to |x|), a negative radius flipped x through the origin
+    x = jnp.array([[2.0, -0.5], [0.3, 1.0]])
+    for bad in (-1.0, np.nan, jnp.array([1.0, -1.0])):
+        with pytest.raises(ValueError, match=name):
+            call(x, bad)
+    assert np.all(np.isfinite(call(x, np.inf))) or name == "radius"
+    # traced values cannot be checked and pass
+    jax.jit(call)(x, 0.5)
+
+
+def test_prox_elastic_net_checks_l1_ratio():
+    with pytest.raises(ValueError, match="l1_ratio"):
+        prox.prox_elastic_net(jnp.ones(3), 1.0, 2.0)
+
+
 def test_projections_have_finite_gradients_at_zero():
     for project in (prox.projection_l1_ball, prox.projection_l2_ball):
         jac = jax.jacfwd(lambda z, f=project: f(z, 1.0))(jnp.zeros(3))

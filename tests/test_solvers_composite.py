@@ -566,6 +566,20 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="projection must be callable"):
         projected_gradient(least_squares, jnp.zeros(2), None)
 
+    # an empty or impossible set: the projection's own checks run on the
+    # concrete arguments before the solver traces them (it returned a point
+    # marked converged: 0 for an empty box, -x for a radius of -1)
+    for projection, args, match in (
+        (prox.projection_box, (1.0, 0.0), "lower must be <= upper"),
+        (prox.projection_l2_ball, (-1.0,), "radius"),
+        (prox.projection_l1_ball, (-1.0,), "radius"),
+        (prox.projection_simplex, (0.0,), "value"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            projected_gradient(
+                least_squares, jnp.zeros(2), projection, projection_args=args
+            )
+
 
 def test_float32_by_default_and_dtype_kept(regression):
     X, y = regression

@@ -361,6 +361,15 @@ def test_strength_schedule_is_read_at_the_step_count(form):
     np.testing.assert_allclose(np.asarray(w), ref, atol=1e-6)
 
 
+def test_a_schedule_value_below_zero_raises_where_it_is_concrete():
+    # l1(schedule) at -1 thresholded at lr·(-1): every weight moved away from
+    # 0 by 0.1 and a zero weight left 0, silently
+    params = {"w": jnp.array([1.0, -0.05, 0.0])}
+    tx = optax.chain(optax.sgd(0.1), jr.proximal(jr.l1(lambda c: 0.2 * (c - 5.0)), 0.1))
+    with pytest.raises(ValueError, match=r"schedule of L1\.strength"):
+        tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
+
+
 def test_injected_strength_changes_between_steps_without_recompiling():
     @optax.inject_hyperparams
     def opt(learning_rate, strength):

@@ -122,6 +122,7 @@ from jaxreg._validation import (
     check_positive_int,
 )
 from jaxreg.solvers.base import ConvergenceWarning
+from jaxreg.solvers.hypergrad import is_traced
 from jaxreg.solvers.implicit import LINEAR_SOLVERS, implicit_fixed_point
 
 __all__ = [
@@ -762,6 +763,12 @@ def projected_gradient(
     if not callable(projection):
         raise ValueError(f"projection must be callable, got {projection!r}")
     constraint = Constraint(projection, tuple(projection_args))
+    if not is_traced(constraint.args):
+        # the projection's own checks of its arguments (lower <= upper, a
+        # radius >= 0, a simplex value > 0) see concrete values only here:
+        # inside the solver's jit they are traced, and an empty set would
+        # give a "converged" point
+        projection(init_params, *constraint.args)
     return _run(
         fun,
         init_params,
