@@ -220,9 +220,63 @@ def singular_value_threshold(x: jax.Array, threshold) -> jax.Array:
         )
     check_nonnegative("threshold", threshold, allow_inf=True)
     acc = jnp.promote_types(x.dtype, jnp.float32)
-    u, s, vh = jnp.linalg.svd(x.astype(acc), full_matrices=False)
-    s = soft_threshold(s, threshold)
-    return ((u * s[..., None, :]) @ vh).astype(x.dtype)
+    return _svt(x.astype(acc), as_dtype(threshold, acc)).astype(x.dtype)
+
+
+@jax.custom_jvp
+def _svt(x, tau):
+    u, s, vh = jnp.linalg.svd(x, full_matrices=False)
+    return (u * soft_threshold(s, tau)[..., None, :]) @ vh
+
+
+@_svt.defjvp
+def _svt_jvp(primals, tangents):
+    r"""The derivative of :math:`F(X) = U f(\Sigma) V^	op`, :math:`f(\sigma) =
+    \max(\sigma - 	au, 0)`, finite at repeated singular values, where JAX's
+    SVD derivative divides by :math:`\sigma_i^2 - \sigma_j^2 = 0` (a NaN
+    gradient, which a linear solve can turn into a silent 0). With
+    :math:`P = U^	op \mathrm{d}X\, V` split into its symmetric and skew
+    parts :math:`S, A`:
+
+    .. math::
+
+        \mathrm{d}F = Uig(D_1 \circ S + D_2 \circ Aig)V^	op
+          + (I - UU^	op)\,\mathrm{d}X\,V\,R\,V^	op
+          + U R\,U^	op \mathrm{d}X\,(I - VV^	op)
+          - U\,\mathrm{diag}(f'(\sigma))\,V^	op\,\mathrm{d}	au ,
+
+    :math:`D_1 = rac{f(\sigma_i) - f(\sigma_j)}{\sigma_i - \sigma_j}`,
+    :math:`D_2 = rac{f(\sigma_i) + f(\sigma_j)}{\sigma_i + \sigma_j}`,
+    :math:`R = \mathrm{diag}(f(\sigma)/\sigma)`, each at its limit where the
+    quotient is 0/0 (:math:`D_1 = f'` at a tie: 1 above the threshold, 0
+    below) — the derivative of a spectral function of a rectangular matrix
+    (Lewis & Sendov 2005; Candès, Sing-Long & Trzasko 2013, for this one).
+    """
+    x, tau = primals
+    dx, dtau = tangents
+    u, s, vh = jnp.linalg.svd(x, full_matrices=False)
+    f = soft_threshold(s, tau)
+    out = (u * f[..., None, :]) @ vh
+    v, ut = jnp.swapaxes(vh, -1, -2), jnp.swapaxes(u, -1, -2)
+    # f' is 1 above the threshold (and everywhere at τ = 0, where f = id)
+    active = (s > tau) | (tau <= 0)
+    si, sj = s[..., :, None], s[..., None, :]
+    fi, fj = f[..., :, None], f[..., None, :]
+    ai, aj = active[..., :, None], active[..., None, :]
+    mixed = ai != aj  # one above the threshold and one not: si != sj
+    d1 = jnp.where(mixed, (fi - fj) / jnp.where(mixed, si - sj, 1), ai & aj)
+    total = si + sj
+    d2 = jnp.where(total > 0, (fi + fj) / jnp.where(total > 0, total, 1), ai & aj)
+    ratio = jnp.where(s > 0, f / jnp.where(s > 0, s, 1), active)
+    dxv = dx @ v
+    p = ut @ dxv
+    pt = jnp.swapaxes(p, -1, -2)
+    core = d1 * (p + pt) / 2 + d2 * (p - pt) / 2
+    d_out = u @ core @ vh
+    d_out += ((dxv - u @ p) * ratio[..., None, :]) @ vh
+    d_out += (u * ratio[..., None, :]) @ (ut @ dx - p @ vh)
+    d_out -= (u * (jnp.where(s > tau, 1, 0) * dtau)[..., None, :]) @ vh
+    return out, d_out
 
 
 def projection_l2_ball(x: jax.Array, radius=1.0) -> jax.Array:

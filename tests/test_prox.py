@@ -307,6 +307,46 @@ def test_prox_elastic_net_checks_l1_ratio():
         prox.prox_elastic_net(jnp.ones(3), 1.0, 2.0)
 
 
+def _with_singular_values(rng, m, n, sv, batch=()):
+    k = min(m, n)
+    u = np.linalg.qr(rng.normal(size=batch + (m, k)))[0]
+    v = np.linalg.qr(rng.normal(size=batch + (n, k)))[0]
+    return (u * np.asarray(sv)) @ np.swapaxes(v, -1, -2)
+
+
+@pytest.mark.parametrize(
+    "shape, sv",
+    [
+        ((5, 3), [3.0, 1.5, 0.4]),  # tall, one value below the threshold
+        ((3, 5), [2.5, 0.9, 0.2]),  # wide
+        ((4, 4), [3.0, 2.0, 2.0, 0.5]),  # a repeated value above it
+        ((4, 4), [2.0, 2.0, 2.0, 2.0]),  # 2·(orthogonal): all tied
+        ((4, 3), [0.5, 0.5, 0.2]),  # all below: the derivative is 0
+        ((2, 5, 3), [3.0, 3.0, 0.3]),  # batched, a tie
+    ],
+)
+def test_singular_value_threshold_derivative_matches_finite_differences(shape, sv):
+    # JAX's SVD derivative is NaN at repeated singular values; the prox's own
+    # rule is finite there and equals central differences (the threshold is
+    # smooth away from σ = τ), in X and in τ
+    rng = np.random.default_rng(0)
+    with jax.enable_x64(True):
+        x = _with_singular_values(rng, shape[-2], shape[-1], sv, shape[:-2])
+        dx = rng.normal(size=shape)
+        tau, dtau = 1.0, 0.7
+        out, tangent = jax.jvp(
+            prox.singular_value_threshold, (jnp.asarray(x), tau), (dx, dtau)
+        )
+        h = 1e-6
+        up = prox.singular_value_threshold(x + h * dx, tau + h * dtau)
+        down = prox.singular_value_threshold(x - h * dx, tau - h * dtau)
+        fd = (np.asarray(up) - np.asarray(down)) / (2 * h)
+    np.testing.assert_allclose(tangent, fd, atol=1e-7)
+    assert np.all(
+        np.isfinite(jax.grad(lambda z: prox.singular_value_threshold(z, 1.0).sum())(x))
+    )
+
+
 def test_projections_have_finite_gradients_at_zero():
     for project in (prox.projection_l1_ball, prox.projection_l2_ball):
         jac = jax.jacfwd(lambda z, f=project: f(z, 1.0))(jnp.zeros(3))

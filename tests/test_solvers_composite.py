@@ -110,6 +110,28 @@ def test_nuclear_norm_matrix_completion_matches_numpy_soft_impute():
     ) == np.linalg.matrix_rank(ref, tol=1e-3)
 
 
+def test_nuclear_norm_implicit_gradient_at_repeated_singular_values():
+    # min ½||W - M||² + s||W||_*: W* = U max(Σ - s, 0) Vᵀ, so d<C, W*>/ds =
+    # -<C, U_S V_Sᵀ> over the singular values above s. With M = diag(3, 2, 2)
+    # (a repeated value) the gradient read 0.0 (JAX's SVD derivative is NaN
+    # there, and gmres returned 0 for the NaN operator)
+    C = np.random.default_rng(0).normal(size=(3, 3))
+    with jax.enable_x64(True):
+        M = jnp.diag(jnp.array([3.0, 2.0, 2.0]))
+
+        def objective(s):
+            res = proximal_gradient(
+                lambda W: 0.5 * jnp.sum((W - M) ** 2),
+                jnp.zeros_like(M),
+                jr.nuclear_norm(s),
+                tol=1e-10,
+            )
+            return jnp.sum(C * res.params)
+
+        grad = float(jax.grad(objective)(0.5))
+    np.testing.assert_allclose(grad, -np.trace(C), rtol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def counts():
     rng = np.random.default_rng(2)

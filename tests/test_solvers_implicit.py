@@ -84,6 +84,20 @@ def test_fixed_point_vjp_of_a_linear_map_is_the_adjoint_solve():
         np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
+def test_a_nan_jacobian_gives_a_nan_gradient_not_zero():
+    # T(x, θ) = x/2 + θ + 0·sqrt(x - x): finite values, a NaN derivative in x.
+    # gmres returns 0 for a NaN operator, which read as a zero gradient
+    def T(x, theta):
+        return 0.5 * x + theta + 0.0 * jnp.sqrt(x - x)
+
+    theta = jnp.array([1.0, 2.0])
+    x_star = 2 * theta
+    assert np.allclose(T(x_star, theta), x_star)
+    for solver in ("gmres", "neumann"):
+        g = fixed_point_vjp(T, x_star, theta, jnp.ones(2), linear_solver=solver)
+        assert np.all(np.isnan(g)), solver
+
+
 def test_lasso_gradient_in_strength_and_data(regression):
     X, y = regression
     c = jnp.linspace(-1, 1, 10)

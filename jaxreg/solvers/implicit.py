@@ -24,7 +24,9 @@ restricted to the support: off :math:`S` the rows of :math:`\partial_x T` and
 :math:`S`, :math:`t H_{SS}\,\mathrm{d}x_S = \ldots` with :math:`H` the Hessian
 of :math:`f` — well posed when :math:`H_{SS}` is non-singular, even if
 :math:`H` is not (more features than samples). Group lasso and the nuclear norm
-behave the same on their generalized supports (whole groups, the rank). At a
+behave the same on their generalized supports (whole groups, the rank; the
+singular-value threshold has its own derivative, finite at repeated singular
+values where JAX's SVD derivative is NaN). At a
 kink (a coordinate with :math:`|x_i - t\nabla_i f| = t\lambda` exactly) the
 derivative is one element of the generalized Jacobian (JAX's ``clip`` gives
 ½), which is finite but not a true derivative.
@@ -36,7 +38,8 @@ radius of :math:`\partial_x T` is below 1, e.g. :math:`t \le 1/L` and
 :math:`f` strongly convex on the support) until
 :math:`\|u_{k+1} - u_k\| \le \mathrm{tol}\,\|u_{k+1}\|`, checked every 10
 iterations. Neither raises if ``max_iter`` runs out: the result is the last
-iterate.
+iterate. An operator that is not finite (a NaN in the Jacobian of
+:math:`T`) gives a NaN gradient with either, never ``gmres``'s 0.
 
 **Minimizers restricted to their support** (:func:`support_argmin_vjp`,
 :func:`implicit_support_argmin`). When :math:`x^\star(\theta)` minimizes
@@ -160,6 +163,13 @@ def fixed_point_vjp(
         u, _ = jax.scipy.sparse.linalg.gmres(
             matvec, cotangent, tol=tol, atol=0.0, restart=20, maxiter=max_iter
         )
+        # gmres returns 0 when the operator gives NaN (it finds no Krylov
+        # direction): a NaN Jacobian of T would read as a zero gradient, so
+        # its result is NaN whenever the operator is not finite at it
+        finite = jnp.all(
+            jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(matvec(u))])
+        )
+        u = jax.tree.map(lambda a: jnp.where(finite, a, jnp.nan), u)
     elif linear_solver == "neumann":
         u = _neumann(transpose_jac, cotangent, tol, max_iter)
     else:
