@@ -577,6 +577,8 @@ def test_pytree_params_and_a_user_penalty(regression):
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="value.*prox"):
         proximal_gradient(least_squares, jnp.zeros(2), object())
+    with pytest.raises(ValueError, match="instance, got the class L1"):
+        proximal_gradient(least_squares, jnp.zeros(2), jr.penalties.L1)
     with pytest.raises(ValueError, match="step_size"):
         proximal_gradient(least_squares, jnp.zeros(2), jr.l1(0.1), step_size="auto")
     with pytest.raises(ValueError, match="step_size"):

@@ -223,6 +223,20 @@ def test_under_jit_and_vmap_the_fista_forward_agrees(x64):
         np.testing.assert_allclose(coef, ref, atol=1e-6)
 
 
+def test_a_traced_l1_ratio_keeps_the_elastic_net(x64):
+    # jit(enet) with a traced l1_ratio raised TracerBoolConversionError (the
+    # check for the pure-L1 case read its value); at ratio 1 it is the lasso
+    X, y, _ = _problem(3)
+    ratios = jnp.array([0.5, 1.0])
+    batched = jax.jit(jax.vmap(lambda r: jr.enet(X, y, 0.1, r, tol=1e-10).coef))(ratios)
+    for r, coef in zip(ratios, batched, strict=True):
+        ref = jr.enet(X, y, 0.1, float(r), tol=1e-12).coef
+        np.testing.assert_allclose(coef, ref, atol=1e-6)
+    np.testing.assert_allclose(
+        batched[1], jr.lasso(X, y, 0.1, tol=1e-12).coef, atol=1e-6
+    )
+
+
 def test_float32_gradient_is_close_to_float64():
     X, y, rng = _problem(4)
     value = _functional(rng, X.shape[1])

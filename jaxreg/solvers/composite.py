@@ -521,6 +521,11 @@ def _solve(fun, init_params, penalty, args, tol, step0, opts: _Options):
 
 
 def _check_penalty(penalty):
+    if isinstance(penalty, type):
+        raise ValueError(
+            f"penalty must be an instance, got the class {penalty.__name__}: "
+            "e.g. jaxreg.l1(0.1), not jaxreg.penalties.L1"
+        )
     for method in ("value", "prox"):
         if not callable(getattr(penalty, method, None)):
             raise ValueError(

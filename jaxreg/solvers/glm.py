@@ -271,7 +271,8 @@ def elastic_net_penalty(lam, l1_ratio, penalty_factor=None, positive=False):
     """``lam (ρ|w| + (1-ρ)/2 w²)`` with weights and positivity, validated."""
     check_strength("lam", lam)
     check_l1_ratio(l1_ratio)
-    if l1_ratio == 1:
+    # a traced l1_ratio (jit, vmap, grad in it) keeps the elastic-net form
+    if not isinstance(l1_ratio, jax.core.Tracer) and l1_ratio == 1:
         return penalties.l1(lam, weights=penalty_factor, positive=positive)
     return penalties.elastic_net(
         lam, l1_ratio, weights=penalty_factor, positive=positive
