@@ -65,6 +65,12 @@ def check_float_array(name: str, x) -> None:
     dtype = getattr(x, "dtype", None)
     if dtype is None:
         dtype = np.asarray(x).dtype
+    if dtype == np.dtype(object):
+        raise ValueError(
+            f"{name} has a leaf that is not an array ({x!r}); pass only the "
+            "arrays, e.g. eqx.filter(model, eqx.is_array) or "
+            "nnx.state(model, nnx.Param)"
+        )
     if not jax.numpy.issubdtype(dtype, jax.numpy.floating):
         raise ValueError(
             f"{name} must have a floating dtype, got {dtype}; cast it first "

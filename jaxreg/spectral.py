@@ -56,7 +56,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxreg._validation import check_nonnegative, check_positive_int
+from jaxreg._validation import (
+    check_nonnegative,
+    check_positive,
+    check_positive_int,
+)
 from jaxreg.layouts import Layout, is_array, resolve_layouts
 from jaxreg.transforms import Mask, resolve_mask
 
@@ -179,7 +183,7 @@ def _is_node(x) -> bool:
 def _init_vectors(params, selection, key, init_iterations):
     leaves, treedef = jax.tree.flatten(params)
     chosen = treedef.flatten_up_to(selection)
-    keys = jax.random.split(key, max(len(leaves), 1))
+    keys = jax.random.split(key, max(len(leaves), 1))[: len(leaves)]
     out = []
     for k, w, layout in zip(keys, leaves, chosen, strict=True):
         if layout is None:
@@ -268,7 +272,7 @@ def spectral_normalization(
       A ``GradientTransformationExtraArgs`` with :class:`SpectralState`; its
       update needs ``params``.
     """
-    check_nonnegative("bound", bound)
+    check_positive("bound", bound)
 
     def leaf_update(g, w, layout, u):
         sigma, u, _ = _estimate(layout.to_matrices(w + g), u, 1)

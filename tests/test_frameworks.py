@@ -119,6 +119,15 @@ def test_flax_nnx_optimizer(name):
     _check(name, losses, nnx.state(opt), weights, unit_axis=0)
 
 
+def test_an_unfiltered_equinox_module_points_to_eqx_filter():
+    # the module's activation is a leaf that is not an array: "got object"
+    # did not say what to do
+    model = eqx.nn.MLP(2, 1, 3, 1, key=jax.random.key(0))
+    tx = jr.proximal(jr.l1(0.1), 0.1)
+    with pytest.raises(ValueError, match=r"not an array.*eqx\.filter"):
+        tx.update(model, tx.init(model), model)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_equinox_module(name):
     X, y = _data()

@@ -162,9 +162,16 @@ def test_lipschitz_bound_bounds_the_input_gradient_norm_of_an_equinox_mlp():
         assert top_sigma(layer.weight) <= 0.5 * (1 + 1e-3)
 
 
+def test_an_empty_tree_is_left_empty():
+    for tx in (jr.spectral_normalization(1.0), jr.add_spectral_penalty(0.1)):
+        updates, _ = tx.update({}, tx.init({}), {})
+        assert updates == {}
+
+
 def test_bad_arguments_raise():
-    with pytest.raises(ValueError, match="bound"):
-        jr.spectral_normalization(-1.0)
+    for bound in (-1.0, 0.0):  # c = 0 zeroed every matrix
+        with pytest.raises(ValueError, match="bound"):
+            jr.spectral_normalization(bound)
     with pytest.raises(ValueError, match="strength"):
         jr.add_spectral_penalty(-1.0)
     with pytest.raises(ValueError, match="method"):
