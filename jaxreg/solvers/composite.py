@@ -84,7 +84,12 @@ instead of running ``max_iter``. Since
 :math:`G_t(z) + \nabla f(x^+) - \nabla f(z) \in \partial F(x^+)`, the
 returned iterate has :math:`\operatorname{dist}(0, \partial F(x^+)) \le
 (1 + tL)\|G_t(z)\|`. Rescaling :math:`f` and :math:`g` together leaves the
-measure unchanged (jaxopt stops on the absolute :math:`\|G\|`).
+measure unchanged (jaxopt stops on the absolute :math:`\|G\|`); the start
+does not: ``tol`` is relative to how far from stationary ``init_params``
+is, so a start far away (a Lasso started at 1e6 where the coefficients are
+about 1) stops at a proportionally larger :math:`\|G\|`, still marked
+converged. Start near the solution's scale (0 for a sparse problem) or
+lower ``tol``.
 
 **Gradients** with respect to ``*args`` and the leaves of the penalty (its
 strength, a projection's radius) are implicit (:mod:`.implicit`): reverse mode
