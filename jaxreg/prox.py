@@ -231,22 +231,22 @@ def _svt(x, tau):
 
 @_svt.defjvp
 def _svt_jvp(primals, tangents):
-    r"""The derivative of :math:`F(X) = U f(\Sigma) V^	op`, :math:`f(\sigma) =
-    \max(\sigma - 	au, 0)`, finite at repeated singular values, where JAX's
+    r"""The derivative of :math:`F(X) = U f(\Sigma) V^\top`, :math:`f(\sigma) =
+    \max(\sigma - \tau, 0)`, finite at repeated singular values, where JAX's
     SVD derivative divides by :math:`\sigma_i^2 - \sigma_j^2 = 0` (a NaN
     gradient, which a linear solve can turn into a silent 0). With
-    :math:`P = U^	op \mathrm{d}X\, V` split into its symmetric and skew
+    :math:`P = U^\top \mathrm{d}X\, V` split into its symmetric and skew
     parts :math:`S, A`:
 
     .. math::
 
-        \mathrm{d}F = Uig(D_1 \circ S + D_2 \circ Aig)V^	op
-          + (I - UU^	op)\,\mathrm{d}X\,V\,R\,V^	op
-          + U R\,U^	op \mathrm{d}X\,(I - VV^	op)
-          - U\,\mathrm{diag}(f'(\sigma))\,V^	op\,\mathrm{d}	au ,
+        \mathrm{d}F = U\big(D_1 \circ S + D_2 \circ A\big)V^\top
+          + (I - UU^\top)\,\mathrm{d}X\,V\,R\,V^\top
+          + U R\,U^\top \mathrm{d}X\,(I - VV^\top)
+          - U\,\mathrm{diag}(f'(\sigma))\,V^\top\,\mathrm{d}\tau ,
 
-    :math:`D_1 = rac{f(\sigma_i) - f(\sigma_j)}{\sigma_i - \sigma_j}`,
-    :math:`D_2 = rac{f(\sigma_i) + f(\sigma_j)}{\sigma_i + \sigma_j}`,
+    :math:`D_1 = \frac{f(\sigma_i) - f(\sigma_j)}{\sigma_i - \sigma_j}`,
+    :math:`D_2 = \frac{f(\sigma_i) + f(\sigma_j)}{\sigma_i + \sigma_j}`,
     :math:`R = \mathrm{diag}(f(\sigma)/\sigma)`, each at its limit where the
     quotient is 0/0 (:math:`D_1 = f'` at a tie: 1 above the threshold, 0
     below) — the derivative of a spectral function of a rectangular matrix
