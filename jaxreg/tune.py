@@ -26,13 +26,14 @@ scale-free):
 **Gradient.** :math:`\nabla_t\mathcal{L}` is implicit
 (:func:`jaxreg.solvers.implicit.support_argmin_vjp`): per fold, conjugate
 gradients on the support's Hessian-vector products, all folds in one
-``vmap``-ed, compiled call. The system is posed on the columns of ``X`` that
-hold the widest fold's support (a power of two of them, and at least a
-quarter of the features, so that one compiled program usually serves a
-whole search): a product costs ``O(n·|S|)`` instead of ``O(n·d)``. The
-inner problems are solved by the working-set coordinate descent, likewise
-all folds in one compiled call (:func:`~jaxreg.solvers.path.solve_folds`),
-each warm-started from the fold's previous solution.
+``vmap``-ed, compiled call. The systems are posed on the columns of ``X``
+that hold the folds' supports (a power of two of them, at least 64 and a
+quarter of the features, or all of them, so that one compiled program
+usually serves a whole search): a product costs ``O(n·|S|)`` instead of
+``O(n·d)``. The inner problems are solved by the working-set coordinate
+descent, likewise all folds in one compiled call
+(:func:`~jaxreg.solvers.path.solve_folds`), each warm-started from the
+fold's previous solution.
 
 **Method.** One strength (``per_feature=False``) is a line search on the
 scalar :math:`t`: it walks downhill by moves of 1 (a factor :math:`e` in
@@ -167,32 +168,41 @@ def _loss(W, B, folds, cls):
 def _loss_and_grad(
     t, W, B, folds, cls, fit_intercept, l1_ratio, per_feature, cg_iter, n_columns
 ):
-    """The validation loss and its hypergradient. Each fold's adjoint system
-    is posed on ``n_columns`` columns of ``X`` that hold its support (the top
-    ``n_columns`` of ``w != 0``; the others are zeros of ``w``, masked out as
-    every zero is): the conjugate-gradient steps' Hessian-vector products cost
-    ``O(n · n_columns)`` instead of ``O(n · d)``, and the solution is the
-    same, the system being the identity off the support."""
+    """The validation loss and its hypergradient. The folds' adjoint systems
+    are posed on ``n_columns`` columns of ``X`` that hold the union of their
+    supports (the top ``n_columns`` of ``any(W != 0)``, gathered once and
+    shared, so that the folds' products stay one matrix product; the others
+    are zeros of every ``w``, masked out as every zero is): a
+    conjugate-gradient step costs ``O(n · n_columns)`` per fold instead of
+    ``O(n · d)``, and the solution is the same, the system being the
+    identity off the support. ``n_columns`` must hold that union (the
+    gradient is wrong otherwise); ``n_columns >= d`` gathers nothing."""
     support = support_of(fit_intercept)
+    cols = None
+    if n_columns < folds.X.shape[1]:
+        cols = lax.top_k(jnp.any(W != 0, axis=0).astype(jnp.float32), n_columns)[1]
+
+    def take(v):  # a vector's entries at the columns
+        return v if cols is None else v[cols]
+
+    design = raw_design(folds.X if cols is None else folds.X[:, cols], W.dtype)
 
     def one(w, b, a_train, a_test):
         def held_out(x):
             return cls(folds.y, a_test).value(folds.X @ x[0] + x[1])
 
         loss, (ct_w, ct_b) = jax.value_and_grad(held_out)((w, b))
-        cols = lax.top_k((w != 0).astype(jnp.float32), n_columns)[1]
-        design = raw_design(folds.X[:, cols], W.dtype)
 
         def objective(x, t_):
-            pen = _penalty(t_[cols] if per_feature else t_, l1_ratio, per_feature)
+            pen = _penalty(take(t_) if per_feature else t_, l1_ratio, per_feature)
             return linear_objective(x, (design, cls(folds.y, a_train), pen))
 
-        x = (w[cols], b)
+        x = (take(w), b)
         g = support_argmin_vjp(
             objective,
             x,
             t,
-            (ct_w[cols], ct_b),
+            (take(ct_w), ct_b),
             support(x),
             tol=cg_tol(W.dtype),
             max_iter=cg_iter,
@@ -359,9 +369,9 @@ def tune(
         return W[:, 0], B[:, 0]
 
     def loss_and_grad(t, W, B):
-        # a quarter of the features at least: one compiled program per call
-        # unless a support outgrows it
-        widest = int(np.count_nonzero(np.asarray(W), axis=1).max())
+        # every fold's support; a quarter of the features at least: one
+        # compiled program per call unless the supports outgrow it
+        union = int(np.count_nonzero(np.any(np.asarray(W) != 0, axis=0)))
         loss, g = _loss_and_grad(
             jnp.asarray(t),
             W,
@@ -370,7 +380,7 @@ def tune(
             l1_ratio=float(l1_ratio),
             per_feature=per_feature,
             cg_iter=cg_max_iter,
-            n_columns=bucket(d, widest, max(64, d // 4)),
+            n_columns=bucket(d, union, max(64, d // 4)),
             **static,
         )
         return float(loss), np.asarray(g, np.float64)
