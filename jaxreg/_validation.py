@@ -13,9 +13,14 @@ import jax
 import numpy as np
 
 
-def _concrete(value):
-    """Returns ``value`` as a numpy array, or None when it is traced or a schedule."""
+def _concrete(value, wait=True):
+    """Returns ``value`` as a numpy array, or None when it is traced, a
+    schedule, held in part by another process, or (``wait=False``) any
+    ``jax.Array``: reading one waits for it to be computed, which costs an
+    eager (un-jitted) optimizer step its asynchronous dispatch."""
     if callable(value) or isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, jax.Array) and not (wait and value.is_fully_addressable):
         return None
     try:
         return np.asarray(value)
@@ -30,10 +35,13 @@ def _real(arr) -> bool:
     )
 
 
-def check_nonnegative(name: str, value, *, allow_inf: bool = False) -> None:
+def check_nonnegative(
+    name: str, value, *, allow_inf: bool = False, wait: bool = True
+) -> None:
     """Raises unless every entry of ``value`` is finite (or ``+inf`` with
-    ``allow_inf``) and ``>= 0``."""
-    arr = _concrete(value)
+    ``allow_inf``) and ``>= 0``; ``wait=False`` (operators called on every
+    step) checks Python and numpy values only (:func:`_concrete`)."""
+    arr = _concrete(value, wait)
     if arr is None:
         return
     if not _real(arr):
@@ -45,9 +53,9 @@ def check_nonnegative(name: str, value, *, allow_inf: bool = False) -> None:
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
 
 
-def check_unit_interval(name: str, value) -> None:
+def check_unit_interval(name: str, value, *, wait: bool = True) -> None:
     """Raises unless every entry of ``value`` lies in ``[0, 1]``."""
-    arr = _concrete(value)
+    arr = _concrete(value, wait)
     if arr is None:
         return
     if not _real(arr) or np.any(~(arr >= 0) | ~(arr <= 1)):

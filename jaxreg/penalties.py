@@ -96,7 +96,7 @@ class Penalty(abc.ABC):
 
     def prox(self, params, step=1.0):
         r"""``argmin_y ½‖params − y‖² + step·g(y)``, leaf by leaf."""
-        check_nonnegative("step", step)
+        check_nonnegative("step", step, wait=False)
         return jax.tree.map(lambda w: self._prox(self._checked(w), step), params)
 
     def at(self, count) -> Penalty:
@@ -105,10 +105,11 @@ class Penalty(abc.ABC):
         A hyperparameter may be a schedule ``count -> value`` (``l1(schedule)``);
         the transforms in :mod:`jaxreg.transforms` call this with their step
         count before using the penalty. Constant hyperparameters are kept.
-        A schedule's value must be finite and ``>= 0``, as a constant's: a
-        concrete one is checked here (``ValueError``); under ``jit`` it is
-        traced and cannot be (a negative threshold would push every weight
-        away from 0).
+        A schedule's value must be finite and ``>= 0``, as a constant's (a
+        negative threshold would push every weight away from 0): a Python or
+        numpy value below 0 raises a ``ValueError``; a ``jax.Array`` (traced
+        under ``jit``, or not yet computed) cannot be read without waiting,
+        so a negative entry becomes NaN, and so does the update.
         """
 
         def evaluated(path, v):
@@ -116,7 +117,9 @@ class Penalty(abc.ABC):
                 return v
             value = v(count)
             name = f"the schedule of {type(self).__name__}{keystr(path)}"
-            check_nonnegative(name, value)
+            check_nonnegative(name, value, wait=False)
+            if isinstance(value, jax.Array):
+                value = jnp.where(value >= 0, value, jnp.nan)
             return value
 
         return jax.tree_util.tree_map_with_path(evaluated, self)

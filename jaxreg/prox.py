@@ -100,7 +100,7 @@ def soft_threshold(x: jax.Array, threshold) -> jax.Array:
       >>> soft_threshold(jnp.array([-2.0, 0.5, 3.0]), 1.0)
       Array([-1.,  0.,  2.], dtype=float32)
     """
-    check_nonnegative("threshold", threshold, allow_inf=True)
+    check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
     t = as_dtype(threshold, x.dtype)
     return x - jnp.clip(x, -t, t)
 
@@ -124,9 +124,9 @@ def prox_elastic_net(x: jax.Array, strength, l1_ratio, step=1.0) -> jax.Array:
     Returns:
       An array like ``x``.
     """
-    check_nonnegative("strength", strength, allow_inf=True)
-    check_nonnegative("step", step, allow_inf=True)
-    check_unit_interval("l1_ratio", l1_ratio)
+    check_nonnegative("strength", strength, allow_inf=True, wait=False)
+    check_nonnegative("step", step, allow_inf=True, wait=False)
+    check_unit_interval("l1_ratio", l1_ratio, wait=False)
     ts = step_times(step, strength, _acc(x))
     rho = _as(l1_ratio, x)
     l2_part = jnp.where(rho < 1, ts * (1 - rho), jnp.zeros_like(ts))
@@ -148,8 +148,8 @@ def prox_ridge(x: jax.Array, strength, step=1.0) -> jax.Array:
     Returns:
       An array like ``x``.
     """
-    check_nonnegative("strength", strength, allow_inf=True)
-    check_nonnegative("step", step, allow_inf=True)
+    check_nonnegative("strength", strength, allow_inf=True, wait=False)
+    check_nonnegative("step", step, allow_inf=True, wait=False)
     return (x / (1 + step_times(step, strength, _acc(x)))).astype(x.dtype)
 
 
@@ -190,7 +190,7 @@ def group_soft_threshold(x: jax.Array, threshold, axis=None) -> jax.Array:
     Returns:
       An array like ``x``.
     """
-    check_nonnegative("threshold", threshold, allow_inf=True)
+    check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
     norm = safe_norm(x, axis)
     t = as_dtype(threshold, norm.dtype)
     keep = (norm > t) | (t <= 0)
@@ -218,7 +218,7 @@ def singular_value_threshold(x: jax.Array, threshold) -> jax.Array:
         raise ValueError(
             f"x must have ndim >= 2 for a singular-value threshold, got shape {x.shape}"
         )
-    check_nonnegative("threshold", threshold, allow_inf=True)
+    check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
     acc = jnp.promote_types(x.dtype, jnp.float32)
     return _svt(x.astype(acc), as_dtype(threshold, acc)).astype(x.dtype)
 
@@ -284,7 +284,7 @@ def projection_l2_ball(x: jax.Array, radius=1.0) -> jax.Array:
 
     The whole array is one vector. The gradient is finite at ``x = 0``.
     """
-    check_nonnegative("radius", radius, allow_inf=True)
+    check_nonnegative("radius", radius, allow_inf=True, wait=False)
     norm = safe_norm(x, axis=None, keepdims=False)
     r = as_dtype(radius, norm.dtype)
     scale = jnp.where(norm > r, r / nonzero(norm), jnp.ones_like(norm))
@@ -354,7 +354,7 @@ def projection_l1_ball(x: jax.Array, radius=1.0) -> jax.Array:
       Duchi, Shalev-Shwartz, Singer, Chandra, "Efficient projections onto the
       l1-ball for learning in high dimensions", ICML 2008.
     """
-    check_nonnegative("radius", radius, allow_inf=True)
+    check_nonnegative("radius", radius, allow_inf=True, wait=False)
     acc = jnp.promote_types(x.dtype, jnp.float32)
     a = jnp.abs(x.reshape(-1)).astype(acc)
     r = as_dtype(radius, acc)

@@ -361,13 +361,24 @@ def test_strength_schedule_is_read_at_the_step_count(form):
     np.testing.assert_allclose(np.asarray(w), ref, atol=1e-6)
 
 
-def test_a_schedule_value_below_zero_raises_where_it_is_concrete():
+def test_a_schedule_value_below_zero_raises_or_gives_nan():
     # l1(schedule) at -1 thresholded at lr·(-1): every weight moved away from
-    # 0 by 0.1 and a zero weight left 0, silently
+    # 0 by 0.1 and a zero weight left 0, silently. A Python value raises; a
+    # jax value (traced, or in flight) is not read back: the update is NaN
     params = {"w": jnp.array([1.0, -0.05, 0.0])}
-    tx = optax.chain(optax.sgd(0.1), jr.proximal(jr.l1(lambda c: 0.2 * (c - 5.0)), 0.1))
+    grads = jax.tree.map(jnp.zeros_like, params)
+    tx = optax.chain(optax.sgd(0.1), jr.proximal(jr.l1(lambda c: -1.0), 0.1))
     with pytest.raises(ValueError, match=r"schedule of L1\.strength"):
-        tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
+        tx.update(grads, tx.init(params), params)
+    tx = optax.chain(optax.sgd(0.1), jr.proximal(jr.l1(lambda c: 0.2 * (c - 5.0)), 0.1))
+    for update in (tx.update, jax.jit(tx.update)):
+        updates, _ = update(grads, tx.init(params), params)
+        assert np.all(np.isnan(updates["w"]))
+    # at and above 0 the schedule is used as is
+    tx = optax.chain(optax.sgd(0.1), jr.proximal(jr.l1(lambda c: 0.5 + 0 * c), 0.1))
+    updates, _ = jax.jit(tx.update)(grads, tx.init(params), params)
+    new = optax.apply_updates(params, updates)["w"]
+    np.testing.assert_allclose(new, [0.95, 0.0, 0.0], atol=1e-7)
 
 
 def test_injected_strength_changes_between_steps_without_recompiling():
