@@ -66,6 +66,16 @@ def as_dtype(value, dtype):
         return np.asarray(value, dtype=dtype)
 
 
+def _unchecked(value):
+    """A ``jax.Array`` hyperparameter (traced, or not read back: the checks
+    read Python and numpy values only) with its negative entries as NaN, so
+    that a negative threshold gives a NaN result rather than one pushed away
+    from 0; other values are returned as they are (checked)."""
+    if isinstance(value, jax.Array):
+        return jnp.where(value >= 0, value, jnp.nan)
+    return value
+
+
 def step_times(step, strength, dtype):
     """``step · strength`` in ``dtype``; an overflow gives inf (a threshold that
     zeroes everything), without numpy's overflow warning."""
@@ -101,7 +111,7 @@ def soft_threshold(x: jax.Array, threshold) -> jax.Array:
       Array([-1.,  0.,  2.], dtype=float32)
     """
     check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
-    t = as_dtype(threshold, x.dtype)
+    t = _unchecked(as_dtype(threshold, x.dtype))
     return x - jnp.clip(x, -t, t)
 
 
@@ -127,7 +137,7 @@ def prox_elastic_net(x: jax.Array, strength, l1_ratio, step=1.0) -> jax.Array:
     check_nonnegative("strength", strength, allow_inf=True, wait=False)
     check_nonnegative("step", step, allow_inf=True, wait=False)
     check_unit_interval("l1_ratio", l1_ratio, wait=False)
-    ts = step_times(step, strength, _acc(x))
+    ts = _unchecked(step_times(step, strength, _acc(x)))
     rho = _as(l1_ratio, x)
     l2_part = jnp.where(rho < 1, ts * (1 - rho), jnp.zeros_like(ts))
     shrunk = soft_threshold(x.astype(ts.dtype), ts * rho) / (1 + l2_part)
@@ -150,7 +160,8 @@ def prox_ridge(x: jax.Array, strength, step=1.0) -> jax.Array:
     """
     check_nonnegative("strength", strength, allow_inf=True, wait=False)
     check_nonnegative("step", step, allow_inf=True, wait=False)
-    return (x / (1 + step_times(step, strength, _acc(x)))).astype(x.dtype)
+    ts = _unchecked(step_times(step, strength, _acc(x)))
+    return (x / (1 + ts)).astype(x.dtype)
 
 
 def nonzero(x: jax.Array) -> jax.Array:
@@ -192,8 +203,8 @@ def group_soft_threshold(x: jax.Array, threshold, axis=None) -> jax.Array:
     """
     check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
     norm = safe_norm(x, axis)
-    t = as_dtype(threshold, norm.dtype)
-    keep = (norm > t) | (t <= 0)
+    t = _unchecked(as_dtype(threshold, norm.dtype))
+    keep = ~(norm <= t) | (t <= 0)  # a NaN threshold or norm: NaN, not 0
     scale = jnp.where(keep, 1 - t / nonzero(norm), jnp.zeros_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
 
@@ -220,7 +231,7 @@ def singular_value_threshold(x: jax.Array, threshold) -> jax.Array:
         )
     check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
     acc = jnp.promote_types(x.dtype, jnp.float32)
-    return _svt(x.astype(acc), as_dtype(threshold, acc)).astype(x.dtype)
+    return _svt(x.astype(acc), _unchecked(as_dtype(threshold, acc))).astype(x.dtype)
 
 
 @jax.custom_jvp
@@ -286,8 +297,9 @@ def projection_l2_ball(x: jax.Array, radius=1.0) -> jax.Array:
     """
     check_nonnegative("radius", radius, allow_inf=True, wait=False)
     norm = safe_norm(x, axis=None, keepdims=False)
-    r = as_dtype(radius, norm.dtype)
-    scale = jnp.where(norm > r, r / nonzero(norm), jnp.ones_like(norm))
+    r = _unchecked(as_dtype(radius, norm.dtype))
+    # a NaN radius or norm: NaN, not x
+    scale = jnp.where(~(norm <= r), r / nonzero(norm), jnp.ones_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
 
 
@@ -357,7 +369,7 @@ def projection_l1_ball(x: jax.Array, radius=1.0) -> jax.Array:
     check_nonnegative("radius", radius, allow_inf=True, wait=False)
     acc = jnp.promote_types(x.dtype, jnp.float32)
     a = jnp.abs(x.reshape(-1)).astype(acc)
-    r = as_dtype(radius, acc)
+    r = _unchecked(as_dtype(radius, acc))
     if a.size == 0:
         return x
     theta = jnp.maximum(_simplex_threshold(a, r), 0)

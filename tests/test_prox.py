@@ -299,8 +299,11 @@ def test_negative_or_nan_hyperparameters_raise_and_inf_is_allowed(call, name):
         with pytest.raises(ValueError, match=name):
             call(x, bad)
     assert np.all(np.isfinite(call(x, np.inf))) or name == "radius"
-    # traced values cannot be checked and pass
-    jax.jit(call)(x, 0.5)
+    # a jax value is not read back (traced, or in flight): a negative one
+    # gives NaN rather than a point pushed away from 0
+    assert np.all(np.isfinite(jax.jit(call)(x, 0.5)))
+    assert np.all(np.isnan(jax.jit(call)(x, -1.0)))
+    assert np.all(np.isnan(call(x, jnp.asarray(-1.0))))
 
 
 def test_prox_elastic_net_checks_l1_ratio():
