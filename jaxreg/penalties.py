@@ -118,9 +118,7 @@ class Penalty(abc.ABC):
             value = v(count)
             name = f"the schedule of {type(self).__name__}{keystr(path)}"
             check_nonnegative(name, value, wait=False)
-            if isinstance(value, jax.Array):
-                value = jnp.where(value >= 0, value, jnp.nan)
-            return value
+            return _prox.nan_if_negative(value)
 
         return jax.tree_util.tree_map_with_path(evaluated, self)
 

@@ -66,14 +66,17 @@ def as_dtype(value, dtype):
         return np.asarray(value, dtype=dtype)
 
 
-def _unchecked(value):
+def nan_if_negative(value):
     """A ``jax.Array`` hyperparameter (traced, or not read back: the checks
-    read Python and numpy values only) with its negative entries as NaN, so
-    that a negative threshold gives a NaN result rather than one pushed away
-    from 0; other values are returned as they are (checked)."""
-    if isinstance(value, jax.Array):
-        return jnp.where(value >= 0, value, jnp.nan)
-    return value
+    read Python and numpy values only) with its negative entries as NaN (in
+    its floating dtype, float32 for an integer one: no float64 constant under
+    x64), so that a negative threshold gives a NaN result rather than one
+    pushed away from 0; other values are returned as they are (checked)."""
+    if not isinstance(value, jax.Array):
+        return value
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        value = value.astype(jnp.float32)
+    return jnp.where(value >= 0, value, jnp.full((), jnp.nan, value.dtype))
 
 
 def step_times(step, strength, dtype):
@@ -111,7 +114,7 @@ def soft_threshold(x: jax.Array, threshold) -> jax.Array:
       Array([-1.,  0.,  2.], dtype=float32)
     """
     check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
-    t = _unchecked(as_dtype(threshold, x.dtype))
+    t = nan_if_negative(as_dtype(threshold, x.dtype))
     return x - jnp.clip(x, -t, t)
 
 
@@ -137,7 +140,7 @@ def prox_elastic_net(x: jax.Array, strength, l1_ratio, step=1.0) -> jax.Array:
     check_nonnegative("strength", strength, allow_inf=True, wait=False)
     check_nonnegative("step", step, allow_inf=True, wait=False)
     check_unit_interval("l1_ratio", l1_ratio, wait=False)
-    ts = _unchecked(step_times(step, strength, _acc(x)))
+    ts = nan_if_negative(step_times(step, strength, _acc(x)))
     rho = _as(l1_ratio, x)
     l2_part = jnp.where(rho < 1, ts * (1 - rho), jnp.zeros_like(ts))
     shrunk = soft_threshold(x.astype(ts.dtype), ts * rho) / (1 + l2_part)
@@ -160,7 +163,7 @@ def prox_ridge(x: jax.Array, strength, step=1.0) -> jax.Array:
     """
     check_nonnegative("strength", strength, allow_inf=True, wait=False)
     check_nonnegative("step", step, allow_inf=True, wait=False)
-    ts = _unchecked(step_times(step, strength, _acc(x)))
+    ts = nan_if_negative(step_times(step, strength, _acc(x)))
     return (x / (1 + ts)).astype(x.dtype)
 
 
@@ -203,7 +206,7 @@ def group_soft_threshold(x: jax.Array, threshold, axis=None) -> jax.Array:
     """
     check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
     norm = safe_norm(x, axis)
-    t = _unchecked(as_dtype(threshold, norm.dtype))
+    t = nan_if_negative(as_dtype(threshold, norm.dtype))
     keep = ~(norm <= t) | (t <= 0)  # a NaN threshold or norm: NaN, not 0
     scale = jnp.where(keep, 1 - t / nonzero(norm), jnp.zeros_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
@@ -231,7 +234,8 @@ def singular_value_threshold(x: jax.Array, threshold) -> jax.Array:
         )
     check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
     acc = jnp.promote_types(x.dtype, jnp.float32)
-    return _svt(x.astype(acc), _unchecked(as_dtype(threshold, acc))).astype(x.dtype)
+    tau = nan_if_negative(as_dtype(threshold, acc))
+    return _svt(x.astype(acc), tau).astype(x.dtype)
 
 
 @jax.custom_jvp
@@ -297,7 +301,7 @@ def projection_l2_ball(x: jax.Array, radius=1.0) -> jax.Array:
     """
     check_nonnegative("radius", radius, allow_inf=True, wait=False)
     norm = safe_norm(x, axis=None, keepdims=False)
-    r = _unchecked(as_dtype(radius, norm.dtype))
+    r = nan_if_negative(as_dtype(radius, norm.dtype))
     # a NaN radius or norm: NaN, not x
     scale = jnp.where(~(norm <= r), r / nonzero(norm), jnp.ones_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
@@ -369,7 +373,7 @@ def projection_l1_ball(x: jax.Array, radius=1.0) -> jax.Array:
     check_nonnegative("radius", radius, allow_inf=True, wait=False)
     acc = jnp.promote_types(x.dtype, jnp.float32)
     a = jnp.abs(x.reshape(-1)).astype(acc)
-    r = _unchecked(as_dtype(radius, acc))
+    r = nan_if_negative(as_dtype(radius, acc))
     if a.size == 0:
         return x
     theta = jnp.maximum(_simplex_threshold(a, r), 0)
