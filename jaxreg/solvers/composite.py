@@ -128,7 +128,7 @@ from jaxreg._validation import (
 )
 from jaxreg.solvers.base import ConvergenceWarning
 from jaxreg.solvers.hypergrad import is_traced
-from jaxreg.solvers.implicit import LINEAR_SOLVERS, implicit_fixed_point
+from jaxreg.solvers.implicit import LINEAR_SOLVERS, all_finite, implicit_fixed_point
 
 __all__ = [
     "CompositeResult",
@@ -277,12 +277,6 @@ def _axpy(alpha, x, y):
 
 def _where(pred, a, b):
     return jax.tree.map(lambda u, v: jnp.where(pred, u, v), a, b)
-
-
-def _all_finite(tree):
-    return jnp.all(
-        jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])
-    )
 
 
 def lipschitz_estimate(f, x, n_iter: int) -> jax.Array:
@@ -469,7 +463,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         else:
             s = lax.fori_loop(0, opts.check_every, maybe_step, s)
         rel = measure(s)
-        finite = jnp.isfinite(rel) & _all_finite(s.x)
+        finite = jnp.isfinite(rel) & all_finite(s.x)
         x_good = _where(finite, s.x, x_good)
         s = s._replace(failed=s.failed | ~finite, x=_where(finite, s.x, x_good))
         return s, rel, x_good

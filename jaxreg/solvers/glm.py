@@ -272,7 +272,7 @@ def elastic_net_penalty(lam, l1_ratio, penalty_factor=None, positive=False):
     check_strength("lam", lam)
     check_l1_ratio(l1_ratio)
     # a traced l1_ratio (jit, vmap, grad in it) keeps the elastic-net form
-    if not isinstance(l1_ratio, jax.core.Tracer) and l1_ratio == 1:
+    if not hypergrad.is_traced(l1_ratio) and l1_ratio == 1:
         return penalties.l1(lam, weights=penalty_factor, positive=positive)
     return penalties.elastic_net(
         lam, l1_ratio, weights=penalty_factor, positive=positive

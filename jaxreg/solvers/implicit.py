@@ -125,6 +125,13 @@ def _neumann(transpose_jac, rhs, tol, max_iter, check_every=10):
     return u
 
 
+def all_finite(tree) -> jax.Array:
+    """Whether every entry of every leaf of ``tree`` is finite (traceable)."""
+    return jnp.all(
+        jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])
+    )
+
+
 def fixed_point_vjp(
     fixed_point: Callable,
     x_star,
@@ -166,9 +173,7 @@ def fixed_point_vjp(
         # gmres returns 0 when the operator gives NaN (it finds no Krylov
         # direction): a NaN Jacobian of T would read as a zero gradient, so
         # its result is NaN whenever the operator is not finite at it
-        finite = jnp.all(
-            jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(matvec(u))])
-        )
+        finite = all_finite(matvec(u))
         u = jax.tree.map(lambda a: jnp.where(finite, a, jnp.nan), u)
     elif linear_solver == "neumann":
         u = _neumann(transpose_jac, cotangent, tol, max_iter)
