@@ -79,11 +79,20 @@ def nan_if_negative(value):
     return jnp.where(value >= 0, value, jnp.full((), jnp.nan, value.dtype))
 
 
+def _nonnegative(name, value, dtype):
+    """A threshold-like hyperparameter (``>= 0``, ``+inf`` allowed) in
+    ``dtype``: checked when it is a Python or numpy value, its negative
+    entries NaN when it is a ``jax.Array`` (:func:`nan_if_negative`)."""
+    check_nonnegative(name, value, allow_inf=True, wait=False)
+    return nan_if_negative(as_dtype(value, dtype))
+
+
 def step_times(step, strength, dtype):
     """``step · strength`` in ``dtype``; an overflow gives inf (a threshold that
     zeroes everything), without numpy's overflow warning."""
+    step = _nonnegative("step", step, dtype)
     with np.errstate(over="ignore"):
-        return as_dtype(step, dtype) * as_dtype(strength, dtype)
+        return step * _nonnegative("strength", strength, dtype)
 
 
 def _as(value, x):
@@ -113,8 +122,7 @@ def soft_threshold(x: jax.Array, threshold) -> jax.Array:
       >>> soft_threshold(jnp.array([-2.0, 0.5, 3.0]), 1.0)
       Array([-1.,  0.,  2.], dtype=float32)
     """
-    check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
-    t = nan_if_negative(as_dtype(threshold, x.dtype))
+    t = _nonnegative("threshold", threshold, x.dtype)
     return x - jnp.clip(x, -t, t)
 
 
@@ -137,10 +145,8 @@ def prox_elastic_net(x: jax.Array, strength, l1_ratio, step=1.0) -> jax.Array:
     Returns:
       An array like ``x``.
     """
-    check_nonnegative("strength", strength, allow_inf=True, wait=False)
-    check_nonnegative("step", step, allow_inf=True, wait=False)
     check_unit_interval("l1_ratio", l1_ratio, wait=False)
-    ts = nan_if_negative(step_times(step, strength, _acc(x)))
+    ts = step_times(step, strength, _acc(x))
     rho = _as(l1_ratio, x)
     l2_part = jnp.where(rho < 1, ts * (1 - rho), jnp.zeros_like(ts))
     shrunk = soft_threshold(x.astype(ts.dtype), ts * rho) / (1 + l2_part)
@@ -161,9 +167,7 @@ def prox_ridge(x: jax.Array, strength, step=1.0) -> jax.Array:
     Returns:
       An array like ``x``.
     """
-    check_nonnegative("strength", strength, allow_inf=True, wait=False)
-    check_nonnegative("step", step, allow_inf=True, wait=False)
-    ts = nan_if_negative(step_times(step, strength, _acc(x)))
+    ts = step_times(step, strength, _acc(x))
     return (x / (1 + ts)).astype(x.dtype)
 
 
@@ -204,9 +208,8 @@ def group_soft_threshold(x: jax.Array, threshold, axis=None) -> jax.Array:
     Returns:
       An array like ``x``.
     """
-    check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
     norm = safe_norm(x, axis)
-    t = nan_if_negative(as_dtype(threshold, norm.dtype))
+    t = _nonnegative("threshold", threshold, norm.dtype)
     keep = ~(norm <= t) | (t <= 0)  # a NaN threshold or norm: NaN, not 0
     scale = jnp.where(keep, 1 - t / nonzero(norm), jnp.zeros_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
@@ -232,9 +235,8 @@ def singular_value_threshold(x: jax.Array, threshold) -> jax.Array:
         raise ValueError(
             f"x must have ndim >= 2 for a singular-value threshold, got shape {x.shape}"
         )
-    check_nonnegative("threshold", threshold, allow_inf=True, wait=False)
     acc = jnp.promote_types(x.dtype, jnp.float32)
-    tau = nan_if_negative(as_dtype(threshold, acc))
+    tau = _nonnegative("threshold", threshold, acc)
     return _svt(x.astype(acc), tau).astype(x.dtype)
 
 
@@ -299,9 +301,8 @@ def projection_l2_ball(x: jax.Array, radius=1.0) -> jax.Array:
 
     The whole array is one vector. The gradient is finite at ``x = 0``.
     """
-    check_nonnegative("radius", radius, allow_inf=True, wait=False)
     norm = safe_norm(x, axis=None, keepdims=False)
-    r = nan_if_negative(as_dtype(radius, norm.dtype))
+    r = _nonnegative("radius", radius, norm.dtype)
     # a NaN radius or norm: NaN, not x
     scale = jnp.where(~(norm <= r), r / nonzero(norm), jnp.ones_like(norm))
     return (x * scale.astype(x.dtype)).astype(x.dtype)
@@ -370,10 +371,9 @@ def projection_l1_ball(x: jax.Array, radius=1.0) -> jax.Array:
       Duchi, Shalev-Shwartz, Singer, Chandra, "Efficient projections onto the
       l1-ball for learning in high dimensions", ICML 2008.
     """
-    check_nonnegative("radius", radius, allow_inf=True, wait=False)
     acc = jnp.promote_types(x.dtype, jnp.float32)
     a = jnp.abs(x.reshape(-1)).astype(acc)
-    r = nan_if_negative(as_dtype(radius, acc))
+    r = _nonnegative("radius", radius, acc)
     if a.size == 0:
         return x
     theta = jnp.maximum(_simplex_threshold(a, r), 0)
