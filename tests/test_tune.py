@@ -55,6 +55,23 @@ def test_held_out_search_reaches_the_best_grid_loss():
     np.testing.assert_allclose(res.best_loss, ref, rtol=1e-4)
 
 
+def _hypergradient(t, W, B, fo, per_feature):
+    """tune's loss and hypergradient for the Lasso at the folds' solutions
+    ``W, B``, its adjoint systems on the union of their supports alone."""
+    return tune_module._loss_and_grad(
+        t,
+        W,
+        B,
+        fo,
+        cls=Quadratic,
+        fit_intercept=True,
+        l1_ratio=1.0,
+        per_feature=per_feature,
+        cg_iter=200,
+        n_columns=int(np.count_nonzero(np.any(W != 0, axis=0))),
+    )
+
+
 def test_kfold_hypergradient_matches_finite_differences_of_the_cv_loss():
     X, y = _data(1)
     folds = jr.solvers.path.kfold(len(y), 3)
@@ -67,19 +84,7 @@ def test_kfold_hypergradient_matches_finite_differences_of_the_cv_loss():
         B = np.stack(
             [jr.lasso(X[tr], y[tr], 0.15, tol=1e-13).intercept for tr, _ in folds]
         )
-        loss, g = tune_module._loss_and_grad(
-            t,
-            W,
-            B,
-            fo,
-            cls=Quadratic,
-            fit_intercept=True,
-            l1_ratio=1.0,
-            per_feature=False,
-            cg_iter=200,
-            # the adjoint systems on the union of the folds' supports alone
-            n_columns=int(np.count_nonzero(np.any(W != 0, axis=0))),
-        )
+        loss, g = _hypergradient(t, W, B, fo, per_feature=False)
         h = 1e-5
         fd = (
             _cv_loss(X, y, folds, np.exp(t + h), tol=1e-13)
@@ -108,18 +113,7 @@ def test_per_feature_hypergradient_matches_finite_differences():
         ]
         W = np.stack([f.coef for f in fits])
         B = np.stack([f.intercept for f in fits])
-        _, g = tune_module._loss_and_grad(
-            np.log(lam * c),
-            W,
-            B,
-            fo,
-            cls=Quadratic,
-            fit_intercept=True,
-            l1_ratio=1.0,
-            per_feature=True,
-            cg_iter=200,
-            n_columns=int(np.count_nonzero(np.any(W != 0, axis=0))),
-        )
+        _, g = _hypergradient(np.log(lam * c), W, B, fo, per_feature=True)
         on = np.flatnonzero(np.all(W != 0, axis=0))[:3]
         off = np.flatnonzero(np.all(W == 0, axis=0))[:2]
         assert on.size == 3 and off.size == 2
