@@ -31,7 +31,7 @@ coefficients compare directly):
 ``l2(s)``                   :math:`\tfrac{s}{2}\|w\|_2^2` (gradient :math:`s w`)
 ``elastic_net(s, ρ)``       :math:`s(\rho\|w\|_1 + \tfrac{1-\rho}{2}\|w\|_2^2)`
 ``group_lasso(s, axis)``    :math:`s\sum_g \|w_g\|_2`, groups = slices along ``axis``
-``nuclear_norm(s)``         :math:`s\sum_i \sigma_i(W)` over the last two axes
+``nuclear_norm(s)``         :math:`s\sum_i \sigma_i(W)` over each leaf's matrices
 ==========================  =====================================================
 """
 
@@ -40,6 +40,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import functools
+import warnings
 from typing import Any
 
 import jax
@@ -50,6 +51,7 @@ from jax.tree_util import keystr
 from jaxreg import prox as _prox
 from jaxreg._pytree import register_dataclass
 from jaxreg._validation import check_float_array, check_nonnegative, check_unit_interval
+from jaxreg.layouts import Layout, resolve_layouts
 
 __all__ = [
     "Penalty",
@@ -524,9 +526,20 @@ class BlockGroupLasso(Penalty):
         return self.block_prox(w.astype(acc), jnp.asarray(step, acc)).astype(w.dtype)
 
 
-@_register
+@functools.partial(_register, meta_fields=("layout",))
 class NuclearNorm(Penalty):
-    r""":math:`g(W) = s\sum_i \sigma_i(W)` over the last two axes of each leaf.
+    r""":math:`g(W) = s\sum_i \sigma_i(W)`, summed over the matrices of each leaf.
+
+    ``layout`` (a :class:`~jaxreg.layouts.Layout`) reads each leaf as matrices
+    ``(*batch, fan_in, fan_out)`` (:meth:`~jaxreg.layouts.Layout.to_matrices`):
+    the penalty is the sum of their nuclear norms. Stacked layers ``(L, in,
+    out)`` are ``stacked(FLAX_DENSE)`` (one norm per layer); a Flax conv kernel
+    ``(*k, in, out)`` is ``FLAX_CONV`` (one ``(k·in, out)`` matrix). One
+    layout serves every leaf the penalty sees: give leaves of other layouts
+    their own penalty (``mask``). ``None``: a 2-D leaf is the matrix (the
+    norm is the same for ``(in, out)`` and ``(out, in)``); a ≥ 3-D leaf is
+    read as :func:`~jaxreg.layouts.resolve_layouts` reads it by default, as a
+    Flax kernel ``(*in, out)``, and warns, since that guess changes the norm.
 
     The prox is singular-value thresholding and needs an SVD; the subgradient
     is :math:`s\,U\operatorname{sign}(\Sigma)V^\top`. Leaves with fewer than two
@@ -534,28 +547,50 @@ class NuclearNorm(Penalty):
     """
 
     strength: Any
+    layout: Any = None
 
-    @staticmethod
-    def _matrix(w):
+    def _read(self, w):
+        """The layout of leaf ``w`` (after the checks above)."""
         if w.ndim < 2:
             raise ValueError(
                 f"nuclear_norm needs leaves with ndim >= 2, got shape {w.shape}; "
                 "mask 1-D leaves (biases) out"
             )
-        return w.astype(_accumulator(w))
+        if self.layout is not None:
+            return self.layout
+        if w.ndim > 2:
+            warnings.warn(
+                f"nuclear_norm read a leaf of shape {tuple(w.shape)} as a Flax "
+                "kernel (*in, out): one matrix, every axis but the last an input "
+                "axis. Say how to read it with nuclear_norm(strength, layout=...): "
+                "jaxreg.layouts.stacked(jaxreg.layouts.FLAX_DENSE) for stacked "
+                "layers (L, in, out) (one norm per layer), "
+                "jaxreg.layouts.TORCH_CONV for a torch/Equinox conv (out, in, *k), "
+                "jaxreg.layouts.FLAX_CONV to confirm this reading.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return resolve_layouts(w, warn=False)
+
+    def _matrices(self, w):
+        return self._read(w).to_matrices(w.astype(_accumulator(w)))
 
     def _value(self, w):
-        s = jnp.linalg.svd(self._matrix(w), compute_uv=False)
+        s = jnp.linalg.svd(self._matrices(w), compute_uv=False)
         return self.strength * jnp.sum(s)
 
     def _grad(self, w):
-        u, s, vh = jnp.linalg.svd(self._matrix(w), full_matrices=False)
+        u, s, vh = jnp.linalg.svd(self._matrices(w), full_matrices=False)
         g = (u * jnp.sign(s)[..., None, :]) @ vh
+        g = self._read(w).from_matrices(g, w.shape)
         return self._scaled(w) * g.astype(w.dtype)
 
     def _prox(self, w, step):
-        self._matrix(w)
-        return _prox.singular_value_threshold(w, self._threshold(w, step))
+        layout = self._read(w)
+        m = _prox.singular_value_threshold(
+            layout.to_matrices(w), self._threshold(w, step)
+        )
+        return layout.from_matrices(m, w.shape)
 
 
 def _check_separable(strength, weights, positive):
@@ -602,7 +637,12 @@ def group_lasso(strength, axis=0) -> GroupLasso:
     return GroupLasso(strength, axis)
 
 
-def nuclear_norm(strength) -> NuclearNorm:
-    r"""Nuclear norm :math:`s\sum_i\sigma_i(W)` (low rank; prox needs an SVD)."""
+def nuclear_norm(strength, *, layout=None) -> NuclearNorm:
+    r"""Nuclear norm :math:`s\sum_i\sigma_i(W)` (low rank; prox needs an SVD),
+    each leaf read as matrices by ``layout`` (:class:`NuclearNorm`)."""
     check_nonnegative("strength", strength)
-    return NuclearNorm(strength)
+    if layout is not None and not isinstance(layout, Layout):
+        raise ValueError(
+            f"layout must be a jaxreg.layouts.Layout or None, got {layout!r}"
+        )
+    return NuclearNorm(strength, layout)

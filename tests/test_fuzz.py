@@ -28,7 +28,7 @@ def penalty_factories(strength):
         jr.l2(strength),
         jr.elastic_net(strength, 0.5),
         jr.group_lasso(strength, axis=0),
-        jr.nuclear_norm(strength),
+        jr.nuclear_norm(strength, layout=jr.layouts.FLAX_CONV),
     ]
 
 

@@ -182,3 +182,67 @@ def test_block_group_lasso_contract_against_numpy():
     out = np.asarray(at_max.block_prox(jnp.asarray(V), 1.0 + 1e-6))
     np.testing.assert_array_equal(out[:3], 0.0)
     np.testing.assert_allclose(out[3], V[3], rtol=1e-6)
+
+
+def numpy_svt(m, tau):
+    u, s, vh = np.linalg.svd(m, full_matrices=False)
+    return (u * np.maximum(s - tau, 0.0)) @ vh
+
+
+@pytest.mark.parametrize(
+    "layout, shape, as_matrices",
+    [  # numpy's reading of each layout: (batch, fan_in, fan_out)
+        (
+            jr.layouts.stacked(jr.layouts.FLAX_DENSE),
+            (3, 5, 4),
+            lambda w: w,
+        ),
+        (
+            jr.layouts.FLAX_CONV,
+            (2, 3, 4, 5),
+            lambda w: w.reshape(1, 2 * 3 * 4, 5),
+        ),
+        (
+            jr.layouts.TORCH_CONV,
+            (5, 4, 2, 3),
+            lambda w: w.reshape(1, 5, 4 * 2 * 3).transpose(0, 2, 1),
+        ),
+    ],
+)
+def test_nuclear_norm_reads_leaves_by_their_layout(layout, shape, as_matrices):
+    w = np.random.default_rng(0).normal(size=shape)
+    pen = jr.nuclear_norm(0.3, layout=layout)
+    mats = as_matrices(w)
+    value = 0.3 * sum(np.linalg.svd(m, compute_uv=False).sum() for m in mats)
+    np.testing.assert_allclose(float(pen.value(jnp.asarray(w))), value, rtol=1e-5)
+    # the prox thresholds each matrix, and gives the leaf its shape back
+    tau = 0.5 * np.median(np.linalg.svd(mats, compute_uv=False))
+    expected = np.stack([numpy_svt(m, tau) for m in mats])
+    out = np.asarray(pen.prox(jnp.asarray(w, jnp.float32), tau / 0.3))
+    assert out.shape == shape
+    np.testing.assert_allclose(as_matrices(out), expected, atol=1e-4)
+    # the subgradient s·U·Vᵀ (full column rank: the gradient of the value)
+    u, _, vh = np.linalg.svd(mats, full_matrices=False)
+    grad = np.asarray(pen.grad(jnp.asarray(w, jnp.float32)))
+    np.testing.assert_allclose(as_matrices(grad), 0.3 * u @ vh, atol=1e-5)
+
+
+def test_nuclear_norm_warns_when_it_guesses_a_3d_layout():
+    w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 5, 4)), jnp.float32)
+    with pytest.warns(UserWarning, match=r"layout=.*stacked"):
+        guessed = jr.nuclear_norm(0.3).value(w)
+    flax_conv = jr.nuclear_norm(0.3, layout=jr.layouts.FLAX_CONV).value(w)
+    np.testing.assert_allclose(float(guessed), float(flax_conv), rtol=1e-6)
+    # a 2-D leaf is the matrix: nothing to guess
+    m = jnp.asarray(np.random.default_rng(2).normal(size=(5, 4)), jnp.float32)
+    expected = 0.3 * np.linalg.svd(np.asarray(m), compute_uv=False).sum()
+    np.testing.assert_allclose(float(jr.nuclear_norm(0.3).value(m)), expected, 1e-5)
+
+
+def test_nuclear_norm_layout_errors_name_the_argument():
+    with pytest.raises(ValueError, match="layout must be a jaxreg.layouts.Layout"):
+        jr.nuclear_norm(0.1, layout="flax")
+    with pytest.raises(ValueError, match="at least 3 axes"):
+        jr.nuclear_norm(0.1, layout=jr.layouts.stacked(jr.layouts.FLAX_DENSE)).prox(
+            jnp.ones((4, 3)), 1.0
+        )

@@ -133,6 +133,26 @@ def test_proximal_nuclear_norm_lowers_the_rank():
     assert np.linalg.matrix_rank(new, tol=1e-4) == 2
 
 
+def test_proximal_nuclear_norm_lowers_each_stacked_layers_rank():
+    # nn.scan's (layers, in, out); threshold 2 between each layer's σ₂ and σ₃
+    sigmas = np.array(
+        [[5.0, 4.0, 1.0, 0.5], [6.0, 3.0, 1.5, 0.2], [4.0, 2.5, 0.8, 0.1]]
+    )
+    rng = np.random.default_rng(0)
+
+    def orthonormal(shape):
+        return np.linalg.qr(rng.normal(size=shape))[0]
+
+    w = [(orthonormal((6, 4)) * s) @ orthonormal((4, 4)) for s in sigmas]
+    w = jnp.asarray(w, jnp.float32)
+    lr = 2.0
+    pen = jr.nuclear_norm(1.0, layout=jr.layouts.stacked(jr.layouts.FLAX_DENSE))
+    tx = jr.proximal(pen, lr)
+    updates, _ = tx.update(jnp.zeros_like(w), tx.init(w), w)
+    new = np.asarray(optax.apply_updates(w, updates))
+    assert [np.linalg.matrix_rank(m, tol=1e-4) for m in new] == [2, 2, 2]
+
+
 @pytest.mark.parametrize(
     "optimizer",
     [
