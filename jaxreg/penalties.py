@@ -115,12 +115,8 @@ class Penalty(abc.ABC):
         """
 
         def evaluated(path, v):
-            if not callable(v):
-                return v
-            value = v(count)
             name = f"the schedule of {type(self).__name__}{keystr(path)}"
-            check_nonnegative(name, value, wait=False)
-            return _prox.nan_if_negative(value)
+            return _prox.schedule_value(v, count, name)
 
         return jax.tree_util.tree_map_with_path(evaluated, self)
 

@@ -79,6 +79,18 @@ def nan_if_negative(value):
     return jnp.where(value >= 0, value, jnp.full((), jnp.nan, value.dtype))
 
 
+def schedule_value(schedule, count, name):
+    """``schedule(count)`` for a schedule (a callable), checked as a constant
+    is (finite and ``>= 0``: a ``ValueError`` naming ``name`` for a Python or
+    numpy value; NaN where negative for a ``jax.Array``,
+    :func:`nan_if_negative`); any other value is returned as it is."""
+    if not callable(schedule):
+        return schedule
+    value = schedule(count)
+    check_nonnegative(name, value, wait=False)
+    return nan_if_negative(value)
+
+
 def _nonnegative(name, value, dtype):
     """A threshold-like hyperparameter (``>= 0``, ``+inf`` allowed) in
     ``dtype``: checked when it is a Python or numpy value, its negative

@@ -210,8 +210,8 @@ def proximal_units(
     def update(updates, state, params=None, **extra_args):
         del extra_args
         _require_params(params, "proximal_units")
-        lr = _value_at(learning_rate, state.count)
-        s = _value_at(strength, state.count)
+        lr = _value_at(learning_rate, state.count, "learning_rate")
+        s = _value_at(strength, state.count, "strength")
         groups = units(params) if callable(units) else units
         moved = optax.apply_updates(params, updates)
         new = prox_units(moved, groups, lr * s)

@@ -58,6 +58,7 @@ from optax.contrib import ScheduleFreeState, schedule_free_eval_params
 from jaxreg._validation import check_float_array, check_nonnegative
 from jaxreg.layouts import is_function
 from jaxreg.penalties import Penalty, l2
+from jaxreg.prox import schedule_value
 
 __all__ = [
     "RegularizationState",
@@ -153,8 +154,9 @@ def check_not_scheduled(**received) -> None:
 _FACTORY_DEPTH = 6
 
 
-def _value_at(schedule: ScalarOrSchedule, count: jax.Array):
-    return schedule(count) if callable(schedule) else schedule
+def _value_at(schedule: ScalarOrSchedule, count: jax.Array, name: str):
+    """A float, or a schedule's value at ``count`` (checked as a float is)."""
+    return schedule_value(schedule, count, f"the {name} schedule's value")
 
 
 def resolve_mask(mask: Mask, params):
@@ -221,7 +223,7 @@ def _scheduled(
     def update(updates, state, params=None, **extra_args):
         del extra_args
         _require_params(params, name)
-        lr = _value_at(learning_rate, state.count)
+        lr = _value_at(learning_rate, state.count, "learning_rate")
         pen = penalty.at(state.count)
         new = masked_map(lambda u, p: leaf_update(u, p, lr, pen), mask, updates, params)
         return new, RegularizationState(count=optax.safe_increment(state.count))

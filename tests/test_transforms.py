@@ -401,6 +401,26 @@ def test_a_schedule_value_below_zero_raises_or_gives_nan():
     np.testing.assert_allclose(new, [0.95, 0.0, 0.0], atol=1e-7)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lr: jr.proximal(jr.l1(0.1), lr),
+        lambda lr: jr.decoupled(jr.l2(0.1), lr),
+        lambda lr: jr.proximal_units(0.1, lr, [jr.Units(((("w",), 0),))]),
+    ],
+)
+def test_a_learning_rate_schedule_below_zero_is_named(make):
+    # the error used to name the prox's "step", an argument the user never passed
+    params = {"w": jnp.array([1.0, -0.05, 0.0])}
+    grads = jax.tree.map(jnp.zeros_like, params)
+    tx = make(lambda c: -0.1)
+    with pytest.raises(ValueError, match="learning_rate schedule's value"):
+        tx.update(grads, tx.init(params), params)
+    tx = make(lambda c: 0.1 * (c - 5.0))  # a jax value under jit: NaN, not read back
+    updates, _ = jax.jit(tx.update)(grads, tx.init(params), params)
+    assert np.all(np.isnan(updates["w"][:2]))  # the nonzero weights
+
+
 def test_injected_strength_changes_between_steps_without_recompiling():
     @optax.inject_hyperparams
     def opt(learning_rate, strength):
