@@ -118,7 +118,8 @@ class Penalty(abc.ABC):
             name = f"the schedule of {type(self).__name__}{keystr(path)}"
             return _prox.schedule_value(v, count, name)
 
-        return jax.tree_util.tree_map_with_path(evaluated, self)
+        # a schedule that is itself a pytree (jax.tree_util.Partial) is one value
+        return jax.tree_util.tree_map_with_path(evaluated, self, is_leaf=callable)
 
     @staticmethod
     def _checked(w):

@@ -401,6 +401,18 @@ def test_a_schedule_value_below_zero_raises_or_gives_nan():
     np.testing.assert_allclose(new, [0.95, 0.0, 0.0], atol=1e-7)
 
 
+def test_a_partial_schedule_is_evaluated_as_a_schedule():
+    # jax.tree_util.Partial is a pytree: at() walked into it, found no
+    # callable, and handed the prox the Partial itself (a TypeError)
+    params = {"w": jnp.array([1.0, 0.05, -0.5])}
+    grads = jax.tree.map(jnp.zeros_like, params)
+    sched = jax.tree_util.Partial(lambda a, c: a * (c + 1.0), 0.1)
+    tx = jr.proximal(jr.l1(sched), 1.0)
+    for update in (tx.update, jax.jit(tx.update)):
+        updates, _ = update(grads, tx.init(params), params)
+        np.testing.assert_allclose(updates["w"], [-0.1, -0.05, 0.1], atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "make",
     [
