@@ -27,9 +27,12 @@ kernels become matrices by a plain reshape.
 pytree, or a callable of ``(path, leaf)``) into one layout per leaf. Defaults
 are never silently wrong: leaves with fewer than 2 axes are not matrices
 (``None``); a 2-D leaf is read as ``(in, out)`` unless it is the ``weight`` of
-an ``equinox.nn.Linear`` (then ``(out, in)``); the ``weight`` of an
+an ``equinox.nn.Linear`` or the ``weight_ih`` / ``weight_hh`` of an
+``equinox.nn.GRUCell`` / ``LSTMCell`` (then ``(out, in)``); the ``weight`` of an
 ``equinox.nn.Conv`` is :data:`TORCH_CONV` (its bias ``(out, 1, ..., 1)`` is no
-matrix); any other ≥ 3-D leaf is read as a Flax kernel ``(*in, out)``, and
+matrix); those modules built by ``eqx.filter_vmap`` (ensembles, stacked
+layers) keep their layout behind the extra leading batch axes; any other
+≥ 3-D leaf is read as a Flax kernel ``(*in, out)``, and
 every leaf read by that guess is named in one ``UserWarning`` that says how to
 describe it.
 """
@@ -257,15 +260,30 @@ def stacked(layout: Layout, n_batch_axes: int = 1) -> Layout:
 
 LayoutSpec = Layout | Any | Callable[[Any, Any], "Layout | None"] | None
 
-# Module types whose weight layout is known from the type (by name, so that
-# equinox stays an optional dependency).
+# Module types whose weights' layout is known from the type (by name, so that
+# equinox stays an optional dependency): the weight fields, and their layout
 _EQUINOX_WEIGHTS = {
-    "equinox.nn._linear.Linear": TORCH_DENSE,
-    "equinox.nn._conv.Conv": TORCH_CONV,
-    "equinox.nn._conv.Conv1d": TORCH_CONV,
-    "equinox.nn._conv.Conv2d": TORCH_CONV,
-    "equinox.nn._conv.Conv3d": TORCH_CONV,
+    "equinox.nn._linear.Linear": (("weight",), TORCH_DENSE),
+    "equinox.nn._conv.Conv": (("weight",), TORCH_CONV),
+    "equinox.nn._conv.Conv1d": (("weight",), TORCH_CONV),
+    "equinox.nn._conv.Conv2d": (("weight",), TORCH_CONV),
+    "equinox.nn._conv.Conv3d": (("weight",), TORCH_CONV),
+    "equinox.nn._rnn.GRUCell": (("weight_ih", "weight_hh"), TORCH_DENSE),
+    "equinox.nn._rnn.LSTMCell": (("weight_ih", "weight_hh"), TORCH_DENSE),
 }
+
+
+def _known_weights(module):
+    """``(fields, layout)`` of a known module's weights. A module built by
+    ``eqx.filter_vmap`` (an ensemble, a stack of layers) has weights with
+    leading axes beyond a single layer's (``2 + num_spatial_dims``): they
+    are batch axes (:func:`stacked`), never a convolution's output."""
+    fields, layout = _EQUINOX_WEIGHTS[
+        f"{type(module).__module__}.{type(module).__qualname__}"
+    ]
+    single = 2 + getattr(module, "num_spatial_dims", 0)
+    extra = max(getattr(getattr(module, f), "ndim", single) - single for f in fields)
+    return fields, stacked(layout, extra) if extra > 0 else layout
 
 
 def _known_module(x) -> bool:
@@ -341,11 +359,11 @@ def _default_tree(params, warn: bool):
         if _known_module(x):
             # the weight's layout is known from the type; the rest are biases
             # (an Equinox conv bias is (out, 1, ..., 1)), never matrices
-            known = _EQUINOX_WEIGHTS[f"{type(x).__module__}.{type(x).__qualname__}"]
+            fields, known = _known_weights(x)
             return jax.tree_util.tree_map_with_path(
                 lambda p, leaf: (
                     leaf_default(path + p, leaf, known)
-                    if p and getattr(p[0], "name", None) == "weight"
+                    if p and getattr(p[0], "name", None) in fields
                     else None
                 ),
                 x,

@@ -170,6 +170,29 @@ def test_resolve_equinox_module_reads_torch_layouts_without_calling_leaves():
     assert fan == 5
 
 
+def test_resolve_equinox_ensembles_and_recurrent_cells():
+    keys = jax.random.split(jax.random.key(0), 3)
+    # eqx.filter_vmap stacks a conv's (out, in, kh, kw) behind an ensemble
+    # axis: read as the conv's own layout, never as E outputs
+    convs = eqx.filter_vmap(lambda k: eqx.nn.Conv2d(4, 8, 3, key=k))(keys)
+    lins = eqx.filter_vmap(lambda k: eqx.nn.Linear(4, 8, key=k))(keys)
+    gru = eqx.nn.GRUCell(4, 16, key=keys[0])  # weight_ih (48, 4): (out, in)
+    with _no_warnings():
+        tree = L.resolve_layouts(eqx.filter([convs, lins, gru], eqx.is_array))
+    w = np.asarray(convs.weight)
+    np.testing.assert_array_equal(
+        np.asarray(tree[0].weight.to_matrices(w)),
+        np.stack([_torch_conv(m) for m in w]),
+    )
+    w = np.asarray(lins.weight)
+    np.testing.assert_array_equal(
+        np.asarray(tree[1].weight.to_matrices(w)),
+        np.stack([m.T for m in w]),
+    )
+    assert tree[2].weight_ih is L.TORCH_DENSE and tree[2].weight_hh is L.TORCH_DENSE
+    assert tree[2].bias is None
+
+
 def test_resolve_nnx_state():
     class Net(nnx.Module):
         def __init__(self, rngs):

@@ -723,6 +723,25 @@ def test_muon_on_equinox_mlp_reads_torch_layout_and_trains():
         tx.init(model)  # activation functions are not arrays
 
 
+def test_muon_on_an_equinox_conv_ensemble_updates_each_member_alone():
+    # eqx.filter_vmap's (E, out, in, kh, kw) weight: the ensemble axis was
+    # read as TORCH_CONV's output axis 0, coupling the members, silently
+    import equinox as eqx
+
+    keys = jax.random.split(jax.random.key(0), 3)
+    ensemble = eqx.filter(
+        eqx.filter_vmap(lambda k: eqx.nn.Conv2d(4, 8, 3, key=k))(keys), eqx.is_array
+    )
+    grads = jax.tree.map(lambda p: _random(p.size, p.shape), ensemble)
+    tx = jaxreg.muon(0.02, beta=0.0, nesterov=False, coeffs=_svd_polar)
+    with warnings.catch_warnings(action="error"):
+        updates, _ = tx.update(grads, tx.init(ensemble), ensemble)
+    for g, u in zip(grads.weight, updates.weight, strict=True):
+        m = np.asarray(g).reshape(8, -1).T  # torch Muon's view(out, -1), transposed
+        expected = -0.02 * _np_polar(m).T.reshape(g.shape)  # fan_out 8 < fan_in 36
+        np.testing.assert_allclose(u, expected, atol=2e-6)
+
+
 def test_muon_rejects_muon_label_without_layout():
     params = {"w": jnp.ones((4, 4)), "b": jnp.ones(4)}
     tx = jaxreg.muon(
