@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxreg._validation import check_unit_interval
+from jaxreg._validation import check_nonnegative, check_unit_interval
 from jaxreg.penalties import l2
 from jaxreg.transforms import Mask, ScalarOrSchedule, check_not_scheduled, decoupled
 
@@ -104,6 +104,7 @@ def lion(
       https://arxiv.org/abs/2302.06675
     """
     check_not_scheduled(mask=mask)
+    check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         scale_by_lion(b1, b2, mu_dtype),
         optax.scale_by_learning_rate(learning_rate),

@@ -36,6 +36,7 @@ from jaxreg.layouts import LayoutSpec, is_array, resolve_layouts
 from jaxreg.penalties import l2
 from jaxreg.transforms import (
     ScalarOrSchedule,
+    check_learning_rate,
     check_not_scheduled,
     decoupled,
     resolve_mask,
@@ -534,6 +535,7 @@ def scale_by_muon(
     if callable(coeffs):
         orthogonalize = coeffs
     else:
+        check_positive_int("ns_steps", ns_steps)
         _coefficient_table(coeffs, ns_steps)
         if gram and dtype is not None and jnp.dtype(dtype).itemsize < 4:
             raise ValueError(
@@ -803,6 +805,9 @@ def muon(
       https://arxiv.org/abs/2502.16982
     """
     check_not_scheduled(labels=labels, layouts=layouts, coeffs=coeffs)
+    check_learning_rate("learning_rate", learning_rate)
+    if adam_learning_rate is not None:
+        check_learning_rate("adam_learning_rate", adam_learning_rate)
     check_nonnegative("weight_decay", weight_decay)
     check_nonnegative("adam_weight_decay", adam_weight_decay)
     if adam_learning_rate is None:

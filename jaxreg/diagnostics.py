@@ -41,7 +41,7 @@ import optax
 from jaxreg.layouts import path_names
 from jaxreg.penalties import Penalty
 from jaxreg.prox import nonzero
-from jaxreg.transforms import Mask, resolve_mask
+from jaxreg.transforms import Mask, check_penalty, resolve_mask
 
 __all__ = ["Diagnostics", "DiagnosticsState", "with_diagnostics", "read_diagnostics"]
 
@@ -121,6 +121,8 @@ def with_diagnostics(
       >>> jr.read_diagnostics(state)["zero_fraction"]
       0.5
     """
+    if penalty is not None:
+        check_penalty(penalty)
     inner = optax.with_extra_args_support(inner)
 
     def init(params):

@@ -42,6 +42,7 @@ from jaxreg.transforms import (
     ScalarOrSchedule,
     _require_params,
     _value_at,
+    check_learning_rate,
 )
 
 __all__ = [
@@ -202,6 +203,7 @@ def proximal_units(
     decay by chaining: ``chain(optax.adamw(lr), proximal_units(s, lr, units))``.
     """
     check_nonnegative("strength", strength)
+    check_learning_rate("learning_rate", learning_rate)
 
     def init(params):
         del params

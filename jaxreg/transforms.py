@@ -81,16 +81,17 @@ class RegularizationState(NamedTuple):
     count: jax.Array
 
 
-def _check_penalty(penalty) -> None:
+def check_penalty(penalty) -> None:
     if not isinstance(penalty, Penalty):
         raise ValueError(
             f"penalty must be a jaxreg penalty (e.g. jaxreg.l1(0.1)), got {penalty!r}"
         )
 
 
-def _check_learning_rate(learning_rate) -> None:
-    if not callable(learning_rate):
-        check_nonnegative("learning_rate", learning_rate)
+def check_learning_rate(name: str, learning_rate) -> None:
+    """A float learning rate must be finite and ``>= 0`` (a schedule's values
+    are checked as they are read, :func:`_value_at`)."""
+    check_nonnegative(name, learning_rate)
 
 
 def _require_params(params, name: str) -> None:
@@ -213,8 +214,8 @@ def _scheduled(
 ) -> optax.GradientTransformationExtraArgs:
     """A masked leaf-wise transform ``leaf_update(u, p, lr_k, penalty_k)`` with a
     step counter that evaluates the learning-rate and strength schedules."""
-    _check_penalty(penalty)
-    _check_learning_rate(learning_rate)
+    check_penalty(penalty)
+    check_learning_rate("learning_rate", learning_rate)
 
     def init(params):
         del params
@@ -255,7 +256,7 @@ def add_penalty_gradient(
       requires ``params``.
     """
     check_not_scheduled(mask=mask)
-    _check_penalty(penalty)
+    check_penalty(penalty)
 
     def init(params):
         del params
@@ -417,6 +418,7 @@ def prox_adamw(
         decay everything, biases included.
     """
     check_not_scheduled(mask=mask, decay_mask=decay_mask)
+    check_nonnegative("weight_decay", weight_decay)
     if isinstance(decay_mask, str):
         if decay_mask != "same":
             raise ValueError(
@@ -463,7 +465,7 @@ def schedule_free_prox_eval_params(
     Returns:
       The evaluation parameters, with the structure of ``params``.
     """
-    _check_penalty(penalty)
+    check_penalty(penalty)
     check_nonnegative("step", step)
     found = [
         node

@@ -243,7 +243,7 @@ def test_newton_schulz_bad_input():
         ({"beta": 1.0}, "beta"),
         ({"scaling": "spectral"}, "scaling"),
         ({"coeffs": "standard"}, "coeffs"),
-        ({"ns_steps": 0}, "steps"),
+        ({"ns_steps": 0}, "ns_steps"),
         ({"gram": True, "dtype": jnp.bfloat16}, "gram"),
     ],
 )

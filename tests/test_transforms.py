@@ -271,8 +271,20 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
         jr.proximal(jr.l1(0.1), -1.0)
     with pytest.raises(ValueError, match="penalty"):
         jr.decoupled(0.1, 1.0)
-    with pytest.raises(ValueError, match="strength"):
-        jr.lion(0.1, weight_decay=-1.0)
+    # each names the argument the user passed (weight_decay said "strength",
+    # ns_steps "steps"; muon's learning rates and proximal_units' went
+    # unchecked: -lr ascended the gradient, units grew)
+    for make, name in [
+        (lambda: jr.lion(0.1, weight_decay=-1.0), "weight_decay"),
+        (lambda: jr.prox_adamw(0.1, jr.l1(0.1), weight_decay=-1.0), "weight_decay"),
+        (lambda: jr.muon(-0.02), "learning_rate"),
+        (lambda: jr.muon(0.02, adam_learning_rate=float("nan")), "adam_learning_rate"),
+        (lambda: jr.muon(0.02, ns_steps=0), "ns_steps"),
+        (lambda: jr.proximal_units(1.0, -0.1, []), "learning_rate"),
+        (lambda: jr.with_diagnostics(optax.sgd(0.1), 0.1), "penalty must be"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{name}"):
+            make()
     with pytest.raises(ValueError, match="b1"):
         jr.scale_by_lion(b1=1.5)
     tx = jr.proximal(jr.l1(0.1), 0.1, mask={"dense": True})
