@@ -14,9 +14,14 @@ move slowly:
     \hat\sigma = u^\top M v \;\le\; \sigma_{\max}(M).
 
 The estimate is a Rayleigh quotient, so it never exceeds the true
-:math:`\sigma_{\max}`; after the first few steps it is within float32
-rounding of it (``init`` runs ``init_iterations`` iterations to get there
-before the first step). No SVD in the step.
+:math:`\sigma_{\max}`; its error shrinks by :math:`(\sigma_2/\sigma_1)^2`
+per iteration, slowly where the top two singular values are close, as in a
+random initialization (a Gaussian 256 × 256 matrix: :math:`\sigma_2/\sigma_1
+\approx 0.99`). So ``init`` runs ``init_iterations`` (default 100) iterations
+before the first step: measured on Gaussian 256 × 256 and 512 × 512 weights
+held fixed, the normalized :math:`\sigma_{\max}` exceeds the bound by at most
+1e-4 from the first step (with 10 iterations: 1.3–1.4 % after the first step,
+0.3–0.6 % after ten). No SVD in the step.
 
 * :func:`spectral_normalization` (last in a chain, like
   :func:`jaxreg.proximal`): after the step, every matrix with
@@ -239,7 +244,7 @@ def spectral_normalization(
     *,
     layouts=None,
     mask: Mask = None,
-    init_iterations: int = 10,
+    init_iterations: int = 100,
     key: jax.Array | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Rescales every matrix whose top singular value exceeds ``bound``.
@@ -252,9 +257,10 @@ def spectral_normalization(
 
     and the returned update is :math:`W^+ - W`. Cost per step and matrix: two
     matrix-vector products. Because :math:`\hat\sigma \le \sigma_{\max}`, the
-    constraint holds up to the power iteration's lag (measured: within 1e-3
-    relative after a few steps on slowly moving weights); check it with
-    :func:`lipschitz_bound`.
+    constraint holds up to the power iteration's lag (module docstring: within
+    1e-4 relative from the first step with the default ``init_iterations`` on
+    weights held fixed; a fast-moving weight may exceed it by more); check it
+    with :func:`lipschitz_bound`.
 
     Args:
       bound: :math:`c > 0`, a float (or an array, for ``inject_hyperparams``).
@@ -265,7 +271,8 @@ def spectral_normalization(
         Leaves with fewer than 2 axes are never touched.
       mask: which matrices to constrain, one Python bool per leaf (or a
         callable of params), e.g. to leave the output layer free.
-      init_iterations: power iterations run by ``init`` from a random start.
+      init_iterations: power iterations run by ``init`` from a random start
+        (two matrix-vector products each, once).
       key: PRNG key of that start (default ``jax.random.key(0)``).
 
     Returns:
@@ -294,7 +301,7 @@ def add_spectral_penalty(
     *,
     layouts=None,
     mask: Mask = None,
-    init_iterations: int = 10,
+    init_iterations: int = 100,
     key: jax.Array | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Adds :math:`\nabla \frac{s}{2}\sigma_{\max}(M)^2 = s\,\hat\sigma\,u v^\top`.
