@@ -40,6 +40,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxreg._validation import check_positive_int
 from jaxreg.diagnostics import _global_norm
+from jaxreg.layouts import leaf_layout
 from jaxreg.prox import nonzero
 from jaxreg.sam import sam_perturbation
 from jaxreg.transforms import Mask
@@ -220,38 +221,48 @@ def gradient_noise_scale(per_batch_grads, batch_size: int) -> jax.Array:
     return jnp.where(signal > 0, batch_size * spread / nonzero(signal), jnp.inf)
 
 
-def _singular_values(w: jax.Array) -> jax.Array:
+def _singular_values(w: jax.Array, layout, name) -> jax.Array:
+    w = jnp.asarray(w)
     if w.ndim < 2:
         raise ValueError(
             f"w must have at least 2 axes (a matrix or a stack of them), got shape "
             f"{w.shape}"
         )
-    return jnp.linalg.svd(w.astype(jnp.float32), compute_uv=False)
+    m = leaf_layout(w, layout, name).to_matrices(w)
+    return jnp.linalg.svd(m.astype(jnp.float32), compute_uv=False)
 
 
-def stable_rank(w: jax.Array) -> jax.Array:
+def stable_rank(w: jax.Array, layout=None) -> jax.Array:
     r"""Stable rank :math:`\|W\|_F^2 / \sigma_{\max}(W)^2 \in [1, \operatorname{rank}
-    W]` of the matrix in the last two axes (leading axes batched).
+    W]` of each matrix of ``w``.
 
     A smooth, scale-free lower bound on the rank: small when a few directions
     dominate. Weight decay and small learning rates tend to lower it. Cost: one
     SVD (singular values only); 0 for a zero matrix.
+
+    ``layout`` (a :class:`~jaxreg.layouts.Layout`) reads ``w`` as matrices
+    ``(*batch, fan_in, fan_out)``, one value per matrix:
+    ``stacked(FLAX_DENSE)`` for stacked layers ``(L, in, out)``,
+    ``TORCH_CONV`` for an Equinox conv weight. ``None``: a 2-D ``w`` is the
+    matrix; a ≥ 3-D one is read as a Flax kernel ``(*in, out)``, one
+    matrix, with a warning (it was read as a stack over the last two axes).
     """
-    s = _singular_values(w)
+    s = _singular_values(w, layout, "stable_rank")
     top = s[..., 0]
     return jnp.where(
         top > 0, jnp.sum(jnp.square(s), axis=-1) / nonzero(jnp.square(top)), 0.0
     )
 
 
-def effective_rank(w: jax.Array) -> jax.Array:
+def effective_rank(w: jax.Array, layout=None) -> jax.Array:
     r"""Effective rank :math:`\exp(-\sum_i p_i \log p_i)`, :math:`p_i = \sigma_i /
-    \sum_j \sigma_j` (Roy & Vetterli, 2007), of the matrix in the last two axes.
+    \sum_j \sigma_j` (Roy & Vetterli, 2007), of each matrix of ``w``.
 
     Equals the rank when the nonzero singular values are equal; 1 for rank
-    one. Cost: one SVD; 0 for a zero matrix.
+    one. Cost: one SVD; 0 for a zero matrix. ``layout``: as in
+    :func:`stable_rank`.
     """
-    s = _singular_values(w)
+    s = _singular_values(w, layout, "effective_rank")
     total = jnp.sum(s, axis=-1, keepdims=True)
     p = s / nonzero(total)
     entropy = -jnp.sum(jnp.where(p > 0, p * jnp.log(nonzero(p)), 0.0), axis=-1)

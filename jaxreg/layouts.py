@@ -389,6 +389,34 @@ def _default_tree(params, warn: bool):
     return tree
 
 
+def leaf_layout(leaf, layout, name: str) -> Layout:
+    """The layout of one array with ``ndim >= 2`` for a function ``name`` that
+    takes a single array (or applies one layout to every leaf) and a
+    ``layout=`` argument: ``layout`` when given; otherwise the default of
+    :func:`resolve_layouts` (a 2-D leaf is the matrix, a ≥ 3-D leaf a Flax
+    kernel ``(*in, out)``), with a ``UserWarning`` for a ≥ 3-D leaf that says
+    how to be explicit."""
+    if layout is not None:
+        if not isinstance(layout, Layout):
+            raise ValueError(
+                f"layout must be a jaxreg.layouts.Layout or None, got {layout!r}"
+            )
+        return layout
+    if leaf.ndim > 2:
+        warnings.warn(
+            f"{name} read a leaf of shape {tuple(leaf.shape)} as a Flax kernel "
+            "(*in, out): one matrix, every axis but the last an input axis. Say "
+            f"how to read it with {name}(..., layout=...): "
+            "jaxreg.layouts.stacked(jaxreg.layouts.FLAX_DENSE) for stacked layers "
+            "(L, in, out) (one matrix per layer), jaxreg.layouts.TORCH_CONV for a "
+            "torch/Equinox conv (out, in, *k), jaxreg.layouts.FLAX_CONV to "
+            "confirm this reading.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return resolve_layouts(leaf, warn=False)
+
+
 def resolve_layouts(params, layouts: LayoutSpec = None, *, warn: bool = True):
     """One :class:`Layout` (or ``None``) per leaf of ``params``.
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 import functools
-import warnings
 from typing import Any
 
 import jax
@@ -51,7 +50,7 @@ from jax.tree_util import keystr
 from jaxreg import prox as _prox
 from jaxreg._pytree import register_dataclass
 from jaxreg._validation import check_float_array, check_nonnegative, check_unit_interval
-from jaxreg.layouts import Layout, resolve_layouts
+from jaxreg.layouts import leaf_layout
 
 __all__ = [
     "Penalty",
@@ -547,27 +546,13 @@ class NuclearNorm(Penalty):
     layout: Any = None
 
     def _read(self, w):
-        """The layout of leaf ``w`` (after the checks above)."""
+        """The layout of leaf ``w``."""
         if w.ndim < 2:
             raise ValueError(
                 f"nuclear_norm needs leaves with ndim >= 2, got shape {w.shape}; "
                 "mask 1-D leaves (biases) out"
             )
-        if self.layout is not None:
-            return self.layout
-        if w.ndim > 2:
-            warnings.warn(
-                f"nuclear_norm read a leaf of shape {tuple(w.shape)} as a Flax "
-                "kernel (*in, out): one matrix, every axis but the last an input "
-                "axis. Say how to read it with nuclear_norm(strength, layout=...): "
-                "jaxreg.layouts.stacked(jaxreg.layouts.FLAX_DENSE) for stacked "
-                "layers (L, in, out) (one norm per layer), "
-                "jaxreg.layouts.TORCH_CONV for a torch/Equinox conv (out, in, *k), "
-                "jaxreg.layouts.FLAX_CONV to confirm this reading.",
-                UserWarning,
-                stacklevel=4,
-            )
-        return resolve_layouts(w, warn=False)
+        return leaf_layout(w, self.layout, "nuclear_norm")
 
     def _matrices(self, w):
         return self._read(w).to_matrices(w.astype(_accumulator(w)))
@@ -638,8 +623,6 @@ def nuclear_norm(strength, *, layout=None) -> NuclearNorm:
     r"""Nuclear norm :math:`s\sum_i\sigma_i(W)` (low rank; prox needs an SVD),
     each leaf read as matrices by ``layout`` (:class:`NuclearNorm`)."""
     check_nonnegative("strength", strength)
-    if layout is not None and not isinstance(layout, Layout):
-        raise ValueError(
-            f"layout must be a jaxreg.layouts.Layout or None, got {layout!r}"
-        )
+    if layout is not None:
+        leaf_layout(None, layout, "nuclear_norm")  # checks its type
     return NuclearNorm(strength, layout)

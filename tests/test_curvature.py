@@ -107,8 +107,21 @@ def test_ranks_match_numpy_svd_with_batch_axes():
     logs = np.log(np.where(p > 0, p, 1.0))
     expected_effective = np.exp(-np.sum(p * logs, axis=-1))
     w32 = jnp.asarray(w, jnp.float32)
-    np.testing.assert_allclose(jr.stable_rank(w32), expected_stable, rtol=1e-5)
-    np.testing.assert_allclose(jr.effective_rank(w32), expected_effective, rtol=1e-4)
+    stack = jr.layouts.stacked(jr.layouts.FLAX_DENSE)  # (layers, in, out)
+    np.testing.assert_allclose(jr.stable_rank(w32, stack), expected_stable, rtol=1e-5)
+    np.testing.assert_allclose(
+        jr.effective_rank(w32, stack), expected_effective, rtol=1e-4
+    )
+    # a conv weight is one (out, in·k·k) matrix, not a stack of per-tap ones
+    conv = np.asarray(jax.random.normal(jax.random.key(3), (8, 4, 3, 3)), np.float64)
+    s = np.linalg.svd(conv.reshape(8, -1), compute_uv=False)
+    np.testing.assert_allclose(
+        jr.stable_rank(jnp.asarray(conv, jnp.float32), jr.layouts.TORCH_CONV),
+        np.sum(s**2) / s[0] ** 2,
+        rtol=1e-5,
+    )
+    with pytest.warns(UserWarning, match=r"stable_rank\(\.\.\., layout=\.\.\.\)"):
+        jr.stable_rank(w32)  # ≥ 3-D without a layout: a guess, said so
     assert abs(float(jr.effective_rank(w32[1])) - 1.0) < 1e-3
     assert abs(float(jr.stable_rank(jnp.eye(5))) - 5.0) < 1e-5
     assert abs(float(jr.effective_rank(jnp.eye(5))) - 5.0) < 1e-4
