@@ -56,7 +56,7 @@ import optax
 from optax.contrib import ScheduleFreeState, schedule_free_eval_params
 
 from jaxreg._validation import check_float_array, check_nonnegative
-from jaxreg.layouts import is_function
+from jaxreg.layouts import is_array, is_function
 from jaxreg.penalties import Penalty, l2
 from jaxreg.prox import schedule_value
 
@@ -194,8 +194,16 @@ def masked_map(fn, mask: Mask, updates, params):
     try:
         jax.tree.map(lambda *_: None, updates, params)
     except ValueError as err:
+        hint = ""
+        odd = [x for x in jax.tree.leaves(params) if not is_array(x)]
+        if odd:  # an unfiltered Equinox module: its functions are leaves
+            hint = (
+                f" (params hold {odd[0]!r}, not an array: pass only the arrays, "
+                "e.g. eqx.filter(model, eqx.is_array) or nnx.state(model, "
+                "nnx.Param))"
+            )
         raise ValueError(
-            "params do not match the updates tree: params have structure "
+            f"params do not match the updates tree{hint}: params have structure "
             f"{jax.tree.structure(params)}, updates {jax.tree.structure(updates)}"
         ) from err
 

@@ -126,6 +126,11 @@ def test_an_unfiltered_equinox_module_points_to_eqx_filter():
     tx = jr.proximal(jr.l1(0.1), 0.1)
     with pytest.raises(ValueError, match=r"not an array.*eqx\.filter"):
         tx.update(model, tx.init(model), model)
+    # the usual slip: filtered gradients, the model itself as params
+    grads = eqx.filter(model, eqx.is_array)
+    for t in (tx, jr.decoupled(jr.l2(0.1), 0.1), jr.lion(0.1, weight_decay=0.1)):
+        with pytest.raises(ValueError, match=r"not an array.*eqx\.filter"):
+            t.update(grads, t.init(grads), model)
 
 
 @pytest.mark.parametrize("name", NAMES)
