@@ -702,3 +702,26 @@ def test_batched_lbfgs_stops_at_float32_roundoff():
     assert np.all(np.asarray(n_iter) < 1000)
     scale = np.abs(refs).max()
     np.testing.assert_allclose(np.asarray(x), refs, atol=1e-4 * scale)
+
+
+def test_a_step_below_the_iterates_roundoff_is_not_marked_converged():
+    # NNLS with one feature in other units (x1000: curvatures 1e6 and 1): each
+    # step of 1/L moves the second coefficient by less than its float32
+    # roundoff, the computed mapping is 0, and converged was True at a point
+    # 4.6 % above the optimum
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2)) * [1000.0, 1.0]
+    y = X @ [1e-4, 0.3] + 0.1 * rng.normal(size=200)
+
+    def f(w, X, y):
+        return 0.5 * jnp.mean((X @ w - y) ** 2)
+
+    ref = optimize.nnls(X, y)[0]
+    data = (jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32))
+    with pytest.warns(ConvergenceWarning, match="ill-conditioned for this dtype"):
+        res = projected_gradient(f, jnp.zeros(2), prox.projection_non_negative, *data)
+    assert not bool(res.converged) and not bool(res.failed)
+    assert float(res.optimality) <= 1e-5  # what the computed mapping claimed
+    w = np.asarray(res.params, np.float64)
+    excess = np.mean((X @ w - y) ** 2) / np.mean((X @ ref - y) ** 2) - 1
+    assert excess > 1e-2  # and the point is indeed off the optimum

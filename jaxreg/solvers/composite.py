@@ -80,7 +80,13 @@ optimal (such as 0 under a penalty above :math:`\lambda_{\max}`) has
 :math:`\|G_{t_0}(x_0)\|` itself at roundoff, where no relative ``tol`` is
 reachable: when it and :math:`\|G_{t_k}(z_k)\|` are both
 :math:`\le 16\varepsilon\|\nabla f(x_0)\|` the solver stops there
-instead of running ``max_iter``. Since
+instead of running ``max_iter``. The measure is only trusted where it is
+resolved: storing :math:`x^+` moves it by up to :math:`\varepsilon|x^+|`
+(each leaf's machine epsilon), so :math:`\|G\|` is known to about
+:math:`\|\varepsilon x^+\|/t`; a measure below ``tol`` with that above
+:math:`\mathrm{tol}\cdot\|G_{t_0}(x_0)\|` (a step that moves the iterate less
+than its roundoff: an ill-conditioned problem in float32, curvatures 1e6
+apart) stops the solver *unconverged*, with a warning that says so. Since
 :math:`G_t(z) + \nabla f(x^+) - \nabla f(z) \in \partial F(x^+)`, the
 returned iterate has :math:`\operatorname{dist}(0, \partial F(x^+)) \le
 (1 + tL)\|G_t(z)\|`. Rescaling :math:`f` and :math:`g` together leaves the
@@ -148,8 +154,9 @@ class CompositeResult(NamedTuple):
       optimality: the stopping measure
         :math:`\\|G_{t_k}(z_k)\\| / \\|G_{t_0}(x_0)\\|` (relative prox-gradient
         mapping norm) at the last check.
-      converged: ``optimality <= tol`` (or a start at roundoff, see the
-        stopping rule) and not ``failed`` (usable inside
+      converged: ``optimality <= tol``, resolved at the iterate's
+        precision (or a start at roundoff, see the stopping rule), and not
+        ``failed`` (usable inside
         ``jit``/``vmap``, where no warning can be raised).
       step_size: the step the iteration ended with.
       failed: no step gave a finite objective with sufficient decrease, or a
@@ -245,6 +252,7 @@ class _State(NamedTuple):
     step_safe: jax.Array  # Beck-Teboulle's monotone step (shrunk, never grown)
     k: jax.Array  # steps taken
     gmap: jax.Array  # ‖G_t(z)‖ of the last step
+    gres: jax.Array  # its resolution: the roundoff of x⁺ over t (_rounding)
     gmap0: jax.Array  # ‖G_t0(x0)‖ of the first step
     floor: jax.Array  # 16ε‖∇f(x0)‖: the mapping's roundoff
     failed: jax.Array
@@ -268,6 +276,17 @@ def _vdot(a, b):
 
 def _norm(a):
     return jnp.sqrt(_vdot(a, a))
+
+
+def _rounding(x):
+    """``‖(εᵢ xᵢ)ᵢ‖`` with ``εᵢ`` the machine epsilon of each leaf's dtype:
+    how far storing ``x`` may move it. An iterate that moves less than this
+    in a step shows a prox-gradient mapping of 0 whatever the true one."""
+    parts = [
+        jnp.sum(jnp.square(jnp.finfo(leaf.dtype).eps * leaf.astype(jnp.float32)))
+        for leaf in jax.tree.leaves(x)
+    ]
+    return jnp.sqrt(sum(parts[1:], parts[0]))
 
 
 def _axpy(alpha, x, y):
@@ -410,6 +429,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             m_new = jnp.where(restart, jnp.ones_like(m_new), m_new)
         gmap = _norm(z_minus_x).astype(dtype) / t
         gmap = jnp.where(ok, gmap, s.gmap)
+        gres = jnp.where(ok, _rounding(x_new).astype(dtype) / t, s.gres)
         gmap0 = jnp.where(s.k == 0, gmap, s.gmap0)
         floor = jnp.where(s.k == 0, 16 * eps * _norm(gz).astype(dtype), s.floor)
         # the step Beck & Teboulle's rule would have: shrunk by the trials
@@ -432,6 +452,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             jnp.where(ok, step_safe, s.step_safe),
             s.k + ok.astype(s.k.dtype),
             gmap,
+            gres,
             gmap0,
             floor,
             s.failed | ~ok,
@@ -446,15 +467,22 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             s.gmap0 > 0, s.gmap / jnp.where(s.gmap0 > 0, s.gmap0, 1), 0 * s.gmap
         )
 
-    def done(s, rel):
+    def at_roundoff(s):
         # a start at roundoff (only there: elsewhere the floor may lie above
         # tol·‖G(x0)‖, e.g. the Lasso from 0 just below λ_max) stops there
-        at_roundoff = (s.gmap0 <= s.floor) & (s.gmap <= s.floor)
-        return (rel <= tol) | at_roundoff
+        return (s.gmap0 <= s.floor) & (s.gmap <= s.floor)
+
+    def done(s, rel):
+        # converged only where the mapping is resolved at tol: a step below
+        # the iterate's roundoff (ill-conditioned in float32) shows G = 0
+        resolved = s.gres <= tol * s.gmap0
+        return ((rel <= tol) & resolved) | at_roundoff(s)
 
     def cond(c):
         s, rel, _ = c
-        return (s.k < opts.max_iter) & ~done(s, rel) & ~s.failed
+        # a measure below tol that is not resolved stops too, not converged
+        stop = (rel <= tol) | at_roundoff(s)
+        return (s.k < opts.max_iter) & ~stop & ~s.failed
 
     def body(c):
         s, _, x_good = c
@@ -485,6 +513,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         t0,
         jnp.zeros((), jnp.int32),
         inf,
+        jnp.zeros((), dtype),
         inf,
         jnp.zeros((), dtype),
         jnp.asarray(False),
@@ -853,10 +882,20 @@ def _warn_if_unconverged(res: CompositeResult, tol, name, opts):
                 else ", or use step_size='backtracking'"
             )
         )
+    elif float(res.optimality) <= tol:
+        msg = (
+            f"{name} stopped unconverged after {int(res.n_iter)} iterations: the "
+            f"relative prox-gradient mapping {float(res.optimality):.3e} <= tol = "
+            f"{float(tol):.3e} is below what the iterate's precision resolves at "
+            f"the step {float(res.step_size):.3e} (each step moves it less than "
+            "its roundoff: the problem is too ill-conditioned for this dtype). "
+            "Rescale the parameters or features to comparable curvatures, or "
+            "solve in float64 (jax.config.update('jax_enable_x64', True))"
+        )
     else:
         msg = (
             f"{name} did not converge: relative prox-gradient mapping "
             f"{float(res.optimality):.3e} > tol = {float(tol):.3e} after "
             f"{int(res.n_iter)} iterations; raise max_iter or loosen tol"
         )
-    warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    warnings.warn(msg, ConvergenceWarning, stacklevel=4)
