@@ -325,12 +325,19 @@ def projection_box(x: jax.Array, lower, upper) -> jax.Array:
 
     ``lower`` and ``upper`` are scalars or arrays broadcastable to ``x``
     (``-inf``/``inf`` for an open side). Concrete bounds with some
-    ``lower > upper`` (an empty box) raise ``ValueError``. jaxopt's
+    ``lower > upper`` (an empty box) raise ``ValueError``; ``jax.Array``
+    bounds (traced under ``jit``) give NaN there, as a negative radius does.
+    jaxopt's
     ``projection_box(x, (lower, upper))`` takes the bounds as one tuple; optax's
     ``projections.box(tree, lower, upper)`` takes them as we do.
     """
     check_bounds(lower, upper)
-    return jnp.clip(x, as_dtype(lower, x.dtype), as_dtype(upper, x.dtype))
+    lo, hi = as_dtype(lower, x.dtype), as_dtype(upper, x.dtype)
+    out = jnp.clip(x, lo, hi)
+    if isinstance(lo, jax.Array) or isinstance(hi, jax.Array):
+        # an empty box cannot raise here: NaN, not a point outside it
+        out = jnp.where(lo <= hi, out, jnp.full((), jnp.nan, out.dtype))
+    return out
 
 
 def projection_non_negative(x: jax.Array) -> jax.Array:

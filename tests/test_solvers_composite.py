@@ -604,6 +604,21 @@ def test_bad_arguments_raise():
                 least_squares, jnp.zeros(2), projection, projection_args=args
             )
 
+    # traced under jit they cannot raise: never converged (an empty box gave
+    # 0 and converged=True; now NaN, as a negative radius)
+    def solve(lo, hi):
+        def f(w):
+            return 0.5 * jnp.sum((w - 2.0) ** 2)
+
+        box = prox.projection_box
+        return projected_gradient(f, jnp.zeros(2), box, projection_args=(lo, hi))
+
+    res = jax.jit(solve)(1.0, 0.0)
+    assert not bool(res.converged) and bool(res.failed)
+    res = jax.jit(solve)(0.0, 1.0)
+    assert bool(res.converged)
+    np.testing.assert_allclose(res.params, [1.0, 1.0])
+
 
 def test_float32_by_default_and_dtype_kept(regression):
     X, y = regression
