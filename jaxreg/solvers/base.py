@@ -172,6 +172,29 @@ def warn_not_converged(gap, tol_abs, what="solver"):
     )
 
 
+def warn_ill_conditioned(rcond, dtype, what):
+    """A ``scipy.linalg.LinAlgWarning`` (scikit-learn's ``Ridge`` emits it
+    too) when the reciprocal condition number ``rcond`` of a system solved
+    in ``dtype`` is below ``1000·eps`` of that dtype: the solution's
+    relative error, up to ``eps/rcond``, may then pass 0.1 % (float32:
+    polynomial features of degree 6 on [0, 10] gave a negative R²)."""
+    eps = float(np.finfo(dtype).eps)
+    if rcond >= 1000 * eps:
+        return
+    from scipy.linalg import LinAlgWarning
+
+    warnings.warn(
+        f"{what}: the system is ill-conditioned in {np.dtype(dtype).name} "
+        f"(reciprocal condition number {rcond:.1e} < 1000·eps = {1000 * eps:.1e}):"
+        " the solution may be inaccurate. Drop nearly collinear features, "
+        "standardize them (sklearn.preprocessing.StandardScaler: large offsets "
+        "lose precision in float32), raise the penalty, or solve in float64 "
+        "(jax.config.update('jax_enable_x64', True))",
+        LinAlgWarning,
+        stacklevel=3,
+    )
+
+
 class ConvergenceWarning(UserWarning):
     """The iteration budget ran out before the duality gap reached tol·P(0).
 

@@ -47,6 +47,7 @@ from jaxreg.solvers.base import (
     default_dtype,
     prepare,
     to_device,
+    warn_ill_conditioned,
 )
 from jaxreg.solvers.base import warn_not_converged as _warn
 from jaxreg.solvers.datafits import Quadratic, duality_gap
@@ -71,6 +72,25 @@ def _by_svd(Z, ys, lam):
     return vt.T @ (scale * (u.T @ ys))
 
 
+def _normal_factor(Z, lam):
+    """The Cholesky factor of ``ZZᵀ + lam·I`` (``d <= n``; else of ``ZᵀZ +
+    lam·I``, the dual system) and an estimate of its reciprocal condition
+    number with the diagonal scaled to 1, which governs Cholesky's accuracy
+    (features of any scales are fine; collinear ones are not): the minimum
+    of ``L_jj² / A_jj``, the part of row ``j`` not explained by the rows
+    before it (``1 - R²``); 0 when the factorization fails. A constant
+    feature (a zero row of ``Z``) is decoupled from the others and ignored."""
+    d, n = Z.shape
+    eye = jnp.eye(min(d, n), dtype=Z.dtype)
+    A = Z @ Z.T + lam * eye if d <= n else Z.T @ Z + lam * eye
+    c = jax.scipy.linalg.cho_factor(A)
+    share = jnp.square(jnp.diagonal(c[0])) / jnp.diagonal(A)
+    if d <= n:
+        share = jnp.where(jnp.any(Z != 0, axis=1), share, 1.0)
+    rcond = jnp.min(share)
+    return c, jnp.where(jnp.isfinite(rcond), rcond, 0.0)
+
+
 @functools.partial(jax.jit, static_argnames="exact")
 def _ridge_direct(design, datafit, lam, exact):
     d, n = design.XT.shape
@@ -79,19 +99,19 @@ def _ridge_direct(design, datafit, lam, exact):
     ys = sqa * datafit.y
     if exact:
         w = _by_svd(Z, ys, lam)
+        # lam = 0 asks for the minimum-norm solution, well defined however
+        # collinear the features are
+        rcond = jnp.where(lam > 0, _normal_factor(Z, lam)[1], 1.0)
     else:
-        eye = jnp.eye(min(d, n), dtype=Z.dtype)
-        if d <= n:
-            c = jax.scipy.linalg.cho_factor(Z @ Z.T + lam * eye)
-            w = jax.scipy.linalg.cho_solve(c, Z @ ys)
-        else:
-            c = jax.scipy.linalg.cho_factor(Z.T @ Z + lam * eye)
-            w = Z @ jax.scipy.linalg.cho_solve(c, ys)
+        c, rcond = _normal_factor(Z, lam)
+        w = jax.scipy.linalg.cho_solve(c, Z @ ys if d <= n else ys)
+        if d > n:
+            w = Z @ w
         # a factorization that failed (rank deficient, lam below resolution)
         w = lax.cond(
             jnp.all(jnp.isfinite(w)), lambda _: w, lambda _: _by_svd(Z, ys, lam), None
         )
-    return w, _gap(design, datafit, w, lam)
+    return w, _gap(design, datafit, w, lam), rcond
 
 
 @tuned_jit(static_argnames="max_iter")
@@ -197,8 +217,9 @@ def ridge(
     tol_abs = tol * datafit.value(jnp.zeros((design.n_samples,), design.dtype))
     if method in ("cholesky", "svd"):
         exact = method == "svd" or float(lam) == 0
-        w, gap = _ridge_direct(design, datafit, lam_arr, exact=exact)
+        w, gap, rcond = _ridge_direct(design, datafit, lam_arr, exact=exact)
         n_iter = jnp.ones((), jnp.int32)
+        warn_ill_conditioned(float(rcond), design.dtype, f"ridge ({method})")
     else:
         w, gap, n_iter = _ridge_cg(design, datafit, lam_arr, tol_abs, max_iter)
     if not bool(jnp.all(jnp.isfinite(w))):
