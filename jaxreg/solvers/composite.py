@@ -83,8 +83,9 @@ reachable: when it and :math:`\|G_{t_k}(z_k)\|` are both
 instead of running ``max_iter``. The measure is only trusted where it is
 resolved: storing :math:`x^+` moves it by up to :math:`\varepsilon|x^+|`
 (each leaf's machine epsilon), so :math:`\|G\|` is known to about
-:math:`\|\varepsilon x^+\|/t`; a measure below ``tol`` with that above
-:math:`\mathrm{tol}\cdot\|G_{t_0}(x_0)\|` (a step that moves the iterate less
+:math:`\|\varepsilon x^+\|/t` (a bound; typically a third of it); a
+measure below ``tol`` with that above
+:math:`4\,\mathrm{tol}\cdot\|G_{t_0}(x_0)\|` (a step that moves the iterate less
 than its roundoff: an ill-conditioned problem in float32, curvatures 1e6
 apart) stops the solver *unconverged*, with a warning that says so. Since
 :math:`G_t(z) + \nabla f(x^+) - \nabla f(z) \in \partial F(x^+)`, the
@@ -473,9 +474,10 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         return (s.gmap0 <= s.floor) & (s.gmap <= s.floor)
 
     def done(s, rel):
-        # converged only where the mapping is resolved at tol: a step below
-        # the iterate's roundoff (ill-conditioned in float32) shows G = 0
-        resolved = s.gres <= tol * s.gmap0
+        # converged only where the mapping is resolved near tol: a step below
+        # the iterate's roundoff (ill-conditioned in float32) shows G = 0.
+        # gres bounds the rounding error; its typical size is a third of it
+        resolved = s.gres <= 4 * tol * s.gmap0
         return ((rel <= tol) & resolved) | at_roundoff(s)
 
     def cond(c):
@@ -859,6 +861,18 @@ def _run(fun, init_params, penalty, args, tol, step_size, init_step, name, *stat
     return res
 
 
+# the warning for a measure below tol that the iterate's precision does not
+# resolve (callers that ask for a tol at float32's floor filter on it)
+UNRESOLVED = "below what the iterate's precision resolves"
+
+
+def at_floor(res: CompositeResult, tol):
+    """Whether ``res`` stopped with its measure below ``tol`` but unresolved
+    at the iterate's precision (not ``converged``, not ``failed``): as far
+    as the dtype goes, for a caller that asked for a ``tol`` at its floor."""
+    return ~res.converged & ~res.failed & (res.optimality <= tol)
+
+
 def _warn_if_unconverged(res: CompositeResult, tol, name, opts):
     if isinstance(res.converged, jax.core.Tracer) or bool(res.converged):
         return
@@ -886,9 +900,9 @@ def _warn_if_unconverged(res: CompositeResult, tol, name, opts):
         msg = (
             f"{name} stopped unconverged after {int(res.n_iter)} iterations: the "
             f"relative prox-gradient mapping {float(res.optimality):.3e} <= tol = "
-            f"{float(tol):.3e} is below what the iterate's precision resolves at "
-            f"the step {float(res.step_size):.3e} (each step moves it less than "
-            "its roundoff: the problem is too ill-conditioned for this dtype). "
+            f"{float(tol):.3e} is {UNRESOLVED} at the step "
+            f"{float(res.step_size):.3e} (each step moves it less than its "
+            "roundoff: the problem is too ill-conditioned for this dtype). "
             "Rescale the parameters or features to comparable curvatures, or "
             "solve in float64 (jax.config.update('jax_enable_x64', True))"
         )
