@@ -167,6 +167,18 @@ def _check_params(est):
         raise ValueError(f"alpha must be a real number >= 0, got {est.alpha!r}")
 
 
+class _SparseCoef:
+    """scikit-learn's ``sparse_coef_`` of the coordinate-descent estimators."""
+
+    @property
+    def sparse_coef_(self):
+        """``coef_`` as a ``scipy.sparse.csr_matrix`` (``(1, n_features)`` for
+        a 1-D ``coef_``)."""
+        import scipy.sparse
+
+        return scipy.sparse.csr_matrix(self.coef_)
+
+
 class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _set_result(self, res, X):
         """Fitted attributes in ``X``'s float dtype, writable, as scikit-learn

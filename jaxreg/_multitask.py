@@ -39,6 +39,7 @@ from jaxreg._estimator_base import (
     _check_params,
     _feature_order,
     _LinearRegressor,
+    _SparseCoef,
     _validate_X_and_y,
     _weights_array,
 )
@@ -224,7 +225,7 @@ def multitask_enet(
     )
 
 
-class MultiTaskElasticNet(_LinearRegressor):
+class MultiTaskElasticNet(_SparseCoef, _LinearRegressor):
     """Multi-task elastic net (scikit-learn 1.9's ``MultiTaskElasticNet``).
 
     Minimizes ``1/(2n)||Y - XWᵀ - 1bᵀ||_F² + αρ Σⱼ ||W[:, j]||₂ +

@@ -490,3 +490,18 @@ def test_moments_of_offset_and_constant_columns_in_float32(sparse):
     assert colsq[0] == pytest.approx(var[0], rel=2e-2)
     assert colsq[2] == pytest.approx(var[2], rel=1e-4)
     assert float(design.colsq[1]) == 0.0 and float(design.xbar[1]) == 3.0
+
+
+@pytest.mark.parametrize(
+    "name", ["Lasso", "ElasticNet", "MultiTaskLasso", "MultiTaskElasticNet"]
+)
+def test_sparse_coef_is_scikit_learns(name):
+    import jaxreg.linear_model as jl
+
+    X, y = load_diabetes(return_X_y=True)
+    Y = np.c_[y, -y] if name.startswith("MultiTask") else y
+    ours = getattr(jl, name)(alpha=1.0).fit(X, Y).sparse_coef_
+    ref = getattr(sk, name)(alpha=1.0).fit(X, Y).sparse_coef_
+    assert type(ours) is type(ref) and ours.shape == ref.shape
+    np.testing.assert_allclose(ours.toarray(), ref.toarray(), rtol=1e-2, atol=0.1)
+    np.testing.assert_array_equal(ours.indices, ref.indices)

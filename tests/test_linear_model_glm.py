@@ -190,3 +190,18 @@ def test_unsupported_parameters_raise(diabetes, params, match):
     X, y = diabetes
     with pytest.raises(ValueError, match=match):
         TweedieRegressor(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [PoissonRegressor, GammaRegressor])
+@pytest.mark.parametrize("value", [2.0, 3.0, 1e3])
+def test_a_constant_target_fits_its_mean_quietly_and_scores_nan(cls, value):
+    # a fold of equal counts: P(0) = 0 made any roundoff gap fail
+    # (ConvergenceWarning), and score divided by a null deviance of 0
+    # (ZeroDivisionError; scikit-learn returns nan, 0/0)
+    X = np.random.RandomState(0).randn(30, 3)
+    y = np.full(30, value)
+    model = cls().fit(X, y)  # filterwarnings = error: none
+    ref = getattr(sk, cls.__name__)().fit(X, y)
+    np.testing.assert_allclose(model.coef_, ref.coef_, atol=1e-6)
+    np.testing.assert_allclose(np.exp(model.intercept_), value, rtol=1e-6)
+    assert np.isnan(model.score(X, y))

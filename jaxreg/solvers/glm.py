@@ -235,13 +235,20 @@ def objective_at_zero(datafit, design, fit_col):
     """``P(0)``, the scale of ``tol``: the datafit at ``w = 0`` with its optimal
     intercept when the intercept is a free coordinate (``F(0)`` otherwise).
     For the log-link Tweedie family ``F`` at ``u = 0`` (``μ = 1``) has no
-    meaning for the data; the intercept-only model is the null deviance."""
-    u0 = jnp.zeros((design.n_samples,), design.dtype)
+    meaning for the data; the intercept-only model is the null deviance.
+    That is 0 when the intercept fits the data exactly (a constant ``y``):
+    it is floored at ``16·eps·Σᵢ aᵢ|yᵢ|``, the roundoff of the gap's terms,
+    so that a gap at roundoff passes."""
+    n = design.n_samples
+    u0 = jnp.zeros((n,), design.dtype)
+    f0 = datafit.value(u0)
     if not fit_col:
-        return datafit.value(u0)
+        return f0
     # a class (or all the mass) with zero weight gives an infinite intercept
     p_b0 = datafit.value(u0 + datafit.intercept_at_zero())
-    return jnp.where(jnp.isfinite(p_b0), p_b0, datafit.value(u0))
+    size = datafit.weights @ jnp.sum(jnp.abs(datafit.y).reshape(n, -1), axis=1)
+    floor = 16 * jnp.finfo(design.dtype).eps * size
+    return jnp.where(jnp.isfinite(p_b0), jnp.maximum(p_b0, floor), f0)
 
 
 def finish(st, problem, tol_abs, what):
