@@ -83,11 +83,13 @@ reachable: when it and :math:`\|G_{t_k}(z_k)\|` are both
 instead of running ``max_iter``. The measure is only trusted where it is
 resolved: storing :math:`x^+` moves it by up to :math:`\varepsilon|x^+|`
 (each leaf's machine epsilon), so :math:`\|G\|` is known to about
-:math:`\|\varepsilon x^+\|/t` (a bound; typically a third of it); a
-measure below ``tol`` with that above
-:math:`4\,\mathrm{tol}\cdot\|G_{t_0}(x_0)\|` (a step that moves the iterate less
-than its roundoff: an ill-conditioned problem in float32, curvatures 1e6
-apart) stops the solver *unconverged*, with a warning that says so. Since
+:math:`\|\varepsilon x^+\|/t` (a bound; typically a third of it). A
+measure below ``tol`` with that above :math:`4\,\mathrm{tol}\cdot
+\max(\|G_{t_0}(x_0)\|, \|\nabla f(x_0)\|)` (the gradient counts for a
+warm start, whose first mapping is already small) is a step that moves the
+iterate less than its roundoff (an ill-conditioned problem in float32,
+curvatures 1e6 apart): the solver stops *unconverged*, with a warning that
+says so. Since
 :math:`G_t(z) + \nabla f(x^+) - \nabla f(z) \in \partial F(x^+)`, the
 returned iterate has :math:`\operatorname{dist}(0, \partial F(x^+)) \le
 (1 + tL)\|G_t(z)\|`. Rescaling :math:`f` and :math:`g` together leaves the
@@ -253,7 +255,6 @@ class _State(NamedTuple):
     step_safe: jax.Array  # Beck-Teboulle's monotone step (shrunk, never grown)
     k: jax.Array  # steps taken
     gmap: jax.Array  # ‖G_t(z)‖ of the last step
-    gres: jax.Array  # its resolution: the roundoff of x⁺ over t (_rounding)
     gmap0: jax.Array  # ‖G_t0(x0)‖ of the first step
     floor: jax.Array  # 16ε‖∇f(x0)‖: the mapping's roundoff
     failed: jax.Array
@@ -430,7 +431,6 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             m_new = jnp.where(restart, jnp.ones_like(m_new), m_new)
         gmap = _norm(z_minus_x).astype(dtype) / t
         gmap = jnp.where(ok, gmap, s.gmap)
-        gres = jnp.where(ok, _rounding(x_new).astype(dtype) / t, s.gres)
         gmap0 = jnp.where(s.k == 0, gmap, s.gmap0)
         floor = jnp.where(s.k == 0, 16 * eps * _norm(gz).astype(dtype), s.floor)
         # the step Beck & Teboulle's rule would have: shrunk by the trials
@@ -453,7 +453,6 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             jnp.where(ok, step_safe, s.step_safe),
             s.k + ok.astype(s.k.dtype),
             gmap,
-            gres,
             gmap0,
             floor,
             s.failed | ~ok,
@@ -476,8 +475,12 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
     def done(s, rel):
         # converged only where the mapping is resolved near tol: a step below
         # the iterate's roundoff (ill-conditioned in float32) shows G = 0.
-        # gres bounds the rounding error; its typical size is a third of it
-        resolved = s.gres <= 4 * tol * s.gmap0
+        # The last accepted step's rounding bound (a worst case; typically a
+        # third of it) against tol times the start's mapping or, from a warm
+        # start where that is already small, its gradient
+        gres = _rounding(s.x).astype(dtype) / s.step
+        scale = jnp.maximum(s.gmap0, s.floor / (16 * eps))  # floor: 16ε‖∇f(x0)‖
+        resolved = gres <= 4 * tol * scale
         return ((rel <= tol) & resolved) | at_roundoff(s)
 
     def cond(c):
@@ -515,7 +518,6 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         t0,
         jnp.zeros((), jnp.int32),
         inf,
-        jnp.zeros((), dtype),
         inf,
         jnp.zeros((), dtype),
         jnp.asarray(False),
