@@ -36,7 +36,6 @@ from jaxreg.layouts import LayoutSpec, is_array, resolve_layouts
 from jaxreg.penalties import l2
 from jaxreg.transforms import (
     ScalarOrSchedule,
-    check_learning_rate,
     check_not_scheduled,
     decoupled,
     resolve_mask,
@@ -117,9 +116,10 @@ as Keller's 5 steps do (0.42 at best).
 _GRAM_MAX_SLOPE = 2000.0
 
 
-def _coefficient_table(coeffs, steps: int) -> tuple[np.ndarray, float]:
-    """Returns the ``(steps, 3)`` float64 coefficient table and the norm scale."""
-    check_positive_int("steps", steps)
+def _coefficient_table(coeffs, steps: int, name="steps") -> tuple[np.ndarray, float]:
+    """Returns the ``(steps, 3)`` float64 coefficient table and the norm scale
+    (``name``: how the caller calls ``steps``, for its error)."""
+    check_positive_int(name, steps)
     if isinstance(coeffs, str):
         if coeffs not in COEFFICIENT_SETS:
             raise ValueError(
@@ -535,8 +535,7 @@ def scale_by_muon(
     if callable(coeffs):
         orthogonalize = coeffs
     else:
-        check_positive_int("ns_steps", ns_steps)
-        _coefficient_table(coeffs, ns_steps)
+        _coefficient_table(coeffs, ns_steps, "ns_steps")
         if gram and dtype is not None and jnp.dtype(dtype).itemsize < 4:
             raise ValueError(
                 f"gram=True needs float32 or wider matmul operands, got "
@@ -805,9 +804,9 @@ def muon(
       https://arxiv.org/abs/2502.16982
     """
     check_not_scheduled(labels=labels, layouts=layouts, coeffs=coeffs)
-    check_learning_rate("learning_rate", learning_rate)
+    check_nonnegative("learning_rate", learning_rate)
     if adam_learning_rate is not None:
-        check_learning_rate("adam_learning_rate", adam_learning_rate)
+        check_nonnegative("adam_learning_rate", adam_learning_rate)
     check_nonnegative("weight_decay", weight_decay)
     check_nonnegative("adam_weight_decay", adam_weight_decay)
     if adam_learning_rate is None:

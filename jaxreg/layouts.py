@@ -389,13 +389,15 @@ def _default_tree(params, warn: bool):
     return tree
 
 
-def leaf_layout(leaf, layout, name: str) -> Layout:
+def leaf_layout(leaf, layout, name: str, stacklevel: int = 4) -> Layout:
     """The layout of one array with ``ndim >= 2`` for a function ``name`` that
     takes a single array (or applies one layout to every leaf) and a
     ``layout=`` argument: ``layout`` when given; otherwise the default of
     :func:`resolve_layouts` (a 2-D leaf is the matrix, a ≥ 3-D leaf a Flax
     kernel ``(*in, out)``), with a ``UserWarning`` for a ≥ 3-D leaf that says
-    how to be explicit."""
+    how to be explicit (``stacklevel``: as ``warnings.warn``'s, counted from
+    this function; the default names the caller of a public function that
+    calls a helper that calls this one)."""
     if layout is not None:
         if not isinstance(layout, Layout):
             raise ValueError(
@@ -412,7 +414,7 @@ def leaf_layout(leaf, layout, name: str) -> Layout:
             "torch/Equinox conv (out, in, *k), jaxreg.layouts.FLAX_CONV to "
             "confirm this reading.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return resolve_layouts(leaf, warn=False)
 

@@ -887,7 +887,9 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
         y = np.asarray(y, dtype=pred.dtype)
         self._datafit().from_targets(y, None)  # range check, as scikit-learn
         held = y if sample_weight is None else y[np.asarray(sample_weight) != 0]
-        if np.ptp(held) == 0:  # the null deviance is 0: 0/0, scikit-learn's nan
+        if held.size and np.ptp(held) == 0:
+            # the null deviance is 0: D² is 0/0 (scikit-learn computes it in
+            # floats: nan, or 0.0 where roundoff leaves a tiny denominator)
             return float("nan")
         return float(
             d2_tweedie_score(

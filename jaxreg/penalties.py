@@ -554,17 +554,15 @@ class NuclearNorm(Penalty):
             )
         return leaf_layout(w, self.layout, "nuclear_norm")
 
-    def _matrices(self, w):
-        return self._read(w).to_matrices(w.astype(_accumulator(w)))
-
     def _value(self, w):
-        s = jnp.linalg.svd(self._matrices(w), compute_uv=False)
-        return self.strength * jnp.sum(s)
+        m = self._read(w).to_matrices(w.astype(_accumulator(w)))
+        return self.strength * jnp.sum(jnp.linalg.svd(m, compute_uv=False))
 
     def _grad(self, w):
-        u, s, vh = jnp.linalg.svd(self._matrices(w), full_matrices=False)
-        g = (u * jnp.sign(s)[..., None, :]) @ vh
-        g = self._read(w).from_matrices(g, w.shape)
+        layout = self._read(w)
+        m = layout.to_matrices(w.astype(_accumulator(w)))
+        u, s, vh = jnp.linalg.svd(m, full_matrices=False)
+        g = layout.from_matrices((u * jnp.sign(s)[..., None, :]) @ vh, w.shape)
         return self._scaled(w) * g.astype(w.dtype)
 
     def _prox(self, w, step):

@@ -37,12 +37,12 @@ import optax
 
 from jaxreg._validation import check_nonnegative
 from jaxreg.layouts import LayoutSpec, is_array, path_names, resolve_layouts
+from jaxreg.prox import schedule_value
 from jaxreg.transforms import (
+    LR_SCHEDULE,
     RegularizationState,
     ScalarOrSchedule,
     _require_params,
-    _value_at,
-    check_learning_rate,
 )
 
 __all__ = [
@@ -203,7 +203,7 @@ def proximal_units(
     decay by chaining: ``chain(optax.adamw(lr), proximal_units(s, lr, units))``.
     """
     check_nonnegative("strength", strength)
-    check_learning_rate("learning_rate", learning_rate)
+    check_nonnegative("learning_rate", learning_rate)
 
     def init(params):
         del params
@@ -212,8 +212,8 @@ def proximal_units(
     def update(updates, state, params=None, **extra_args):
         del extra_args
         _require_params(params, "proximal_units")
-        lr = _value_at(learning_rate, state.count, "learning_rate")
-        s = _value_at(strength, state.count, "strength")
+        lr = schedule_value(learning_rate, state.count, LR_SCHEDULE)
+        s = schedule_value(strength, state.count, "the strength schedule's value")
         groups = units(params) if callable(units) else units
         moved = optax.apply_updates(params, updates)
         new = prox_units(moved, groups, lr * s)

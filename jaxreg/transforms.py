@@ -81,17 +81,15 @@ class RegularizationState(NamedTuple):
     count: jax.Array
 
 
+# how a learning-rate schedule's checked value is named in errors
+LR_SCHEDULE = "the learning_rate schedule's value"
+
+
 def check_penalty(penalty) -> None:
     if not isinstance(penalty, Penalty):
         raise ValueError(
             f"penalty must be a jaxreg penalty (e.g. jaxreg.l1(0.1)), got {penalty!r}"
         )
-
-
-def check_learning_rate(name: str, learning_rate) -> None:
-    """A float learning rate must be finite and ``>= 0`` (a schedule's values
-    are checked as they are read, :func:`_value_at`)."""
-    check_nonnegative(name, learning_rate)
 
 
 def _require_params(params, name: str) -> None:
@@ -153,11 +151,6 @@ def check_not_scheduled(**received) -> None:
 # frames between a jaxreg factory and inject_hyperparams' init_fn/update_fn:
 # a user's factory and a helper or two of theirs
 _FACTORY_DEPTH = 6
-
-
-def _value_at(schedule: ScalarOrSchedule, count: jax.Array, name: str):
-    """A float, or a schedule's value at ``count`` (checked as a float is)."""
-    return schedule_value(schedule, count, f"the {name} schedule's value")
 
 
 def resolve_mask(mask: Mask, params):
@@ -223,7 +216,7 @@ def _scheduled(
     """A masked leaf-wise transform ``leaf_update(u, p, lr_k, penalty_k)`` with a
     step counter that evaluates the learning-rate and strength schedules."""
     check_penalty(penalty)
-    check_learning_rate("learning_rate", learning_rate)
+    check_nonnegative("learning_rate", learning_rate)  # a schedule: when read
 
     def init(params):
         del params
@@ -232,7 +225,7 @@ def _scheduled(
     def update(updates, state, params=None, **extra_args):
         del extra_args
         _require_params(params, name)
-        lr = _value_at(learning_rate, state.count, "learning_rate")
+        lr = schedule_value(learning_rate, state.count, LR_SCHEDULE)
         pen = penalty.at(state.count)
         new = masked_map(lambda u, p: leaf_update(u, p, lr, pen), mask, updates, params)
         return new, RegularizationState(count=optax.safe_increment(state.count))

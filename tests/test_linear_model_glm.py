@@ -197,7 +197,7 @@ def test_unsupported_parameters_raise(diabetes, params, match):
 def test_a_constant_target_fits_its_mean_quietly_and_scores_nan(cls, value):
     # a fold of equal counts: P(0) = 0 made any roundoff gap fail
     # (ConvergenceWarning), and score divided by a null deviance of 0
-    # (ZeroDivisionError; scikit-learn returns nan, 0/0)
+    # (ZeroDivisionError; D² is 0/0: nan)
     X = np.random.RandomState(0).randn(30, 3)
     y = np.full(30, value)
     model = cls().fit(X, y)  # filterwarnings = error: none

@@ -99,9 +99,10 @@ def _ridge_direct(design, datafit, lam, exact):
     ys = sqa * datafit.y
     if exact:
         w = _by_svd(Z, ys, lam)
-        # lam = 0 asks for the minimum-norm solution, well defined however
-        # collinear the features are
-        rcond = jnp.where(lam > 0, _normal_factor(Z, lam)[1], 1.0)
+        # the SVD's error grows with the condition number of Z, the square
+        # root of the normal system's; lam = 0 asks for the minimum-norm
+        # solution, well defined however collinear the features are
+        rcond = jnp.where(lam > 0, jnp.sqrt(_normal_factor(Z, lam)[1]), 1.0)
     else:
         c, rcond = _normal_factor(Z, lam)
         w = jax.scipy.linalg.cho_solve(c, Z @ ys if d <= n else ys)
