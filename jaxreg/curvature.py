@@ -245,7 +245,7 @@ def stable_rank(w: jax.Array, layout=None) -> jax.Array:
     ``stacked(FLAX_DENSE)`` for stacked layers ``(L, in, out)``,
     ``TORCH_CONV`` for an Equinox conv weight. ``None``: a 2-D ``w`` is the
     matrix; a ≥ 3-D one is read as a Flax kernel ``(*in, out)``, one
-    matrix, with a warning (it was read as a stack over the last two axes).
+    matrix, with a warning that says how to be explicit.
     """
     s = _singular_values(w, layout, "stable_rank")
     top = s[..., 0]

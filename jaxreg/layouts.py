@@ -389,6 +389,14 @@ def _default_tree(params, warn: bool):
     return tree
 
 
+def check_layout(layout) -> None:
+    """Raises unless ``layout`` is a :class:`Layout` or ``None``."""
+    if layout is not None and not isinstance(layout, Layout):
+        raise ValueError(
+            f"layout must be a jaxreg.layouts.Layout or None, got {layout!r}"
+        )
+
+
 def leaf_layout(leaf, layout, name: str, stacklevel: int = 4) -> Layout:
     """The layout of one array with ``ndim >= 2`` for a function ``name`` that
     takes a single array (or applies one layout to every leaf) and a
@@ -399,10 +407,7 @@ def leaf_layout(leaf, layout, name: str, stacklevel: int = 4) -> Layout:
     this function; the default names the caller of a public function that
     calls a helper that calls this one)."""
     if layout is not None:
-        if not isinstance(layout, Layout):
-            raise ValueError(
-                f"layout must be a jaxreg.layouts.Layout or None, got {layout!r}"
-            )
+        check_layout(layout)
         return layout
     if leaf.ndim > 2:
         warnings.warn(

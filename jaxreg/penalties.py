@@ -50,7 +50,7 @@ from jax.tree_util import keystr
 from jaxreg import prox as _prox
 from jaxreg._pytree import register_dataclass
 from jaxreg._validation import check_float_array, check_nonnegative, check_unit_interval
-from jaxreg.layouts import leaf_layout
+from jaxreg.layouts import check_layout, leaf_layout
 
 __all__ = [
     "Penalty",
@@ -621,6 +621,5 @@ def nuclear_norm(strength, *, layout=None) -> NuclearNorm:
     r"""Nuclear norm :math:`s\sum_i\sigma_i(W)` (low rank; prox needs an SVD),
     each leaf read as matrices by ``layout`` (:class:`NuclearNorm`)."""
     check_nonnegative("strength", strength)
-    if layout is not None:
-        leaf_layout(None, layout, "nuclear_norm")  # checks its type
+    check_layout(layout)
     return NuclearNorm(strength, layout)

@@ -205,3 +205,7 @@ def test_a_constant_target_fits_its_mean_quietly_and_scores_nan(cls, value):
     np.testing.assert_allclose(model.coef_, ref.coef_, atol=1e-6)
     np.testing.assert_allclose(np.exp(model.intercept_), value, rtol=1e-6)
     assert np.isnan(model.score(X, y))
+    # constant where the weights are positive: the rows weighted 0 do not count
+    weights = np.r_[np.ones(20), np.zeros(10)]
+    y_out = np.r_[y[:20], np.full(10, 2 * value)]
+    assert np.isnan(model.score(X, y_out, sample_weight=weights))

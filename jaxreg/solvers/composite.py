@@ -284,11 +284,13 @@ def _rounding(x):
     """``‖(εᵢ xᵢ)ᵢ‖`` with ``εᵢ`` the machine epsilon of each leaf's dtype:
     how far storing ``x`` may move it. An iterate that moves less than this
     in a step shows a prox-gradient mapping of 0 whatever the true one."""
-    parts = [
-        jnp.sum(jnp.square(jnp.finfo(leaf.dtype).eps * leaf.astype(jnp.float32)))
-        for leaf in jax.tree.leaves(x)
-    ]
-    return jnp.sqrt(sum(parts[1:], parts[0]))
+
+    def scaled(w):  # squared by _norm: in at least float32 (bfloat16 underflows)
+        return jnp.finfo(w.dtype).eps * w.astype(
+            jnp.promote_types(w.dtype, jnp.float32)
+        )
+
+    return _norm(jax.tree.map(scaled, x))
 
 
 def _axpy(alpha, x, y):
