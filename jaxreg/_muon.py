@@ -31,7 +31,11 @@ import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 
-from jaxreg._validation import check_nonnegative, check_positive_int
+from jaxreg._validation import (
+    check_nonnegative,
+    check_positive_int,
+    check_unit_interval,
+)
 from jaxreg.layouts import LayoutSpec, is_array, resolve_layouts
 from jaxreg.penalties import l2
 from jaxreg.transforms import (
@@ -528,8 +532,8 @@ def scale_by_muon(
       Liu et al., "Muon is Scalable for LLM Training", 2025,
       https://arxiv.org/abs/2502.16982
     """
-    if not isinstance(beta, jax.core.Tracer) and not 0.0 <= beta < 1.0:
-        raise ValueError(f"beta must lie in [0, 1), got {beta!r}")
+    check_unit_interval("beta", beta, below_one=True)
+    check_nonnegative("eps", eps)
     if scaling not in _SCALINGS:
         raise ValueError(f"scaling must be one of {_SCALINGS}, got {scaling!r}")
     if callable(coeffs):
@@ -776,7 +780,8 @@ def muon(
       adam_learning_rate: learning rate of the AdamW branch; ``None`` reuses
         ``learning_rate`` (sensible with ``scaling="moonlight"``; with
         ``"keller"`` pass an Adam-sized rate such as 3e-4).
-      adam_b1, adam_b2, adam_eps: Adam's moment decays and epsilon.
+      adam_b1, adam_b2, adam_eps: Adam's moment decays (in [0, 1)) and epsilon
+        (≥ 0).
       adam_weight_decay: λ ≥ 0 of the AdamW branch (decoupled, times its lr).
       labels: routing, see above.
 
@@ -809,6 +814,9 @@ def muon(
         check_nonnegative("adam_learning_rate", adam_learning_rate)
     check_nonnegative("weight_decay", weight_decay)
     check_nonnegative("adam_weight_decay", adam_weight_decay)
+    check_unit_interval("adam_b1", adam_b1, below_one=True)
+    check_unit_interval("adam_b2", adam_b2, below_one=True)
+    check_nonnegative("adam_eps", adam_eps)
     if adam_learning_rate is None:
         adam_learning_rate = learning_rate
     transforms = {

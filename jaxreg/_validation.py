@@ -53,13 +53,19 @@ def check_nonnegative(
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
 
 
-def check_unit_interval(name: str, value, *, wait: bool = True) -> None:
-    """Raises unless every entry of ``value`` lies in ``[0, 1]``."""
+def check_unit_interval(
+    name: str, value, *, wait: bool = True, below_one: bool = False
+) -> None:
+    """Raises unless every entry of ``value`` lies in ``[0, 1]`` (``[0, 1)``
+    with ``below_one``: a decay rate that must forget, e.g. Adam's betas,
+    whose bias correction divides by ``1 - β^t``)."""
     arr = _concrete(value, wait)
     if arr is None:
         return
-    if not _real(arr) or np.any(~(arr >= 0) | ~(arr <= 1)):
-        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+    high = ~(arr < 1) if below_one else ~(arr <= 1)
+    if not _real(arr) or np.any(~(arr >= 0) | high):
+        interval = "[0, 1)" if below_one else "[0, 1]"
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
 
 
 def check_positive_int(name: str, value) -> None:

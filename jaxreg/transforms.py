@@ -55,7 +55,11 @@ import numpy as np
 import optax
 from optax.contrib import ScheduleFreeState, schedule_free_eval_params
 
-from jaxreg._validation import check_float_array, check_nonnegative
+from jaxreg._validation import (
+    check_float_array,
+    check_nonnegative,
+    check_unit_interval,
+)
 from jaxreg.layouts import is_array, is_function
 from jaxreg.penalties import Penalty, l2
 from jaxreg.prox import schedule_value
@@ -411,7 +415,7 @@ def prox_adamw(
     Args:
       learning_rate: η, a float or schedule (shared by Adam, decay and prox).
       penalty: the penalty of the prox (e.g. ``l1(λ)``, ``group_lasso(λ)``).
-      b1, b2, eps: Adam's parameters.
+      b1, b2, eps: Adam's moment decays (in [0, 1)) and epsilon (≥ 0).
       weight_decay: wd ≥ 0 of the decoupled L2 decay.
       mask: the leaves the prox acts on.
       decay_mask: the leaves that decay; ``"same"`` (default) reuses ``mask``.
@@ -420,6 +424,9 @@ def prox_adamw(
     """
     check_not_scheduled(mask=mask, decay_mask=decay_mask)
     check_nonnegative("weight_decay", weight_decay)
+    check_unit_interval("b1", b1, below_one=True)
+    check_unit_interval("b2", b2, below_one=True)
+    check_nonnegative("eps", eps)
     if isinstance(decay_mask, str):
         if decay_mask != "same":
             raise ValueError(

@@ -198,3 +198,32 @@ def test_unpenalized_binary_reaches_sklearns_optimum(kw):
     assert log_loss(y, est.predict_proba(X)) - best < 1e-4 * np.log(2)
     np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-3, atol=1e-3)
     assert est.n_iter_.dtype == ref.n_iter_.dtype == np.int32
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_sparsify_densify_as_sklearn(n_classes):
+    """scikit-learn's SparseCoefMixin: ``sparsify`` stores ``coef_`` as CSR,
+    predictions stay the same (dense and sparse ``X``), ``densify`` restores
+    the array, and a warm start reads a sparsified ``coef_``."""
+    X, y = load_iris(return_X_y=True)
+    X, y = X[y < n_classes], y[y < n_classes]
+    kw = dict(l1_ratio=1.0, C=0.1, solver="saga", max_iter=1000)
+    ours = LogisticRegression(**kw).fit(X, y)
+    theirs = sk.LogisticRegression(**kw).fit(X, y)
+    dense_scores = ours.decision_function(X)
+    coef = ours.coef_.copy()
+    assert ours.sparsify() is ours and theirs.sparsify() is theirs
+    assert type(ours.coef_) is type(theirs.coef_)
+    assert ours.coef_.nnz == np.count_nonzero(coef) < coef.size  # L1 zeros
+    for Xi in (X, sp.csr_matrix(X)):
+        scores = ours.decision_function(Xi)
+        assert isinstance(scores, np.ndarray)
+        np.testing.assert_allclose(scores, dense_scores, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(ours.predict(Xi), ours.predict(X))
+    ours.set_params(warm_start=True).fit(X, y)
+    assert isinstance(ours.coef_, np.ndarray)
+    np.testing.assert_allclose(ours.coef_, coef, atol=1e-3)
+    refit = ours.coef_.copy()
+    assert ours.sparsify().densify() is ours
+    assert type(ours.coef_) is type(theirs.densify().coef_)
+    np.testing.assert_array_equal(ours.coef_, refit)

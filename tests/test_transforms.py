@@ -280,6 +280,14 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
         (lambda: jr.muon(-0.02), "learning_rate"),
         (lambda: jr.muon(0.02, adam_learning_rate=float("nan")), "adam_learning_rate"),
         (lambda: jr.muon(0.02, ns_steps=0), "ns_steps"),
+        # Adam's betas of 1 divide by 1 - β^t = 0 (NaN updates); b1 > 1 diverges
+        (lambda: jr.muon(0.02, adam_b1=1.0), r"adam_b1 must lie in \[0, 1\)"),
+        (lambda: jr.muon(0.02, adam_b2=1.5), "adam_b2"),
+        (lambda: jr.muon(0.02, adam_eps=-1e-8), "adam_eps"),
+        (lambda: jr.muon(0.02, eps=float("nan")), "eps"),
+        (lambda: jr.prox_adamw(0.1, jr.l1(0.1), b1=1.0), "b1"),
+        (lambda: jr.prox_adamw(0.1, jr.l1(0.1), b2=-0.1), "b2"),
+        (lambda: jr.prox_adamw(0.1, jr.l1(0.1), eps=-1.0), "eps"),
         (lambda: jr.proximal_units(1.0, -0.1, []), "learning_rate"),
         (lambda: jr.with_diagnostics(optax.sgd(0.1), 0.1), "penalty must be"),
     ]:
