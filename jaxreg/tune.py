@@ -336,7 +336,7 @@ def tune(
                 X, y, cls, fit_intercept=fit_intercept, sample_weight=sample_weight
             )
         pen = penalty_as_dtype(elastic_net_penalty(1.0, l1_ratio), full.design.dtype)
-        lam_init = float(default_grid(full, pen, 1, 1.0)[0]) / 10
+        lam_init = float(default_grid(full, pen, 1, 1.0, solver_tol)[0]) / 10
     check_positive("lam_init", lam_init)
     shape = (d,) if per_feature else ()
     t = np.log(np.broadcast_to(np.asarray(lam_init, np.float64), shape)).astype(dtype)

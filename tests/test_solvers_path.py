@@ -8,7 +8,13 @@ from sklearn.datasets import load_diabetes, make_regression
 from sklearn.model_selection import KFold
 
 from jaxreg.solvers.glm import logistic_regression
-from jaxreg.solvers.path import cross_validate, enet_path, lasso_path, logistic_path
+from jaxreg.solvers.path import (
+    cross_validate,
+    enet_path,
+    lasso_path,
+    logistic_path,
+    path,
+)
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +226,53 @@ def test_per_strength_weights_refused_by_the_cd():
             None,
             None,
         )
+
+
+@pytest.mark.parametrize("datafit", ["quadratic", "logistic"])
+def test_lambda_max_fits_unpenalized_features_first(datafit):
+    """With a penalty factor of 0 (glmnet's ``penalty.factor``) the path starts
+    where the penalized coefficients leave 0: ``λ_max`` is read at the fit of
+    the intercept and the unpenalized feature (scipy's, independently), not
+    at ``w = 0`` (which gave 0.97 for 1.10 here: the path started with a
+    penalized feature in). Sparse ``X`` and sample weights on the way."""
+    import scipy.optimize
+    import scipy.sparse
+
+    rng = np.random.default_rng(0)
+    n, d = 200, 12
+    X = rng.standard_normal((n, d))
+    y = 3 * X[:, 0] + X[:, 1] + 0.5 * rng.standard_normal(n)
+    if datafit == "logistic":
+        y = (y > 0).astype(float)
+    s = rng.uniform(0.5, 2.0, n)
+    a = s / s.sum()
+    pf = np.ones(d)
+    pf[0] = 0.0
+    A = np.c_[np.ones(n), X[:, 0]]
+    if datafit == "quadratic":
+        theta = np.linalg.lstsq(A * np.sqrt(a)[:, None], y * np.sqrt(a), rcond=None)[0]
+        residual = A @ theta - y
+    else:
+
+        def nll(t):
+            z = A @ t
+            return a @ (np.logaddexp(0, z) - y * z)
+
+        theta = scipy.optimize.minimize(nll, np.zeros(2), tol=1e-12).x
+        residual = 1 / (1 + np.exp(-A @ theta)) - y
+    expected = np.abs(X[:, 1:].T @ (a * residual)).max()
+    with jax.enable_x64():
+        res = path(
+            scipy.sparse.csc_matrix(X),
+            y,
+            datafit=datafit,
+            sample_weight=s,
+            penalty_factor=pf,
+            n_lambdas=5,
+            eps=0.5,
+            tol=1e-8,
+        )
+    lambdas, coef = np.asarray(res.lambdas), np.asarray(res.coef)
+    np.testing.assert_allclose(lambdas[0], expected, rtol=1e-6)
+    assert np.all(np.abs(coef[0, 1:]) < 1e-8) and abs(coef[0, 0]) > 0.5
+    assert np.any(coef[1, 1:] != 0)

@@ -4,7 +4,9 @@ A path solves the same problem for a decreasing grid of strengths
 ``λ_max = λ₀ > λ₁ > … > λ_{L-1} = eps·λ_max`` (geometric, like scikit-learn's
 ``lasso_path`` and glmnet), where ``λ_max`` is the smallest strength with
 ``w = 0`` optimal: ``||Xᵀ(-∇F(b₀))||_∞ / ρ`` (``b₀`` the optimal intercept at
-``w = 0``; for the Lasso ``||Xᵀ(y - ȳ)||_∞ / n``).
+``w = 0``; for the Lasso ``||Xᵀ(y - ȳ)||_∞ / n``). With unpenalized
+coordinates (``penalty_factor`` 0) the gradient is read where they are
+fitted, as glmnet does (:func:`default_grid`).
 
 Two modes:
 
@@ -86,22 +88,31 @@ class PathResult(NamedTuple):
     converged: jax.Array
 
 
-def lambda_max(problem, penalty):
-    """Smallest strength whose solution is ``w = 0``:
-    ``penalty.alpha_max(∇F(b₀))`` at the optimal intercept ``b₀`` of ``w =
-    0``."""
+def lambda_max(problem, penalty, u0=None):
+    """Smallest strength whose solution has every penalized coefficient at 0:
+    ``penalty.alpha_max(∇F(u₀))`` at that solution's linear predictor ``u₀``
+    (default: the optimal intercept ``b₀`` alone, the solution when no
+    coordinate is unpenalized)."""
     datafit, design = problem.datafit, problem.design
-    b0 = datafit.intercept_at_zero() if problem.fit_col else 0.0
-    u0 = jnp.full((design.n_samples,), b0, design.dtype)
+    if u0 is None:
+        b0 = datafit.intercept_at_zero() if problem.fit_col else 0.0
+        u0 = jnp.full((design.n_samples,), b0, design.dtype)
     return penalty.alpha_max(-design.rmatvec(datafit.neg_grad(u0)))
 
 
-def default_grid(problem, penalty, n_lambdas, eps):
+def default_grid(problem, penalty, n_lambdas, eps, tol):
     """``n_lambdas`` values from ``λ_max`` down to ``eps·λ_max``, geometric;
-    ``ValueError`` when ``λ_max`` is not finite (e.g. ``l1_ratio=0``)."""
-    grid = _grid(
-        problem.design, problem.datafit, penalty, eps, n_lambdas, problem.fit_col
-    )
+    ``ValueError`` when ``λ_max`` is not finite (e.g. ``l1_ratio=0``).
+
+    With unpenalized coordinates (weight 0: glmnet's ``penalty.factor``) the
+    solution at ``λ_max`` fits them, so ``λ_max`` is read at that fit
+    (:func:`null_predictor`), as glmnet does: at ``w = 0`` it could lie
+    below the true value (the path would start with nonzero penalized
+    coefficients) or above it (repeated all-zero solutions); that fit stops
+    at the path's ``tol``."""
+    design, datafit, fit_col = problem.design, problem.datafit, problem.fit_col
+    u0 = null_predictor(problem, penalty, tol)
+    grid = _grid(design, datafit, penalty, eps, n_lambdas, fit_col, u0)
     if not np.isfinite(np.asarray(grid)[0]):
         raise ValueError(
             f"{penalty!r} has no finite λ_max (l1_ratio=0?): pass explicit lambdas"
@@ -110,9 +121,55 @@ def default_grid(problem, penalty, n_lambdas, eps):
 
 
 @functools.partial(jax.jit, static_argnames=("n_lambdas", "fit_col"))
-def _grid(design, datafit, penalty, eps, n_lambdas, fit_col):
-    lam_max = lambda_max(Problem(design, datafit, None, fit_col), penalty)
+def _grid(design, datafit, penalty, eps, n_lambdas, fit_col, u0):
+    lam_max = lambda_max(Problem(design, datafit, None, fit_col), penalty, u0)
     return lam_max * jnp.geomspace(1.0, eps, n_lambdas)
+
+
+def null_predictor(problem, penalty, tol, tries=8):
+    """The linear predictor of the solution with every penalized coefficient
+    at 0 (the intercept and the unpenalized coordinates fitted), or None when
+    no coordinate or every coordinate is unpenalized (then ``λ_max`` is read
+    at the intercept alone, or has no meaning).
+
+    It solves the problem at ``2·λ₀`` (``λ₀``: :func:`lambda_max` at the
+    intercept alone), ten times larger until the penalized coefficients are
+    all 0: the solution is then the same for every larger strength."""
+    design, datafit = problem.design, problem.datafit
+    if penalty.weights is None:  # every coordinate penalized alike
+        return None
+    unit = dataclasses.replace(penalty, strength=np.asarray(1.0, design.dtype))
+    free = np.asarray(unit.unpenalized(np.zeros(design.n_features, design.dtype)))
+    if free.all() or not free.any():
+        return None
+    lam = float(lambda_max(problem, unit))
+    if not np.isfinite(lam):
+        return None
+    lam = 2 * lam if lam > 0 else 1.0
+    st, tol_abs = setup(design, datafit, None, tol, problem.fit_col)
+    for _ in range(tries):
+        st = cd.solve(
+            design,
+            datafit,
+            dataclasses.replace(penalty, strength=np.asarray(lam, design.dtype)),
+            st,
+            tol_abs,
+            fit_intercept=problem.fit_col,
+            max_iter=100,
+            max_epochs=100_000,
+            p0=64,
+        )
+        if not np.any(np.asarray(st.w)[~free]):
+            if not bool(st.gap <= tol_abs):
+                warn_not_converged(
+                    st.gap, tol_abs, "λ_max's fit of the unpenalized coordinates"
+                )
+            return design.matvec(st.w) + st.b
+        lam *= 10
+    raise ValueError(
+        f"no strength up to {lam / 10:.3g} zeroes the penalized coefficients of "
+        f"{penalty!r}: pass explicit lambdas"
+    )
 
 
 def _bucket(
@@ -281,7 +338,9 @@ def path(
       lambdas: explicit strengths, solved (and returned) sorted decreasing
         for warm starts, as scikit-learn's ``lasso_path`` sorts its
         ``alphas``; default ``n_lambdas`` values from ``λ_max =
-        penalty.alpha_max(∇F(b₀))`` to ``eps·λ_max``.
+        penalty.alpha_max(∇F(b₀))`` to ``eps·λ_max`` (``∇F`` read where the
+        unpenalized coordinates are fitted, if any: see
+        :func:`default_grid`).
       n_lambdas, eps: grid size and ratio (scikit-learn's defaults 100, 1e-3).
       l1_ratio: ``ρ`` in ``[0, 1]`` (``ρ = 0`` needs explicit ``lambdas``).
       penalty: a separable penalty to use instead of ``l1_ratio``,
@@ -313,7 +372,7 @@ def path(
     design, datafit = problem.design, problem.datafit
     penalty = penalty_as_dtype(penalty, design.dtype)
     if lambdas is None:
-        lambdas = default_grid(problem, penalty, n_lambdas, eps)
+        lambdas = default_grid(problem, penalty, n_lambdas, eps, tol)
     else:
         lambdas = decreasing(lambdas)
     _, tol_abs = setup(design, datafit, None, tol, problem.fit_col)
@@ -682,7 +741,7 @@ def cross_validate(
     dtype = problem.design.dtype
     if lambdas is None:
         lambdas = default_grid(
-            problem, penalty_as_dtype(penalty, dtype), n_lambdas, eps
+            problem, penalty_as_dtype(penalty, dtype), n_lambdas, eps, tol
         )
     lambdas = decreasing(lambdas)
     train, test = fold_weights(folds, sample_weight, n, dtype)
