@@ -23,9 +23,10 @@ update:
   pass over the params.
 
 The SVD-based ranks are diagnostics, never part of a step (Metal backends run
-SVD on the host). Matrices are the last two axes of each leaf (leading axes
-batch, e.g. stacked layers); pass a conv kernel reshaped to
-``(fan_in, fan_out)`` first.
+SVD on the host). They read a leaf as matrices through its
+:class:`~jaxreg.layouts.Layout` (``stacked(FLAX_DENSE)`` for stacked layers,
+one value per layer; ``TORCH_CONV`` for an Equinox conv weight); without one
+a ≥ 3-D leaf is one Flax ``(*in, out)`` matrix, with a warning.
 """
 
 from __future__ import annotations
@@ -114,8 +115,9 @@ def top_hessian_eigenvalue(
       params: the point :math:`w`.
       *args: passed to ``loss_fn`` (e.g. the batch).
       num_iterations: power iterations, ≥ 1.
-      init: starting vector (pytree like ``params``); default a Gaussian draw
-        from ``key`` (default ``jax.random.key(0)``).
+      init: starting vector (pytree like ``params``); default (and for an
+        all-zero ``init``) a Gaussian draw from ``key`` (default
+        ``jax.random.key(0)``).
       key: PRNG key for the default start.
 
     Returns:
@@ -129,11 +131,11 @@ def top_hessian_eigenvalue(
         out = hessian_vector_product(loss_fn, params, unravel(v), *args)
         return ravel_pytree(out)[0].astype(jnp.float32)
 
-    if init is None:
-        key = jax.random.key(0) if key is None else key
-        v = jax.random.normal(key, flat.shape, jnp.float32)
-    else:
-        v = ravel_pytree(init)[0].astype(jnp.float32)
+    key = jax.random.key(0) if key is None else key
+    v = jax.random.normal(key, flat.shape, jnp.float32)
+    if init is not None:  # a zero vector is no eigenvector: the random start
+        v0 = ravel_pytree(init)[0].astype(jnp.float32)
+        v = jnp.where(jnp.any(v0 != 0), v0, v)
 
     def normalize(x):
         norm = jnp.linalg.norm(x)

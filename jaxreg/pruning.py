@@ -43,6 +43,7 @@ from jaxreg.transforms import (
     RegularizationState,
     ScalarOrSchedule,
     _require_params,
+    check_not_scheduled,
 )
 
 __all__ = [
@@ -92,9 +93,16 @@ def _layer_leaves(names_prefix, index, leaves):
     weights = [n for n, x in under if is_array(x) and x.ndim == 2]
     biases = [n for n, x in under if is_array(x) and x.ndim == 1]
     if len(weights) != 1 or len(biases) > 1:
+        hint = ""
+        if not under:  # e.g. inject_hyperparams called units(params) as units(count)
+            hint = (
+                f"; no leaf of params has that path (its paths: "
+                f"{sorted(index)[:8]}). Under optax.inject_hyperparams pass "
+                "static_args=('units',)"
+            )
         raise ValueError(
             f"layers entry {names_prefix!r} must hold one 2-D weight and at most one "
-            f"bias, found weights {weights} and biases {biases}"
+            f"bias, found weights {weights} and biases {biases}{hint}"
         )
     return weights[0], (biases[0] if biases else None)
 
@@ -202,6 +210,7 @@ def proximal_units(
     no unit pass through untouched. Combine with :func:`jaxreg.prox_adamw`'s
     decay by chaining: ``chain(optax.adamw(lr), proximal_units(s, lr, units))``.
     """
+    check_not_scheduled(units=units)
     check_nonnegative("strength", strength)
     check_nonnegative("learning_rate", learning_rate)
 

@@ -58,7 +58,7 @@ import optax
 from jaxreg._validation import check_nonnegative
 from jaxreg.diagnostics import _global_norm
 from jaxreg.prox import nonzero
-from jaxreg.transforms import Mask, ScalarOrSchedule, resolve_mask
+from jaxreg.transforms import Mask, ScalarOrSchedule, check_not_scheduled, resolve_mask
 
 __all__ = [
     "sam_perturbation",
@@ -280,7 +280,18 @@ def sam(
 
     ``optax.chain`` passes ``grad_fn`` to every member; the others ignore it.
     One call of ``update`` is one real step: the downstream counters advance
-    once. Works under ``optax.inject_hyperparams(jr.sam)(rho=...)``.
+    once. Works under ``optax.inject_hyperparams(jr.sam)(rho=...)`` (a
+    callable ``mask`` raises there: inject_hyperparams would call it as a
+    schedule; pass a pytree mask).
+
+    The returned gradient *replaces* the incoming updates, which only set
+    the direction of :math:`\epsilon`: a transform placed before ``sam``
+    (``add_penalty_gradient``, ``add_spectral_penalty``, gradient clipping)
+    is otherwise lost, so place those after it. Under ``optax.MultiSteps``
+    the accumulated gradient sets :math:`\epsilon` but ``grad_fn`` is the
+    last micro-batch's: to accumulate SAM gradients, call
+    :func:`sam_gradient` on each micro-batch and hand its gradient to
+    ``MultiSteps``.
 
     Args:
       rho: radius, a float or a schedule ``count -> rho`` (GSAM ties it to the
@@ -293,6 +304,7 @@ def sam(
       needs ``params`` and ``grad_fn``.
     """
     _check(rho, eta, gsam_alpha)
+    check_not_scheduled(mask=mask)
 
     def init(params):
         del params

@@ -32,7 +32,8 @@ No SVD in the step.
   are untouched, so a network of such layers with 1-Lipschitz activations is
   :math:`c^L`-Lipschitz.
 * :func:`add_spectral_penalty` (first in a chain, like
-  :func:`jaxreg.add_penalty_gradient`): adds the gradient of
+  :func:`jaxreg.add_penalty_gradient`, or right after :func:`jaxreg.sam`,
+  which replaces the gradient): adds the gradient of
   :math:`\frac{s}{2}\sigma_{\max}(M)^2`, which is :math:`s\,\hat\sigma\,u v^\top`
   (Yoshida & Miyato, 2017, "spectral norm regularization").
 * :func:`lipschitz_bound`: the product of per-layer :math:`\sigma_{\max}`, an
@@ -68,7 +69,7 @@ from jaxreg._validation import (
     check_positive_int,
 )
 from jaxreg.layouts import Layout, is_array, resolve_layouts
-from jaxreg.transforms import Mask, resolve_mask
+from jaxreg.transforms import Mask, check_not_scheduled, resolve_mask
 
 __all__ = [
     "SpectralNorm",
@@ -89,10 +90,14 @@ def _normalize(x):
 
 
 def _iterate(m, u):
-    """One power iteration on matrices ``m`` (*b, fi, fo) from ``u`` (*b, fi)."""
+    """One power iteration on matrices ``m`` (*b, fi, fo) from ``u`` (*b, fi).
+
+    A zero matrix (a zero-initialized layer, or one a prox zeroed) maps ``u``
+    to 0; ``u`` is kept then (``σ̂ = 0`` is right), so that the iteration
+    resumes when the matrix moves instead of staying at 0 for good."""
     v = _normalize(jnp.einsum("...io,...i->...o", m, u, precision=_HIGHEST))
-    u = _normalize(jnp.einsum("...io,...o->...i", m, v, precision=_HIGHEST))
-    return u, v
+    new = _normalize(jnp.einsum("...io,...o->...i", m, v, precision=_HIGHEST))
+    return jnp.where(jnp.any(new != 0, axis=-1, keepdims=True), new, u), v
 
 
 def _estimate(m, u, num_iterations: int):
@@ -138,7 +143,8 @@ def spectral_norm(
         2-D, with a warning for ≥ 3-D).
       num_iterations: power iterations (≥ 1); the error shrinks like
         :math:`(\sigma_2/\sigma_1)^{2k}`.
-      u: warm start ``(*batch, fan_in)`` (e.g. the previous ``u``).
+      u: warm start ``(*batch, fan_in)`` (e.g. the previous ``u``); a zero
+        row starts from the random vector instead.
       key: PRNG key for a random start (default ``jax.random.key(0)``).
 
     Returns:
@@ -151,8 +157,11 @@ def spectral_norm(
         raise ValueError(
             f"w must have at least 2 axes (a matrix), got shape {jnp.shape(w)}"
         )
+    start = _start(jax.random.key(0) if key is None else key, layout, w.shape)
     if u is None:
-        u = _start(jax.random.key(0) if key is None else key, layout, w.shape)
+        u = start
+    else:  # a zero warm start would stay at 0: the random one instead
+        u = jnp.where(jnp.any(u != 0, axis=-1, keepdims=True), u, start)
     return SpectralNorm(*_estimate(layout.to_matrices(w), u, num_iterations))
 
 
@@ -201,6 +210,7 @@ def _init_vectors(params, selection, key, init_iterations):
 
 
 def _spectral_transform(leaf_update, layouts, mask, init_iterations, key, name):
+    check_not_scheduled(mask=mask, layouts=layouts)
     check_positive_int("init_iterations", init_iterations)
     key = jax.random.key(0) if key is None else key
 
@@ -264,7 +274,8 @@ def spectral_normalization(
     with :func:`lipschitz_bound`.
 
     Args:
-      bound: :math:`c > 0`, a float (or an array, for ``inject_hyperparams``).
+      bound: :math:`c > 0`, a float (or an array, for ``inject_hyperparams``,
+        which needs ``static_args=("init_iterations",)``: a loop length).
       layouts: how each leaf is a matrix: ``None`` (defaults of
         :func:`~jaxreg.layouts.resolve_layouts`: ≥ 2-D leaves, ``(in, out)``
         for 2-D, Equinox ``Linear``/``Conv`` by type, a warning for other ≥ 3-D
@@ -308,8 +319,9 @@ def add_spectral_penalty(
     r"""Adds :math:`\nabla \frac{s}{2}\sigma_{\max}(M)^2 = s\,\hat\sigma\,u v^\top`.
 
     Coupled regularization (first in a chain, where the updates are still
-    gradients): the optimizer minimizes :math:`f(w) + \frac{s}{2}\sum_{M}
-    \sigma_{\max}(M)^2` over the selected matrices, the same ½ as
+    gradients; after :func:`jaxreg.sam` if there is one): the optimizer
+    minimizes :math:`f(w) + \frac{s}{2}\sum_{M} \sigma_{\max}(M)^2`
+    over the selected matrices, the same ½ as
     :func:`jaxreg.l2`. One power iteration per step at the current params,
     from the stored vector. Cost per step and matrix: two matrix-vector
     products and one outer product.

@@ -249,7 +249,8 @@ def add_penalty_gradient(
     :math:`f(w) + \tfrac{\lambda}{2}\|w\|^2`. With ``l2`` and plain SGD this is
     step for step the same as :func:`decoupled`; with Adam the penalty gradient
     is rescaled by :math:`1/\sqrt{\hat v}` ("Adam + L2", what AdamW fixes).
-    ``optax.add_decayed_weights(λ)`` is this transform with ``l2(λ)``.
+    ``optax.add_decayed_weights(λ)`` is this transform with ``l2(λ)``. With
+    :func:`jaxreg.sam`, place it after ``sam``, which replaces the gradient.
 
     Args:
       penalty: a :class:`~jaxreg.penalties.Penalty`.

@@ -56,6 +56,17 @@ def test_top_hessian_eigenvalue_matches_eigh():
         loss, PARAMS, X, Y, num_iterations=1, init=eig.vector
     )
     assert abs(float(again.value) - top) < 1e-3 * abs(top)
+    # a zero init is no eigenvector: it returned value 0 with residual 0
+    with jax.default_matmul_precision("highest"):
+        zero = jr.top_hessian_eigenvalue(
+            loss,
+            PARAMS,
+            X,
+            Y,
+            num_iterations=200,
+            init=jax.tree.map(jnp.zeros_like, PARAMS),
+        )
+    assert abs(float(zero.value) - top) < 1e-4 * abs(top)
 
 
 def test_sam_sharpness_is_the_loss_rise_at_the_written_out_perturbation():

@@ -154,6 +154,33 @@ def test_spectral_penalty_adds_the_gradient_of_half_sigma_squared():
     np.testing.assert_allclose(updates["W"], expected, rtol=1e-3, atol=1e-5)
 
 
+def test_a_zero_initialized_matrix_is_constrained_once_it_moves():
+    """A zero-initialized layer (LoRA's B, a zero-init projection) sent the
+    power iteration's vector to 0 for good: σ̂ = 0 at every later step, so
+    the bound was never enforced (σ grew 3 → 10 over bound 1) and the
+    penalty's gradient stayed 0."""
+    params = {"W": jnp.zeros((6, 4))}
+    grads = {"W": jnp.asarray(RNG.normal(size=(6, 4)), jnp.float32)}
+    tx = optax.chain(optax.sgd(1.0), jr.spectral_normalization(1.0))
+    state = tx.init(params)
+    for _ in range(8):
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    assert top_sigma(params["W"]) <= 1.0 + 1e-3
+    assert top_sigma(params["W"]) > 0.99  # the gradient keeps pushing it out
+
+    W = grads["W"]
+    penalty = jr.add_spectral_penalty(1.0)
+    pstate = penalty.init({"W": jnp.zeros((6, 4))})
+    for _ in range(30):  # one power iteration per step on the moved weight
+        out, pstate = penalty.update({"W": jnp.zeros_like(W)}, pstate, {"W": W})
+    expected = jax.grad(lambda w: 0.5 * jnp.linalg.norm(w, ord=2) ** 2)(W)
+    np.testing.assert_allclose(out["W"], expected, rtol=1e-3, atol=1e-5)
+    # a zero warm start of spectral_norm starts from the random vector
+    sigma = jr.spectral_norm(W, u=jnp.zeros(6), num_iterations=50).sigma
+    np.testing.assert_allclose(sigma, top_sigma(W), rtol=1e-5)
+
+
 def test_lipschitz_bound_bounds_the_input_gradient_norm_of_an_equinox_mlp():
     model = eqx.nn.MLP(4, 2, 16, 2, activation=jax.nn.relu, key=jax.random.key(0))
     params, static = eqx.partition(model, eqx.is_array)

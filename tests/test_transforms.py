@@ -489,18 +489,29 @@ def test_callable_mask_under_inject_hyperparams_is_refused_or_static():
         (jr.add_penalty_gradient, dict(penalty=jr.l2(1.0))),
         (jr.prox_adamw, dict(penalty=jr.l1(1.0))),
         (jr.lion, dict()),
+        # these took mask(count) = False: SAM off, nothing constrained
+        (jr.spectral_normalization, dict(bound=0.5)),
+        (jr.add_spectral_penalty, dict(strength=0.1)),
     ):
-        if factory is not jr.add_penalty_gradient:
+        if factory in (jr.proximal, jr.decoupled, jr.prox_adamw, jr.lion):
             kw = dict(kw, learning_rate=0.1)
+        loops = ("init_iterations",) if "strength" in kw or "bound" in kw else ()
         with pytest.raises(ValueError, match=r"static_args=\('mask',\)"):
-            optax.inject_hyperparams(factory)(mask=no_bias, **kw).init(PARAMS)
-        static = optax.inject_hyperparams(factory, static_args=("mask",))
+            optax.inject_hyperparams(factory, static_args=loops)(
+                mask=no_bias, **kw
+            ).init(PARAMS)
+        static = optax.inject_hyperparams(factory, static_args=("mask", *loops))
         tx = static(mask=no_bias, **kw)
         plain = factory(mask=no_bias, **kw)
         grads = noisy_grads(PARAMS, KEY)
         ours, _ = tx.update(grads, tx.init(PARAMS), PARAMS)
         ref, _ = plain.update(grads, plain.init(PARAMS), PARAMS)
         assert max_diff(ours, ref) < 1e-6
+    with pytest.raises(ValueError, match=r"static_args=\('mask',\)"):
+        optax.inject_hyperparams(jr.sam)(rho=0.05, mask=no_bias).init(PARAMS)
+    # a loop length is static: the error says how (it said "must be an integer")
+    with pytest.raises(ValueError, match=r"static_args=\('init_iterations',\)"):
+        optax.inject_hyperparams(jr.spectral_normalization)(bound=1.0).init(PARAMS)
     with pytest.raises(ValueError, match=r"static_args=\('labels',\)"):
         optax.inject_hyperparams(jr.muon, static_args=("ns_steps",))(
             learning_rate=0.02, labels=lambda p: jax.tree.map(lambda _: "adam", p)
