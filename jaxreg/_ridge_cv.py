@@ -50,19 +50,28 @@ __all__ = ["RidgeCV", "RidgeClassifier", "ridge_loo"]
 @functools.partial(jax.jit, static_argnames="fit_intercept")
 def _loo(Z, z, s, alphas, fit_intercept):
     spectral = _Spectral.of(Z.T)
-    U, sv = spectral.U, spectral.sv
-    Uz = U.T @ z  # (k, T)
-    U2 = U * U
+    sv = spectral.sv
     base = s / jnp.sum(s) if fit_intercept else jnp.zeros_like(s)
     # 1 - hᵢᵢ and z - Hz written with g = α/(σ² + α) = 1 - σ²/(σ² + α), not
     # as differences from 1: at small α (hᵢᵢ → 1 when n <= d) the
-    # subtraction would cancel every float32 digit
-    outside = 1.0 - jnp.sum(U2, axis=1)  # ‖(I - UUᵀ)eᵢ‖², 0 when n <= d
-    z_out = z - U @ Uz
+    # subtraction would cancel every float32 digit. The rest is the
+    # projection on what neither Z nor the intercept spans, ‖(I - UUᵀ)eᵢ‖² -
+    # sᵢ/Σs and (I - UUᵀ)z. When they span every row (n <= d, with the
+    # intercept n <= d + 1) it is exactly 0, and the directions below the
+    # SVD's roundoff (the intercept's √s, which centring removed: σ ≈
+    # 1e-7·σ₁ in float32) are dropped: float32 left 1e-7 of noise there that
+    # swamped 1 - hᵢᵢ ≈ α/σ² (the LOO error came out 0 for 84)
+    resolved = sv > spectral.cut
+    spanned = jnp.sum(resolved) + (1 if fit_intercept else 0) >= Z.shape[0]
+    U = spectral.U * (resolved | ~spanned)[None, :]
+    Uz = U.T @ z  # (k, T)
+    U2 = U * U
+    outside = jnp.where(spanned, 0.0, 1.0 - jnp.sum(U2, axis=1) - base)
+    z_out = jnp.where(spanned, 0.0, z - U @ Uz)
 
     def one(alpha):
         g = alpha / (sv * sv + alpha)
-        one_minus_h = U2 @ g + outside - base
+        one_minus_h = U2 @ g + outside
         resid = U @ (g[:, None] * Uz) + z_out
         return resid / one_minus_h[:, None], spectral.coef(z, alpha)
 

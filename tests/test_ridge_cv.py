@@ -53,6 +53,35 @@ def test_loo_residuals_equal_refits():
         assert looe[0, i, 0] == pytest.approx(np.sqrt(s[i]) * resid, rel=1e-8)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_loo_of_a_wide_design_in_float32(fit_intercept):
+    """n <= d at float32 (the default) and small alphas: the LOO errors equal
+    those of explicit refits (numpy, float64). float32 left 1e-7 of noise in
+    1 - hᵢᵢ ≈ alpha/σ² ≈ 1e-11 here: the LOO error came out 0 for 84 and
+    alpha_ was the smallest alpha."""
+    rng = np.random.default_rng(0)
+    n, d = 30, 100
+    X = 100 * rng.normal(size=(n, d))
+    y = X[:, :5] @ rng.normal(size=5) / 100 + rng.normal(size=n)
+    alphas = np.logspace(-6, 6, 7)
+    ours = RidgeCV(alphas, fit_intercept=fit_intercept, store_cv_results=True)
+    ours.fit(X.astype(np.float32), y.astype(np.float32))
+    expected = np.empty(len(alphas))
+    for k, alpha in enumerate(alphas):
+        errors = []
+        for i in range(n):
+            keep = np.arange(n) != i
+            Xk, yk = X[keep], y[keep]
+            x_off = Xk.mean(0) if fit_intercept else np.zeros(d)
+            y_off = yk.mean() if fit_intercept else 0.0
+            Xc = Xk - x_off
+            w = Xc.T @ np.linalg.solve(Xc @ Xc.T + alpha * np.eye(n - 1), yk - y_off)
+            errors.append(y[i] - (X[i] - x_off) @ w - y_off)
+        expected[k] = np.mean(np.square(errors))
+    np.testing.assert_allclose(ours.cv_results_.mean(axis=0), expected, rtol=1e-3)
+    assert ours.alpha_ == alphas[np.argmin(expected)]
+
+
 CASES = [
     (design, kw)
     for design in ("raw", "poly", "wide")
@@ -85,13 +114,12 @@ def test_matches_sklearn_float32(data, design, kw):
             )
             if "store_cv_results" in kw:
                 assert ours.cv_results_.shape == ref.cv_results_.shape
-                # float32 LOO values: 1 - hᵢᵢ loses digits at small alpha;
-                # on the rank-deficient wide design, alpha < 0.1 is beyond
-                # float32 (checked in x64 by test_sparse_and_x64)
-                keep = ALPHAS >= (0.1 if design == "wide" else 0.0)
+                # float32 LOO values, every alpha: on the wide design (n <=
+                # d) 1 - hᵢᵢ ≈ alpha/σ² is resolved (the projection on what
+                # neither Z nor the intercept spans is exactly 0)
                 np.testing.assert_allclose(
-                    ours.cv_results_[..., keep],
-                    ref.cv_results_[..., keep],
+                    ours.cv_results_,
+                    ref.cv_results_,
                     rtol=1e-2,
                     atol=1e-4 * np.abs(ref.cv_results_).max(),
                 )
