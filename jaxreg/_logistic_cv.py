@@ -435,7 +435,9 @@ def fit(est, X, y, sample_weight, params):
     n_folds = len(folds)
     fold_weights = np.zeros((n_folds + bool(est.refit), len(y)))
     for f, (train, _) in enumerate(folds):
-        fold_weights[f, train] = base[train]
+        if np.asarray(train).dtype == bool:
+            train = np.flatnonzero(train)
+        np.add.at(fold_weights[f], train, base[train])  # a repeated row counts
     fold_weights[n_folds:] = base
 
     coefs, scores, n_iter = [], [], []

@@ -237,7 +237,10 @@ class _MultiTaskCV(_PathCV):
         warn_folds_not_converged(gaps, converged, tol_abs, type(self).__name__)
         F, L, T, d = W.shape
         out = np.empty((L, F))
-        for f, (_, te) in enumerate(folds):
+        for f in range(F):
+            # each held-out row once, weighted by its count: a row listed
+            # twice (a bootstrap split) weighs twice, not four times
+            te = np.flatnonzero(test[f])
             pred = np.asarray(X[te] @ W[f].transpose(2, 0, 1).reshape(d, L * T))
             resid = pred.reshape(-1, L, T).transpose(1, 0, 2) + b[f, :, None] - Y[te]
             out[:, f] = np.average(resid**2, axis=1, weights=test[f, te]).mean(axis=1)

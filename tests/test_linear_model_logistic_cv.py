@@ -381,3 +381,30 @@ def test_a_fold_part_weighing_zero_raises_as_scikit_learn(part):
         LogisticRegressionCV(**kw, use_legacy_attributes=False).fit(
             X, y, sample_weight=sw
         )
+
+
+def test_training_rows_listed_twice_count_twice():
+    """A cv iterable whose training part repeats a row (bootstrap-style):
+    scikit-learn's folds fit ``X[train]``, each copy one sample; ours kept
+    one copy (scores -0.710 for -0.689)."""
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(0)
+    n = 90
+    X = rng.standard_normal((n, 8))
+    y = (X[:, 0] + 0.8 * rng.standard_normal(n) > 0).astype(int)
+    splits = []
+    for k in range(3):
+        te = np.arange(60 + 6 * k, 66 + 6 * k)
+        splits.append((np.r_[np.setdiff1d(np.arange(n), te), [80] * 5], te))
+    ours = LogisticRegressionCV(
+        Cs=[1e-2, 1.0, 1e2], cv=splits, l1_ratios=(0,), tol=1e-8, **EXPLICIT
+    ).fit(X, y)
+    for k, (tr, te) in enumerate(splits):
+        for j, C in enumerate(ours.Cs_):
+            fit = sk.LogisticRegression(C=C, tol=1e-12, max_iter=10_000)
+            fit.fit(X[tr], y[tr])
+            expected = -log_loss(y[te], fit.predict_proba(X[te]))
+            assert np.asarray(ours.scores_[1])[k, j] == pytest.approx(
+                expected, rel=1e-4
+            )

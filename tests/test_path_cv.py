@@ -15,6 +15,7 @@ from jaxreg.linear_model import (
     MultiTaskElasticNetCV,
     MultiTaskLassoCV,
 )
+from jaxreg.solvers.path import cross_validate
 from tests.test_linear_model import run_sklearn_check, sklearn_checks
 
 
@@ -207,3 +208,41 @@ def test_solve_folds_takes_one_grid_per_fold():
     assert np.count_nonzero(np.asarray(W[1, 2])) > np.count_nonzero(np.asarray(W[2, 2]))
     with pytest.raises(ValueError, match=r"lambdas must have shape \(L,\) or \(3, L\)"):
         solve_folds(problem, pen, lams[:2], A, **kw)
+
+
+def test_splits_that_repeat_rows_count_each_copy_once_x64():
+    """Bootstrap-style splits (a row listed several times in a part): each
+    copy is one sample, as refits on ``X[train]`` scored on ``X[test]`` count
+    them (scikit-learn's, written out). A held-out row listed m times
+    counted m² times (mse_path_ 691 for 403)."""
+    rng = np.random.default_rng(0)
+    n, d = 60, 8
+    X = rng.standard_normal((n, d))
+    y = X[:, 0] + rng.standard_normal(n)
+    y[50] += 30  # an outlier, repeated in every held-out part
+    splits = []
+    for k in range(3):
+        te = np.r_[np.arange(40 + 5 * k, 45 + 5 * k), [50] * 4]
+        tr = np.r_[np.setdiff1d(np.arange(n), te), [3] * 3]
+        splits.append((tr, te))
+    alphas = [1.0, 0.3, 0.1, 0.03]
+    Y = np.c_[y, rng.standard_normal(n)]
+
+    def expected(model, target):
+        mse = np.empty((4, 3))
+        for k, (tr, te) in enumerate(splits):
+            for i, alpha in enumerate(alphas):
+                fit = model(alpha=alpha, tol=1e-12).fit(X[tr], target[tr])
+                mse[i, k] = np.mean((fit.predict(X[te]) - target[te]) ** 2)
+        return mse
+
+    with jax.enable_x64(True):
+        ours = LassoCV(alphas=alphas, cv=splits, tol=1e-10).fit(X, y)
+        tasks = MultiTaskLassoCV(alphas=alphas, cv=splits, tol=1e-10).fit(X, Y)
+        direct = cross_validate(X, y, lambdas=alphas, cv=splits, tol=1e-10)
+    lasso = expected(sk.Lasso, y)
+    np.testing.assert_allclose(ours.mse_path_, lasso, rtol=1e-6)
+    np.testing.assert_allclose(direct.scores, lasso, rtol=1e-6)
+    np.testing.assert_allclose(
+        tasks.mse_path_, expected(sk.MultiTaskLasso, Y), rtol=1e-6
+    )

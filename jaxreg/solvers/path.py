@@ -765,7 +765,8 @@ def cross_validate(
     y_enc = np.asarray(datafit_cls.from_targets(np.asarray(y), np.ones(n)).y, float)
     coefs, ints = np.asarray(coefs, np.float64), np.asarray(ints, np.float64)
     scores = np.empty((len(lambdas), len(folds)))
-    for k, (_, te) in enumerate(folds):
+    for k in range(len(folds)):
+        te = np.flatnonzero(test[k])  # each row once, weighted by its count
         pred = X[te] @ coefs[k].T + ints[k]
         loss = datafit_cls.loss(y_enc[te][:, None], pred)
         scores[:, k] = np.average(loss, axis=0, weights=test[k, te])
