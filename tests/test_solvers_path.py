@@ -101,9 +101,15 @@ def test_cv_picks_same_lambda_as_lassocv_x64():
     ref = sk.LassoCV(alphas=30, cv=folds, tol=1e-12, max_iter=100_000).fit(X, y)
     with jax.enable_x64(True):
         res = cross_validate(X, y, n_lambdas=30, cv=folds, tol=1e-11)
+        # the folds by vmapped FISTA (it raised: a traced max_iter was static)
+        bat = cross_validate(
+            X, y, n_lambdas=30, cv=folds, tol=1e-9, batched=True, max_iter=2000
+        )
     np.testing.assert_allclose(res.lambdas, ref.alphas_, rtol=1e-10)
-    np.testing.assert_allclose(res.scores, ref.mse_path_, rtol=1e-6)
+    for scores in (res.scores, bat.scores):
+        np.testing.assert_allclose(scores, ref.mse_path_, rtol=1e-6)
     assert res.best_lambda == pytest.approx(ref.alpha_, rel=1e-12)
+    assert bat.best_lambda == res.best_lambda
 
 
 def test_cv_sparse_weighted_logistic_folds_x64():
@@ -199,6 +205,18 @@ def test_path_bad_input(data):
         path(X, y, datafit="hinge")
     with pytest.raises(ValueError, match="cv"):
         cross_validate(X, y, cv=1)
+    # an IndexError, a broadcast error, "'bool' object is not iterable" and
+    # an increasing grid (eps > 1) before
+    for kw, name in [
+        (dict(lambdas=[]), "lambdas"),
+        (dict(lambdas=[[1.0, 0.1]]), "lambdas"),
+        (dict(eps=0.0), "eps"),
+        (dict(eps=2.0), "eps"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{name} must"):
+            lasso_path(X, y, **kw)
+    with pytest.raises(ValueError, match="^cv must"):
+        cross_validate(X, y, cv=True)
 
 
 def test_per_strength_weights_refused_by_the_cd():

@@ -50,7 +50,7 @@ def _at(penalty, strength):
     return dataclasses.replace(penalty, strength=strength)
 
 
-@tuned_jit(static_argnames=("fit_intercept", "max_iter", "check_every"))
+@tuned_jit(static_argnames=("fit_intercept", "check_every"))
 def _fista_batched(
     design, datafit, penalty, strengths, tol_abs, fit_intercept, max_iter, check_every
 ):

@@ -243,8 +243,15 @@ _path_bucket = stored_jit(_bucket, static_argnames=(*cd.STATIC, "algo", "center"
 def _check_path_args(lambdas, n_lambdas, eps, tol, max_iter):
     if lambdas is not None:
         check_nonnegative("lambdas", lambdas)
+        if np.ndim(lambdas) != 1 or np.size(lambdas) == 0:
+            raise ValueError(
+                f"lambdas must be a non-empty 1-D sequence, got shape "
+                f"{np.shape(lambdas)}"
+            )
     check_positive_int("n_lambdas", n_lambdas)
     check_nonnegative("eps", eps)
+    if not 0 < eps <= 1:  # eps·λ_max is the grid's smallest value
+        raise ValueError(f"eps must lie in (0, 1], got {eps!r}")
     check_nonnegative("tol", tol)
     check_positive_int("max_iter", max_iter)
 
@@ -436,7 +443,11 @@ def fold_splits(cv, X, y):
     """``cv`` as a list of ``(train, test)`` index arrays: contiguous folds
     for an integer (numpy's too), a scikit-learn splitter's ``split(X, y)``,
     or the pairs given."""
-    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+    if isinstance(cv, bool):
+        raise ValueError(
+            f"cv must be an int, a splitter or (train, test) pairs, got {cv!r}"
+        )
+    if isinstance(cv, numbers.Integral):
         return kfold(X.shape[0], int(cv))
     if hasattr(cv, "split"):
         return [tuple(s) for s in cv.split(X, y)]
