@@ -90,6 +90,7 @@ from jaxreg._path_cv import (
     MultiTaskLassoCV,
 )
 from jaxreg._ridge_cv import RidgeClassifier, RidgeCV
+from jaxreg.solvers.base import _emitted_warning
 from jaxreg.solvers.datafits import Quadratic, Tweedie
 from jaxreg.solvers.glm import (
     elastic_net_penalty,
@@ -97,7 +98,7 @@ from jaxreg.solvers.glm import (
     logistic_regression,
 )
 from jaxreg.solvers.glm import fit as glm_fit
-from jaxreg.solvers.multinomial import multinomial_penalty
+from jaxreg.solvers.multinomial import multinomial_folds_path, multinomial_penalty
 from jaxreg.solvers.multinomial import multinomial_regression as multinomial_fit
 from jaxreg.solvers.ridge import ridge
 
@@ -464,9 +465,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     intercept is never penalized.
 
     Solvers: binary problems run prox-Newton working-set coordinate descent
-    (:func:`jaxreg.solvers.logistic_regression`); multinomial ones run FISTA
-    with backtracking and restarts (:func:`jaxreg.solvers.proximal_gradient`)
-    on the ``(n_features + 1, K)`` coefficient matrix, whose gradient is two
+    (:func:`jaxreg.solvers.logistic_regression`); multinomial ones run
+    L-BFGS with the L2 penalty (smooth: it copes with unscaled features far
+    better) and otherwise FISTA with backtracking and restarts
+    (:func:`jaxreg.solvers.proximal_gradient`) on the ``(n_features + 1, K)``
+    coefficient matrix, whose gradient is two
     dense matrix products (the CD's contracts are per-coordinate and scalar
     per sample; FISTA's cost per step is what an accelerator does best).
     ``solver`` names scikit-learn's algorithms: ``"lbfgs"``,
@@ -497,9 +500,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         (``n / (K · count)``, weighted by ``sample_weight`` as in
         scikit-learn), multiplied into ``sample_weight``.
       solver: see above.
-      max_iter: binary: outer working-set iterations; multinomial: at least
-        100 × ``max_iter`` FISTA steps (each far cheaper than an lbfgs
-        iteration).
+      max_iter: binary: outer working-set iterations; multinomial: at most
+        100 × ``max_iter`` L-BFGS or FISTA steps (each one or two passes
+        over ``X``).
       warm_start: start from the previous ``coef_`` and ``intercept_``.
 
     Fitted attributes:
@@ -660,6 +663,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         init = None
         if warm and self.coef_.shape == (K, d):
             init = (self.coef_, self.intercept_)
+        if rho == 0:  # smooth: L-BFGS, as in LogisticRegressionCV
+            self._fit_multinomial_l2(X, y_idx, sample_weight, lam, init)
+            return
         theta, n_iter = multinomial_fit(
             X,
             y_idx,
@@ -671,9 +677,41 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             max_iter=100 * self.max_iter,
             init=init,
         )
-        self.coef_ = np.array(theta[:d].T, dtype=X.dtype)
+        self._set_multinomial(theta, n_iter, X.dtype)
+
+    def _fit_multinomial_l2(self, X, y_idx, sample_weight, lam, init):
+        """The L2 (smooth) multinomial fit by L-BFGS: on unscaled data
+        (digits' pixels, ``C=100``) FISTA's stopping measure fell below
+        ``tol`` 17 % above the optimum; L-BFGS reaches 0.3 % there."""
+        K, n = len(self.classes_), X.shape[0]
+        weights = np.ones(n) if sample_weight is None else sample_weight
+        theta, iters, converged = multinomial_folds_path(
+            X,
+            y_idx,
+            K,
+            [[lam]],
+            0.0,
+            np.asarray(weights, np.float64)[None],
+            fit_intercept=self.fit_intercept,
+            tol=self.tol / 100,
+            max_iter=100 * self.max_iter,
+            init=init,
+        )
+        if not converged[0, 0]:
+            warnings.warn(
+                f"LogisticRegression (multinomial, L-BFGS) did not reach tol/100 = "
+                f"{self.tol / 100:.1e} in {100 * self.max_iter} steps; raise "
+                "max_iter, loosen tol or scale the features",
+                _emitted_warning(),
+                stacklevel=4,
+            )
+        self._set_multinomial(theta[0, 0], iters[0, 0], X.dtype)
+
+    def _set_multinomial(self, theta, n_iter, dtype):
+        K, d = len(self.classes_), theta.shape[0] - self.fit_intercept
+        self.coef_ = np.array(theta[:d].T, dtype=dtype)
         intercept = theta[d] if self.fit_intercept else np.zeros(K)
-        self.intercept_ = np.array(intercept, dtype=X.dtype)
+        self.intercept_ = np.array(intercept, dtype=dtype)
         self.n_iter_ = np.array([n_iter], np.int32)
 
     def decision_function(self, X):

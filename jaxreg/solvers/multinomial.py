@@ -406,6 +406,7 @@ def multinomial_folds_path(
     fit_intercept=True,
     tol=1e-6,
     max_iter=10_000,
+    init=None,
 ):
     """Multinomial fits of several folds along a grid of strengths.
 
@@ -425,6 +426,8 @@ def multinomial_folds_path(
       fold_weights: ``(F, n_samples)`` weights ``>= 0``, each with a positive
         sum.
       fit_intercept, tol, max_iter: as in :func:`multinomial_regression`.
+      init: ``(coef (K, d), intercept (K,))``, every fold's start at the
+        first strength, or ``None`` (0).
 
     Returns:
       ``(theta, n_iter, converged)``: numpy ``(L, F, d + 1, K)`` (``(L, F,
@@ -442,8 +445,13 @@ def multinomial_folds_path(
         )
     A = jnp.asarray(np.stack([normalized_weights(w, n, dtype) for w in W]))
     Xj, Y = _device_data(X, y, n_classes, dtype)
-    rows = d + 1 if fit_intercept else d
-    theta = jnp.zeros((W.shape[0], rows, n_classes), dtype)
+    theta = np.zeros((W.shape[0], d + 1 if fit_intercept else d, n_classes), dtype)
+    if init is not None:
+        coef, intercept = init
+        theta[:, :d] = np.asarray(coef).T
+        if fit_intercept:
+            theta[:, d] = intercept
+    theta = jnp.asarray(theta)
     rho = jnp.asarray(l1_ratio, dtype)
     smooth = float(l1_ratio) == 0.0
     tol = jnp.asarray(tol, dtype)
