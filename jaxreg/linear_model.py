@@ -864,6 +864,7 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
         return Tweedie.with_power(power)
 
     def _check_params(self):
+        _check_flags(self)  # fit_intercept="no" read as True
         if self.solver not in ("lbfgs", "newton-cholesky"):
             raise ValueError(
                 "solver must be 'lbfgs' or 'newton-cholesky' (both run jaxreg's "

@@ -184,6 +184,8 @@ def test_bad_input_raises_like_sklearn(diabetes):
         ({"solver": "sag"}, "solver"),
         ({"l1_ratio": 2.0}, "l1_ratio"),
         ({"alpha": -1.0}, "alpha"),
+        ({"fit_intercept": "no"}, "fit_intercept"),  # read as True before
+        ({"warm_start": "no"}, "warm_start"),
     ],
 )
 def test_unsupported_parameters_raise(diabetes, params, match):
