@@ -391,6 +391,14 @@ def tune(
         lambda t, W, B: _Point(t, *loss_and_grad(t, W, B), W, B),
     )
     start = oracle.evaluate(t, jnp.zeros((n_folds, d), dtype))
+    if not np.any(start.g) and not bool(jnp.any(start.W != 0)):
+        # every fold's solution is 0: the loss is flat in λ there, and the
+        # search would stop at once and call the null model converged
+        raise ValueError(
+            f"lam_init={lam_init!r} is at or above λ_max: every coefficient is 0 "
+            "and the hypergradient is 0 there; start below it (the default is "
+            "λ_max/10)"
+        )
     search = _descend if per_feature else _bracket
     points, n_evals, converged = search(oracle, start, max_steps, max_backtrack, tol)
     n_solves = n_folds * n_evals

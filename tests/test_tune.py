@@ -196,6 +196,9 @@ def test_logistic_search_decreases_the_held_out_log_loss():
         (dict(lam_init=-1.0), "lam_init"),
         (dict(max_steps=0), "max_steps"),
         (dict(cv=1), "cv"),
+        # a start where every solution is 0 returned the null model converged
+        (dict(lam_init=1e6), "lam_init=.* above λ_max"),
+        (dict(lam_init=1e6, per_feature=True), "lam_init=.* above λ_max"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):
