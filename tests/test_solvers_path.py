@@ -217,6 +217,11 @@ def test_path_bad_input(data):
             lasso_path(X, y, **kw)
     with pytest.raises(ValueError, match="^cv must"):
         cross_validate(X, y, cv=True)
+    # one class: a grid of 1e-13 and an intercept of -27.6, silently
+    with pytest.raises(ValueError, match="one class"):
+        logistic_path(X, np.zeros(len(y)))
+    with pytest.raises(ValueError, match="one class"):
+        logistic_regression(X, y > 0, 0.1, sample_weight=(y > 0).astype(float))
 
 
 def test_per_strength_weights_refused_by_the_cd():

@@ -218,8 +218,18 @@ class Logistic(Datafit):
 
     @classmethod
     def from_targets(cls, y, weights):
-        """Labels ``{0, 1}``, ``±1`` or boolean, encoded as ``±1``."""
-        return cls(binary_labels(y), weights)
+        """Labels ``{0, 1}``, ``±1`` or boolean, encoded as ``±1``; both
+        classes must carry weight (``ValueError`` otherwise: with one class
+        the log-loss has no minimum, the intercept runs off to infinity)."""
+        labels = binary_labels(y)
+        if not isinstance(weights, jax.core.Tracer):
+            mass = np.asarray(weights) > 0
+            if not (np.any(mass & (labels > 0)) and np.any(mass & (labels < 0))):
+                raise ValueError(
+                    "y holds one class (among the samples of weight > 0): the "
+                    "log-loss has no minimum; the logistic model needs both"
+                )
+        return cls(labels, weights)
 
     def value(self, u):
         """Returns ``Σᵢ aᵢ log(1 + exp(-yᵢ uᵢ))``."""
