@@ -62,9 +62,11 @@ def check_unit_interval(
     arr = _concrete(value, wait)
     if arr is None:
         return
+    interval = "[0, 1)" if below_one else "[0, 1]"
+    if not _real(arr):
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
     high = ~(arr < 1) if below_one else ~(arr <= 1)
-    if not _real(arr) or np.any(~(arr >= 0) | high):
-        interval = "[0, 1)" if below_one else "[0, 1]"
+    if np.any(~(arr >= 0) | high):
         raise ValueError(f"{name} must lie in {interval}, got {value!r}")
 
 
