@@ -213,7 +213,7 @@ def _loss_and_grad(
     return jnp.mean(losses), jnp.mean(grads, axis=0)
 
 
-def _folds(X, y, cls, cv, validation, sample_weight, dtype):
+def _folds(X, y, cls, cv, groups, validation, sample_weight, dtype):
     n = X.shape[0]
     sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
     if validation is not None:
@@ -227,7 +227,7 @@ def _folds(X, y, cls, cv, validation, sample_weight, dtype):
         y = np.concatenate([np.asarray(y), np.asarray(y_val)])
         sw = np.concatenate([sw, np.ones(X_val.shape[0])])
     else:
-        splits = fold_splits(cv, X, y)
+        splits = fold_splits(cv, X, y, groups)
     N = X.shape[0]
     train, test = fold_weights(splits, sw, N, dtype)
     y_enc = np.asarray(cls.from_targets(np.asarray(y), np.ones(N)).y)
@@ -247,6 +247,7 @@ def tune(
     datafit="quadratic",
     l1_ratio=1.0,
     cv=5,
+    groups=None,
     validation=None,
     per_feature=False,
     lam_init=None,
@@ -267,7 +268,9 @@ def tune(
       datafit: ``"quadratic"``, ``"logistic"`` or a ``Datafit`` subclass.
       l1_ratio: :math:`\rho \in (0, 1]` of the elastic-net penalty.
       cv: number of contiguous folds, a scikit-learn splitter (its
-        ``split(X, y)``), or a list of ``(train, test)`` index arrays.
+        ``split(X, y, groups)``), or a list of ``(train, test)`` index arrays.
+      groups: group labels of the samples for a group splitter
+        (``GroupKFold``, ``LeaveOneGroupOut``).
       validation: ``(X_val, y_val)``: fit on all of ``X, y`` and score on
         this held-out set instead of folds.
       per_feature: tune one weight per feature (strength fixed at 1) instead
@@ -322,7 +325,7 @@ def tune(
     check_nonnegative("solver_tol", solver_tol)
     dtype = default_dtype(X, y)
     folds, splits, X_all, y_all, sw = _folds(
-        X, y, cls, cv, validation, sample_weight, dtype
+        X, y, cls, cv, groups, validation, sample_weight, dtype
     )
     # one problem on every row the folds use; a fold is its training weights
     problem = prepare(

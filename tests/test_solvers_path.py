@@ -7,6 +7,7 @@ from sklearn import linear_model as sk
 from sklearn.datasets import load_diabetes, make_regression
 from sklearn.model_selection import KFold
 
+import jaxreg as jr
 from jaxreg.solvers.glm import logistic_regression
 from jaxreg.solvers.path import (
     cross_validate,
@@ -181,6 +182,17 @@ def test_cv_takes_splitters_and_numpy_integers(data):
     for cv, expect in ((np.int64(4), ref), (splitter, listed)):
         res = cross_validate(X, y, cv=cv, n_lambdas=10)
         np.testing.assert_array_equal(res.scores, expect.scores)
+    # a group splitter takes groups= (GroupKFold raised: groups is required)
+    from sklearn.model_selection import GroupKFold
+
+    groups = np.arange(len(y)) % 7
+    grouped = list(GroupKFold(3).split(X, y, groups))
+    res = cross_validate(X, y, cv=GroupKFold(3), groups=groups, n_lambdas=10)
+    expect = cross_validate(X, y, cv=grouped, n_lambdas=10)
+    np.testing.assert_array_equal(res.scores, expect.scores)
+    tuned = jr.tune(X, y, cv=GroupKFold(3), groups=groups, max_steps=3)
+    expect = jr.tune(X, y, cv=grouped, max_steps=3)
+    np.testing.assert_array_equal(tuned.losses, expect.losses)
 
 
 def test_unsorted_lambdas_are_solved_and_returned_decreasing(data):

@@ -77,7 +77,7 @@ def test_kfold_hypergradient_matches_finite_differences_of_the_cv_loss():
     folds = jr.solvers.path.kfold(len(y), 3)
     with jax.enable_x64(True):
         fo, splits, *_ = tune_module._folds(
-            X, y, Quadratic, folds, None, None, np.float64
+            X, y, Quadratic, folds, None, None, None, np.float64
         )
         t = np.log(0.15)
         W = np.stack([jr.lasso(X[tr], y[tr], 0.15, tol=1e-13).coef for tr, _ in folds])

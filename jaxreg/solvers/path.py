@@ -439,10 +439,10 @@ def decreasing(lambdas):
     return np.sort(np.asarray(lambdas))[::-1]
 
 
-def fold_splits(cv, X, y):
+def fold_splits(cv, X, y, groups=None):
     """``cv`` as a list of ``(train, test)`` index arrays: contiguous folds
-    for an integer (numpy's too), a scikit-learn splitter's ``split(X, y)``,
-    or the pairs given."""
+    for an integer (numpy's too), a scikit-learn splitter's ``split(X, y,
+    groups)`` (``GroupKFold`` needs ``groups``), or the pairs given."""
     if isinstance(cv, bool):
         raise ValueError(
             f"cv must be an int, a splitter or (train, test) pairs, got {cv!r}"
@@ -450,7 +450,7 @@ def fold_splits(cv, X, y):
     if isinstance(cv, numbers.Integral):
         return kfold(X.shape[0], int(cv))
     if hasattr(cv, "split"):
-        return [tuple(s) for s in cv.split(X, y)]
+        return [tuple(s) for s in cv.split(X, y, groups)]
     return [tuple(s) for s in cv]
 
 
@@ -711,6 +711,7 @@ def cross_validate(
     penalty_factor=None,
     positive=False,
     cv=5,
+    groups=None,
     fit_intercept=True,
     tol=1e-4,
     max_iter=100,
@@ -731,7 +732,9 @@ def cross_validate(
         ``penalty_factor``, ``positive``, ``fit_intercept``, ``tol``,
         ``max_iter`` and ``batched``.
       cv: number of contiguous folds, a scikit-learn splitter (its
-        ``split(X, y)``), or a list of ``(train, test)`` index arrays.
+        ``split(X, y, groups)``), or a list of ``(train, test)`` index arrays.
+      groups: group labels of the samples for a group splitter
+        (``GroupKFold``, ``LeaveOneGroupOut``).
       lambdas: as in :func:`path` (sorted decreasing).
 
     Returns:
@@ -745,7 +748,7 @@ def cross_validate(
     check_penalty(penalty, X.shape[1])
     _check_path_args(lambdas, n_lambdas, eps, tol, max_iter)
     n = X.shape[0]
-    folds = fold_splits(cv, X, y)
+    folds = fold_splits(cv, X, y, groups)
     problem = prepare(
         X, y, datafit_cls, fit_intercept=fit_intercept, sample_weight=sample_weight
     )
