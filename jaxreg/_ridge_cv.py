@@ -61,12 +61,18 @@ def _loo(Z, z, s, alphas, fit_intercept):
     # SVD's roundoff (the intercept's √s, which centring removed: σ ≈
     # 1e-7·σ₁ in float32) are dropped: float32 left 1e-7 of noise there that
     # swamped 1 - hᵢᵢ ≈ α/σ² (the LOO error came out 0 for 84)
+    # (rows of weight 0 are zero rows of Z: only the others count, and
+    # theirs is 1 - hᵢᵢ = 1). Duplicated rows lower the rank below n: that
+    # case keeps the float32 noise (x64 resolves it)
     resolved = sv > spectral.cut
-    spanned = jnp.sum(resolved) + (1 if fit_intercept else 0) >= Z.shape[0]
+    rows = jnp.sum(s > 0)
+    spanned = jnp.sum(resolved) + (1 if fit_intercept else 0) >= rows
     U = spectral.U * (resolved | ~spanned)[None, :]
     Uz = U.T @ z  # (k, T)
     U2 = U * U
-    outside = jnp.where(spanned, 0.0, 1.0 - jnp.sum(U2, axis=1) - base)
+    outside = jnp.where(
+        spanned, jnp.where(s > 0, 0.0, 1.0), 1.0 - jnp.sum(U2, axis=1) - base
+    )
     z_out = jnp.where(spanned, 0.0, z - U @ Uz)
 
     def one(alpha):

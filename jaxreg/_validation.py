@@ -76,8 +76,9 @@ def check_positive_int(name: str, value) -> None:
         # a loop length is static: optax.inject_hyperparams hands it over as
         # an array unless told otherwise
         raise ValueError(
-            f"{name} must be a Python integer >= 1, got the array {value!r}; "
-            f"under optax.inject_hyperparams pass static_args=({name!r},)"
+            f"{name} must be a Python integer >= 1, got the array {value!r} (a "
+            "loop length is static: under optax.inject_hyperparams pass "
+            f"static_args=({name!r},))"
         )
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")

@@ -89,15 +89,22 @@ def _normalize(x):
     return x / jnp.where(norm > 0, norm, jnp.ones_like(norm))
 
 
+def _or_random(u):
+    """``u``, with its all-zero rows replaced by a fixed random unit vector."""
+    start = _normalize(jax.random.normal(jax.random.key(0), u.shape, jnp.float32))
+    return jnp.where(jnp.any(u != 0, axis=-1, keepdims=True), u, start.astype(u.dtype))
+
+
 def _iterate(m, u):
     """One power iteration on matrices ``m`` (*b, fi, fo) from ``u`` (*b, fi).
 
-    A zero matrix (a zero-initialized layer, or one a prox zeroed) maps ``u``
-    to 0; ``u`` is kept then (``σ̂ = 0`` is right), so that the iteration
-    resumes when the matrix moves instead of staying at 0 for good."""
+    A zero matrix (a zero-initialized layer, or one a prox zeroed), or one
+    with ``u`` in its null space, maps ``u`` to 0 (``σ̂ = 0``, right for the
+    first); the next start is then a fixed random vector, so that the
+    iteration resumes when the matrix moves instead of staying at 0."""
     v = _normalize(jnp.einsum("...io,...i->...o", m, u, precision=_HIGHEST))
-    new = _normalize(jnp.einsum("...io,...o->...i", m, v, precision=_HIGHEST))
-    return jnp.where(jnp.any(new != 0, axis=-1, keepdims=True), new, u), v
+    u = _normalize(jnp.einsum("...io,...o->...i", m, v, precision=_HIGHEST))
+    return _or_random(u), v
 
 
 def _estimate(m, u, num_iterations: int):
@@ -144,7 +151,7 @@ def spectral_norm(
       num_iterations: power iterations (≥ 1); the error shrinks like
         :math:`(\sigma_2/\sigma_1)^{2k}`.
       u: warm start ``(*batch, fan_in)`` (e.g. the previous ``u``); a zero
-        row starts from the random vector instead.
+        row starts from a fixed random vector instead.
       key: PRNG key for a random start (default ``jax.random.key(0)``).
 
     Returns:
@@ -157,11 +164,10 @@ def spectral_norm(
         raise ValueError(
             f"w must have at least 2 axes (a matrix), got shape {jnp.shape(w)}"
         )
-    start = _start(jax.random.key(0) if key is None else key, layout, w.shape)
     if u is None:
-        u = start
-    else:  # a zero warm start would stay at 0: the random one instead
-        u = jnp.where(jnp.any(u != 0, axis=-1, keepdims=True), u, start)
+        u = _start(jax.random.key(0) if key is None else key, layout, w.shape)
+    else:  # a zero warm start would stay at 0
+        u = _or_random(jnp.asarray(u, jnp.float32))
     return SpectralNorm(*_estimate(layout.to_matrices(w), u, num_iterations))
 
 

@@ -191,6 +191,13 @@ def test_cv_takes_splitters_and_numpy_integers(data):
     expect = cross_validate(X, y, cv=grouped, n_lambdas=10)
     np.testing.assert_array_equal(res.scores, expect.scores)
     tuned = jr.tune(X, y, cv=GroupKFold(3), groups=groups, max_steps=3)
+
+    class OwnSplitter:  # a user's splitter whose split takes no groups
+        def split(self, X, y):
+            return iter(grouped)
+
+    own = cross_validate(X, y, cv=OwnSplitter(), n_lambdas=10)
+    np.testing.assert_array_equal(own.scores, res.scores)
     expect = jr.tune(X, y, cv=grouped, max_steps=3)
     np.testing.assert_array_equal(tuned.losses, expect.losses)
 
@@ -311,3 +318,20 @@ def test_lambda_max_fits_unpenalized_features_first(datafit):
     np.testing.assert_allclose(lambdas[0], expected, rtol=1e-6)
     assert np.all(np.abs(coef[0, 1:]) < 1e-8) and abs(coef[0, 0]) > 0.5
     assert np.any(coef[1, 1:] != 0)
+
+
+def test_lambda_max_where_the_intercept_alone_gives_roundoff():
+    """A penalized feature orthogonal to y but not to the unpenalized one:
+    at the intercept alone λ₀ is roundoff (1e-16), the true λ_max is not
+    (a search from 2·λ₀ by tens gave up with a ValueError)."""
+    rng = np.random.default_rng(0)
+    n = 50
+    x0 = rng.normal(size=n)
+    y = x0 + rng.normal(size=n)
+    yc, x0c = y - y.mean(), x0 - x0.mean()
+    x1 = x0c - (x0c @ yc) / (yc @ yc) * yc
+    A = np.c_[np.ones(n), x0]
+    residual = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
+    expected = abs(x1 @ residual) / n
+    res = path(np.c_[x0, x1], y, penalty_factor=[0.0, 1.0], n_lambdas=3)
+    np.testing.assert_allclose(np.asarray(res.lambdas)[0], expected, rtol=1e-4)

@@ -179,6 +179,18 @@ def test_a_zero_initialized_matrix_is_constrained_once_it_moves():
     # a zero warm start of spectral_norm starts from the random vector
     sigma = jr.spectral_norm(W, u=jnp.zeros(6), num_iterations=50).sigma
     np.testing.assert_allclose(sigma, top_sigma(W), rtol=1e-5)
+    # a vector in the null space of a nonzero matrix is left too (review:
+    # kept, it stayed there and σ̂ stayed 0 over a bound of 1: σ = 5)
+    tx = jr.spectral_normalization(1.0)
+    state = tx.init({"W": jnp.diag(jnp.array([1.0, 0.0, 0.0]))})  # u = e1
+    W = {"W": jnp.diag(jnp.array([0.0, 5.0, 0.0]))}
+    for _ in range(3):
+        updates, state = tx.update({"W": jnp.zeros((3, 3))}, state, W)
+        W = optax.apply_updates(W, updates)
+    assert top_sigma(W["W"]) <= 1.0 + 1e-6
+    e1 = jnp.array([1.0, 0.0, 0.0])
+    stuck = jr.spectral_norm(jnp.diag(jnp.array([0.0, 2.0, 0.0])), u=e1)
+    np.testing.assert_allclose(stuck.sigma, 2.0, rtol=1e-6)
 
 
 def test_lipschitz_bound_bounds_the_input_gradient_norm_of_an_equinox_mlp():

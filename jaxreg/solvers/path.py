@@ -126,15 +126,18 @@ def _grid(design, datafit, penalty, eps, n_lambdas, fit_col, u0):
     return lam_max * jnp.geomspace(1.0, eps, n_lambdas)
 
 
-def null_predictor(problem, penalty, tol, tries=8):
+def null_predictor(problem, penalty, tol, tries=24):
     """The linear predictor of the solution with every penalized coefficient
     at 0 (the intercept and the unpenalized coordinates fitted), or None when
     no coordinate or every coordinate is unpenalized (then ``λ_max`` is read
     at the intercept alone, or has no meaning).
 
     It solves the problem at ``2·λ₀`` (``λ₀``: :func:`lambda_max` at the
-    intercept alone), ten times larger until the penalized coefficients are
-    all 0: the solution is then the same for every larger strength."""
+    intercept alone; 1 when that is 0), a hundred times larger until the
+    penalized coefficients are all 0: the solution is then the same for
+    every larger strength. ``λ₀`` may be roundoff (penalized features
+    orthogonal to ``y`` but not to an unpenalized one) where the true
+    ``λ_max`` is not: the tries span 48 decades."""
     design, datafit = problem.design, problem.datafit
     if penalty.weights is None:  # every coordinate penalized alike
         return None
@@ -165,9 +168,9 @@ def null_predictor(problem, penalty, tol, tries=8):
                     st.gap, tol_abs, "λ_max's fit of the unpenalized coordinates"
                 )
             return design.matvec(st.w) + st.b
-        lam *= 10
+        lam *= 100
     raise ValueError(
-        f"no strength up to {lam / 10:.3g} zeroes the penalized coefficients of "
+        f"no strength up to {lam / 100:.3g} zeroes the penalized coefficients of "
         f"{penalty!r}: pass explicit lambdas"
     )
 
@@ -450,7 +453,9 @@ def fold_splits(cv, X, y, groups=None):
     if isinstance(cv, numbers.Integral):
         return kfold(X.shape[0], int(cv))
     if hasattr(cv, "split"):
-        return [tuple(s) for s in cv.split(X, y, groups)]
+        # a splitter of the user's may not take groups
+        parts = cv.split(X, y) if groups is None else cv.split(X, y, groups)
+        return [tuple(s) for s in parts]
     return [tuple(s) for s in cv]
 
 
