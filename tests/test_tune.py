@@ -106,7 +106,9 @@ def test_per_feature_hypergradient_matches_finite_differences():
     c = np.random.default_rng(3).uniform(0.5, 2.0, size=d)
     lam = 0.12
     with jax.enable_x64(True):
-        fo, *_ = tune_module._folds(X, y, Quadratic, folds, None, None, np.float64)
+        fo, *_ = tune_module._folds(
+            X, y, Quadratic, folds, None, None, None, np.float64
+        )
         fits = [
             jr.lasso(X[tr], y[tr], 1.0, penalty_factor=lam * c, tol=1e-13)
             for tr, _ in folds
