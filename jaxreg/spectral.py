@@ -90,29 +90,37 @@ def _normalize(x):
 
 
 def _or_random(u):
-    """``u``, with its all-zero rows replaced by a fixed random unit vector."""
+    """``u``, with its all-zero rows replaced by a fixed random unit vector
+    (drawn once per call, outside any loop)."""
     start = _normalize(jax.random.normal(jax.random.key(0), u.shape, jnp.float32))
-    return jnp.where(jnp.any(u != 0, axis=-1, keepdims=True), u, start.astype(u.dtype))
+    return _or_start(u, start.astype(u.dtype))
 
 
-def _iterate(m, u):
+def _or_start(u, start):
+    return jnp.where(jnp.any(u != 0, axis=-1, keepdims=True), u, start)
+
+
+def _iterate(m, u, start):
     """One power iteration on matrices ``m`` (*b, fi, fo) from ``u`` (*b, fi).
 
     A zero matrix (a zero-initialized layer, or one a prox zeroed), or one
     with ``u`` in its null space, maps ``u`` to 0 (``σ̂ = 0``, right for the
-    first); the next start is then a fixed random vector, so that the
-    iteration resumes when the matrix moves instead of staying at 0."""
+    first); the next start is then ``start``, a fixed random vector, so that
+    the iteration resumes when the matrix moves instead of staying at 0."""
     v = _normalize(jnp.einsum("...io,...i->...o", m, u, precision=_HIGHEST))
     u = _normalize(jnp.einsum("...io,...o->...i", m, v, precision=_HIGHEST))
-    return _or_random(u), v
+    return _or_start(u, start), v
 
 
 def _estimate(m, u, num_iterations: int):
     """``num_iterations`` power iterations; returns ``(sigma, u, v)``."""
     m = m.astype(jnp.float32)
+    start = _or_random(jnp.zeros_like(u, jnp.float32))  # the restart vector
     if num_iterations > 1:
-        u = jax.lax.fori_loop(0, num_iterations - 1, lambda _, x: _iterate(m, x)[0], u)
-    u, v = _iterate(m, u)
+        u = jax.lax.fori_loop(
+            0, num_iterations - 1, lambda _, x: _iterate(m, x, start)[0], u
+        )
+    u, v = _iterate(m, u, start)
     sigma = jnp.einsum("...i,...io,...o->...", u, m, v, precision=_HIGHEST)
     return sigma, u, v
 
