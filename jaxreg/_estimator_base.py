@@ -93,6 +93,42 @@ def _feature_order(selection, random_state, n_features):
     return check_random_state(random_state).permutation(n_features)
 
 
+def alpha_grid(
+    X, Y, l1_ratio, *, fit_intercept, eps, n_alphas, sample_weight, positive, Xy=None
+):
+    """scikit-learn's ``_alpha_grid``, float64: ``n_alphas`` geometric values
+    from ``α_max`` to ``eps·α_max``, ``α_max = maxⱼ ||(X̃ᵀ S Ỹ)ⱼ||₂ / (Σs·ρ)``
+    (``X̃``, ``Ỹ`` centred with the weighted means when ``fit_intercept``,
+    ``S = diag(s)``; for ``positive``, ``max(0, maxⱼ (X̃ᵀSỹ)ⱼ) / (Σs·ρ)``),
+    with ``X̃ᵀSỸ`` the given ``Xy`` when not None (``lasso_path``'s)."""
+    if l1_ratio == 0:
+        raise ValueError(
+            "Automatic alpha grid generation is not supported for l1_ratio=0. "
+            "Please supply a grid by providing your estimator with the "
+            "appropriate `alphas=` argument."
+        )
+    s = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    if Xy is None:
+        Y = np.asarray(Y, np.float64).reshape(X.shape[0], -1)
+        if fit_intercept:
+            Y = Y - (s @ Y) / s.sum()
+        Yw = Y * s[:, None]
+        Xy = np.asarray(X.T @ Yw, np.float64)
+        if fit_intercept:
+            x_mean = np.asarray(s @ X, np.float64).ravel() / s.sum()
+            Xy = Xy - x_mean[:, None] * Yw.sum(axis=0)
+    Xy = np.asarray(Xy, np.float64).reshape(X.shape[1], -1)
+    if positive:
+        top = max(0.0, float(np.max(Xy)))
+    else:
+        top = float(np.sqrt(np.max(np.sum(Xy**2, axis=1))))
+    alpha_max = top / (s.sum() * l1_ratio)
+    res = np.finfo(np.float64).resolution
+    if alpha_max <= res:
+        return np.full(n_alphas, res)
+    return np.geomspace(alpha_max, alpha_max * eps, num=n_alphas)
+
+
 def _check_precompute(precompute, n_features, allow_auto):
     """Accepts scikit-learn's ``precompute`` values; a Gram array must be
     ``(n_features, n_features)``. Our working-set CD forms the Gram matrix of

@@ -24,25 +24,34 @@ problem once and solves its grid in one compiled loop
 (:func:`jaxreg.solvers.bcd.solve_folds_prepared`). The intercept is eliminated
 by (weighted) centring for dense ``X`` and is an unpenalized group of ``T``
 indicator columns for sparse ``X`` (which is never densified).
+
+scikit-learn's path functions :func:`enet_path` and :func:`lasso_path` live
+here too: for a 2-D ``y`` their problem is this one (without intercept).
 """
 
 from __future__ import annotations
 
-from numbers import Real
+import warnings
+from numbers import Integral, Real
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_consistent_length
 
 from jaxreg._estimator_base import (
     _check_params,
+    _check_precompute,
     _feature_order,
     _LinearRegressor,
     _SparseCoef,
     _validate_X_and_y,
     _weights_array,
+    alpha_grid,
 )
+from jaxreg._validation import check_nonnegative, check_positive, check_unit_interval
 from jaxreg.solvers.base import (
     Problem,
     SolverResult,
@@ -53,8 +62,15 @@ from jaxreg.solvers.base import (
 from jaxreg.solvers.bcd import Layout, group_layout, solve_folds_prepared
 from jaxreg.solvers.datafits import Quadratic, normalized_weights
 from jaxreg.solvers.design import MultiTaskDesign, as_design
+from jaxreg.solvers.path import path
 
-__all__ = ["MultiTaskElasticNet", "MultiTaskLasso", "multitask_enet"]
+__all__ = [
+    "MultiTaskElasticNet",
+    "MultiTaskLasso",
+    "enet_path",
+    "lasso_path",
+    "multitask_enet",
+]
 
 
 class _Stacked(NamedTuple):
@@ -225,6 +241,236 @@ def multitask_enet(
     )
 
 
+def _path_alphas(n_alphas, alphas):
+    """scikit-learn 1.9's reading of ``enet_path``'s ``n_alphas`` / ``alphas``
+    (an int or an array), with its ``FutureWarning``\ s."""
+    if n_alphas == "deprecated":
+        n_alphas = 100
+    else:
+        warnings.warn(
+            "'n_alphas' was deprecated in 1.9 and will be removed in 1.11. "
+            "'alphas' now accepts an integer value which removes the need to pass "
+            "'n_alphas'. The default value of 'alphas' will change from None to "
+            "100 in 1.11. Pass an explicit value to 'alphas' and leave 'n_alphas' "
+            "to its default value to silence this warning.",
+            FutureWarning,
+            stacklevel=3,
+        )
+    if isinstance(alphas, str) and alphas == "warn":
+        return n_alphas
+    if alphas is None:
+        warnings.warn(
+            "'alphas=None' is deprecated and will be removed in 1.11, at which "
+            "point the default value will be set to 100. Set 'alphas=100' "
+            "to silence this warning.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return n_alphas
+    return alphas
+
+
+def enet_path(
+    X,
+    y,
+    *,
+    l1_ratio=0.5,
+    eps=1e-3,
+    n_alphas="deprecated",
+    alphas="warn",
+    precompute="auto",
+    Xy=None,
+    copy_X=True,
+    coef_init=None,
+    verbose=False,
+    return_n_iter=False,
+    positive=False,
+    check_input=True,
+    **params,
+):
+    r"""scikit-learn 1.9's ``enet_path``: the elastic net at each alpha, no
+    intercept.
+
+    Minimizes, for each ``alpha`` (strongest first, warm-started),
+
+    - one target ``y`` ``(n,)``: ``1/(2n)||y - Xw||² + αρ||w||₁ +
+      α(1-ρ)/2 ||w||²`` (:func:`jaxreg.solvers.path.path` with
+      ``fit_intercept=False``, working-set CD);
+    - targets ``Y`` ``(n, T)``, even ``T = 1``: ``1/(2n)||Y - XWᵀ||_F² +
+      αρ Σⱼ ||W[:, j]||₂ + α(1-ρ)/2 ||W||_F²``, the multi-task problem of
+      :class:`MultiTaskElasticNet` (block CD),
+
+    with ``ρ = l1_ratio``. As in scikit-learn, neither ``X`` nor ``y`` is
+    centred: with an intercept in the model, centre them first (or use the
+    estimators or :func:`jaxreg.solvers.path.path`, which fit it).
+
+    Args:
+      X: ``(n, d)``, dense or ``scipy.sparse``.
+      y: ``(n,)`` or ``(n, T)``.
+      l1_ratio: ``ρ`` in ``[0, 1]`` (``ρ = 0`` needs explicit ``alphas``).
+      eps, alphas, n_alphas: an int ``alphas`` (default 100; the deprecated
+        ``n_alphas`` as in scikit-learn 1.9, with its ``FutureWarning``)
+        gives that many values from ``α_max = maxⱼ||(XᵀY)ⱼ||₂/(nρ)`` (the
+        smallest alpha with ``w = 0``; for ``positive``, ``max(0,
+        max(Xᵀy))/(nρ)``) down to ``eps·α_max``, geometric; an array is
+        solved sorted decreasing.
+      precompute: ``"auto"``, a bool or a Gram array ``(d, d)`` (shape
+        checked): accepted; the CD forms its working set's Gram matrix
+        itself, so it does not change the result.
+      Xy: ``XᵀY`` ``(d,)`` or ``(d, T)``, used for ``α_max`` as scikit-learn
+        does.
+      copy_X, verbose, check_input: accepted; ``X`` is never modified.
+      coef_init: the first alpha's starting point, ``(d,)`` (or ``(T, d)``).
+      return_n_iter: also return the iterations per alpha.
+      positive: constrain ``w >= 0`` (one target only).
+      **params: ``tol`` (default 1e-4: ``gap <= tol·P(0)`` with ``P(0) =
+        ||y||²/(2n)``; scikit-learn stops at ``gap <= tol·||y||²/n``, twice
+        that), ``max_iter`` (outer working-set iterations per alpha, default
+        100; scikit-learn's are epochs, default 1000), ``random_state`` and
+        ``selection`` (``"random"`` permutes the features, as in
+        :class:`~jaxreg.linear_model.Lasso`; the optimum is unchanged) and
+        ``do_screening`` (accepted: gap-safe screening always runs). The
+        parameters scikit-learn's ``ElasticNet.fit`` passes internally
+        (``X_offset``, ``X_scale``, ``sample_weight``, which recentre a
+        sparse ``X`` there) raise ``ValueError``: for a weighted path with
+        an intercept use :func:`jaxreg.solvers.path.path`.
+
+    Returns:
+      ``(alphas, coefs, dual_gaps)``, and ``n_iters`` (a list) when
+      ``return_n_iter``: ``coefs`` ``(d, n_alphas)``, or ``(T, d,
+      n_alphas)`` for 2-D ``y``, in ``X``'s dtype (computed in float32
+      unless x64 is enabled); ``dual_gaps`` in the objective's units, as
+      scikit-learn's; ``n_iters`` counts outer working-set iterations
+      (scikit-learn: epochs).
+    """
+    for internal in ("X_offset", "X_scale", "sample_weight"):
+        if internal in params:
+            raise ValueError(
+                f"{internal} is an internal parameter of scikit-learn's "
+                "ElasticNet.fit (it recentres a sparse X there and does not weight "
+                "the loss); for a weighted path with an intercept use "
+                "jaxreg.solvers.path.path(X, y, sample_weight=...)"
+            )
+    tol = params.pop("tol", 1e-4)
+    max_iter = params.pop("max_iter", 100)
+    random_state = params.pop("random_state", None)
+    selection = params.pop("selection", "cyclic")
+    params.pop("do_screening", None)
+    if params:
+        raise ValueError("Unexpected parameters in params", params.keys())
+    check_unit_interval("l1_ratio", l1_ratio)
+    check_positive("eps", eps)
+    check_nonnegative("tol", tol)
+    alphas = _path_alphas(n_alphas, alphas)
+    X = check_array(X, accept_sparse="csc", dtype=[np.float64, np.float32])
+    y = check_array(y, dtype=X.dtype.type, ensure_2d=False)
+    check_consistent_length(X, y)
+    n, d = X.shape
+    multi_output = y.ndim > 1
+    if multi_output and positive:
+        raise ValueError("positive=True is not allowed for multi-output (y.ndim != 1)")
+    _check_precompute(precompute, d, allow_auto=True)
+    if isinstance(alphas, Integral) and not isinstance(alphas, bool):
+        check_positive("alphas", alphas)
+        alphas = alpha_grid(
+            X,
+            y,
+            l1_ratio,
+            fit_intercept=False,
+            eps=eps,
+            n_alphas=int(alphas),
+            sample_weight=None,
+            positive=positive,
+            Xy=Xy,
+        )
+    else:
+        check_nonnegative("alphas", alphas)
+        alphas = np.sort(np.asarray(alphas, np.float64).reshape(-1))[::-1]
+    perm = _feature_order(selection, random_state, d)
+    if coef_init is not None:
+        coef_init = np.asarray(coef_init, np.float64)
+        shape = (y.shape[1], d) if multi_output else (d,)
+        if coef_init.shape != shape:
+            raise ValueError(
+                f"coef_init must have shape {shape}, got {coef_init.shape}"
+            )
+    if perm is not None:
+        X = X[:, perm]
+        coef_init = None if coef_init is None else coef_init[..., perm]
+    if multi_output:
+        W, _, gaps, n_iter, converged, tol_abs = _solve_folds(
+            _stack(X, y.shape[1], l1_ratio < 1, False),
+            X,
+            y,
+            np.full((1, n), 1.0 / n),
+            alphas,
+            l1_ratio,
+            tol=tol,
+            max_iter=max_iter,
+            coef_init=coef_init,
+        )
+        if not bool(np.all(converged)):
+            warn_not_converged(float(np.max(gaps)), tol_abs[0], "enet_path")
+        coefs, gaps, n_iter = W[0].transpose(1, 2, 0), gaps[0], n_iter[0]
+    else:
+        res = path(
+            X,
+            y,
+            lambdas=alphas,
+            l1_ratio=l1_ratio,
+            positive=positive,
+            fit_intercept=False,
+            tol=tol,
+            max_iter=max_iter,
+            coef_init=coef_init,
+        )
+        coefs, gaps, n_iter = np.asarray(res.coef).T, res.gap, res.n_iter
+    if perm is not None:
+        coefs = coefs[..., np.argsort(perm), :]
+    out = (alphas, np.asarray(coefs, X.dtype), np.asarray(gaps, np.float64))
+    if return_n_iter:
+        return (*out, [int(k) for k in np.asarray(n_iter)])
+    return out
+
+
+def lasso_path(
+    X,
+    y,
+    *,
+    eps=1e-3,
+    n_alphas="deprecated",
+    alphas="warn",
+    precompute="auto",
+    Xy=None,
+    copy_X=True,
+    coef_init=None,
+    verbose=False,
+    return_n_iter=False,
+    positive=False,
+    **params,
+):
+    """scikit-learn 1.9's ``lasso_path``: :func:`enet_path` with
+    ``l1_ratio=1``, i.e. ``1/(2n)||y - Xw||² + α||w||₁`` at each alpha (no
+    intercept; for 2-D ``y`` the multi-task Lasso). Same arguments and
+    returns."""
+    return enet_path(
+        X,
+        y,
+        l1_ratio=1.0,
+        eps=eps,
+        n_alphas=n_alphas,
+        alphas=alphas,
+        precompute=precompute,
+        Xy=Xy,
+        copy_X=copy_X,
+        coef_init=coef_init,
+        verbose=verbose,
+        return_n_iter=return_n_iter,
+        positive=positive,
+        **params,
+    )
+
+
 class MultiTaskElasticNet(_SparseCoef, _LinearRegressor):
     """Multi-task elastic net (scikit-learn 1.9's ``MultiTaskElasticNet``).
 
@@ -254,6 +500,7 @@ class MultiTaskElasticNet(_SparseCoef, _LinearRegressor):
     """
 
     _mono = "ElasticNet"
+    path = staticmethod(enet_path)
 
     def __init__(
         self,

@@ -45,8 +45,16 @@ from jaxreg._estimator_base import (
     _split_params,
     _validate_X_and_y,
     _weights_array,
+    alpha_grid,
 )
-from jaxreg._multitask import MultiTaskElasticNet, MultiTaskLasso, _solve_folds, _stack
+from jaxreg._multitask import (
+    MultiTaskElasticNet,
+    MultiTaskLasso,
+    _solve_folds,
+    _stack,
+    enet_path,
+    lasso_path,
+)
 from jaxreg.solvers.path import (
     cross_validate,
     fold_weights,
@@ -54,36 +62,6 @@ from jaxreg.solvers.path import (
 )
 
 __all__ = ["ElasticNetCV", "LassoCV", "MultiTaskElasticNetCV", "MultiTaskLassoCV"]
-
-
-def alpha_grid(
-    X, Y, l1_ratio, *, fit_intercept, eps, n_alphas, sample_weight, positive
-):
-    """scikit-learn's ``_alpha_grid`` (see the module docstring), float64."""
-    if l1_ratio == 0:
-        raise ValueError(
-            "Automatic alpha grid generation is not supported for l1_ratio=0. "
-            "Please supply a grid by providing your estimator with the "
-            "appropriate `alphas=` argument."
-        )
-    s = np.ones(X.shape[0]) if sample_weight is None else sample_weight
-    Y = np.asarray(Y, np.float64)
-    if fit_intercept:
-        Y = Y - (s @ Y) / s.sum()
-    Yw = Y * s[:, None]
-    Xy = np.asarray(X.T @ Yw, np.float64)
-    if fit_intercept:
-        x_mean = np.asarray(s @ X, np.float64).ravel() / s.sum()
-        Xy = Xy - x_mean[:, None] * Yw.sum(axis=0)
-    if positive:
-        top = max(0.0, float(np.max(Xy)))
-    else:
-        top = float(np.sqrt(np.max(np.sum(Xy**2, axis=1))))
-    alpha_max = top / (s.sum() * l1_ratio)
-    res = np.finfo(np.float64).resolution
-    if alpha_max <= res:
-        return np.full(n_alphas, res)
-    return np.geomspace(alpha_max, alpha_max * eps, num=n_alphas)
 
 
 class _PathCV(_LinearRegressor):
@@ -287,6 +265,8 @@ class LassoCV(_SingleOutputCV):
         "    ``LassoCV``; see :mod:`jaxreg._path_cv` for the procedure).\n" + _CV_ARGS
     )
 
+    path = staticmethod(lasso_path)
+
     def __init__(
         self,
         *,
@@ -325,6 +305,8 @@ class ElasticNetCV(_SingleOutputCV):
         "    (scikit-learn 1.9's ``ElasticNetCV``; :mod:`jaxreg._path_cv`).\n"
         + _CV_ARGS
     )
+
+    path = staticmethod(enet_path)
 
     def __init__(
         self,
@@ -367,6 +349,8 @@ class MultiTaskLassoCV(_MultiTaskCV):
         + _CV_ARGS
     )
 
+    path = staticmethod(lasso_path)
+
     def __init__(
         self,
         *,
@@ -401,6 +385,8 @@ class MultiTaskElasticNetCV(_MultiTaskCV):
         "    cross-validation (scikit-learn 1.9's ``MultiTaskElasticNetCV``;\n"
         "    :mod:`jaxreg._path_cv`).\n" + _CV_ARGS
     )
+
+    path = staticmethod(enet_path)
 
     def __init__(
         self,

@@ -20,6 +20,8 @@ LogisticRegressionCV  C (and ρ) chosen by stratified K-fold CV   ``path`` / vma
 MultiTaskLasso,       1/(2n)||Y-XWᵀ-b||_F² + αρΣⱼ||W[:,j]||₂     ``group_lasso`` on
 MultiTaskElasticNet   + α(1-ρ)/2||W||_F²                         the stacked problem
 MultiTask*CV          alpha (and ρ) chosen by K-fold CV          ``multitask_enet``
+lasso_path,           the Lasso / elastic net at each alpha,     ``path`` (2-D ``y``:
+enet_path             no intercept (scikit-learn's functions)    the multi-task BCD)
 RidgeCV               Ridge, alpha by exact leave-one-out        one SVD, vmapped;
                       (or K-fold CV)                             ``ridge_folds``
 RidgeClassifier       Ridge on {-1, 1} targets, one-vs-all       ``ridge`` per class
@@ -82,7 +84,12 @@ from jaxreg._estimator_base import (
     _total_weight,
     _weights_array,
 )
-from jaxreg._multitask import MultiTaskElasticNet, MultiTaskLasso
+from jaxreg._multitask import (
+    MultiTaskElasticNet,
+    MultiTaskLasso,
+    enet_path,
+    lasso_path,
+)
 from jaxreg._path_cv import (
     ElasticNetCV,
     LassoCV,
@@ -119,6 +126,8 @@ __all__ = [
     "RidgeCV",
     "RidgeClassifier",
     "TweedieRegressor",
+    "enet_path",
+    "lasso_path",
 ]
 
 
@@ -166,6 +175,8 @@ class Lasso(_SparseCoef, _LinearRegressor):
       in objective units; ``(n_targets,)`` for a 2-D ``y``), ``n_iter_`` (int, or
       a list per target).
     """
+
+    path = staticmethod(enet_path)
 
     def __init__(
         self,

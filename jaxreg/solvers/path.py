@@ -260,10 +260,20 @@ def _check_path_args(lambdas, n_lambdas, eps, tol, max_iter):
 
 
 def solve_path(
-    problem, penalty, lambdas, *, tol_abs, max_iter, max_epochs, p0, batched
+    problem,
+    penalty,
+    lambdas,
+    *,
+    tol_abs,
+    max_iter,
+    max_epochs,
+    p0,
+    batched,
+    coef_init=None,
 ):
-    """Path of ``penalty`` at strengths ``lambdas`` on a prepared problem;
-    returns ``(coefs, intercepts, gaps, n_iter)``."""
+    """Path of ``penalty`` at strengths ``lambdas`` on a prepared problem,
+    warm-started at ``coef_init`` (``(d,)``; None: 0, the only start of
+    ``batched``); returns ``(coefs, intercepts, gaps, n_iter)``."""
     design, datafit, fit_col = problem.design, problem.datafit, problem.fit_col
     d = design.n_features
     dtype = design.dtype
@@ -288,7 +298,7 @@ def solve_path(
         np.zeros((n_lam,), dtype),
         np.zeros((n_lam,), np.int32),
     )
-    st, _ = setup(design, datafit, None, 0.0, fit_col)
+    st, _ = setup(design, datafit, coef_init, 0.0, fit_col)
 
     def run(K, grow_at, carry):
         start, st, out = carry
@@ -333,6 +343,7 @@ def path(
     max_epochs=100_000,
     p0=64,
     batched=False,
+    coef_init=None,
 ) -> PathResult:
     """Regularization path for the Lasso / elastic net / sparse logistic model.
 
@@ -360,6 +371,9 @@ def path(
       tol: per-``λ`` stopping rule ``gap <= tol · P(0)``.
       max_iter, max_epochs, p0: per-``λ`` budgets, as in :func:`~.glm.lasso`.
       batched: solve all ``λ`` at once with vmapped FISTA instead.
+      coef_init: ``(n_features,)`` coefficients to start the first ``λ``
+        from (default 0; not with ``batched``, whose FISTA starts every
+        ``λ`` at 0).
 
     Returns:
       A :class:`PathResult`.
@@ -381,6 +395,18 @@ def path(
     )
     design, datafit = problem.design, problem.datafit
     penalty = penalty_as_dtype(penalty, design.dtype)
+    if coef_init is not None:
+        if batched:
+            raise ValueError(
+                "coef_init needs the working-set CD path (batched=False): batched "
+                "FISTA starts every strength at 0"
+            )
+        coef_init = jnp.asarray(coef_init, design.dtype)
+        if coef_init.shape != (design.n_features,):
+            raise ValueError(
+                f"coef_init must have shape ({design.n_features},), got "
+                f"{coef_init.shape}"
+            )
     if lambdas is None:
         lambdas = default_grid(problem, penalty, n_lambdas, eps, tol)
     else:
@@ -395,6 +421,7 @@ def path(
         max_epochs=max_epochs,
         p0=p0,
         batched=batched,
+        coef_init=coef_init,
     )
     ints, converged, all_converged = intercepts_converged(
         problem, coefs, ints, gaps, tol_abs
