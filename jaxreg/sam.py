@@ -258,6 +258,16 @@ class SAMState(NamedTuple):
     count: jax.Array
 
 
+def _has_masked_nodes(tree) -> bool:
+    """Whether ``tree`` holds ``optax.MaskedNode`` placeholders (what
+    ``optax.masked`` hands its inner transform for the masked-out leaves)."""
+
+    def is_masked(x):
+        return isinstance(x, optax.MaskedNode)
+
+    return any(is_masked(x) for x in jax.tree.leaves(tree, is_leaf=is_masked))
+
+
 def sam(
     rho: ScalarOrSchedule = 0.05,
     *,
@@ -282,7 +292,9 @@ def sam(
     One call of ``update`` is one real step: the downstream counters advance
     once. Works under ``optax.inject_hyperparams(jr.sam)(rho=...)`` (a
     callable ``mask`` raises there: inject_hyperparams would call it as a
-    schedule; pass a pytree mask).
+    schedule; pass a pytree mask). Inside ``optax.masked`` it raises
+    ``ValueError`` (``grad_fn`` would get the masked-out leaves as
+    ``optax.MaskedNode``): give ``sam`` the mask itself (``mask=``).
 
     The returned gradient *replaces* the incoming updates, which only set
     the direction of :math:`\epsilon`: a transform placed before ``sam``
@@ -316,6 +328,12 @@ def sam(
             raise ValueError(
                 "sam needs the params and grad_fn: call "
                 "update(grads, state, params, grad_fn=lambda p: jax.grad(loss)(p, b))"
+            )
+        if _has_masked_nodes(params):
+            raise ValueError(
+                "sam is inside optax.masked: its grad_fn would receive the "
+                "masked-out params as optax.MaskedNode; leave sam outside the "
+                "mask and pass it sam(..., mask=...) (the leaves to perturb) instead"
             )
         rho_k = rho(state.count) if callable(rho) else rho
         eps = sam_perturbation(

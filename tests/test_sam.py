@@ -265,3 +265,18 @@ def test_bad_arguments_raise():
     tx = jr.sam(0.1)
     with pytest.raises(ValueError, match="grad_fn"):
         tx.update(PARAMS, tx.init(PARAMS), PARAMS)
+
+
+def test_inside_optax_masked_raises_with_the_fix():
+    mask = {"W": True, "b": False, "V": True}
+    tx = optax.chain(optax.masked(jr.sam(0.1), mask), optax.sgd(0.1))
+    g = jax.grad(loss)(PARAMS, X, Y)
+    with pytest.raises(ValueError, match=r"optax.masked.*mask="):
+        tx.update(g, tx.init(PARAMS), PARAMS, grad_fn=lambda p: jax.grad(loss)(p, X, Y))
+    # the fix the message names: the same perturbation as the masked reference
+    tx = jr.sam(0.1, mask=mask)
+    out, _ = tx.update(
+        g, tx.init(PARAMS), PARAMS, grad_fn=lambda p: jax.grad(loss)(p, X, Y)
+    )
+    expected, _ = reference(lambda p: loss(p, X, Y), PARAMS, 0.1, skip=("'b'",))
+    assert max_diff(out, expected) < 1e-6
