@@ -243,7 +243,7 @@ def multitask_enet(
 
 def _path_alphas(n_alphas, alphas):
     """scikit-learn 1.9's reading of ``enet_path``'s ``n_alphas`` / ``alphas``
-    (an int or an array), with its ``FutureWarning``\ s."""
+    (an int or an array), with its ``FutureWarning`` messages."""
     if n_alphas == "deprecated":
         n_alphas = 100
     else:
