@@ -761,3 +761,28 @@ def test_a_warm_started_path_converges():
         assert bool(res.converged)
         ref = Lasso(alpha=lam, tol=1e-14, max_iter=100_000).fit(X, y).coef_
         np.testing.assert_allclose(w, ref, atol=1e-4)
+
+
+def test_float32_lasso_does_not_collapse_its_step():
+    # a well-conditioned Lasso (cond(X) = 4.5) whose line-search test falls
+    # into float32 roundoff near the solution: falling back to the monotone
+    # step there collapsed it to 6e-6, 586 iterations, converged=False
+    from sklearn.datasets import make_regression
+    from sklearn.linear_model import Lasso
+
+    X, y = make_regression(80, 30, n_informative=5, noise=1.0, random_state=1)
+    X = X / np.linalg.norm(X, axis=0) * np.sqrt(80)
+    Xj, yj = jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32)
+
+    def f(w, X, y):
+        return 0.5 * jnp.mean((X @ w - y) ** 2)
+
+    lams = jnp.array([0.01, 0.0268, 0.072])
+    res = jax.vmap(
+        lambda lam: jr.proximal_gradient(f, jnp.zeros(30), jr.l1(lam), Xj, yj)
+    )(lams)
+    assert np.all(np.asarray(res.converged)) and np.all(np.asarray(res.n_iter) < 100)
+    for k, lam in enumerate(np.asarray(lams, float)):
+        ref = Lasso(alpha=lam, fit_intercept=False, tol=1e-14, max_iter=10**6).fit(X, y)
+        err = np.abs(np.asarray(res.params[k]) - ref.coef_).max()
+        assert err <= 1e-4 * np.abs(ref.coef_).max()

@@ -14,31 +14,27 @@ with a custom link, a network's last layer, a matrix-completion loss) and
 projection (:mod:`jaxreg.prox`). This is what jaxopt's ``ProximalGradient`` and
 ``ProjectedGradient`` did; jaxopt is archived and optax has no such solver.
 
-**Iteration** (FISTA, Beck & Teboulle 2009, with the step-size-aware
-momentum of Scheinberg, Goldfarb & Bai 2014 and the gradient adaptive restart
-of O'Donoghue & Candès 2015): with :math:`\tau_k` the first trial step of
-iteration :math:`k` and :math:`t_k \le \tau_k` the accepted one,
+**Iteration** (FISTA, Beck & Teboulle 2009, with the gradient adaptive
+restart of O'Donoghue & Candès 2015): with :math:`t_k` the accepted step of
+iteration :math:`k`,
 
 .. math::
 
-    m_{k+1} = \tfrac12\Big(1 + \sqrt{1 + 4 m_k^2\, t_{k-1}/\tau_k}\Big), \quad
+    m_{k+1} = \tfrac12\Big(1 + \sqrt{1 + 4 m_k^2}\Big), \quad
     z_k = x_k + \tfrac{m_k - 1}{m_{k+1}}(x_k - x_{k-1}), \quad
     x_{k+1} = \operatorname{prox}_{t_k g}(z_k - t_k \nabla f(z_k)),
 
 with :math:`m` reset to 1 (so the next :math:`z = x`) whenever
-:math:`\langle z_k - x_{k+1}, x_{k+1} - x_k\rangle > 0`. With a constant step
-this is FISTA. Since :math:`t_k(m_{k+1}^2 - m_{k+1}) \le \tau_k(m_{k+1}^2 -
-m_{k+1}) = t_{k-1} m_k^2`, the FISTA energy :math:`t_{k-1} m_k^2 (F(x_k) -
-F^\star) + \tfrac12\|x_{k-1} + m_k(x_k - x_{k-1}) - x^\star\|^2` does not
-increase between restarts, whatever the steps (each only needs the
-sufficient-decrease test below), so :math:`F(x_k) - F^\star \le E_1 /
-(t_{k-1} m_k^2)` with :math:`E_1` the energy after the first step; when
-the first trial is accepted, :math:`\sqrt{t_k}\,m_{k+1} \ge
-\sqrt{t_{k-1}}\,m_k + \sqrt{t_k}/2`, the
-O(1/k²) rate with the average :math:`\sqrt{t}` in place of
-:math:`1/\sqrt{L}` (SGB's Theorem; a trial shrunk after a growth costs the
-factor :math:`\sqrt{t_k/\tau_k}`, as a shrink does in Beck & Teboulle's
-backtracking). Unlike SGB, a shrink keeps :math:`z_k` (no second gradient).
+:math:`\langle z_k - x_{k+1}, x_{k+1} - x_k\rangle > 0`. The momentum
+ignores step changes, as jaxopt's ``ProximalGradient`` does: FISTA's
+O(1/k²) proof needs non-increasing steps (Scheinberg, Goldfarb & Bai 2014
+keep it for growing ones by shrinking the momentum by
+:math:`\sqrt{t_{k-1}/\tau_k}` at each growth), and the restart is the
+safeguard here. Shrinking the momentum at every growth cost 3-4x the
+iterations on correlated designs (least squares with condition numbers
+1e2-1e3: 1003 -> 211 and 2314 -> 354 iterations; L1 logistic regression
+on breast cancer, to 1e-5 of the optimum: 437 -> 114; i.i.d. Gaussian
+designs: 6-17 -> 8-18).
 
 **Step size.** ``step_size="backtracking"`` (default): the first trial step
 is :math:`1/\hat L` (``power_iterations`` steps, default 1, of power
@@ -58,8 +54,11 @@ f(z), d\rangle)/(\|d\|^2/2t)` (the model would hold up to the step
 \min(4, \max(1, 0.9/\rho))`, so the step follows the local curvature rather
 than the global worst :math:`L`. When the test is drowned in roundoff
 (:math:`\|d\|^2/2t \le 16\varepsilon|f(z)|`, near the solution in float32) it
-cannot vouch for a longer step: the next trial is then the step Beck &
-Teboulle's rule would have (shrunk only by trials started at or below it).
+cannot vouch for a longer step: the next first trial is then the
+accepted step (falling back to Beck & Teboulle's monotone step instead
+stalled float32 solves near their floor: the step collapsed to 6e-6 on a
+Lasso with a condition number of 4.5, marked unconverged after 586
+iterations; 24 now).
 ``step_growth=False``: Beck & Teboulle's monotone rule (the step never
 grows). jaxopt tried twice the last step every iteration and
 reset it to 1.0 below 1e-6, so a problem with Lipschitz constant above ~1e6
@@ -252,7 +251,6 @@ class _State(NamedTuple):
     momentum: jax.Array
     step: jax.Array  # the last accepted step
     trial: jax.Array  # the next iteration's first trial step
-    step_safe: jax.Array  # Beck-Teboulle's monotone step (shrunk, never grown)
     k: jax.Array  # steps taken
     gmap: jax.Array  # ‖G_t(z)‖ of the last step
     gmap0: jax.Array  # ‖G_t0(x0)‖ of the first step
@@ -409,11 +407,10 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         return lax.cond(k == 0, lambda: at_x0, lambda: jax.value_and_grad(f)(z))
 
     def step(s: _State) -> _State:
-        # momentum computed with the planned first trial (Scheinberg, Goldfarb
-        # & Bai 2014): m' solves t_trial (m'² - m') = t_k m_k²
+        # FISTA's momentum whatever the steps (module docstring)
         m = s.momentum
         if opts.acceleration:
-            m_new = 0.5 * (1 + jnp.sqrt(1 + 4 * m * m * (s.step / s.trial)))
+            m_new = 0.5 * (1 + jnp.sqrt(1 + 4 * m * m))
             beta = (m - 1) / m_new
         else:
             m_new, beta = m, jnp.zeros_like(m)
@@ -435,15 +432,10 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         gmap = jnp.where(ok, gmap, s.gmap)
         gmap0 = jnp.where(s.k == 0, gmap, s.gmap0)
         floor = jnp.where(s.k == 0, 16 * eps * _norm(gz).astype(dtype), s.floor)
-        # the step Beck & Teboulle's rule would have: shrunk by the trials
-        # started at or below it, never by a grown trial's shrinks
-        step_safe = jnp.where(
-            s.trial <= s.step_safe, jnp.minimum(s.step_safe, t), s.step_safe
-        )
         if opts.step_growth:
             # a test drowned in roundoff (near the solution in float32) cannot
-            # vouch for a grown step: fall back to the monotone step
-            trial = jnp.where(resolved, t * growth, jnp.minimum(t, step_safe))
+            # vouch for a longer step: the next first trial is the accepted one
+            trial = jnp.where(resolved, t * growth, t)
         else:
             trial = t
         return _State(
@@ -452,7 +444,6 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             jnp.where(ok, m_new, m),
             jnp.where(ok, t, s.step),
             jnp.where(ok, trial, s.trial),
-            jnp.where(ok, step_safe, s.step_safe),
             s.k + ok.astype(s.k.dtype),
             gmap,
             gmap0,
@@ -515,7 +506,6 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         x0,
         x0,
         jnp.ones((), dtype),
-        t0,
         t0,
         t0,
         jnp.zeros((), jnp.int32),
