@@ -308,29 +308,25 @@ def _svt_jvp(primals, tangents):
     return out, d_out
 
 
-def projection_l2_ball(x: jax.Array, radius=1.0) -> jax.Array:
+def projection_l2_ball(x, radius=1.0):
     r"""Projection onto :math:`\{y : \|y\|_2 \le r\}`: :math:`x \min(1, r/\|x\|_2)`.
 
-    The whole array is one vector. The gradient is finite at ``x = 0``.
+    The whole of ``x`` is one vector: an array, or a pytree of them (one ball
+    for the whole tree, as jaxopt's and optax's ``projection_l2_ball`` of a
+    pytree; ``jax.tree.map`` it for one ball per leaf). The gradient is
+    finite at ``x = 0``.
     """
-    norm = safe_norm(x, axis=None, keepdims=False)
+    leaves = jax.tree.leaves(x)
+    norms = [safe_norm(leaf, axis=None, keepdims=False) for leaf in leaves]
+    norm = norms[0] if len(norms) == 1 else safe_norm(jnp.stack(norms), axis=None)
+    norm = jnp.reshape(norm, ())
     r = _nonnegative("radius", radius, norm.dtype)
     # a NaN radius or norm: NaN, not x
     scale = jnp.where(~(norm <= r), r / nonzero(norm), jnp.ones_like(norm))
-    return (x * scale.astype(x.dtype)).astype(x.dtype)
+    return jax.tree.map(lambda v: (v * scale.astype(v.dtype)).astype(v.dtype), x)
 
 
-def projection_box(x: jax.Array, lower, upper) -> jax.Array:
-    r"""Projection onto the box :math:`\{y : l \le y \le u\}`: ``clip(x, l, u)``.
-
-    ``lower`` and ``upper`` are scalars or arrays broadcastable to ``x``
-    (``-inf``/``inf`` for an open side). Concrete bounds with some
-    ``lower > upper`` (an empty box) raise ``ValueError``; ``jax.Array``
-    bounds (traced under ``jit``) give NaN there, as a negative radius does.
-    jaxopt's
-    ``projection_box(x, (lower, upper))`` takes the bounds as one tuple; optax's
-    ``projections.box(tree, lower, upper)`` takes them as we do.
-    """
+def _box(x, lower, upper):
     check_bounds(lower, upper)
     lo, hi = as_dtype(lower, x.dtype), as_dtype(upper, x.dtype)
     out = jnp.clip(x, lo, hi)
@@ -340,9 +336,42 @@ def projection_box(x: jax.Array, lower, upper) -> jax.Array:
     return out
 
 
-def projection_non_negative(x: jax.Array) -> jax.Array:
-    r"""Projection onto the non-negative orthant: :math:`\max(x, 0)`."""
-    return jnp.maximum(x, jnp.zeros((), x.dtype))
+def projection_box(x, lower, upper):
+    r"""Projection onto the box :math:`\{y : l \le y \le u\}`: ``clip(x, l, u)``.
+
+    ``x`` is an array or a pytree of them; ``lower`` and ``upper`` are
+    scalars or arrays broadcastable to every leaf, or pytrees with the
+    structure of ``x`` (one bound per leaf), ``-inf``/``inf`` for an open
+    side. Concrete bounds with some ``lower > upper`` (an empty box) raise
+    ``ValueError``; ``jax.Array`` bounds (traced under ``jit``) give NaN
+    there, as a negative radius does. jaxopt's ``projection_box(x, (lower,
+    upper))`` takes the bounds as one tuple; optax's ``projections.box(tree,
+    lower, upper)`` takes them as we do.
+    """
+    treedef = jax.tree.structure(x)
+
+    def per_leaf(bound, name):
+        if jax.tree.structure(bound) == treedef and treedef.num_leaves > 1:
+            return jax.tree.leaves(bound)
+        if treedef.num_leaves > 1 and jax.tree.structure(bound).num_leaves > 1:
+            raise ValueError(
+                f"{name} must be a scalar, an array broadcastable to every leaf, "
+                f"or a pytree with the structure of x ({treedef}), got {bound!r}"
+            )
+        return [bound] * treedef.num_leaves
+
+    lows, highs = per_leaf(lower, "lower"), per_leaf(upper, "upper")
+    leaves = [
+        _box(leaf, lo, hi)
+        for leaf, lo, hi in zip(jax.tree.leaves(x), lows, highs, strict=True)
+    ]
+    return jax.tree.unflatten(treedef, leaves)
+
+
+def projection_non_negative(x):
+    r"""Projection onto the non-negative orthant: :math:`\max(x, 0)`, leaf by
+    leaf for a pytree."""
+    return jax.tree.map(lambda v: jnp.maximum(v, jnp.zeros((), v.dtype)), x)
 
 
 def _simplex_threshold(a: jax.Array, total) -> jax.Array:

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize
 
+import jaxreg as jr
 from jaxreg import prox
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -385,3 +386,40 @@ def test_traced_hyperparameters_work_under_jit_and_vmap():
     out = fn(jnp.array([0.0, 0.1, 2.0]))
     np.testing.assert_allclose(out[0], x)
     np.testing.assert_allclose(out[2], 0)
+
+
+def test_projections_of_a_pytree_treat_it_as_jaxopt_and_optax_do():
+    # jaxopt's and optax's l2 ball of a pytree is one ball for the whole tree
+    tree = {"w": jnp.array([3.0, 4.0]), "b": jnp.array(12.0)}
+    flat = np.array([12.0, 3.0, 4.0])  # leaves in tree order: b, w
+    want = flat / np.linalg.norm(flat)
+    got = jr.projection_l2_ball(tree, 1.0)
+    np.testing.assert_allclose(np.r_[got["b"], got["w"]], want, rtol=1e-6)
+    # box: scalar bounds for every leaf, or one bound per leaf
+    got = jr.projection_box(tree, 0.0, 3.5)
+    np.testing.assert_allclose(got["w"], [3.0, 3.5])
+    assert float(got["b"]) == 3.5
+    got = jr.projection_box(tree, {"w": -1.0, "b": 0.0}, {"w": 3.5, "b": 20.0})
+    np.testing.assert_allclose(got["w"], [3.0, 3.5])
+    assert float(got["b"]) == 12.0
+    with pytest.raises(ValueError, match="structure of x"):
+        jr.projection_box(tree, {"w": 0.0, "c": 0.0}, 1.0)
+    neg = jr.projection_non_negative({"a": jnp.array([-1.0, 2.0])})
+    np.testing.assert_array_equal(neg["a"], [0.0, 2.0])
+
+
+def test_projected_gradient_on_a_dict_in_a_box():
+    # min ½||p - c||² over a box: the clip of c, leaf by leaf
+    c = {"w": jnp.array([2.0, -3.0, 0.5]), "b": jnp.array(-0.7)}
+
+    def fun(p):
+        return 0.5 * sum(jnp.sum((p[k] - c[k]) ** 2) for k in p)
+
+    init = jax.tree.map(jnp.zeros_like, c)
+    res = jr.projected_gradient(
+        fun, init, jr.projection_box, projection_args=(-1.0, 1.0)
+    )
+    np.testing.assert_allclose(res.params["w"], [1.0, -1.0, 0.5], atol=1e-6)
+    np.testing.assert_allclose(res.params["b"], -0.7, atol=1e-6)
+    with pytest.raises(ValueError, match="projection_args must be a tuple"):
+        jr.projected_gradient(fun, init, jr.projection_l2_ball, projection_args=1.0)

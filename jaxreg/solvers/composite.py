@@ -791,6 +791,11 @@ def projected_gradient(
     """
     if not callable(projection):
         raise ValueError(f"projection must be callable, got {projection!r}")
+    if not isinstance(projection_args, tuple | list):
+        raise ValueError(
+            "projection_args must be a tuple of the projection's hyperparameters "
+            f"(e.g. projection_args=({projection_args!r},)), got {projection_args!r}"
+        )
     constraint = Constraint(projection, tuple(projection_args))
     if not is_traced(constraint.args):
         # the projection's own checks of its arguments (lower <= upper, a
