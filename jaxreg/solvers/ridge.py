@@ -11,17 +11,11 @@ so ``alpha = lam · Σᵢ sᵢ`` (``n·lam`` without weights).
 - ``method="cholesky"`` (dense ``X``): factorizes the ``d × d`` primal system
   when ``d <= n`` and the ``n × n`` dual system when ``d > n`` (a wide ``X``
   never forms the singular ``d × d`` one). When ``lam = 0``, or when the
-  factorization fails or is not resolved in the dtype (reciprocal
-  condition number of the diagonally scaled system below ``1000·eps``:
-  collinear features with ``lam`` below float resolution, e.g. every
-  one-hot column beside the intercept), it is solved through the SVD of
-  ``Z`` with singular values below ``eps·max(n, d)·σ₁`` taken as zeros: the
-  minimum-norm least-squares solution at ``lam = 0``, as scikit-learn's
-  ``Ridge(alpha=0)`` returns (via ``lstsq``), and the exactly collinear
-  directions at 0 for ``lam > 0``, as float64 gives; a
-  ``LinAlgWarning`` says so.
-- ``method="svd"``: the thin SVD of ``Z``, every component kept unless the
-  system is unresolved as above.
+  factorization fails (a rank-deficient system with ``lam`` below float
+  resolution), it is solved through the SVD of ``Z`` with singular values
+  below ``eps·max(n, d)·σ₁`` dropped: the minimum-norm least-squares solution
+  at ``lam = 0``, as scikit-learn's ``Ridge(alpha=0)`` returns (via
+  ``lstsq``).
 - ``method="cg"``: matrix-free conjugate gradient, on the primal system when
   ``d <= n`` and on the dual one when ``d > n`` (where the primal CG stalls in
   float32 for small ``lam``), stopped on the duality gap checked every 10
@@ -47,7 +41,6 @@ from jaxreg import penalties
 from jaxreg._programs import stored_jit, tuned_jit
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.solvers.base import (
-    RESOLVED_RCOND,
     SolverResult,
     check_strength,
     check_X_y,
@@ -67,23 +60,14 @@ def _gap(design, datafit, w, lam):
     return duality_gap(datafit, penalties.L2(lam), u, w, v, colsq=design.colsq)[0]
 
 
-def _by_svd(Z, ys, lam, truncate):
-    """``w = Σ σₖ/(σₖ² + lam) vₖ uₖᵀ ys`` from the thin SVD of ``Zᵀ``; with
-    ``truncate``, the singular values below ``eps·max(n, d)·σ₁`` (numpy's
-    ``lstsq`` rule) are taken as exact zeros: the minimum-norm solution at
-    ``lam = 0``, and for ``lam > 0`` on an unresolved system (collinear
-    features) the solution with those directions at 0, right for exactly
-    collinear ones (one-hot columns beside the intercept). There a computed
-    value below the cutoff is roundoff, and its weight ``σ/(σ² + lam)``
-    would put up to ``1/(2√lam)`` of noise along a direction the data do not
-    determine (float32, ``alpha = 1e-10``: coefficients of 4e3 for 2e-2).
-    A resolved system keeps every component: small singular values of
-    features on small scales are computed accurately, and dropping them
-    would bias ``w``."""
+def _by_svd(Z, ys, lam):
+    """``w = Σ σₖ/(σₖ² + lam) vₖ uₖᵀ ys`` from the thin SVD of ``Zᵀ``,
+    singular values below ``eps·max(n, d)·σ₁`` dropped when ``lam = 0``
+    (numpy's ``lstsq`` rule): the minimum-norm solution."""
     u, sv, vt = jnp.linalg.svd(Z.T, full_matrices=False)
-    keep = (sv > jnp.finfo(Z.dtype).eps * max(Z.shape) * sv[0]) | jnp.logical_not(
-        truncate
-    )
+    # the cutoff defines the minimum-norm solution at lam = 0; with lam > 0
+    # every component is well defined and dropping one would bias w
+    keep = (sv > jnp.finfo(Z.dtype).eps * max(Z.shape) * sv[0]) | (lam > 0)
     scale = jnp.where(keep, sv / jnp.where(keep, sv * sv + lam, 1.0), 0.0)
     return vt.T @ (scale * (u.T @ ys))
 
@@ -107,36 +91,26 @@ def _normal_factor(Z, lam):
     return c, jnp.where(jnp.isfinite(rcond), rcond, 0.0)
 
 
-def _resolved(rcond):
-    """Whether a system of reciprocal condition number ``rcond`` is resolved
-    in its dtype (:func:`~jaxreg.solvers.base.warn_ill_conditioned`'s test)."""
-    return rcond >= RESOLVED_RCOND * jnp.finfo(rcond.dtype).eps
-
-
 @functools.partial(jax.jit, static_argnames="exact")
 def _ridge_direct(design, datafit, lam, exact):
     d, n = design.XT.shape
     sqa = jnp.sqrt(datafit.weights)
     Z = (design.XT - design.xbar[:, None]) * sqa[None, :]  # (d, n) = (A^½ X̃)ᵀ
     ys = sqa * datafit.y
-    c, rcond = _normal_factor(Z, lam)
     if exact:
+        w = _by_svd(Z, ys, lam)
         # the SVD's error grows with the condition number of Z, the square
         # root of the normal system's; lam = 0 asks for the minimum-norm
         # solution, well defined however collinear the features are
-        rcond = jnp.where(lam > 0, jnp.sqrt(rcond), 1.0)
-        w = _by_svd(Z, ys, lam, (lam == 0) | ~_resolved(rcond))
+        rcond = jnp.where(lam > 0, jnp.sqrt(_normal_factor(Z, lam)[1]), 1.0)
     else:
+        c, rcond = _normal_factor(Z, lam)
         w = jax.scipy.linalg.cho_solve(c, Z @ ys if d <= n else ys)
         if d > n:
             w = Z @ w
-        # a factorization that failed or lost the solution to roundoff (rank
-        # deficient, lam below resolution): the truncated SVD
+        # a factorization that failed (rank deficient, lam below resolution)
         w = lax.cond(
-            jnp.all(jnp.isfinite(w)) & _resolved(rcond),
-            lambda _: w,
-            lambda _: _by_svd(Z, ys, lam, True),
-            None,
+            jnp.all(jnp.isfinite(w)), lambda _: w, lambda _: _by_svd(Z, ys, lam), None
         )
     return w, _gap(design, datafit, w, lam), rcond
 
