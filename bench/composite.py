@@ -57,7 +57,8 @@ def _problems(quick):
     from sklearn.datasets import load_breast_cancer, load_diabetes
     from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-    # real, correlated designs (condition numbers 1e2-1e3 after scaling)
+    # real, correlated designs: diabetes with degree-2 features is rank
+    # deficient (sex² is affine in sex), breast cancer's condition number ~3e2
     Xd, yd = load_diabetes(return_X_y=True)
     Xd = StandardScaler().fit_transform(PolynomialFeatures(2).fit_transform(Xd)[:, 1:])
     Xb, yb = load_breast_cancer(return_X_y=True)

@@ -316,7 +316,10 @@ def projection_l2_ball(x, radius=1.0):
     pytree; ``jax.tree.map`` it for one ball per leaf). The gradient is
     finite at ``x = 0``.
     """
+    x = jax.tree.map(jnp.asarray, x)
     leaves = jax.tree.leaves(x)
+    if not leaves:
+        return x
     norms = [safe_norm(leaf, axis=None, keepdims=False) for leaf in leaves]
     norm = norms[0] if len(norms) == 1 else safe_norm(jnp.stack(norms), axis=None)
     norm = jnp.reshape(norm, ())
@@ -348,12 +351,13 @@ def projection_box(x, lower, upper):
     upper))`` takes the bounds as one tuple; optax's ``projections.box(tree,
     lower, upper)`` takes them as we do.
     """
+    x = jax.tree.map(jnp.asarray, x)
     treedef = jax.tree.structure(x)
 
     def per_leaf(bound, name):
-        if jax.tree.structure(bound) == treedef and treedef.num_leaves > 1:
+        if jax.tree.structure(bound) == treedef:
             return jax.tree.leaves(bound)
-        if treedef.num_leaves > 1 and jax.tree.structure(bound).num_leaves > 1:
+        if jax.tree.structure(bound).num_leaves > 1:
             raise ValueError(
                 f"{name} must be a scalar, an array broadcastable to every leaf, "
                 f"or a pytree with the structure of x ({treedef}), got {bound!r}"
@@ -371,7 +375,9 @@ def projection_box(x, lower, upper):
 def projection_non_negative(x):
     r"""Projection onto the non-negative orthant: :math:`\max(x, 0)`, leaf by
     leaf for a pytree."""
-    return jax.tree.map(lambda v: jnp.maximum(v, jnp.zeros((), v.dtype)), x)
+    return jax.tree.map(
+        lambda v: jnp.maximum(v, jnp.zeros((), jnp.asarray(v).dtype)), x
+    )
 
 
 def _simplex_threshold(a: jax.Array, total) -> jax.Array:

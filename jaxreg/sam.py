@@ -331,7 +331,8 @@ def sam(
             )
         if _has_masked_nodes(params):
             raise ValueError(
-                "sam is inside optax.masked: its grad_fn would receive the "
+                "sam is inside optax.masked (or optax.multi_transform, which "
+                "masks): its grad_fn would receive the "
                 "masked-out params as optax.MaskedNode; leave sam outside the "
                 "mask and pass it sam(..., mask=...) (the leaves to perturb) instead"
             )

@@ -404,6 +404,16 @@ def test_projections_of_a_pytree_treat_it_as_jaxopt_and_optax_do():
     assert float(got["b"]) == 12.0
     with pytest.raises(ValueError, match="structure of x"):
         jr.projection_box(tree, {"w": 0.0, "c": 0.0}, 1.0)
+    one = {"a": jnp.array([3.0, -4.0])}  # a single leaf: bounds per leaf too
+    np.testing.assert_array_equal(
+        jr.projection_box(one, {"a": 0.0}, {"a": 1.0})["a"], [1.0, 0.0]
+    )
+    with pytest.raises(ValueError, match="structure of x"):
+        jr.projection_box(one, {"a": 0.0, "b": 0.0}, 1.0)
+    # Python scalars as leaves, and the empty tree
+    got = jr.projection_l2_ball({"a": 3.0, "b": 4.0}, 1.0)
+    np.testing.assert_allclose([got["a"], got["b"]], [0.6, 0.8], rtol=1e-6)
+    assert jr.projection_l2_ball({}, 1.0) == {}
     neg = jr.projection_non_negative({"a": jnp.array([-1.0, 2.0])})
     np.testing.assert_array_equal(neg["a"], [0.0, 2.0])
 
