@@ -355,6 +355,8 @@ def projection_box(x, lower, upper):
     treedef = jax.tree.structure(x)
 
     def per_leaf(bound, name):
+        if jax.tree_util.treedef_is_leaf(treedef):  # an array: any array-like
+            return [bound]
         if jax.tree.structure(bound) == treedef:
             return jax.tree.leaves(bound)
         if jax.tree.structure(bound).num_leaves > 1:

@@ -410,6 +410,10 @@ def test_projections_of_a_pytree_treat_it_as_jaxopt_and_optax_do():
     )
     with pytest.raises(ValueError, match="structure of x"):
         jr.projection_box(one, {"a": 0.0, "b": 0.0}, 1.0)
+    # an array's bounds may be any array-like (a list too)
+    np.testing.assert_array_equal(
+        jr.projection_box(jnp.array([3.0, -4.0]), [0.0, -1.0], [1.0, 2.0]), [1.0, -1.0]
+    )
     # Python scalars as leaves, and the empty tree
     got = jr.projection_l2_ball({"a": 3.0, "b": 4.0}, 1.0)
     np.testing.assert_allclose([got["a"], got["b"]], [0.6, 0.8], rtol=1e-6)
