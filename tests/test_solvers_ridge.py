@@ -96,3 +96,51 @@ def test_an_ill_conditioned_float32_system_warns():
     res = ridge(Xs, y, 1e-3 / 200)
     ref = SkRidge(alpha=1e-3).fit(Xs, y)
     np.testing.assert_allclose(res.coef, ref.coef_, rtol=1e-3, atol=1e-4)
+
+
+def test_collinear_features_at_a_tiny_alpha_match_sklearn():
+    # every one-hot column beside the intercept (scikit-learn's coefficient
+    # interpretation example): float32 left roundoff along the null
+    # direction, weighted by 1/lam: coefficients of 4e3 for 2e-2. A feature
+    # on a small scale with a large coefficient must keep it.
+    from scipy.linalg import LinAlgWarning
+
+    from jaxreg.linear_model import Ridge
+
+    rng = np.random.RandomState(0)
+    n = 400
+    race, sector = rng.randint(0, 3, n), rng.randint(0, 3, n)
+    edu, exp, z = rng.randint(2, 19, n), rng.randint(0, 55, n), 1e-5 * rng.randn(n)
+    X = np.c_[
+        np.eye(3)[race],
+        np.eye(3)[sector],
+        edu,
+        exp,
+        edu + exp + rng.randint(0, 2, n),
+        z,
+    ].astype(float)
+    y = 0.03 * edu + 0.004 * exp + 1e4 * z + 0.17 * rng.randn(n)
+    for alpha in (1e-10, 1e-6):
+        ref = SkRidge(alpha=alpha).fit(X, y)
+        with pytest.warns(LinAlgWarning, match="solved as exact zeros"):
+            ours = Ridge(alpha=alpha).fit(X, y)
+        np.testing.assert_allclose(ours.coef_[:-1], ref.coef_[:-1], atol=1e-4)
+        np.testing.assert_allclose(ours.coef_[-1], ref.coef_[-1], rtol=1e-3)
+        np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-3)
+
+
+def test_nearly_collinear_large_n_keeps_its_coefficients():
+    # two features correlated at 0.99997 over 20 000 rows: no null
+    # direction, solved by Cholesky as before, with its warning (a global
+    # SVD cut growing with n zeroed them)
+    from scipy.linalg import LinAlgWarning
+
+    rng = np.random.RandomState(0)
+    n = 20_000
+    a = rng.randn(n)
+    X = np.c_[a, a + 0.007 * rng.randn(n), rng.randn(n)]
+    y = X[:, 0] - X[:, 1] + 0.5 * X[:, 2] + 0.01 * rng.randn(n)
+    ref = SkRidge(alpha=1e-3).fit(X, y).coef_
+    with pytest.warns(LinAlgWarning):
+        got = ridge(X, y, 1e-3 / n).coef
+    np.testing.assert_allclose(got, ref, rtol=2e-2)

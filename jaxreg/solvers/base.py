@@ -172,6 +172,9 @@ def warn_not_converged(gap, tol_abs, what="solver"):
     )
 
 
+RESOLVED_RCOND = 1000  # in units of eps: a system below it is not resolved
+
+
 def warn_ill_conditioned(rcond, dtype, what):
     """A ``scipy.linalg.LinAlgWarning`` (scikit-learn's ``Ridge`` emits it
     too) when the reciprocal condition number ``rcond`` of a system solved
@@ -179,14 +182,17 @@ def warn_ill_conditioned(rcond, dtype, what):
     relative error, up to ``eps/rcond``, may then pass 0.1 % (float32:
     polynomial features of degree 6 on [0, 10] gave a negative R²)."""
     eps = float(np.finfo(dtype).eps)
-    if rcond >= 1000 * eps:
+    if rcond >= RESOLVED_RCOND * eps:
         return
     from scipy.linalg import LinAlgWarning
 
     warnings.warn(
         f"{what}: the system is ill-conditioned in {np.dtype(dtype).name} "
         f"(reciprocal condition number {rcond:.1e} < 1000·eps = {1000 * eps:.1e}):"
-        " the solution may be inaccurate. Drop nearly collinear features, "
+        " the directions it does not resolve are solved as exact zeros (right "
+        "for exactly collinear features, e.g. every one-hot column beside an "
+        "intercept), the solution may be inaccurate along nearly collinear "
+        "ones. Drop nearly collinear features, "
         "standardize them (sklearn.preprocessing.StandardScaler: large offsets "
         "lose precision in float32), raise the penalty, or solve in float64 "
         "(jax.config.update('jax_enable_x64', True))",

@@ -10,7 +10,13 @@ so ``alpha = lam · Σᵢ sᵢ`` (``n·lam`` without weights).
 
 - ``method="cholesky"`` (dense ``X``): factorizes the ``d × d`` primal system
   when ``d <= n`` and the ``n × n`` dual system when ``d > n`` (a wide ``X``
-  never forms the singular ``d × d`` one). When ``lam = 0``, or when the
+  never forms the singular ``d × d`` one). A primal system that is not
+  resolved in the dtype (that reciprocal condition number below
+  ``1000·eps``: collinear features with ``lam`` below float resolution, e.g.
+  every one-hot column beside the intercept) is solved with its null
+  directions damped (:func:`_null_penalty`): the exactly collinear
+  directions at 0, as float64 gives, with a ``LinAlgWarning``. When ``lam =
+  0``, or when the
   factorization fails (a rank-deficient system with ``lam`` below float
   resolution), it is solved through the SVD of ``Z`` with singular values
   below ``eps·max(n, d)·σ₁`` dropped: the minimum-norm least-squares solution
@@ -41,6 +47,7 @@ from jaxreg import penalties
 from jaxreg._programs import stored_jit, tuned_jit
 from jaxreg._validation import check_nonnegative, check_positive_int
 from jaxreg.solvers.base import (
+    RESOLVED_RCOND,
     SolverResult,
     check_strength,
     check_X_y,
@@ -72,17 +79,50 @@ def _by_svd(Z, ys, lam):
     return vt.T @ (scale * (u.T @ ys))
 
 
-def _normal_factor(Z, lam):
-    """The Cholesky factor of ``ZZᵀ + lam·I`` (``d <= n``; else of ``ZᵀZ +
-    lam·I``, the dual system) and an estimate of its reciprocal condition
-    number with the diagonal scaled to 1, which governs Cholesky's accuracy
-    (features of any scales are fine; collinear ones are not): the minimum
-    of ``L_jj² / A_jj``, the part of row ``j`` not explained by the rows
-    before it (``1 - R²``); 0 when the factorization fails. A constant
-    feature (a zero row of ``Z``) is decoupled from the others and ignored."""
+_NULL_CUT = 100  # × eps·σ₁ of the column-scaled design: a null direction
+
+
+def _null_penalty(Z):
+    """``μ·N Nᵀ`` (``d × d``) that damps the null directions of the primal
+    system: those ``v`` with ``Zᵀv = 0`` to the dtype's resolution, found as
+    the right singular vectors of the design with unit-norm columns whose
+    singular value is below ``_NULL_CUT·eps·σ₁`` (mapped back, ``vₖ =
+    D⁻¹ṽₖ``, and normalized; ``μ`` the largest diagonal entry of ``ZZᵀ``).
+    Entries of ``ṽₖ`` at roundoff are set to 0 first. The ridge solution
+    lies in the range of ``Z``, orthogonal to them, so
+    the penalty leaves it unchanged while the system it is added to becomes
+    resolved: exactly collinear features (every one-hot column beside the
+    intercept, a constant one) no longer put ``roundoff/lam`` along those
+    directions. Scaling first keeps features on small scales, whose small
+    singular values are accurate, out of the null set; the cut does not grow
+    with ``n``."""
+    norms = jnp.sqrt(jnp.sum(Z * Z, axis=1))
+    scale = jnp.where(norms > 0, norms, 1.0)
+    _, sv, vt = jnp.linalg.svd((Z / scale[:, None]).T, full_matrices=False)
+    cut = _NULL_CUT * jnp.finfo(Z.dtype).eps
+    null = sv <= cut * sv[0]
+    # entries at roundoff are zeros: mapped back by D⁻¹ they would couple a
+    # small-scale feature (and its large coefficient) to the null direction
+    v = jnp.where(jnp.abs(vt.T) > cut, vt.T, 0.0)
+    N = (v / scale[:, None]) * null[None, :]
+    N = N / jnp.where(null, jnp.linalg.norm(N, axis=0), 1.0)[None, :]
+    return jnp.max(jnp.sum(Z * Z, axis=1)) * (N @ N.T)
+
+
+def _normal_factor(Z, lam, extra=None):
+    """The Cholesky factor of ``ZZᵀ + lam·I`` (``+ extra``; ``d <= n``;
+    else of ``ZᵀZ + lam·I``, the dual system) and an estimate of its
+    reciprocal condition number with the diagonal scaled to 1, which
+    governs Cholesky's accuracy (features of any scales are fine; collinear
+    ones are not): the minimum of ``L_jj² / A_jj``, the part of row ``j``
+    not explained by the rows before it (``1 - R²``); 0 when the
+    factorization fails. A constant feature (a zero row of ``Z``) is
+    decoupled from the others and ignored."""
     d, n = Z.shape
     eye = jnp.eye(min(d, n), dtype=Z.dtype)
     A = Z @ Z.T + lam * eye if d <= n else Z.T @ Z + lam * eye
+    if extra is not None:
+        A = A + extra
     c = jax.scipy.linalg.cho_factor(A)
     share = jnp.square(jnp.diagonal(c[0])) / jnp.diagonal(A)
     if d <= n:
@@ -105,9 +145,23 @@ def _ridge_direct(design, datafit, lam, exact):
         rcond = jnp.where(lam > 0, jnp.sqrt(_normal_factor(Z, lam)[1]), 1.0)
     else:
         c, rcond = _normal_factor(Z, lam)
-        w = jax.scipy.linalg.cho_solve(c, Z @ ys if d <= n else ys)
-        if d > n:
-            w = Z @ w
+        if d <= n:
+
+            def damped(_):  # collinear features: their null directions damped
+                c = _normal_factor(Z, lam, _null_penalty(Z))[0]
+                return jax.scipy.linalg.cho_solve(c, Z @ ys)
+
+            # the caller warns on the undamped rcond: the damped directions
+            # may be nearly (not exactly) collinear ones the dtype cannot tell
+            resolved = rcond >= RESOLVED_RCOND * jnp.finfo(Z.dtype).eps
+            w = lax.cond(
+                resolved,
+                lambda _: jax.scipy.linalg.cho_solve(c, Z @ ys),
+                damped,
+                None,
+            )
+        else:
+            w = Z @ jax.scipy.linalg.cho_solve(c, ys)
         # a factorization that failed (rank deficient, lam below resolution)
         w = lax.cond(
             jnp.all(jnp.isfinite(w)), lambda _: w, lambda _: _by_svd(Z, ys, lam), None
