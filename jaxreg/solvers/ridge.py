@@ -106,7 +106,7 @@ def _null_penalty(Z):
     v = jnp.where(jnp.abs(vt.T) > cut, vt.T, 0.0)
     N = (v / scale[:, None]) * null[None, :]
     N = N / jnp.where(null, jnp.linalg.norm(N, axis=0), 1.0)[None, :]
-    return jnp.max(jnp.sum(Z * Z, axis=1)) * (N @ N.T)
+    return jnp.max(norms) ** 2 * (N @ N.T)
 
 
 def _normal_factor(Z, lam, extra=None):
