@@ -140,6 +140,17 @@ def mlp_units(
     for (w, b), (w_next, _) in zip(found[:-1], found[1:], strict=True):
         _, _, out_axes = layout_of[w].axes(2)
         _, in_axes, _ = layout_of[w_next].axes(2)
+        n_out = leaves[index[w]].shape[out_axes[0]]
+        n_in = leaves[index[w_next]].shape[in_axes[0]]
+        n_bias = n_out if b is None else leaves[index[b]].shape[0]
+        if not n_out == n_in == n_bias:
+            raise ValueError(
+                f"layers: {w} read as {layout_of[w]} has {n_out} outputs, but "
+                f"{w_next} takes {n_in} inputs"
+                + ("" if b is None else f" and {b} has {n_bias} entries")
+                + ". Pass layouts= to say how the weights are laid out, e.g. "
+                "jaxreg.layouts.TORCH_DENSE for PyTorch-style (out, in) weights"
+            )
         members = ((w, out_axes[0]),) + (((b, 0),) if b is not None else ())
         following = ((w_next, in_axes[0]),)
         if outgoing:

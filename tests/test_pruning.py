@@ -177,3 +177,20 @@ def test_mlp_units_rejects_an_ambiguous_layer():
     params = {"a": {"w": jnp.zeros((3, 4)), "v": jnp.zeros((4, 4))}, "b": {}}
     with pytest.raises(ValueError, match="one 2-D weight"):
         jr.mlp_units(params, [("a",), ("b",)])
+
+
+def test_mlp_units_rejects_weights_read_the_wrong_way():
+    """PyTorch-style (out, in) weights read as Flax's (in, out): the sizes do
+    not chain (3 outputs, 8 bias entries, 2 inputs next), a ValueError that
+    points to layouts=; with TORCH_DENSE the units are fc1's 8 rows."""
+    params = {
+        "fc1": {"weight": jnp.zeros((8, 3)), "bias": jnp.zeros(8)},
+        "fc2": {"weight": jnp.zeros((2, 8)), "bias": jnp.zeros(2)},
+    }
+    layers = [("fc1",), ("fc2",)]
+    with pytest.raises(ValueError, match="3 outputs.*2 inputs.*8 entries.*layouts="):
+        jr.mlp_units(params, layers)
+    (units,) = jr.mlp_units(params, layers, layouts=jr.TORCH_DENSE)
+    norms = jr.unit_norms(params, [units])[0]
+    assert norms.shape == (8,)
+    assert units.downstream == ((("fc2", "weight"), 1),)
