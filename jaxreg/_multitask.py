@@ -313,7 +313,7 @@ def enet_path(
         gives that many values from ``α_max = maxⱼ||(XᵀY)ⱼ||₂/(nρ)`` (the
         smallest alpha with ``w = 0``; for ``positive``, ``max(0,
         max(Xᵀy))/(nρ)``) down to ``eps·α_max``, geometric; an array is
-        solved sorted decreasing.
+        solved sorted decreasing (an empty one gives empty results).
       precompute: ``"auto"``, a bool or a Gram array ``(d, d)`` (shape
         checked): accepted; the CD forms its working set's Gram matrix
         itself, so it does not change the result.
@@ -394,6 +394,10 @@ def enet_path(
             raise ValueError(
                 f"coef_init must have shape {shape}, got {coef_init.shape}"
             )
+    if alphas.size == 0:  # scikit-learn returns empty results
+        shape = (y.shape[1], d, 0) if multi_output else (d, 0)
+        out = (alphas, np.zeros(shape, X.dtype), np.zeros(0))
+        return (*out, []) if return_n_iter else out
     if perm is not None:
         X = X[:, perm]
         coef_init = None if coef_init is None else coef_init[..., perm]

@@ -97,6 +97,17 @@ def test_given_alphas_and_Xy(data):
     np.testing.assert_allclose(a[0], np.abs(Xy).max() / X.shape[0], rtol=1e-12)
 
 
+@pytest.mark.parametrize("n_targets", [0, 2])
+def test_empty_alphas_give_empty_results_as_sklearn(data, n_targets):
+    X, y, _ = data
+    Y = y if n_targets == 0 else np.stack([y] * n_targets, axis=1)
+    ref = sk.enet_path(X, Y, alphas=[], return_n_iter=True)
+    out = jr.enet_path(X, Y, alphas=[], return_n_iter=True)
+    for ours, theirs in zip(out, ref, strict=True):
+        assert np.shape(ours) == np.shape(theirs)
+    assert out[1].dtype == ref[1].dtype and out[2].dtype == ref[2].dtype
+
+
 def test_estimators_path_is_sklearns():
     for name in (
         "Lasso",
