@@ -141,3 +141,31 @@ def test_tweedie_rejects_out_of_range_targets_and_group_lasso():
     X = np.random.default_rng(0).standard_normal((10, 4))
     with pytest.raises(ValueError, match="has_dual"):
         group_lasso(X, np.ones(10), 0.1, groups=2, datafit=Poisson)
+
+
+def test_logistic_fenchel_young_is_finite_far_from_p_in_float32():
+    """``Σ aᵢ KL(zᵢ ‖ pᵢ)`` in float32 against float64 numpy, with ``z`` near
+    ``p`` (the log1p form), far below it (``z = 1e-8·p``: a dual point scaled
+    down by a small λ, where ``δ/p`` rounds to -1 and the gap was ``-inf``,
+    read as converged at ``w = 0``), near 1 and at 0 and 1."""
+    rng = np.random.default_rng(0)
+    n = 60
+    y = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    u = rng.normal(size=n)
+    p = 1.0 / (1.0 + np.exp(y * u))  # σ(-y u)
+    scale = np.concatenate(
+        [np.full(10, 1e-8), np.full(10, 0.3), 1 + rng.uniform(-1e-3, 1e-3, 10)]
+    )
+    q = 1 - p[40:50]
+    z = np.concatenate([scale * p[:30], np.zeros(10), 1 - 1e-7 * q, np.ones(10)])
+    a = np.full(n, 1.0 / n)
+
+    def xlogy_ratio(x, q):
+        return np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0) / q), 0.0)
+
+    ref = np.sum(a * (xlogy_ratio(z, p) + xlogy_ratio(1 - z, 1 - p)))
+    f32 = jnp.float32
+    datafit = Logistic(jnp.asarray(y, f32), jnp.asarray(a, f32))
+    ours = datafit.fenchel_young(jnp.asarray(u, f32), jnp.asarray(a * y * z, f32))
+    assert np.isfinite(float(ours)) and float(ours) >= 0
+    np.testing.assert_allclose(float(ours), ref, rtol=1e-4)

@@ -259,3 +259,27 @@ def test_exact_mean_of_constant_rows_with_the_means_derivative():
     assert float(mean[1]) == pytest.approx(float(Y[1] @ a), rel=1e-6)
     grad = jax.grad(lambda y: exact_mean(jnp.asarray(a), y)[0])(Y[0])
     np.testing.assert_allclose(grad, a, rtol=1e-6)
+
+
+def test_float32_l1_logistic_on_unscaled_features_is_not_zero_marked_converged():
+    """Breast cancer unscaled (features up to ~4e3), L1 logistic at C = 1000
+    in float32: the dual point at w = 0 is scaled by ~1e-8, and the gap's
+    Bernoulli KL took ``log1p(-1) = -inf`` there, so the solver returned w = 0
+    "converged" with a gap of 0. Now it moves (its objective, in float64
+    numpy, is below the intercept-only model's), and as float32 cannot
+    resolve this problem's gap to tol, it says so."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    lam = 1.0 / (len(y) * 1000.0)
+    with pytest.warns(ConvergenceWarning, match="duality gap"):
+        res = logistic_regression(X, y, lam, max_epochs=2000)
+    w = np.asarray(res.coef, np.float64)
+    assert np.count_nonzero(w) > 0 and not bool(res.converged)
+    s = 2.0 * y - 1.0
+
+    def objective(w, b):
+        return np.mean(np.logaddexp(0.0, -s * (X @ w + b))) + lam * np.abs(w).sum()
+
+    p = y.mean()
+    assert objective(w, float(res.intercept)) < objective(0 * w, np.log(p / (1 - p)))

@@ -248,19 +248,21 @@ class Logistic(Datafit):
         """Returns ``F(u) + F*(-θ) + ⟨u, θ⟩`` for ``θ = a y z``, ``z ∈ [0, 1]``.
 
         Per sample this is ``aᵢ KL(zᵢ ‖ pᵢ)`` of Bernoulli laws, ``p =
-        σ(-yᵢuᵢ)``, evaluated as ``z log1p(δ/p) + (1 - z) log1p(-δ/(1 - p))``
-        with ``δ = z - p``, whose terms are ``O(δ)`` rather than ``O(1)``, so a
-        float32 gap stays accurate far below ``eps·log 2``.
+        σ(-yᵢuᵢ)``, ``z log(z/p) + (1 - z) log((1 - z)/(1 - p))``. A ratio
+        near 1 is evaluated as ``log1p(δ/p)`` (``δ = z - p``; likewise for
+        ``1 - z``), whose terms are ``O(δ)`` rather than ``O(1)``, so a float32
+        gap stays accurate far below ``eps·log 2``; a ratio below ½ as ``log z
+        - log p``: there ``δ/p`` may round to -1 (``z = 1e-8·p``, a dual point
+        scaled down by a small λ), and ``log1p(-1) = -inf`` made the gap
+        ``-inf``, read as converged at ``w = 0``.
         """
         a = self.weights
         z = jnp.clip(self.y * theta / jnp.where(a > 0, a, 1), 0.0, 1.0)
         p = jax.nn.sigmoid(-self.y * u)
         q = jax.nn.sigmoid(self.y * u)  # 1 - p without cancellation
         delta = z - p
-        t1 = jnp.where(z > 0, z * jnp.log1p(delta / jnp.where(p > 0, p, 1.0)), 0.0)
-        t2 = jnp.where(
-            z < 1, (1.0 - z) * jnp.log1p(-delta / jnp.where(q > 0, q, 1.0)), 0.0
-        )
+        t1 = z * _log_ratio(z, p, delta)
+        t2 = (1.0 - z) * _log_ratio(1.0 - z, q, -delta)
         return jnp.sum(a * (t1 + t2))
 
     def intercept_at_zero(self):
@@ -390,6 +392,22 @@ class Tweedie(Datafit):
     def loss(cls, y, pred):
         """Half deviance ``½dₚ(y, exp(pred))`` of raw targets (numpy)."""
         return _half_deviance(y, pred, cls.power, np)
+
+
+def _log_ratio(x, p, delta):
+    """``log(x/p)`` for ``x >= 0``, ``p >= 0``, ``delta = x - p``, 0 where ``x =
+    0`` (``0·log 0 = 0``): ``log1p(delta/p)`` when ``x/p >= ½`` (accurate near
+    1), ``log x - log p`` below (no ``log1p(-1)`` when ``delta/p`` rounds to
+    -1)."""
+    safe_p = jnp.where(p > 0, p, 1.0)
+    near = delta >= -0.5 * p
+    safe_x = jnp.where(x > 0, x, 1.0)
+    ratio = jnp.where(
+        near,
+        jnp.log1p(jnp.where(near, delta, 0.0) / safe_p),
+        jnp.log(safe_x) - jnp.log(safe_p),
+    )
+    return jnp.where(x > 0, ratio, 0.0)
 
 
 def _half_deviance(y, u, p, xp):
