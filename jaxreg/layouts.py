@@ -34,8 +34,7 @@ matrix); those modules built by ``eqx.filter_vmap`` (ensembles, stacked
 layers) keep their layout behind the extra leading batch axes; any other
 ≥ 3-D leaf is read as a Flax kernel ``(*in, out)``, and
 every leaf read by that guess is named in one ``UserWarning`` that says how to
-describe it; so is every other 2-D leaf named ``weight`` (PyTorch's and
-Equinox's name for an ``(out, in)`` matrix, read ``(in, out)`` all the same).
+describe it.
 """
 
 from __future__ import annotations
@@ -344,7 +343,7 @@ def _checked(layout, path, leaf):
 
 
 def _default_tree(params, warn: bool):
-    ambiguous, torch_named = [], []
+    ambiguous = []
 
     def leaf_default(path, leaf, known=None):
         if not is_array(leaf) or leaf.ndim < 2:
@@ -352,8 +351,6 @@ def _default_tree(params, warn: bool):
         if known is not None:
             return known
         if leaf.ndim == 2:
-            if path_names(path)[-1:] == ("weight",):
-                torch_named.append(f"{jax.tree_util.keystr(path)} {tuple(leaf.shape)}")
             return FLAX_DENSE
         ambiguous.append(f"{jax.tree_util.keystr(path)} {tuple(leaf.shape)}")
         return FLAX_CONV
@@ -386,20 +383,6 @@ def _default_tree(params, warn: bool):
             "jaxreg.layouts.stacked(jaxreg.layouts.FLAX_DENSE). Pass "
             "layouts=jaxreg.layouts.FLAX_CONV to confirm the reading and silence "
             "this warning.",
-            UserWarning,
-            stacklevel=3,
-        )
-    if warn and torch_named:
-        warnings.warn(
-            "jaxreg read these 2-D leaves as (in, out), Flax's Dense kernel "
-            "(jaxreg.layouts.FLAX_DENSE): "
-            + ", ".join(torch_named)
-            + ". A leaf named 'weight' is (out, in) in PyTorch and Equinox "
-            "(outside equinox.nn.Linear, whose layout jaxreg knows): pass "
-            "layouts=jaxreg.layouts.TORCH_DENSE (or a pytree of layouts, or a "
-            "callable (path, leaf) -> Layout | None) if so, or "
-            "layouts=jaxreg.layouts.FLAX_DENSE to confirm the reading and "
-            "silence this warning.",
             UserWarning,
             stacklevel=3,
         )
@@ -452,8 +435,7 @@ def resolve_layouts(params, layouts: LayoutSpec = None, *, warn: bool = True):
         ``Layout``/``None`` with the structure of ``params`` or a prefix of
         it; or a callable ``(path, leaf) -> Layout | None``. Leaves with
         fewer than 2 axes always get ``None``.
-      warn: warn about the leaves read by a guess: ≥ 3-D leaves, and 2-D
-        leaves named ``weight`` outside the Equinox modules jaxreg knows.
+      warn: warn about ≥ 3-D leaves read by the default guess.
 
     Returns:
       A pytree with the structure of ``params`` whose leaves are layouts or

@@ -126,38 +126,6 @@ def test_resolve_defaults_on_a_dict_warn_once_for_3d():
         L.resolve_layouts({"w": jnp.zeros((4, 3)), "b": jnp.zeros(3)})
 
 
-def test_a_2d_leaf_named_weight_outside_known_modules_warns():
-    """PyTorch and Equinox name an (out, in) matrix ``weight``: read (in, out)
-    by default, such a leaf is named in a warning that says how to be
-    explicit; equinox.nn.Linear (known), Flax's ``kernel`` and an explicit
-    layout stay quiet."""
-
-    class Custom(eqx.Module):
-        weight: jax.Array
-        lin: eqx.nn.Linear
-
-    torch_like = {"fc": {"weight": jnp.zeros((4, 3)), "bias": jnp.zeros(4)}}
-    custom = Custom(jnp.zeros((5, 3)), eqx.nn.Linear(3, 4, key=jax.random.key(0)))
-    for params, name in [
-        (torch_like, "['fc']['weight'] (4, 3)"),
-        (custom, ".weight (5, 3)"),
-    ]:
-        with pytest.warns(UserWarning, match="TORCH_DENSE") as record:
-            tree = L.resolve_layouts(params)
-        assert len(record) == 1
-        message = str(record[0].message)
-        assert name in message and "lin" not in message
-    assert tree.weight is L.FLAX_DENSE and tree.lin.weight is L.TORCH_DENSE
-    with _no_warnings():
-        assert (
-            L.resolve_layouts(torch_like, L.TORCH_DENSE)["fc"]["weight"]
-            is L.TORCH_DENSE
-        )
-        L.resolve_layouts(torch_like, warn=False)
-        L.resolve_layouts({"Dense_0": {"kernel": jnp.zeros((3, 4))}})
-        L.resolve_layouts(eqx.nn.Linear(3, 4, key=jax.random.key(0)))
-
-
 def test_resolve_single_prefix_and_callable():
     params = {"blocks": {"w": jnp.zeros((2, 4, 3)), "b": jnp.zeros((2, 3))}}
     with _no_warnings():
