@@ -169,3 +169,16 @@ def test_logistic_fenchel_young_is_finite_far_from_p_in_float32():
     ours = datafit.fenchel_young(jnp.asarray(u, f32), jnp.asarray(a * y * z, f32))
     assert np.isfinite(float(ours)) and float(ours) >= 0
     np.testing.assert_allclose(float(ours), ref, rtol=1e-4)
+
+
+@pytest.mark.parametrize("margin", [-90.0, 90.0])
+@pytest.mark.parametrize("z", [1e-8, 0.5, 0.999])
+def test_logistic_fenchel_young_where_sigmoid_underflows_in_float32(margin, z):
+    """At ``y·u = ∓90`` float32's ``σ`` underflows to 0; the KL term must use
+    ``log σ`` (it came out ``-0.144`` for ``z = 0.5`` where it is 44.3)."""
+    ref = z * (np.log(z) + np.logaddexp(0.0, margin))
+    ref += (1 - z) * (np.log(1 - z) + np.logaddexp(0.0, -margin))
+    f32 = jnp.float32
+    datafit = Logistic(jnp.ones(1, f32), jnp.ones(1, f32))
+    ours = datafit.fenchel_young(jnp.full(1, margin, f32), jnp.full(1, z, f32))
+    np.testing.assert_allclose(float(ours), ref, rtol=1e-4)  # z rounded to float32

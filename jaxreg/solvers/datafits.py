@@ -254,15 +254,17 @@ class Logistic(Datafit):
         gap stays accurate far below ``eps·log 2``; a ratio below ½ as ``log z
         - log p``: there ``δ/p`` may round to -1 (``z = 1e-8·p``, a dual point
         scaled down by a small λ), and ``log1p(-1) = -inf`` made the gap
-        ``-inf``, read as converged at ``w = 0``.
+        ``-inf``, read as converged at ``w = 0``; ``log p`` is
+        ``log_sigmoid(-yᵢuᵢ)``, exact where ``p`` underflows (``|u| > 88`` in
+        float32: the term came out negative).
         """
         a = self.weights
         z = jnp.clip(self.y * theta / jnp.where(a > 0, a, 1), 0.0, 1.0)
         p = jax.nn.sigmoid(-self.y * u)
         q = jax.nn.sigmoid(self.y * u)  # 1 - p without cancellation
         delta = z - p
-        t1 = z * _log_ratio(z, p, delta)
-        t2 = (1.0 - z) * _log_ratio(1.0 - z, q, -delta)
+        t1 = z * _log_ratio(z, p, jax.nn.log_sigmoid(-self.y * u), delta)
+        t2 = (1.0 - z) * _log_ratio(1.0 - z, q, jax.nn.log_sigmoid(self.y * u), -delta)
         return jnp.sum(a * (t1 + t2))
 
     def intercept_at_zero(self):
@@ -394,18 +396,18 @@ class Tweedie(Datafit):
         return _half_deviance(y, pred, cls.power, np)
 
 
-def _log_ratio(x, p, delta):
-    """``log(x/p)`` for ``x >= 0``, ``p >= 0``, ``delta = x - p``, 0 where ``x =
-    0`` (``0·log 0 = 0``): ``log1p(delta/p)`` when ``x/p >= ½`` (accurate near
-    1), ``log x - log p`` below (no ``log1p(-1)`` when ``delta/p`` rounds to
-    -1)."""
-    safe_p = jnp.where(p > 0, p, 1.0)
-    near = delta >= -0.5 * p
+def _log_ratio(x, p, log_p, delta):
+    """``log(x/p)`` for ``x >= 0``, ``p = exp(log_p) >= 0``, ``delta = x - p``,
+    0 where ``x = 0`` (``0·log 0 = 0``): ``log1p(delta/p)`` when ``x/p >= ½``
+    (accurate near 1), ``log x - log_p`` below or where ``p`` underflows to 0
+    (no ``log1p(-1)`` when ``delta/p`` rounds to -1; ``log_p`` from
+    ``log_sigmoid``, finite past float32's ``σ(-88) = 0``)."""
+    near = (p > 0) & (delta >= -0.5 * p)
     safe_x = jnp.where(x > 0, x, 1.0)
     ratio = jnp.where(
         near,
-        jnp.log1p(jnp.where(near, delta, 0.0) / safe_p),
-        jnp.log(safe_x) - jnp.log(safe_p),
+        jnp.log1p(jnp.where(near, delta / jnp.where(near, p, 1.0), 0.0)),
+        jnp.log(safe_x) - log_p,
     )
     return jnp.where(x > 0, ratio, 0.0)
 
