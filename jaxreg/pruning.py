@@ -143,7 +143,8 @@ def mlp_units(
         n_out = leaves[index[w]].shape[out_axes[0]]
         n_in = leaves[index[w_next]].shape[in_axes[0]]
         n_bias = n_out if b is None else leaves[index[b]].shape[0]
-        if not n_out == n_in == n_bias:
+        # the next layer may take more inputs (a concatenation [h, x]), not fewer
+        if n_bias != n_out or n_in < n_out:
             raise ValueError(
                 f"layers: {w} read as {layout_of[w]} has {n_out} outputs, but "
                 f"{w_next} takes {n_in} inputs"

@@ -194,3 +194,7 @@ def test_mlp_units_rejects_weights_read_the_wrong_way():
     norms = jr.unit_norms(params, [units])[0]
     assert norms.shape == (8,)
     assert units.downstream == ((("fc2", "weight"), 1),)
+    # a next layer that reads the concatenation [h, x] takes more inputs
+    dense = {"fc1": params["fc1"], "fc2": {"weight": jnp.zeros((2, 11))}}
+    (units,) = jr.mlp_units(dense, layers, layouts=jr.TORCH_DENSE)
+    assert units.downstream == ((("fc2", "weight"), 1),)
