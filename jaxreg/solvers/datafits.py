@@ -265,7 +265,9 @@ class Logistic(Datafit):
         delta = z - p
         t1 = z * _log_ratio(z, p, jax.nn.log_sigmoid(-self.y * u), delta)
         t2 = (1.0 - z) * _log_ratio(1.0 - z, q, jax.nn.log_sigmoid(self.y * u), -delta)
-        return jnp.sum(a * (t1 + t2))
+        # a row of weight 0 adds nothing, even where its margin is infinite
+        # (an intercept driven out by a class of zero total weight)
+        return jnp.sum(jnp.where(a > 0, a * (t1 + t2), 0.0))
 
     def intercept_at_zero(self):
         """The weighted log-odds ``log(p / (1 - p))``, ``p = Σ_{yᵢ=1} aᵢ``."""
