@@ -626,9 +626,12 @@ class GramModel(NamedTuple):
         L1 or group norm): ``(H + ∇²pen)_SS s_S = -∇q_S``, by at most
         ``max_iter`` conjugate-gradient steps (each one ``k x k`` product and
         a Hessian-vector product of ``pen_value`` by autodiff, so any
-        penalty works). For a quadratic datafit and an L1 / elastic-net
-        penalty, ``x + s`` is the minimizer of ``q`` on the face of the
-        current signs."""
+        penalty works), preconditioned by ``diag(H)``: CG then, like CD,
+        does not see the scales of the columns (breast cancer unscaled, L1
+        logistic at C = 10: plain CG failed on a condition number ~1e13, and
+        the float32 fit ran its epoch budget, 10 s instead of 0.16 s). For
+        a quadratic datafit and an L1 / elastic-net penalty, ``x + s`` is
+        the minimizer of ``q`` on the face of the current signs."""
         x, hd = carry
         grad_pen = jax.grad(pen_value)
 
@@ -638,38 +641,42 @@ class GramModel(NamedTuple):
             return jnp.where(support, self.H @ v + curv, v)
 
         rhs = jnp.where(support, g - hd - grad_pen(x), 0.0)
-        return jnp.where(support, _conjugate_gradient(hvp, rhs, max_iter), 0.0)
+        diag = jnp.where(support & (self.hdiag > 0), self.hdiag, 1.0)
+        step = _conjugate_gradient(hvp, rhs, max_iter, diag)
+        return jnp.where(support, step, 0.0)
 
     def move(self, carry, step):
         x, hd = carry
         return x + step, hd + self.H @ step
 
 
-def _conjugate_gradient(matvec, b, max_iter):
+def _conjugate_gradient(matvec, b, max_iter, diag):
     """``A⁻¹b`` for a symmetric ``A`` (``matvec(v) = Av``) by at most
-    ``max_iter`` conjugate-gradient steps, stopping at ``||r|| <= ε||b||``
+    ``max_iter`` conjugate-gradient steps preconditioned by the positive
+    vector ``diag`` (Jacobi), stopping at ``rᵀD⁻¹r <= ε² bᵀD⁻¹b``
     or at a direction of non-positive curvature (``A`` indefinite: a
     non-convex penalty), where the iterate so far is returned. A plain loop:
     ``jax.scipy.sparse.linalg.cg`` is a ``custom_linear_solve``, which
     compiles the product several times."""
     eps = jnp.finfo(b.dtype).eps
-    bb = jnp.dot(b, b)
+    bb = jnp.dot(b, b / diag)
 
     def cond(c):
-        *_, rr, i, ok = c
-        return ok & (rr > eps * eps * bb) & (i < max_iter)
+        *_, rz, i, ok = c
+        return ok & (rz > eps * eps * bb) & (i < max_iter)
 
     def body(c):
-        x, r, p, rr, i, _ = c
+        x, r, p, rz, i, _ = c
         Ap = matvec(p)
         pAp = jnp.dot(p, Ap)
         ok = pAp > 0
-        alpha = jnp.where(ok, rr / jnp.where(ok, pAp, 1.0), 0.0)
+        alpha = jnp.where(ok, rz / jnp.where(ok, pAp, 1.0), 0.0)
         x, r = x + alpha * p, r - alpha * Ap
-        rr_new = jnp.dot(r, r)
-        return x, r, r + (rr_new / rr) * p, rr_new, i + 1, ok
+        z = r / diag
+        rz_new = jnp.dot(r, z)
+        return x, r, z + (rz_new / rz) * p, rz_new, i + 1, ok
 
-    init = (jnp.zeros_like(b), b, b, bb, 0, jnp.asarray(True))
+    init = (jnp.zeros_like(b), b, b / diag, bb, 0, jnp.asarray(True))
     return lax.while_loop(cond, body, init)[0]
 
 
