@@ -209,3 +209,45 @@ def test_tight_tol_does_not_accept_a_roundoff_decrease():
         warnings.simplefilter("ignore", ConvergenceWarning)  # float32's floor
         est = MultiTaskLassoCV(cv=cv, alphas=5, tol=1e-8).fit(X, Y)
     np.testing.assert_allclose(est.mse_path_, ref.mse_path_, rtol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def correlated():
+    """Diabetes with degree-3 features (200 columns, correlated), three
+    targets, ``alpha = λ_max/1000`` and scikit-learn's float64 objective."""
+    X, y = load_diabetes(return_X_y=True)
+    Xp = PolynomialFeatures(3, include_bias=False).fit_transform(X)
+    Xp = StandardScaler().fit_transform(Xp)[:, :200]
+    noise = 30 * np.random.default_rng(0).standard_normal(len(y))
+    Y = np.stack([y, 0.5 * y + noise, -y], 1)
+    alpha = 1e-3 * np.max(np.linalg.norm(Xp.T @ (Y - Y.mean(0)), axis=1)) / len(y)
+
+    def objective(coef, intercept):
+        R = Y - Xp @ coef.T - intercept
+        return (R**2).sum() / (2 * len(y)) + alpha * np.linalg.norm(coef, axis=0).sum()
+
+    ref = sk.MultiTaskLasso(alpha=alpha, tol=1e-8, max_iter=100_000).fit(Xp, Y)
+    return Xp, Y, alpha, objective, objective(ref.coef_, ref.intercept_)
+
+
+@pytest.mark.parametrize("shift", [50.0, 500.0])
+def test_float32_features_far_from_zero(correlated, shift):
+    """Correlated features shifted by ``shift``, in float32. The block-CD
+    Gram matrix of a multi-task design applied the centring as a rank-two
+    correction of ``Σᵢ xᵢⱼ xᵢₖ``, which cancelled catastrophically (entries
+    ~shift² for a variance of 1): the model turned indefinite, the gap came
+    out NaN at +50 and the coefficients NaN at +500. Reference:
+    scikit-learn in float64 on the unshifted features (the fit centres
+    them). At +500 float32 leaves the centred columns 3e-5 of relative
+    precision and the gap may not reach tol (a ConvergenceWarning is
+    allowed there); the objective must."""
+    Xp, Y, alpha, objective, p_ref = correlated
+    est = MultiTaskLasso(alpha=alpha)
+    with warnings.catch_warnings():
+        if shift > 100:
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit((Xp + shift).astype(np.float32), Y.astype(np.float32))
+    coef = est.coef_.astype(np.float64)
+    assert np.all(np.isfinite(coef)) and np.isfinite(est.dual_gap_)
+    intercept = est.intercept_ + shift * coef.sum(axis=1)  # on unshifted X
+    assert objective(coef, intercept) - p_ref <= 1e-5 * p_ref

@@ -409,21 +409,18 @@ class MultiTaskDesign:
         feature in task order (the multi-task groups), costs ``T`` Gram
         matrices of ``K`` features, ``T·K²n``, where the stacked columns
         cost ``(KT)²(nT + dT)``: ``H[(j, t), (k, s)] = [t = s] Σᵢ hᵢₜ (xᵢⱼ -
-        x̄ₜⱼ)(xᵢₖ - x̄ₜₖ)`` (the centring as a rank-two correction; plus
-        ``h`` on the diagonal from the ridge rows). Other shapes: the
-        stacked columns' Gram."""
+        x̄ₜⱼ)(xᵢₖ - x̄ₜₖ)`` from the centred columns (the centring as a
+        rank-two correction of ``Σᵢ hᵢₜ xᵢⱼ xᵢₖ`` cancelled catastrophically
+        for columns far from 0: a float32 fit on features shifted by 500
+        returned NaN coefficients), plus ``h`` on the diagonal from the
+        ridge rows. Other shapes: the stacked columns' Gram."""
         T = self.n_tasks
         if idx.ndim != 2 or idx.shape[1] != T:
             return _columns_gram(self, idx, h)
         K = idx.shape[0]
-        Xk = self.XT[idx[:, 0] // T]  # (K, n)
         A, rest = self._split(h)  # (n, T)
-        G = (Xk[None, :, :] * A.T[:, None, :]) @ Xk.T  # (T, K, K)
-        xb = self.xbar[idx].T  # (T, K)
-        P = (Xk @ A).T  # (T, K): Σᵢ hᵢₜ xᵢⱼ
-        cross = xb[:, :, None] * P[:, None, :]
-        G = G - cross - cross.transpose(0, 2, 1)
-        G = G + jnp.sum(A, axis=0)[:, None, None] * (xb[:, :, None] * xb[:, None, :])
+        Xc = self.XT[idx[:, 0] // T][None] - self.xbar[idx].T[:, :, None]  # (T, K, n)
+        G = (Xc * A.T[:, None, :]) @ Xc.transpose(0, 2, 1)  # (T, K, K)
         eye = jnp.eye(T, dtype=G.dtype)
         H = (G.transpose(1, 0, 2)[:, :, :, None] * eye[None, :, None, :]).reshape(
             K * T, K * T
