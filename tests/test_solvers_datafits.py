@@ -182,3 +182,20 @@ def test_logistic_fenchel_young_where_sigmoid_underflows_in_float32(margin, z):
     datafit = Logistic(jnp.ones(1, f32), jnp.ones(1, f32))
     ours = datafit.fenchel_young(jnp.full(1, margin, f32), jnp.full(1, z, f32))
     np.testing.assert_allclose(float(ours), ref, rtol=1e-4)  # z rounded to float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logistic_curvature_of_well_classified_rows_is_not_zero(dtype):
+    """``∇²F`` of a row with margin ``u`` is ``σ(u)σ(-u)`` (mpmath-free
+    reference: ``e^{-|u|}/(1 + e^{-|u|})²`` in float64). As ``σ(u)(1 -
+    σ(u))`` it was exactly 0 from ``|u| ≈ 17`` in float32 (37 in float64)
+    while the gradient ``σ(-yu)`` was not, so CD froze features seen only
+    in such rows."""
+    u = np.array([-60.0, -20.0, -1.0, 0.0, 3.0, 20.0, 40.0, 60.0])
+    if dtype == np.float64:
+        u = np.concatenate([u, [100.0, 300.0]])
+    with jax.enable_x64(dtype == np.float64):
+        df = Logistic(jnp.ones(u.shape, dtype), jnp.full(u.shape, 0.5, dtype))
+        h = np.asarray(df.hessian_diag(jnp.asarray(u, dtype)), np.float64)
+    e = np.exp(-np.abs(u))
+    np.testing.assert_allclose(h, 0.5 * e / (1 + e) ** 2, rtol=1e-5)
