@@ -281,6 +281,11 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
     of them (``penalty.take``), the last coordinate is a free intercept. Each
     coordinate step is ``xⱼ ← prox_{hⱼ/Hⱼⱼ}(zⱼ / Hⱼⱼ)`` with ``zⱼ = Hⱼⱼ xⱼ +
     gⱼ - (Hδ)ⱼ`` (``soft(zⱼ, l1ⱼ)/(Hⱼⱼ + l2ⱼ)`` for the elastic net).
+    A penalized coordinate with ``Hⱼⱼ = 0`` goes to 0, the minimizer of its
+    penalty: its gradient is then roundoff, and it used to stay frozen (an
+    L1 logistic fit on near-separable sparse counts, whose saturated rows'
+    curvature underflows, kept such weights and ran its whole budget:
+    121 s instead of 0.26 s).
 
     An epoch sweeps every coordinate only at the start of a block (below)
     and after a partial epoch that met ``eps``; the others sweep the
@@ -325,10 +330,15 @@ def _model_cd(model, g, x, penalty, eps, max_epochs, certify=None, tol=None):
         old, hd = model.coord_read(mc, j)
         h = jnp.where(hdiag[j] > 0, hdiag[j], 1.0)
         z = (hdiag[j] * old + g[j] - hd) / h
-        new = penalty.take(jnp.minimum(j, n_pen - 1)).coord_prox(z, 1.0 / h)
+        pen_j = penalty.take(jnp.minimum(j, n_pen - 1))
+        new = pen_j.coord_prox(z, 1.0 / h)
+        # no curvature (a constant column; rows whose σ(u)σ(-u) underflows,
+        # margins past 88 in float32): the gradient there is roundoff, and
+        # the model along j is the penalty alone, minimal at 0
+        flat = jnp.where(pen_j.unpenalized(old), old, jnp.zeros_like(old))
+        new = jnp.where(hdiag[j] > 0, new, flat)
         if n_pen < k:  # the free intercept, last
-            new = jnp.where(j >= n_pen, z, new)
-        new = jnp.where(hdiag[j] > 0, new, old)
+            new = jnp.where(j >= n_pen, jnp.where(hdiag[j] > 0, z, old), new)
         delta = new - old
         return (
             model.coord_set(mc, j, new, delta),

@@ -248,7 +248,7 @@ class Logistic(Datafit):
         seen only in such rows then had a zero Hessian diagonal, and CD never
         moved it: on near-separable data (sparse counts, L1 at λ_max/1000)
         its KKT violation stayed at λ and the fit ran its whole budget.
-        ``σ(-|u|)`` underflows only from ``|u| ≈ 88`` (745)."""
+        ``σ(-|u|)`` underflows only from ``|u| ≈ 88`` (709)."""
         return self.weights * jax.nn.sigmoid(u) * jax.nn.sigmoid(-u)
 
     def fenchel_young(self, u, theta):
