@@ -420,7 +420,8 @@ class MultiTaskDesign:
         K = idx.shape[0]
         A, rest = self._split(h)  # (n, T)
         Xc = self.XT[idx[:, 0] // T][None] - self.xbar[idx].T[:, :, None]  # (T, K, n)
-        G = (Xc * A.T[:, None, :]) @ Xc.transpose(0, 2, 1)  # (T, K, K)
+        B = Xc * jnp.sqrt(A.T)[:, None, :]  # h >= 0: one buffer, G exactly symmetric
+        G = B @ B.transpose(0, 2, 1)  # (T, K, K)
         eye = jnp.eye(T, dtype=G.dtype)
         H = (G.transpose(1, 0, 2)[:, :, :, None] * eye[None, :, None, :]).reshape(
             K * T, K * T
