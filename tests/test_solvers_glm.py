@@ -283,7 +283,7 @@ def test_float32_l1_logistic_on_unscaled_features_reaches_the_optimum():
     lam = 1.0 / (n * 10.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res = logistic_regression(X, y, lam, max_epochs=20_000)
+        res = logistic_regression(X, y, lam)
 
     m, sd = X.mean(0), X.std(0)
     Z = np.c_[(X - m) / sd, np.ones(n)]
