@@ -5,6 +5,7 @@ objective), class_weight, solver names, the group penalty across classes."""
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -264,3 +265,113 @@ def test_multinomial_l2_on_unscaled_data_is_near_the_optimum_or_says_so():
     assert excess < 0.03
     warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
     assert warned or excess < 1e-3
+
+
+def _l1_multinomial_reference(X, y, C):
+    """scikit-learn's ``C Σ CE + ||W||₁`` minimized by scipy's L-BFGS-B in
+    float64 on the split ``W = P - N``, ``P, N >= 0``: ``(objective, f*)``."""
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp, softmax
+
+    n, d = X.shape
+    K = int(y.max()) + 1
+    Y = np.eye(K)[y]
+
+    def objective(t):
+        P, N = t[: d * K].reshape(d, K), t[d * K : 2 * d * K].reshape(d, K)
+        U = X @ (P - N) + t[2 * d * K :]
+        G = C * (softmax(U, axis=1) - Y)
+        f = C * np.sum(logsumexp(U, axis=1) - U[np.arange(n), y]) + np.sum(P + N)
+        gW = X.T @ G
+        return f, np.r_[(gW + 1).ravel(), (1 - gW).ravel(), G.sum(0)]
+
+    best = minimize(
+        objective,
+        np.zeros(2 * d * K + K),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * (2 * d * K) + [(None, None)] * K,
+        options=dict(maxiter=50_000, gtol=1e-12, ftol=1e-15, maxcor=30),
+    ).fun
+
+    def at(coef, intercept):
+        W = np.asarray(coef, float).T
+        split = np.r_[np.maximum(W, 0).ravel(), np.maximum(-W, 0).ravel()]
+        return objective(np.r_[split, intercept])[0]
+
+    return at, best
+
+
+def test_multinomial_l1_on_unscaled_data_reaches_the_optimum():
+    """Digits' raw pixels (0-16), L1 at C = 0.1: FISTA ran on ``X`` as given,
+    whose conditioning its rate follows; it stopped 5.7e-6 above scipy's
+    float64 optimum after 8970 steps (on all 1797 rows it ran its 10⁴ steps
+    and warned). It now runs on standardized columns, the same objective:
+    within 1e-7 of it, in float32, without a warning."""
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600], y[:600]
+    C = 0.1
+    objective, best = _l1_multinomial_reference(X, y, C)
+    fit = LogisticRegression(C=C, l1_ratio=1.0).fit(X, y)
+    assert objective(fit.coef_, fit.intercept_) / best - 1 < 1e-7
+
+
+def test_multinomial_l1_folds_on_unscaled_data_reach_the_optimum():
+    """The same through LogisticRegressionCV's folds (FISTA vmapped over
+    them, on the standardized columns): fold 0's coefficients at C = 0.1
+    against scipy on its training rows."""
+    from sklearn.model_selection import KFold
+
+    from jaxreg.linear_model import LogisticRegressionCV
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600], y[:600]
+    folds = list(KFold(3).split(X))
+    cv = LogisticRegressionCV(
+        Cs=[0.1],
+        cv=folds,
+        l1_ratios=[1.0],
+        scoring="accuracy",
+        use_legacy_attributes=False,
+    ).fit(X, y)
+    train = folds[0][0]
+    objective, best = _l1_multinomial_reference(X[train], y[train], 0.1)
+    theta = cv.coefs_paths_[0, 0, 0]  # fold, l1_ratio, C: (n_classes, d + 1)
+    assert objective(theta[:, :-1], theta[:, -1]) / best - 1 < 1e-6
+
+
+@pytest.mark.parametrize("kind", ["l1", "enet", "group"])
+def test_standardized_penalty_prox_is_the_argmin(kind):
+    """The multinomial solver's penalty in standardized coordinates,
+    ``g'(W') = g(W'/s)``, takes the prox of ``g`` with one step per row
+    (``s·prox_{t/s²}(Z'/s)``): its output beats every nearby point on
+    ``½||W' - Z'||² + t·g(W'/s)``, with ``g`` written out in numpy."""
+    from jaxreg import penalties
+    from jaxreg.solvers.multinomial import _FeatureRows
+
+    rng = np.random.default_rng(0)
+    d, K, t, lam = 6, 3, 0.7, 0.4
+    s = rng.uniform(0.1, 5.0, d)
+    Z = np.concatenate([rng.normal(size=(d, K)), rng.normal(size=(1, K))])
+    pen = {
+        "l1": penalties.l1(lam),
+        "enet": penalties.elastic_net(lam, 0.3),
+        "group": penalties.group_lasso(lam, axis=1),
+    }[kind]
+
+    def g(W):
+        if kind == "group":
+            return lam * np.linalg.norm(W, axis=1).sum()
+        rho = 1.0 if kind == "l1" else 0.3
+        return lam * (rho * np.abs(W).sum() + 0.5 * (1 - rho) * (W * W).sum())
+
+    def objective(T):
+        return 0.5 * np.sum((T - Z) ** 2) + t * g(T[:d] / s[:, None])
+
+    with jax.enable_x64(True):
+        P = _FeatureRows(pen, jnp.asarray(s), d).prox(jnp.asarray(Z), t)
+        P = np.asarray(P)
+    np.testing.assert_array_equal(P[d:], Z[d:])  # the intercept row is free
+    best = objective(P)
+    for _ in range(200):
+        assert best <= objective(P + 1e-3 * rng.normal(size=P.shape)) + 1e-12

@@ -18,6 +18,18 @@ restart, :func:`~jaxreg.solvers.composite.proximal_gradient`) needs only
 the gradient, two dense ``(n, d) x (d, K)`` products per step, and works
 with every penalty that has a prox.
 
+FISTA's rate follows the conditioning of ``Xᵀdiag(a)X``, so it runs on
+standardized columns, ``X' = (X - x̄)/σ`` (weighted means and root mean
+squares; a sparse ``X`` is only scaled), with ``θ' = [σ·W; b + x̄ᵀW]``: the
+same objective, ``X'W' + b' = XW + b``, and the penalty ``g(W'/σ)``, whose
+prox is ``g``'s with one step per row when ``g`` is separable across rows
+(L1, L2, elastic net, the group penalty across classes; any other penalty
+is only centred). scikit-learn's saga and glmnet do not rescale; glmnet's
+``standardize=TRUE`` changes the objective (it penalizes ``σ·W``), this
+does not. On digits' raw pixels (0-16), L1 at ``C = 0.1``: 10⁴ steps
+unconverged (3.9 s) became 681 (0.31 s), and ``LogisticRegressionCV(
+l1_ratios=[1])`` there 177 s with a warning on most folds became 41 s.
+
 Cross-validation with a pure L2 penalty (``ρ = 0``, a smooth objective)
 runs L-BFGS instead (:func:`lbfgs_batched`, the folds in lockstep: one
 pass over ``X`` per evaluation for all of them, as the vmapped FISTA): on a
@@ -48,23 +60,91 @@ __all__ = ["multinomial_folds_path", "multinomial_penalty", "multinomial_regress
 
 @dataclasses.dataclass(frozen=True)
 class _FeatureRows:
-    """``penalty`` on the first ``n_features`` rows of ``θ = [W; b]``; the
-    intercept row is left free."""
+    """``penalty`` on the first ``n_features`` rows of ``θ = [W; b]``, in the
+    standardized coordinates ``W' = diag(scale) W`` (:func:`_standardization`):
+    ``g'(W') = g(W'/scale)``; the intercept row is left free. For a penalty
+    that is separable across rows, ``prox_{t g'}(Z')ⱼ = scaleⱼ ·
+    prox_{(t/scaleⱼ²) gⱼ}(Z'ⱼ/scaleⱼ)``: ``penalty.prox`` with one step per
+    row."""
 
     penalty: penalties.Penalty
+    scale: jax.Array  # (n_features,)
     n_features: int
 
     def value(self, theta):
-        return self.penalty.value(theta[: self.n_features])
+        return self.penalty.value(theta[: self.n_features] / self.scale[:, None])
 
     def prox(self, theta, step=1.0):
-        d = self.n_features
-        return jnp.concatenate([self.penalty.prox(theta[:d], step), theta[d:]])
+        d, s = self.n_features, self.scale[:, None]
+        W = s * self.penalty.prox(theta[:d] / s, step / (s * s))
+        return jnp.concatenate([W, theta[d:]])
 
 
 _FeatureRows = register_dataclass(
-    _FeatureRows, data_fields=["penalty"], meta_fields=["n_features"]
+    _FeatureRows, data_fields=["penalty", "scale"], meta_fields=["n_features"]
 )
+
+
+def _rows_separable(penalty):
+    """Whether ``penalty`` on ``W`` (``(n_features, K)``) is a sum over the
+    rows, so that each row may be rescaled (:class:`_FeatureRows`): an
+    entrywise penalty (L1, L2, elastic net), or a group lasso whose groups
+    are the rows (``axis=1``, a feature across the classes). The nuclear
+    norm or groups along the classes are not."""
+    if isinstance(penalty, penalties.SeparablePenalty):
+        return True
+    return isinstance(penalty, penalties.GroupLasso) and penalty.axis in (1, -1)
+
+
+def _standardization(X, a, fit_intercept, scalable):
+    """``(shift, scale)`` (float64, ``(n_features,)``) with which FISTA runs
+    on ``X' = (X - shift) / scale`` and ``θ' = [scale·W; b + shiftᵀW]``, the
+    same objective (:func:`_to_standardized`). ``shift`` is the columns'
+    mean with the sample weights ``a`` (0 for a sparse ``X``, which stays
+    sparse, and without an intercept to absorb it); ``scale`` their weighted
+    root mean square about ``shift`` (1 for a constant column, and for every
+    column unless ``scalable``: a penalty not separable across rows). With
+    the weights, integer weights and repeated rows standardize alike (see
+    the module docstring for why)."""
+    d = X.shape[1]
+    a = np.asarray(a, np.float64)
+    a = a / a.sum()
+    if is_sparse(X):
+        shift = np.zeros(d)
+        mean_sq = np.asarray(X.multiply(X).T @ a, np.float64).ravel()
+    else:
+        X = np.asarray(X)
+        shift = a @ X if fit_intercept else np.zeros(d)
+        mean_sq = a @ np.square(X - shift)
+    scale = np.sqrt(mean_sq) if scalable else np.ones(d)
+    return shift, np.where(scale > 0, scale, 1.0)
+
+
+def _standardized(X, shift, scale):
+    """``(X - shift) / scale`` column by column (traceable); a BCOO ``X``
+    (whose ``shift`` is 0) keeps its sparsity."""
+    if isinstance(X, jax.Array):
+        return (X - shift[None, :]) / scale[None, :]
+    return type(X)((X.data / scale[X.indices[:, 1]], X.indices), shape=X.shape)
+
+
+def _to_standardized(theta, shift, scale, d):
+    """``[W; b] -> [scale·W; b + shiftᵀW]`` (``θ``: ``(..., d (+ 1), K)``),
+    so that ``X'W' + b' = XW + b``."""
+    W = theta[..., :d, :]
+    out = [W * scale[:, None]]
+    if theta.shape[-2] > d:
+        out.append((theta[..., d, :] + shift @ W)[..., None, :])
+    return jnp.concatenate(out, axis=-2)
+
+
+def _from_standardized(theta, shift, scale, d):
+    """The inverse of :func:`_to_standardized`."""
+    W = theta[..., :d, :] / scale[:, None]
+    out = [W]
+    if theta.shape[-2] > d:
+        out.append((theta[..., d, :] - shift @ W)[..., None, :])
+    return jnp.concatenate(out, axis=-2)
 
 
 def softmax_cross_entropy(theta, X, Y, a):
@@ -157,6 +237,10 @@ def multinomial_regression(
         if fit_intercept:
             theta0[d] = intercept
     pen = jax.tree.map(lambda leaf: jnp.asarray(leaf, dtype), penalty)
+    shift, scale = (
+        jnp.asarray(v, dtype)
+        for v in _standardization(X, a, fit_intercept, _rows_separable(penalty))
+    )
     with warnings.catch_warnings():
         # the estimators ask for tol/100: float32's floor on unscaled data,
         # where a measure below it may be unresolved; that is as far as the
@@ -164,9 +248,9 @@ def multinomial_regression(
         warnings.filterwarnings("ignore", message=f".*{UNRESOLVED}")
         res = proximal_gradient(
             softmax_cross_entropy,
-            jnp.asarray(theta0),
-            _FeatureRows(pen, d),
-            Xj,
+            _to_standardized(jnp.asarray(theta0), shift, scale, d),
+            _FeatureRows(pen, scale, d),
+            _standardized(Xj, shift, scale),
             Y,
             a,
             tol=tol,
@@ -175,7 +259,8 @@ def multinomial_regression(
             # neighbouring floats; the monotone step settles
             step_growth=False,
         )
-    return _centred_intercepts(np.asarray(res.params), d), int(res.n_iter)
+    theta = _from_standardized(res.params, shift, scale, d)
+    return _centred_intercepts(np.asarray(theta), d), int(res.n_iter)
 
 
 def _centred_intercepts(theta, d):
@@ -191,10 +276,11 @@ def _centred_intercepts(theta, d):
 
 
 @stored_jit(static_argnames=("max_iter", "smooth"))
-def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, tol, max_iter, smooth):
+def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, shift, scale, tol, max_iter, smooth):
     """One strength per fold, the folds in lockstep: ``(theta, n_iter,
-    converged)`` each with a leading fold axis. FISTA vmapped over the folds,
-    or with ``smooth`` (``ρ = 0``) :func:`lbfgs_batched`."""
+    converged)`` each with a leading fold axis. FISTA vmapped over the folds
+    on the standardized columns (:func:`_standardization`), or with
+    ``smooth`` (``ρ = 0``) :func:`lbfgs_batched`."""
     d = Xj.shape[1]
     intercept = theta0.shape[1] > d  # θ = [W; b]
 
@@ -254,25 +340,28 @@ def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, tol, max_iter, smooth):
         )
         return theta, n_iter, gnorm <= targets
 
+    X_std = _standardized(Xj, shift, scale)
+
     def one(theta0, lam, a, target):
         # FISTA's tol is relative to its first step, from a warm start
         # already small: rescaled to the target
         g = jax.grad(softmax_cross_entropy)(theta0, Xj, Y, a)
         warm = stationarity(theta0, g, lam)
         rel = target / jnp.maximum(warm, jnp.finfo(theta0.dtype).tiny)
-        pen = _FeatureRows(penalties.ElasticNet(lam, l1_ratio), d)
+        pen = _FeatureRows(penalties.ElasticNet(lam, l1_ratio), scale, d)
         res = proximal_gradient(
             softmax_cross_entropy,
-            theta0,
+            _to_standardized(theta0, shift, scale, d),
             pen,
-            Xj,
+            X_std,
             Y,
             a,
             tol=rel,
             max_iter=max_iter,
             step_growth=False,  # tol/100, as in multinomial_regression
         )
-        return res.params, res.n_iter, res.converged | at_floor(res, rel)
+        theta = _from_standardized(res.params, shift, scale, d)
+        return theta, res.n_iter, res.converged | at_floor(res, rel)
 
     return jax.vmap(one)(theta0, lams, A, targets)
 
@@ -455,10 +544,24 @@ def multinomial_folds_path(
     rho = jnp.asarray(l1_ratio, dtype)
     smooth = float(l1_ratio) == 0.0
     tol = jnp.asarray(tol, dtype)
+    shift, scale = (
+        jnp.asarray(v, dtype)
+        for v in _standardization(X, W.sum(axis=0), fit_intercept, True)
+    )
     out, iters, conv = [], [], []
     for lams in lambdas:
         theta, n_iter, ok = _folds_at(
-            theta, jnp.asarray(lams, dtype), rho, A, Xj, Y, tol, max_iter, smooth
+            theta,
+            jnp.asarray(lams, dtype),
+            rho,
+            A,
+            Xj,
+            Y,
+            shift,
+            scale,
+            tol,
+            max_iter,
+            smooth,
         )
         out.append(theta)
         iters.append(n_iter)
