@@ -362,8 +362,8 @@ def tune(
             coef_init=W,
         )
         gaps, tol_abs = np.asarray(gaps)[:, 0], np.asarray(tol_abs)
-        unconverged.extend(
-            (float(gap), float(t_abs))
+        unconverged.extend(  # numpy scalars: the warning sees their dtype
+            (gap, t_abs)
             for gap, t_abs, ok in zip(
                 gaps, tol_abs, np.asarray(converged)[:, 0], strict=True
             )

@@ -213,3 +213,16 @@ def test_sparse_X_raises():
     X, y = _data()
     with pytest.raises(ValueError, match="dense"):
         jr.tune(sp.csr_matrix(X), y)
+
+
+def test_unconverged_inner_solves_warn_with_the_float32_advice():
+    """An inner tolerance float32 cannot reach: one ConvergenceWarning that
+    counts the solves and, as a fit's, says that in float32 more iterations
+    may not help (it lost the dtype and never said so)."""
+    from jaxreg.solvers.base import ConvergenceWarning
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 20))
+    y = X[:, :3] @ np.ones(3) + rng.normal(size=60)
+    with pytest.warns(ConvergenceWarning, match="inner solves of tune.*float32"):
+        jr.tune(X, y, cv=3, solver_tol=1e-13, max_steps=2)
