@@ -45,6 +45,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse as sp
 from jax import lax
 
 from jaxreg import penalties
@@ -60,23 +61,31 @@ __all__ = ["multinomial_folds_path", "multinomial_penalty", "multinomial_regress
 
 @dataclasses.dataclass(frozen=True)
 class _FeatureRows:
-    """``penalty`` on the first ``n_features`` rows of ``θ = [W; b]``, in the
+    """``penalty`` on the first ``n_features`` rows of ``θ = [W; b]``, the
+    intercept row left free; with ``scale`` (``(n_features,)``), in the
     standardized coordinates ``W' = diag(scale) W`` (:func:`_standardization`):
-    ``g'(W') = g(W'/scale)``; the intercept row is left free. For a penalty
-    that is separable across rows, ``prox_{t g'}(Z')ⱼ = scaleⱼ ·
-    prox_{(t/scaleⱼ²) gⱼ}(Z'ⱼ/scaleⱼ)``: ``penalty.prox`` with one step per
-    row."""
+    ``g'(W') = g(W'/scale)``, for a penalty separable across rows, whose prox
+    is then ``prox_{t g'}(Z')ⱼ = scaleⱼ · prox_{(t/scaleⱼ²) gⱼ}(Z'ⱼ/scaleⱼ)``:
+    ``penalty.prox`` with one step per row. ``scale=None``: ``g`` itself
+    (any penalty)."""
 
     penalty: penalties.Penalty
-    scale: jax.Array  # (n_features,)
+    scale: jax.Array | None
     n_features: int
 
     def value(self, theta):
-        return self.penalty.value(theta[: self.n_features] / self.scale[:, None])
+        W = theta[: self.n_features]
+        if self.scale is not None:
+            W = W / self.scale[:, None]
+        return self.penalty.value(W)
 
     def prox(self, theta, step=1.0):
-        d, s = self.n_features, self.scale[:, None]
-        W = s * self.penalty.prox(theta[:d] / s, step / (s * s))
+        d = self.n_features
+        if self.scale is None:
+            W = self.penalty.prox(theta[:d], step)
+        else:
+            s = self.scale[:, None]
+            W = s * self.penalty.prox(theta[:d] / s, step / (s * s))
         return jnp.concatenate([W, theta[d:]])
 
 
@@ -90,61 +99,76 @@ def _rows_separable(penalty):
     rows, so that each row may be rescaled (:class:`_FeatureRows`): an
     entrywise penalty (L1, L2, elastic net), or a group lasso whose groups
     are the rows (``axis=1``, a feature across the classes). The nuclear
-    norm or groups along the classes are not."""
+    norm, block groups or groups along the classes are not."""
     if isinstance(penalty, penalties.SeparablePenalty):
         return True
     return isinstance(penalty, penalties.GroupLasso) and penalty.axis in (1, -1)
 
 
 def _standardization(X, a, fit_intercept, scalable):
-    """``(shift, scale)`` (float64, ``(n_features,)``) with which FISTA runs
-    on ``X' = (X - shift) / scale`` and ``θ' = [scale·W; b + shiftᵀW]``, the
-    same objective (:func:`_to_standardized`). ``shift`` is the columns'
-    mean with the sample weights ``a`` (0 for a sparse ``X``, which stays
-    sparse, and without an intercept to absorb it); ``scale`` their weighted
-    root mean square about ``shift`` (1 for a constant column, and for every
-    column unless ``scalable``: a penalty not separable across rows). With
-    the weights, integer weights and repeated rows standardize alike (see
-    the module docstring for why)."""
+    """``(shift, scale)`` with which FISTA runs on ``X' = (X - shift) /
+    scale`` and ``θ' = [scale·W; b + shiftᵀW]``, the same objective
+    (:func:`_to_standardized`; module docstring). ``shift``
+    (``(n_features,)``, float64) is the columns' mean under the sample
+    weights ``a`` (0 for a sparse ``X``, which stays sparse, and without an
+    intercept to absorb it), and a constant column's value itself (the
+    value on every row of positive weight: ``X'`` is exactly 0 there, where
+    a mean's roundoff left ~1e-17, and dividing by that scale sent an
+    unpenalized coefficient to 1e16). ``scale`` is their weighted root mean
+    square about ``shift`` (1 for a constant column), or ``None`` unless
+    ``scalable`` (a penalty not separable across rows: centred only). The
+    weights make integer weights and repeated rows standardize alike, so
+    that they reach the same point."""
     d = X.shape[1]
     a = np.asarray(a, np.float64)
     a = a / a.sum()
     if is_sparse(X):
         shift = np.zeros(d)
+        constant = np.zeros(d, bool)
         mean_sq = np.asarray(X.multiply(X).T @ a, np.float64).ravel()
     else:
         X = np.asarray(X)
-        shift = a @ X if fit_intercept else np.zeros(d)
+        live = (a > 0)[:, None]
+        lo = np.min(X, axis=0, where=live, initial=np.inf)
+        constant = lo == np.max(X, axis=0, where=live, initial=-np.inf)
+        shift = np.zeros(d)
+        if fit_intercept:
+            shift = np.where(constant, lo, a @ X)
         mean_sq = a @ np.square(X - shift)
-    scale = np.sqrt(mean_sq) if scalable else np.ones(d)
-    return shift, np.where(scale > 0, scale, 1.0)
+    if not scalable:
+        return shift, None
+    return shift, np.where(constant | (mean_sq == 0), 1.0, np.sqrt(mean_sq))
 
 
 def _standardized(X, shift, scale):
-    """``(X - shift) / scale`` column by column (traceable); a BCOO ``X``
-    (whose ``shift`` is 0) keeps its sparsity."""
-    if isinstance(X, jax.Array):
-        return (X - shift[None, :]) / scale[None, :]
-    return type(X)((X.data / scale[X.indices[:, 1]], X.indices), shape=X.shape)
+    """``(X - shift) / scale`` column by column (host); a sparse ``X`` (whose
+    ``shift`` is 0) stays sparse."""
+    if is_sparse(X):
+        return X if scale is None else X @ sp.diags(1.0 / scale)
+    X = np.asarray(X) - shift
+    return X if scale is None else X / scale
 
 
 def _to_standardized(theta, shift, scale, d):
-    """``[W; b] -> [scale·W; b + shiftᵀW]`` (``θ``: ``(..., d (+ 1), K)``),
-    so that ``X'W' + b' = XW + b``."""
+    """``[W; b] -> [scale·W; b + shiftᵀW]`` (numpy ``θ``: ``(..., d (+ 1),
+    K)``), so that ``X'W' + b' = XW + b``."""
+    theta = np.array(theta)
     W = theta[..., :d, :]
-    out = [W * scale[:, None]]
     if theta.shape[-2] > d:
-        out.append((theta[..., d, :] + shift @ W)[..., None, :])
-    return jnp.concatenate(out, axis=-2)
+        theta[..., d, :] += shift @ W
+    if scale is not None:
+        theta[..., :d, :] = W * scale[:, None]
+    return theta
 
 
 def _from_standardized(theta, shift, scale, d):
     """The inverse of :func:`_to_standardized`."""
-    W = theta[..., :d, :] / scale[:, None]
-    out = [W]
+    theta = np.array(theta)
+    if scale is not None:
+        theta[..., :d, :] /= scale[:, None]
     if theta.shape[-2] > d:
-        out.append((theta[..., d, :] - shift @ W)[..., None, :])
-    return jnp.concatenate(out, axis=-2)
+        theta[..., d, :] -= shift @ theta[..., :d, :]
+    return theta
 
 
 def softmax_cross_entropy(theta, X, Y, a):
@@ -227,8 +251,9 @@ def multinomial_regression(
     X, y = check_X_y(X, y)
     n, d = X.shape
     dtype = default_dtype(X)
-    a = jnp.asarray(normalized_weights(sample_weight, n, dtype))
-    Xj, Y = _device_data(X, y, n_classes, dtype)
+    a = normalized_weights(sample_weight, n, dtype)
+    shift, scale = _standardization(X, a, fit_intercept, _rows_separable(penalty))
+    Xj, Y = _device_data(_standardized(X, shift, scale), y, n_classes, dtype)
     rows = d + 1 if fit_intercept else d
     theta0 = np.zeros((rows, n_classes), dtype)
     if init is not None:
@@ -237,10 +262,7 @@ def multinomial_regression(
         if fit_intercept:
             theta0[d] = intercept
     pen = jax.tree.map(lambda leaf: jnp.asarray(leaf, dtype), penalty)
-    shift, scale = (
-        jnp.asarray(v, dtype)
-        for v in _standardization(X, a, fit_intercept, _rows_separable(penalty))
-    )
+    pen = _FeatureRows(pen, None if scale is None else jnp.asarray(scale, dtype), d)
     with warnings.catch_warnings():
         # the estimators ask for tol/100: float32's floor on unscaled data,
         # where a measure below it may be unresolved; that is as far as the
@@ -248,19 +270,19 @@ def multinomial_regression(
         warnings.filterwarnings("ignore", message=f".*{UNRESOLVED}")
         res = proximal_gradient(
             softmax_cross_entropy,
-            _to_standardized(jnp.asarray(theta0), shift, scale, d),
-            _FeatureRows(pen, scale, d),
-            _standardized(Xj, shift, scale),
+            jnp.asarray(_to_standardized(theta0, shift, scale, d)),
+            pen,
+            Xj,
             Y,
-            a,
+            jnp.asarray(a),
             tol=tol,
             max_iter=max_iter,
             # near the floor a grown step keeps the iterates hopping between
             # neighbouring floats; the monotone step settles
             step_growth=False,
         )
-    theta = _from_standardized(res.params, shift, scale, d)
-    return _centred_intercepts(np.asarray(theta), d), int(res.n_iter)
+    theta = _from_standardized(np.asarray(res.params), shift, scale, d)
+    return _centred_intercepts(theta, d), int(res.n_iter)
 
 
 def _centred_intercepts(theta, d):
@@ -276,11 +298,13 @@ def _centred_intercepts(theta, d):
 
 
 @stored_jit(static_argnames=("max_iter", "smooth"))
-def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, shift, scale, tol, max_iter, smooth):
+def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, scale, tol, max_iter, smooth):
     """One strength per fold, the folds in lockstep: ``(theta, n_iter,
-    converged)`` each with a leading fold axis. FISTA vmapped over the folds
-    on the standardized columns (:func:`_standardization`), or with
-    ``smooth`` (``ρ = 0``) :func:`lbfgs_batched`."""
+    converged)`` each with a leading fold axis. FISTA vmapped over the folds,
+    or with ``smooth`` (``ρ = 0``) :func:`lbfgs_batched`. ``θ`` and ``Xj``
+    are in the standardized coordinates of :func:`_standardization`, with
+    the rows' ``scale`` (ones for ``smooth``, which runs on ``X`` itself):
+    the penalty is ``g(W/scale)``, and the stopping measure is FISTA's."""
     d = Xj.shape[1]
     intercept = theta0.shape[1] > d  # θ = [W; b]
 
@@ -297,9 +321,9 @@ def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, shift, scale, tol, max_iter, smo
         """``||G_t(θ)||`` as ``t -> 0`` (``g`` the loss's gradient at ``θ``):
         the smallest-norm subgradient of the objective (the intercept row
         unpenalized)."""
-        W = theta[:d]
-        gW = g[:d] + lam * (1 - l1_ratio) * W
-        l1 = lam * l1_ratio
+        W, s = theta[:d], scale[:, None]
+        gW = g[:d] + lam * (1 - l1_ratio) * W / (s * s)
+        l1 = lam * l1_ratio / s
         sub = jnp.where(
             W != 0,
             gW + l1 * jnp.sign(W),
@@ -327,7 +351,7 @@ def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, shift, scale, tol, max_iter, smo
     if smooth:
 
         def objective(theta, lam, a):
-            W = theta[:d]
+            W = theta[:d] / scale[:, None]
             return softmax_cross_entropy(theta, Xj, Y, a) + 0.5 * lam * jnp.sum(W * W)
 
         # L-BFGS stops as soon as it is below its target, where FISTA's last
@@ -340,8 +364,6 @@ def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, shift, scale, tol, max_iter, smo
         )
         return theta, n_iter, gnorm <= targets
 
-    X_std = _standardized(Xj, shift, scale)
-
     def one(theta0, lam, a, target):
         # FISTA's tol is relative to its first step, from a warm start
         # already small: rescaled to the target
@@ -351,17 +373,16 @@ def _folds_at(theta0, lams, l1_ratio, A, Xj, Y, shift, scale, tol, max_iter, smo
         pen = _FeatureRows(penalties.ElasticNet(lam, l1_ratio), scale, d)
         res = proximal_gradient(
             softmax_cross_entropy,
-            _to_standardized(theta0, shift, scale, d),
+            theta0,
             pen,
-            X_std,
+            Xj,
             Y,
             a,
             tol=rel,
             max_iter=max_iter,
             step_growth=False,  # tol/100, as in multinomial_regression
         )
-        theta = _from_standardized(res.params, shift, scale, d)
-        return theta, res.n_iter, res.converged | at_floor(res, rel)
+        return res.params, res.n_iter, res.converged | at_floor(res, rel)
 
     return jax.vmap(one)(theta0, lams, A, targets)
 
@@ -533,21 +554,22 @@ def multinomial_folds_path(
             f"{lambdas.shape} and {W.shape}"
         )
     A = jnp.asarray(np.stack([normalized_weights(w, n, dtype) for w in W]))
-    Xj, Y = _device_data(X, y, n_classes, dtype)
+    smooth = float(l1_ratio) == 0.0
+    if smooth:  # L-BFGS runs on X itself
+        shift, scale = np.zeros(d), np.ones(d)
+    else:  # FISTA on standardized columns, the folds' total weights
+        shift, scale = _standardization(X, W.sum(axis=0), fit_intercept, True)
+    Xj, Y = _device_data(_standardized(X, shift, scale), y, n_classes, dtype)
     theta = np.zeros((W.shape[0], d + 1 if fit_intercept else d, n_classes), dtype)
     if init is not None:
         coef, intercept = init
         theta[:, :d] = np.asarray(coef).T
         if fit_intercept:
             theta[:, d] = intercept
-    theta = jnp.asarray(theta)
+    theta = jnp.asarray(_to_standardized(theta, shift, scale, d))
     rho = jnp.asarray(l1_ratio, dtype)
-    smooth = float(l1_ratio) == 0.0
     tol = jnp.asarray(tol, dtype)
-    shift, scale = (
-        jnp.asarray(v, dtype)
-        for v in _standardization(X, W.sum(axis=0), fit_intercept, True)
-    )
+    scale_j = jnp.asarray(scale, dtype)
     out, iters, conv = [], [], []
     for lams in lambdas:
         theta, n_iter, ok = _folds_at(
@@ -557,8 +579,7 @@ def multinomial_folds_path(
             A,
             Xj,
             Y,
-            shift,
-            scale,
+            scale_j,
             tol,
             max_iter,
             smooth,
@@ -566,8 +587,9 @@ def multinomial_folds_path(
         out.append(theta)
         iters.append(n_iter)
         conv.append(ok)
+    theta = _from_standardized(np.asarray(jnp.stack(out)), shift, scale, d)
     return (
-        _centred_intercepts(np.asarray(jnp.stack(out)), d),
+        _centred_intercepts(theta, d),
         np.asarray(jnp.stack(iters)),
         np.asarray(jnp.stack(conv)),
     )
