@@ -351,10 +351,11 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
     line_search = opts.step_mode == "backtracking"
     eps = jnp.finfo(dtype).eps
 
-    def backtrack(z, fz, gz, t):
+    def backtrack(z, fz, gz, t, active):
         """(x⁺, accepted step, ok, growth, resolved): ``growth`` ≥ 1 is the
         factor by which the next first trial may exceed the accepted step;
-        ``resolved``: the accepted trial's test was above the roundoff."""
+        ``resolved``: the accepted trial's test was above the roundoff.
+        An inactive lane (stopped, under ``vmap``) does not shrink."""
 
         def trial(t, shrunk):
             x_new = grad_step(z, gz, t)
@@ -383,7 +384,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
 
         def cond(c):
             i, _, _, ok, _ = c
-            return (~ok) & (i < opts.max_backtrack)
+            return (~ok) & (i < opts.max_backtrack) & active
 
         def body(c):
             i, t, _, _, _ = c
@@ -406,7 +407,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             return jax.value_and_grad(f)(z)
         return lax.cond(k == 0, lambda: at_x0, lambda: jax.value_and_grad(f)(z))
 
-    def step(s: _State) -> _State:
+    def step(s: _State, active=True) -> _State:
         # FISTA's momentum whatever the steps (module docstring)
         m = s.momentum
         if opts.acceleration:
@@ -417,7 +418,9 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         z = _axpy(beta, jax.tree.map(jnp.subtract, s.x, s.x_prev), s.x)
         if line_search:
             fz, gz = value_and_grad(z, s.k)
-            x_new, t, ok, growth, resolved = backtrack(z, fz.astype(dtype), gz, s.trial)
+            x_new, t, ok, growth, resolved = backtrack(
+                z, fz.astype(dtype), gz, s.trial, active
+            )
         else:
             gz = value_and_grad(z, s.k)[1]
             t = s.trial
@@ -453,7 +456,7 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
 
     def maybe_step(_, s: _State) -> _State:
         skip = s.failed | (s.k >= opts.max_iter)
-        return lax.cond(skip, lambda s: s, step, s)
+        return lax.cond(skip, lambda s: s, lambda s: step(s, ~skip), s)
 
     def measure(s: _State):
         return jnp.where(
@@ -485,7 +488,8 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
     def body(c):
         s, _, x_good = c
         if opts.check_every == 1:  # cond has checked k < max_iter and failed
-            s = step(s)
+            # (under vmap the stopped lanes run too, their result discarded)
+            s = step(s, cond(c))
         else:
             s = lax.fori_loop(0, opts.check_every, maybe_step, s)
         rel = measure(s)
