@@ -95,6 +95,7 @@ from jaxreg.solvers.cd import (
     RUNNING,
     Algorithm,
     Budget,
+    Progress,
     _anderson_weights,
     _top_k,
     after_sweep,
@@ -104,6 +105,7 @@ from jaxreg.solvers.cd import (
     prox_newton_update,
     run_buckets,
     stepped_from,
+    stop_if_unmoved,
     sweep,
     try_newton,
 )
@@ -537,11 +539,12 @@ def _working_set_step(
         model0 = model_at(st.u) if constant else None
 
     def newton_cond(c):
-        _, _, _, gap, k, ep = c
-        return (gap > tol_in) & (ep < budget.max_epochs) & (k < 10_000)
+        _, _, _, gap, k, ep, progress = c
+        ok = (gap > tol_in) & (ep < budget.max_epochs) & (k < 10_000)
+        return ok & ~progress.stalled
 
     def newton_step(c):
-        x, u, g, _, k, ep = c
+        x, u, g, _, k, ep, progress = c
         model = model0 if constant else model_at(u)
         kkt = jnp.max(pen_w.subdiff_distance(blocks(x), blocks(g)))
         if fit_col:
@@ -567,11 +570,13 @@ def _working_set_step(
         )
         g = Xw @ datafit.neg_grad(u)
         gap = jnp.minimum(ws_gap(u, x, g), cd_gap)  # both certify the new x
-        return x, u, g, gap, k + 1, ep + n_ep
+        progress = progress.after(objective(u, x))
+        return x, u, g, gap, k + 1, ep + n_ep, progress
 
     inf = jnp.asarray(jnp.inf, dtype)
-    x, u, _, _, _, ep = lax.while_loop(
-        newton_cond, newton_step, (xw, st.u, gw, inf, 0, st.n_epochs)
+    progress = Progress.start(objective(st.u, xw))
+    x, u, _, _, _, ep, _ = lax.while_loop(
+        newton_cond, newton_step, (xw, st.u, gw, inf, 0, st.n_epochs, progress)
     )
     b = x[Km] if fit_col else st.b
     w = st.w.at[ws].set(blocks(x))
@@ -635,6 +640,7 @@ def run_outer(K, fit_col, design, datafit, pen, st, cache, budget):
             st, cache = _working_set_step(
                 K, fit_col, design, datafit, pen, *c, v, s, tol_in, budget
             )
+            st = stop_if_unmoved(c[0], st)
             return st._replace(n_outer=st.n_outer + 1), cache
 
         return lax.cond(status == RUNNING, step, lambda c: c, (st, cache))

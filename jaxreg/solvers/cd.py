@@ -592,12 +592,13 @@ def _working_set_step(
         return optimality_gap(datafit, pen, u, x[:K], g[:K], colsq_w, r)[0]
 
     def newton_cond(c):
-        _, _, _, ws_gap, k, ep = c
+        _, _, _, ws_gap, k, ep, progress = c
         target = tol_in.at(ep - st.n_epochs)
-        return (ws_gap > target) & (ep < max_epochs) & (k < 10_000)
+        ok = (ws_gap > target) & (ep < max_epochs) & (k < 10_000)
+        return ok & ~progress.stalled
 
     def newton_step(c):
-        x, u, g, _, k, ep = c
+        x, u, g, _, k, ep, progress = c
         elapsed = ep - st.n_epochs
         if constant:
             model = model0
@@ -626,11 +627,13 @@ def _working_set_step(
         )
         g = model.rmatvec(datafit.neg_grad(u))
         gap = jnp.minimum(ws_gap(u, x, g), cd_gap)  # both certify the new x
-        return x, u, g, gap, k + 1, ep + n_ep
+        progress = progress.after(objective(u, x))
+        return x, u, g, gap, k + 1, ep + n_ep, progress
 
     inf = jnp.asarray(jnp.inf, dtype)
-    x, u, _, _, _, ep = lax.while_loop(
-        newton_cond, newton_step, (xw, st.u, gw, inf, 0, st.n_epochs)
+    progress = Progress.start(objective(st.u, xw))
+    x, u, _, _, _, ep, _ = lax.while_loop(
+        newton_cond, newton_step, (xw, st.u, gw, inf, 0, st.n_epochs, progress)
     )
     if fit_intercept:
         b, x = x[K], x[:K]
@@ -638,6 +641,49 @@ def _working_set_step(
         b = st.b
     w = st.w.at[ws].set(x)
     return st._replace(w=w, b=b, u=u, n_epochs=ep), cache
+
+
+def at_roundoff(old, new):
+    """Whether ``new`` is not below ``old`` by more than the roundoff of
+    the objective (``16 ε |old|``, the slack of :func:`armijo_step`)."""
+    return old - new <= 16 * jnp.finfo(new.dtype).eps * jnp.abs(old)
+
+
+class Progress(NamedTuple):
+    """The inner prox-Newton loops' stall test: the objective after the last
+    step and ``stalled``, three steps in a row that lowered it by no more
+    than its roundoff (:func:`at_roundoff`). In float32 the gap may lie above
+    every target while the steps only shuffle the last bits of ``w``: on raw
+    breast cancer (features from 1e-3 to 4e3), L1 logistic at ``C = 2.78``
+    ran 10⁵ such steps (its epochs budget, 11 s; now 12 outer steps, 21 ms,
+    the same objective to 1e-9), LogisticRegressionCV's folds 144 000 (109 s
+    -> 10 s). Prox-Newton converges quadratically: three flat steps in a row
+    are the roundoff, not slow progress.
+    """
+
+    value: jax.Array
+    n_flat: jax.Array
+
+    @classmethod
+    def start(cls, value):
+        return cls(value, jnp.zeros((), jnp.int32))
+
+    @property
+    def stalled(self):
+        return self.n_flat >= 3
+
+    def after(self, value):
+        flat = at_roundoff(self.value, value)
+        return Progress(value, jnp.where(flat, self.n_flat + 1, 0))
+
+
+def stop_if_unmoved(old, new):
+    """``new`` with status ``BUDGET`` when the outer step from ``old`` moved
+    nothing (CD and block CD): the next check would see the same point and
+    pick the same working set, so the loop ends there unconverged, with the
+    warning, rather than run its budget."""
+    moved = jnp.any(old.w != new.w) | jnp.any(old.b != new.b)
+    return new._replace(status=jnp.where(moved, new.status, BUDGET))
 
 
 def prox_newton_update(objective, penalty_value, exact, u, x, x_new, du, g):
@@ -821,6 +867,7 @@ def run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget):
                 tol_in,
                 max_epochs,
             )
+            s = stop_if_unmoved(c[0], s)
             return s._replace(n_outer=s.n_outer + 1, v_fresh=False), cache
 
         return lax.cond(status == RUNNING, step, lambda c: c, (st, cache))
