@@ -290,8 +290,8 @@ def test_newton_step_cg_does_not_see_column_scales(dtype):
 def test_float32_logistic_at_its_gap_floor_stops_instead_of_spinning(monkeypatch):
     # raw breast cancer (features from 1e-3 to 4e3) in float32: the duality
     # gap cannot resolve tol (its dual point's X_jᵀr cancels ~5e4-fold), and
-    # the prox-Newton steps only shuffled the last bits of w: 10⁵ of them,
-    # the whole epochs budget, 11 s. The point reached stays the optimum.
+    # the solver repeated a prox-Newton step that moved nothing 10⁵ times,
+    # its whole epochs budget (11 s). The point reached stays the optimum.
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
 

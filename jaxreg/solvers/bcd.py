@@ -95,7 +95,6 @@ from jaxreg.solvers.cd import (
     RUNNING,
     Algorithm,
     Budget,
-    Progress,
     _anderson_weights,
     _top_k,
     after_sweep,
@@ -104,6 +103,7 @@ from jaxreg.solvers.cd import (
     outer_done,
     prox_newton_update,
     run_buckets,
+    step_moved,
     stepped_from,
     stop_if_unmoved,
     sweep,
@@ -539,12 +539,12 @@ def _working_set_step(
         model0 = model_at(st.u) if constant else None
 
     def newton_cond(c):
-        _, _, _, gap, k, ep, progress = c
-        ok = (gap > tol_in) & (ep < budget.max_epochs) & (k < 10_000)
-        return ok & ~progress.stalled
+        _, _, _, gap, k, ep, moved = c
+        return (gap > tol_in) & (ep < budget.max_epochs) & (k < 10_000) & moved
 
     def newton_step(c):
-        x, u, g, _, k, ep, progress = c
+        x0, u0, g, _, k, ep, _ = c
+        x, u = x0, u0
         model = model0 if constant else model_at(u)
         kkt = jnp.max(pen_w.subdiff_distance(blocks(x), blocks(g)))
         if fit_col:
@@ -570,13 +570,12 @@ def _working_set_step(
         )
         g = Xw @ datafit.neg_grad(u)
         gap = jnp.minimum(ws_gap(u, x, g), cd_gap)  # both certify the new x
-        progress = progress.after(objective(u, x))
-        return x, u, g, gap, k + 1, ep + n_ep, progress
+        return x, u, g, gap, k + 1, ep + n_ep, step_moved(x0, x, u0, u)
 
     inf = jnp.asarray(jnp.inf, dtype)
-    progress = Progress.start(objective(st.u, xw))
+    true = jnp.ones((), bool)
     x, u, _, _, _, ep, _ = lax.while_loop(
-        newton_cond, newton_step, (xw, st.u, gw, inf, 0, st.n_epochs, progress)
+        newton_cond, newton_step, (xw, st.u, gw, inf, 0, st.n_epochs, true)
     )
     b = x[Km] if fit_col else st.b
     w = st.w.at[ws].set(blocks(x))
