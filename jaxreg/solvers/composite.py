@@ -454,8 +454,8 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
             s.failed | ~ok,
         )
 
-    def maybe_step(_, s: _State) -> _State:
-        skip = s.failed | (s.k >= opts.max_iter)
+    def maybe_step(s: _State, active) -> _State:
+        skip = s.failed | (s.k >= opts.max_iter) | ~active
         return lax.cond(skip, lambda s: s, lambda s: step(s, ~skip), s)
 
     def measure(s: _State):
@@ -487,11 +487,14 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
 
     def body(c):
         s, _, x_good = c
+        # under vmap the stopped lanes run too, their result discarded
+        active = cond(c)
         if opts.check_every == 1:  # cond has checked k < max_iter and failed
-            # (under vmap the stopped lanes run too, their result discarded)
-            s = step(s, cond(c))
+            s = step(s, active)
         else:
-            s = lax.fori_loop(0, opts.check_every, maybe_step, s)
+            s = lax.fori_loop(
+                0, opts.check_every, lambda _, s: maybe_step(s, active), s
+            )
         rel = measure(s)
         finite = jnp.isfinite(rel) & all_finite(s.x)
         x_good = _where(finite, s.x, x_good)
