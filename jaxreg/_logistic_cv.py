@@ -283,11 +283,17 @@ def _fold_paths(X, y_idx, n_classes, fold_weights, Cs, rho, est):
             max_iter=100 * est.max_iter,
         )
         if not converged.all():
+            budget = 100 * est.max_iter
+            spent = int((~converged & (iters >= budget)).sum())
+            stuck = int((~converged).sum()) - spent
             warnings.warn(
-                f"{int((~converged).sum())} of {converged.size} multinomial fits "
-                f"(folds x Cs) did not reach tol/100 = {est.tol / 100:.1e} in "
-                f"{100 * est.max_iter} steps (L-BFGS for L2, else FISTA); raise "
-                "max_iter or loosen tol",
+                f"{spent + stuck} of {converged.size} multinomial fits (folds x "
+                f"Cs) did not reach tol/100 = {est.tol / 100:.1e} (L-BFGS for "
+                f"L2, else FISTA): {spent} ran their {budget} steps (raise "
+                f"max_iter or loosen tol), {stuck} stopped earlier, where the "
+                "line search found no step that lowers the objective at float "
+                "precision (standardize X, loosen tol or solve in float64: "
+                "jax.config.update('jax_enable_x64', True))",
                 _emitted_warning(),
                 stacklevel=4,
             )

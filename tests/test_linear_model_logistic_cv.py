@@ -7,6 +7,7 @@ both attribute layouts; scikit-learn's warnings and errors; check_estimator.
 Grids are small and data sets few: every new shape compiles the solvers.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -302,6 +303,30 @@ def test_multinomial_folds_where_zero_is_optimal_stop_at_once():
     ).fit(X, y)
     assert np.all(est.n_iter_[..., :2] < 100)
     assert np.all(est.n_iter_[..., 2] > 1)  # C = 1 is a real fit
+
+
+def test_multinomial_warning_counts_the_fits_that_ran_their_budget(iris):
+    """The warning tells apart the fits that ran their step budget (more
+    max_iter helps) from those that stopped earlier at float precision (it
+    does not): with max_iter=1 (100 FISTA steps) the unconverged fits (the
+    folds' and the refit's) ran it."""
+    X, y = iris
+    est = LogisticRegressionCV(
+        Cs=[1.0, 100.0],
+        l1_ratios=(1.0,),
+        solver="saga",
+        cv=3,
+        max_iter=1,
+        scoring="neg_log_loss",
+        use_legacy_attributes=False,
+    )
+    with pytest.warns(ConvergenceWarning) as rec:
+        est.fit(X, y)
+    assert np.any(est.n_iter_ >= 100)
+    (message,) = [str(w.message) for w in rec if "multinomial" in str(w.message)]
+    unconverged = int(re.match(r"(\d+) of \d+ multinomial fits", message)[1])
+    assert f"{unconverged} ran their 100 steps" in message
+    assert "0 stopped earlier" in message
 
 
 def test_penalty_l1_with_a_list_of_l1_ratios_matches_sklearn(cancer):
