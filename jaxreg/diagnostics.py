@@ -26,7 +26,8 @@ Order with ``optax.apply_if_finite``: put ``with_diagnostics`` outside,
 gradient. Inside (``apply_if_finite(with_diagnostics(opt), k)``) a skipped step
 also discards the record of that step; :func:`read_diagnostics` then takes
 ``nonfinite_steps`` from the wrapper's own counter and reports ``nonfinite`` as
-NaN (unknown), never as 0.
+NaN (unknown), never as 0; once ``apply_if_finite`` applies non-finite steps
+(past its ``max_consecutive_errors``) their records are kept and read.
 """
 
 from __future__ import annotations
@@ -225,8 +226,12 @@ def read_diagnostics(state) -> dict[str, float]:
     values = [float(np.asarray(v)) for v in jax.device_get(wanted)]
     out = dict(zip(fields, values[: len(fields)], strict=True))
     if wrapper is not None:
-        last_finite, skipped = values[len(fields) :]
-        out["nonfinite_steps"] += skipped  # skipped steps never reach the record
-        if not last_finite:
+        # the wrapper counts every non-finite step, skipped or (past its
+        # max_consecutive_errors) applied; the record only the applied ones
+        last_finite, total = values[len(fields) :]
+        out["nonfinite_steps"] = max(out["nonfinite_steps"], total)
+        # a non-finite last step was applied iff the record saw it: once one
+        # is applied, the wrapper applies every later one until a finite step
+        if not last_finite and out["nonfinite"] == 0:
             out["nonfinite"] = float("nan")  # the skipped step's record is gone
     return out

@@ -242,7 +242,10 @@ class _ElasticNetFamily(SeparablePenalty):
         acc = _accumulator(w)
         l1, l2 = self._l1_l2(w.astype(acc))
         t = jnp.asarray(step, acc)
-        out = _prox.soft_threshold(w.astype(acc), t * l1) / (1 + t * l2)
+        # a negative traced strength or step: NaN, as the L1 part's threshold
+        out = _prox.soft_threshold(w.astype(acc), t * l1) / (
+            1 + _prox.nan_if_negative(t * l2)
+        )
         if self.positive:
             out = jnp.maximum(out, 0)
         return out.astype(w.dtype)
@@ -253,7 +256,9 @@ class _ElasticNetFamily(SeparablePenalty):
 
     def coord_prox(self, x, step):
         l1, l2 = self._l1_l2(x)
-        out = _prox.soft_threshold(x, step * l1) / (1 + step * l2)
+        out = _prox.soft_threshold(x, step * l1) / (
+            1 + _prox.nan_if_negative(step * l2)
+        )
         return jnp.maximum(out, 0) if self.positive else out
 
     def _signed(self, v):

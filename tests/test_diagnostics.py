@@ -120,6 +120,28 @@ def test_diagnostics_compose_in_any_order(name):
         assert got["nonfinite"] == 2
 
 
+def test_inside_apply_if_finite_counts_applied_nonfinite_steps_once():
+    # past max_consecutive_errors optax applies a non-finite step: the record
+    # sees it and the wrapper counts it too (it was read as two steps, and
+    # its kept record as lost); reference: the same steps counted by hand
+    tx = optax.apply_if_finite(_diag(optax.sgd(0.1)), 1)
+    params = jnp.ones(3)
+    state = tx.init(params)
+    update = jax.jit(tx.update)
+    _, state = update(BAD, state, params)  # skipped
+    got = jr.read_diagnostics(state)
+    assert got["nonfinite_steps"] == 1 and np.isnan(got["nonfinite"])
+    _, state = update(BAD, state, params)  # applied: 2 > 1 in a row
+    worse = BAD.at[1].set(jnp.nan)  # 3 entries, the last record 2
+    _, state = update(worse, state, params)  # applied
+    got = jr.read_diagnostics(state)
+    assert got["nonfinite_steps"] == 3
+    assert got["nonfinite"] == np.sum(~np.isfinite(np.asarray(worse)))
+    _, state = update(GOOD, state, params)
+    got = jr.read_diagnostics(state)
+    assert got["nonfinite_steps"] == 3 and got["nonfinite"] == 0
+
+
 def test_read_diagnostics_on_flax_nnx_optimizer_state():
     from flax import nnx
 

@@ -108,6 +108,27 @@ def test_strength_may_be_traced_on_multi_leaf_trees():
             np.testing.assert_allclose(batched[key][i], single[key], rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [jr.l1, jr.l2, lambda s: jr.elastic_net(s, 0.0), lambda s: jr.elastic_net(s, 0.5)],
+)
+def test_negative_traced_strength_or_step_gives_nan_as_prox_ridge_does(make):
+    # L2's prox divided by 1 + t·s: a negative traced strength (a vmapped
+    # grid, a schedule) amplified w into a finite, wrong point
+    x = jnp.array([1.0, -2.0, 0.05])
+    np.testing.assert_array_equal(
+        jnp.isnan(jax.jit(lambda s: make(s).prox(x, 1.0))(-0.5)), True
+    )
+    np.testing.assert_array_equal(jnp.isnan(make(0.5).prox(x, jnp.asarray(-1.0))), True)
+    np.testing.assert_array_equal(
+        jnp.isnan(make(0.5).coord_prox(x, jnp.asarray(-1.0))), True
+    )
+    assert np.all(np.isfinite(jax.jit(lambda s: make(s).prox(x, 1.0))(0.5)))
+    np.testing.assert_array_equal(
+        jnp.isnan(jax.jit(lambda s: jr.prox_ridge(x, s))(-0.5)), True
+    )
+
+
 def test_penalties_are_pytrees_with_hyperparameters_as_leaves():
     leaves, treedef = jax.tree.flatten(jr.group_lasso(0.5, axis=1))
     assert leaves == [0.5]
