@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxreg._validation import check_nonnegative, check_unit_interval
+from jaxreg.layouts import check_array_leaves
 from jaxreg.penalties import l2
 from jaxreg.transforms import Mask, ScalarOrSchedule, check_not_scheduled, decoupled
 
@@ -50,13 +51,14 @@ def scale_by_lion(
     check_unit_interval("b2", b2)
 
     def init(params):
+        check_array_leaves("params", params, scalars=True)
         mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
         return ScaleByLionState(count=jnp.zeros([], jnp.int32), mu=mu)
 
     def update(updates, state, params=None, **extra_args):
         del params, extra_args
         signs = jax.tree.map(
-            lambda g, m: jnp.sign((1.0 - b1) * g + b1 * m).astype(g.dtype),
+            lambda g, m: jnp.sign((1.0 - b1) * g + b1 * m).astype(jnp.result_type(g)),
             updates,
             state.mu,
         )

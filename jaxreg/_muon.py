@@ -36,7 +36,7 @@ from jaxreg._validation import (
     check_positive_int,
     check_unit_interval,
 )
-from jaxreg.layouts import LayoutSpec, is_array, resolve_layouts
+from jaxreg.layouts import LayoutSpec, check_array_leaves, resolve_layouts
 from jaxreg.penalties import l2
 from jaxreg.transforms import (
     ScalarOrSchedule,
@@ -607,13 +607,7 @@ def _route(params, labels, layouts, warn: bool):
     Built from the arrays only (never by calling a leaf): an Equinox module's
     label tree is a module, which is callable.
     """
-    for path, x in jax.tree_util.tree_flatten_with_path(params)[0]:
-        if not is_array(x):
-            raise ValueError(
-                f"params{jax.tree_util.keystr(path)} is not an array ({x!r}); "
-                "pass only the arrays, e.g. eqx.filter(model, eqx.is_array) or "
-                "nnx.state(model, nnx.Param)"
-            )
+    check_array_leaves("params", params)
     if labels is None:
         leaf_layouts = resolve_layouts(params, layouts, warn=False)
         routed = jax.tree.map(

@@ -89,7 +89,7 @@ def check_float_array(name: str, x) -> None:
     dtype = getattr(x, "dtype", None)
     if dtype is None:
         dtype = np.asarray(x).dtype
-    if dtype == np.dtype(object):
+    if np.dtype(dtype).kind in "OUSV":  # a Python object, string or bytes
         raise ValueError(
             f"{name} has a leaf that is not an array ({x!r}); pass only the "
             "arrays, e.g. eqx.filter(model, eqx.is_array) or "

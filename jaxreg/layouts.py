@@ -71,6 +71,19 @@ def is_array(x) -> bool:
     return isinstance(x, jax.Array | np.ndarray | np.generic | jax.ShapeDtypeStruct)
 
 
+def check_array_leaves(name: str, tree, scalars: bool = False) -> None:
+    """Raises a ``ValueError`` naming the first leaf of ``tree`` that is not an
+    array (nor, with ``scalars``, a Python number): the functions of an
+    unfiltered Equinox module, a string."""
+    for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if not (is_array(x) or scalars and isinstance(x, int | float | complex)):
+            raise ValueError(
+                f"{name}{jax.tree_util.keystr(path)} is not an array ({x!r}); "
+                "pass only the arrays, e.g. eqx.filter(model, eqx.is_array) or "
+                "nnx.state(model, nnx.Param)"
+            )
+
+
 def _check_axes(name: str, axes) -> tuple[int, ...]:
     if isinstance(axes, int) and not isinstance(axes, bool):
         axes = (axes,)

@@ -197,6 +197,18 @@ class SeparablePenalty(Penalty):
         """``value`` times the per-coordinate weights (broadcast to ``like``)."""
         if self.weights is None:
             return value
+        shape = np.shape(self.weights)
+        try:
+            fits = np.broadcast_shapes(shape, like.shape) == like.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"{type(self).__name__}: weights of shape {shape} do not fit a "
+                f"leaf of shape {like.shape} (they broadcast against every "
+                "leaf); give each leaf its own penalty (e.g. optax.multi_transform"
+                " or a mask) or weights that fit every leaf"
+            )
         return value * jnp.asarray(self.weights, like.dtype)
 
     @abc.abstractmethod

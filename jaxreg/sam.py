@@ -57,6 +57,7 @@ import optax
 
 from jaxreg._validation import check_nonnegative
 from jaxreg.diagnostics import _global_norm
+from jaxreg.layouts import check_array_leaves
 from jaxreg.prox import nonzero
 from jaxreg.transforms import Mask, ScalarOrSchedule, check_not_scheduled, resolve_mask
 
@@ -329,6 +330,7 @@ def sam(
                 "sam needs the params and grad_fn: call "
                 "update(grads, state, params, grad_fn=lambda p: jax.grad(loss)(p, b))"
             )
+        check_array_leaves("params", params, scalars=True)
         if _has_masked_nodes(params):
             raise ValueError(
                 "sam is inside optax.masked (or optax.multi_transform, which "

@@ -207,6 +207,8 @@ def masked_map(fn, mask: Mask, updates, params):
     def leaf(u, p, m):
         if m is not False:
             check_float_array("params", p)
+            # Python scalar leaves too, as optax's transforms take them
+            u, p = jnp.asarray(u), jnp.asarray(p)
         if isinstance(m, bool | np.bool_):
             return fn(u, p) if m else u
         return jnp.where(m, fn(u, p), u)

@@ -146,7 +146,9 @@ def test_solver_names():
     with pytest.raises(ValueError, match="multiclass"):
         LogisticRegression(solver="liblinear", fit_intercept=False).fit(X, y)
     # liblinear without intercept is our objective: scikit-learn's liblinear
-    ref = sk.LogisticRegression(solver="liblinear", fit_intercept=False, tol=1e-10)
+    ref = sk.LogisticRegression(
+        solver="liblinear", fit_intercept=False, tol=1e-10, random_state=0
+    )
     ref.fit(X, y == 0)
     est = LogisticRegression(solver="liblinear", fit_intercept=False, tol=1e-8)
     est.fit(X, y == 0)

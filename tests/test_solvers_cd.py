@@ -1,5 +1,7 @@
 """Working-set CD internals (jaxreg.solvers.cd) and the host transfer."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -293,18 +295,22 @@ def test_float32_logistic_at_its_gap_floor_stops_instead_of_spinning(monkeypatch
     # the solver repeated a prox-Newton step that moved nothing 10⁵ times,
     # its whole epochs budget (11 s). The point reached stays the optimum.
     from sklearn.datasets import load_breast_cancer
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     X, y = load_breast_cancer(return_X_y=True)
     C = 2.78
-    ref = LogisticRegression(
-        l1_ratio=1.0,
-        C=C,
-        solver="liblinear",
-        tol=1e-10,
-        max_iter=100_000,
-        intercept_scaling=1e5,
-    ).fit(X, y)
+    with warnings.catch_warnings():  # liblinear may stop at max_iter and warn
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = LogisticRegression(
+            l1_ratio=1.0,
+            C=C,
+            solver="liblinear",
+            tol=1e-10,
+            max_iter=100_000,
+            intercept_scaling=1e5,
+            random_state=0,
+        ).fit(X, y)
 
     def objective(coef, intercept):
         u = X @ coef + intercept

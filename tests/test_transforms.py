@@ -592,3 +592,48 @@ def test_schedule_free_prox_eval_params_are_sparse():
     np.testing.assert_allclose(sparse, expected, atol=1e-7)
     with pytest.raises(ValueError, match="ScheduleFreeState"):
         jr.schedule_free_prox_eval_params(optax.sgd(0.1).init(w), w, jr.l1(lam), lr)
+
+
+def test_python_scalar_leaves_and_unfiltered_modules():
+    # optax's transforms take Python float leaves; ours raised AttributeError
+    # ('float' object has no attribute 'dtype'). Reference: the same tree
+    # with the scalar as a 0-d array.
+    import equinox as eqx
+
+    scalar = {"w": 1.0, "v": jnp.array([1.0, -0.01])}
+    arrays = {"w": jnp.asarray(1.0), "v": scalar["v"]}
+    grads = {"w": 0.1, "v": jnp.array([0.1, 0.0])}
+    for tx in (
+        jr.prox_sgd(0.1, jr.l1(0.1)),
+        jr.decoupled(jr.l2(0.1), 0.1),
+        optax.chain(jr.add_penalty_gradient(jr.l2(0.1)), optax.sgd(0.1)),
+        jr.lion(0.1),
+    ):
+        got = tx.update(grads, tx.init(scalar), scalar)[0]
+        want = tx.update(grads, tx.init(arrays), arrays)[0]
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key])
+    # an Equinox module passed whole: the clear error Muon gives, not an
+    # AttributeError from inside
+    model = eqx.nn.MLP(2, 1, 4, 1, key=jax.random.key(0))
+    grads = jax.tree.map(jnp.ones_like, eqx.filter(model, eqx.is_array))
+    sam = optax.chain(jr.sam(0.05), optax.sgd(0.1))
+    with pytest.raises(ValueError, match="eqx.filter"):
+        sam.update(grads, sam.init(model), model, grad_fn=lambda p: grads)
+    with pytest.raises(ValueError, match="eqx.filter"):
+        jr.lion(0.1).init(model)
+    # a string leaf is not an array (the message spoke of integers)
+    with pytest.raises(ValueError, match="not an array"):
+        jr.proximal_gradient(
+            lambda p: jnp.sum((p["w"] - 1) ** 2),
+            {"w": jnp.zeros(2), "name": "abc"},
+            jr.l1(0.1),
+        )
+
+
+def test_weights_that_do_not_fit_a_leaf_raise():
+    tree = {"a": jnp.ones(3), "b": jnp.ones(2)}
+    with pytest.raises(ValueError, match=r"weights of shape \(3,\) do not fit"):
+        jr.l1(0.1, weights=jnp.ones(3)).prox(tree, 1.0)
+    out = jr.l1(0.1, weights=jnp.ones(3)).prox({"a": tree["a"]}, 1.0)
+    np.testing.assert_allclose(out["a"], 0.9)
