@@ -186,9 +186,13 @@ def _check_params(est):
     """The parameters a regressor shares with scikit-learn's, checked as
     scikit-learn checks them, each a ``ValueError`` naming it (a wrong type
     included, as scikit-learn's ``InvalidParameterError`` is): the flags,
-    ``max_iter`` (an integer >= 1, or Ridge's ``None``) and, where the
-    estimator has one, ``alpha`` (reals >= 0)."""
+    ``tol`` (a real >= 0), ``max_iter`` (an integer >= 1, or Ridge's ``None``)
+    and, where the estimator has one, ``alpha`` (reals >= 0)."""
     _check_flags(est)
+    if hasattr(est, "tol"):
+        tol = np.asarray(est.tol)
+        if tol.ndim or tol.dtype.kind not in "iuf" or not 0 <= tol < np.inf:
+            raise ValueError(f"tol must be a real number >= 0, got {est.tol!r}")
     max_iter = getattr(est, "max_iter", None)
     if max_iter is not None:
         check_positive_int("max_iter", max_iter)

@@ -135,6 +135,11 @@ def _resolve_penalty(est):
                 f"(l1_ratios={est.l1_ratios!r})"
             )
     if penalty == "elasticnet":
+        if l1_ratios is None:
+            raise ValueError(
+                "l1_ratios must be an array-like of numbers between 0 and 1; got "
+                f"(l1_ratios={est.l1_ratios!r})"
+            )
         return penalty, l1_ratios, l1_ratios
     if l1_ratios is not None and est.penalty != "deprecated":
         warnings.warn(

@@ -475,6 +475,16 @@ def lasso_path(
     )
 
 
+def _scaled_tol(tol, Y, sample_weight, fit_intercept):
+    """scikit-learn's ``eps_``: ``tol · ||Y - Ȳ||²_F`` (the rows weighted by
+    ``sample_weight``; ``Ȳ`` their weighted mean, 0 without intercept)."""
+    Y = np.asarray(Y, np.float64)
+    s = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight)
+    if fit_intercept:
+        Y = Y - np.average(Y, axis=0, weights=s)
+    return float(tol * np.sum(s[:, None] * Y * Y))
+
+
 class MultiTaskElasticNet(_SparseCoef, _LinearRegressor):
     """Multi-task elastic net (scikit-learn 1.9's ``MultiTaskElasticNet``).
 
@@ -497,7 +507,8 @@ class MultiTaskElasticNet(_SparseCoef, _LinearRegressor):
 
     Fitted attributes:
       ``coef_`` ``(n_tasks, n_features)``, ``intercept_`` ``(n_tasks,)``, ``dual_gap_``
-      (in the objective's units, as scikit-learn's), ``n_iter_``.
+      (in the objective's units, as scikit-learn's), ``eps_`` (scikit-learn's
+      ``tol · ||Y - Ȳ||²_F``), ``n_iter_``.
 
     A 1-D ``y`` raises ``ValueError`` ("For mono-task outputs, use
     ElasticNet"), as in scikit-learn.
@@ -579,6 +590,7 @@ class MultiTaskElasticNet(_SparseCoef, _LinearRegressor):
             np.asarray(res.intercept, X.dtype) if self.fit_intercept else 0.0
         )
         self.dual_gap_ = float(res.gap)
+        self.eps_ = _scaled_tol(self.tol, y, sample_weight, self.fit_intercept)
         self.n_iter_ = int(res.n_iter)
         return self
 

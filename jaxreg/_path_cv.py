@@ -113,7 +113,13 @@ class _PathCV(_LinearRegressor):
                     for rho in l1_ratios
                 ]
             )
-        alphas = np.asarray(self.alphas, np.float64).reshape(-1)
+        if np.ndim(self.alphas) != 1:
+            error = TypeError if np.ndim(self.alphas) > 1 else ValueError
+            raise error(
+                "alphas must be an int >= 1 or a 1-D array-like of floats, got "
+                f"{self.alphas!r}"
+            )
+        alphas = np.asarray(self.alphas, np.float64)
         if not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
             raise ValueError(f"alphas must be finite and >= 0, got {self.alphas!r}")
         return np.tile(np.sort(alphas)[::-1], (len(l1_ratios), 1))

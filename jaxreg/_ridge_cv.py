@@ -191,6 +191,11 @@ class RidgeCV(_LinearRegressor):
         self.alpha_per_target = alpha_per_target
 
     def _checked_alphas(self):
+        if np.ndim(self.alphas) > 1:
+            raise TypeError(
+                "alphas must be a float or a 1-D array-like of floats, got "
+                f"{self.alphas!r}"
+            )
         alphas = np.atleast_1d(np.asarray(self.alphas, dtype=np.float64))
         low_ok = (alphas >= 0) if self.cv is not None else (alphas > 0)
         bound = ">= 0" if self.cv is not None else "> 0"
@@ -262,6 +267,8 @@ class RidgeCV(_LinearRegressor):
         else:
             self.alpha_ = float(alphas[best])
             self.best_score_ = float(scores[best])
+            if self.alpha_per_target and y.ndim == 2:
+                self.best_score_ = np.array([self.best_score_])  # scikit-learn's
             W, b = coef[best], intercept[best]
         if y.ndim == 1:
             W, b = W[0], b[0]

@@ -396,6 +396,12 @@ class Ridge(_LinearRegressor):
                 "Please use another solver."
             )
         if self.solver == "svd" and hasattr(X, "tocsc"):
+            if self.fit_intercept:  # scikit-learn's order of checks and message
+                raise ValueError(
+                    "solver='svd' does not support fitting the intercept on sparse "
+                    "data. Please set the solver to 'auto' or 'lsqr', 'sparse_cg', "
+                    "'sag', 'lbfgs' or set `fit_intercept=False`"
+                )
             raise TypeError("SVD solver does not support sparse inputs currently")
         if self.positive:
             return "cd"

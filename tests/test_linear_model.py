@@ -166,6 +166,11 @@ def test_bad_parameters(diabetes):
         (lambda: Ridge(max_iter=2.5), y, "max_iter"),
         (lambda: Ridge(positive="yes"), y, "positive"),
         (lambda: LogisticRegression(warm_start=1), y > 100, "warm_start"),
+        # tol: the multi-task models fitted with a negative one, and a
+        # string failed inside JAX
+        (lambda: MultiTaskElasticNet(tol=-1), np.c_[y, y], "tol"),
+        (lambda: MultiTaskElasticNet(tol="x"), np.c_[y, y], "tol"),
+        (lambda: Lasso(tol=np.nan), y, "tol"),
     ):
         with pytest.raises(ValueError, match=name):
             make().fit(X, fit_y)
@@ -367,8 +372,12 @@ def test_ridge_positive_and_solver_errors(diabetes_poly):
         with pytest.raises(err):
             sk.Ridge(**bad).fit(X, y)
         assert ours_err.type is err
-    with pytest.raises(TypeError, match="sparse"):
-        Ridge(solver="svd").fit(sps.csr_matrix(X), y)
+    # sparse X: with an intercept scikit-learn's ValueError, else its TypeError
+    for intercept, err in ((True, ValueError), (False, TypeError)):
+        for make in (Ridge, sk.Ridge):
+            with pytest.raises(err) as caught:
+                make(solver="svd", fit_intercept=intercept).fit(sps.csr_matrix(X), y)
+            assert caught.type is err
     with pytest.raises(ValueError, match="penalties"):
         Ridge([1.0, 2.0]).fit(X, np.stack([y, y, y], 1))
 
@@ -505,3 +514,29 @@ def test_sparse_coef_is_scikit_learns(name):
     assert type(ours) is type(ref) and ours.shape == ref.shape
     np.testing.assert_allclose(ours.toarray(), ref.toarray(), rtol=1e-2, atol=0.1)
     np.testing.assert_array_equal(ours.indices, ref.indices)
+
+
+def test_grid_arguments_and_attributes_as_sklearn(diabetes):
+    """The alphas grids scikit-learn refuses (a float for LassoCV, 2-D for
+    both) raise the same exception type; RidgeCV's per-target best_score_
+    for one target and the multi-task models' eps_ equal scikit-learn's."""
+    from jaxreg.linear_model import MultiTaskLasso, RidgeCV
+
+    X, y = diabetes
+    for alphas, err in ((2.5, ValueError), ([[1.0, 2.0]], TypeError)):
+        for make in (LassoCV, sk.LassoCV):
+            with pytest.raises(err) as caught:
+                make(alphas=alphas, cv=3).fit(X, y)
+            assert issubclass(caught.type, err)
+    for make in (RidgeCV, sk.RidgeCV):
+        with pytest.raises(TypeError):
+            make(alphas=[[1.0, 2.0]]).fit(X, y)
+    ours = RidgeCV(alpha_per_target=True).fit(X, y[:, None])
+    ref = sk.RidgeCV(alpha_per_target=True).fit(X, y[:, None])
+    assert np.shape(ours.best_score_) == np.shape(ref.best_score_) == (1,)
+    np.testing.assert_allclose(ours.best_score_, ref.best_score_, rtol=1e-6)
+    Y = np.c_[y, 2 * y + 10]
+    for kw in (dict(), dict(fit_intercept=False)):
+        ours = MultiTaskLasso(alpha=1.0, tol=1e-3, **kw).fit(X, Y)
+        ref = sk.MultiTaskLasso(alpha=1.0, tol=1e-3, **kw).fit(X, Y)
+        np.testing.assert_allclose(ours.eps_, ref.eps_, rtol=1e-10)

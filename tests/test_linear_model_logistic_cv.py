@@ -261,6 +261,9 @@ def test_warnings_and_errors_as_sklearn(cancer):
         LogisticRegressionCV(Cs=2, **quiet).fit(X, np.zeros(len(y)))
     with pytest.raises(ValueError, match="l1_ratios"):
         LogisticRegressionCV(l1_ratios=(0.5, 2.0), **EXPLICIT).fit(X, y)
+    for make in (LogisticRegressionCV, sk.LogisticRegressionCV):  # was TypeError
+        with pytest.raises(ValueError, match="l1_ratios"), pytest.warns(FutureWarning):
+            make(penalty="elasticnet", solver="saga", l1_ratios=None, Cs=2).fit(X, y)
     with pytest.raises(ValueError, match="Cs"):
         LogisticRegressionCV(Cs=[1.0, -1.0], **quiet).fit(X, y)
     with pytest.raises(ValueError, match="penalty"):
