@@ -12,6 +12,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from scipy import optimize
 
@@ -816,3 +817,26 @@ def test_float32_lasso_does_not_collapse_its_step():
         ref = Lasso(alpha=lam, fit_intercept=False, tol=1e-14, max_iter=10**6).fit(X, y)
         err = np.abs(np.asarray(res.params[k]) - ref.coef_).max()
         assert err <= 1e-4 * np.abs(ref.coef_).max()
+
+
+def test_closed_over_data_and_schedules_raise_what_to_do():
+    # differentiating a value fun closes over (jaxopt's usual pattern) raised
+    # JAX's CustomVJPException, which advises rewriting the custom_vjp; a
+    # schedule strength raised float()'s TypeError
+    def solve(a, fun, *args):
+        return jr.proximal_gradient(fun, jnp.zeros(2), jr.l1(0.1), *args).params
+
+    def closed(a):
+        return solve(a, lambda w: 0.5 * jnp.sum((w - a) ** 2)).sum()
+
+    with pytest.raises(ValueError, match="pass the data as arguments"):
+        jax.grad(closed)(jnp.ones(2))
+    # the same problem with a as an argument: soft-thresholding's derivative
+    g = jax.grad(lambda a: solve(a, lambda w, a: 0.5 * jnp.sum((w - a) ** 2), a).sum())
+    np.testing.assert_allclose(g(jnp.array([1.0, 0.05])), [1.0, 0.0], atol=1e-6)
+    with pytest.raises(ValueError, match="schedule"):
+        jr.proximal_gradient(
+            lambda w: jnp.sum((w - 1) ** 2),
+            jnp.zeros(2),
+            jr.l1(optax.constant_schedule(0.1)),
+        )

@@ -557,6 +557,13 @@ def _check_penalty(penalty):
             f"penalty must be an instance, got the class {penalty.__name__}: "
             "e.g. jaxreg.l1(0.1), not jaxreg.penalties.L1"
         )
+    scheduled = [leaf for leaf in jax.tree.leaves(penalty) if callable(leaf)]
+    if scheduled:
+        raise ValueError(
+            f"penalty {penalty!r} holds a schedule ({scheduled[0]!r}): the optax "
+            "transforms read it at their step count, a solver solves one problem; "
+            "pass a number, or the penalty at one step: penalty.at(step)"
+        )
     for method in ("value", "prox"):
         if not callable(getattr(penalty, method, None)):
             raise ValueError(
@@ -854,15 +861,25 @@ def _run(fun, init_params, penalty, args, tol, step_size, init_step, name, *stat
         # the first step is given: no Hessian-vector product to estimate it
         opts = opts._replace(power_iterations=0)
     init_params = jax.tree.map(jnp.asarray, init_params)
-    res = _solve(
-        fun,
-        init_params,
-        penalty,
-        tuple(args),
-        jnp.asarray(tol, dtype),
-        jnp.asarray(step0, dtype),
-        opts,
-    )
+    try:
+        res = _solve(
+            fun,
+            init_params,
+            penalty,
+            tuple(args),
+            jnp.asarray(tol, dtype),
+            jnp.asarray(step0, dtype),
+            opts,
+        )
+    except Exception as error:  # JAX's own class is private
+        if type(error).__name__ != "CustomVJPException":
+            raise
+        raise ValueError(
+            f"{name} is differentiated with respect to a value that fun closes "
+            "over; the implicit gradient flows only through *args and the "
+            f"penalty: pass the data as arguments, {name}(fun, init_params, "
+            "penalty, data) with fun(params, data)"
+        ) from error
     _warn_if_unconverged(res, tol, name, opts)
     return res
 
