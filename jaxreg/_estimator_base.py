@@ -10,7 +10,11 @@ from __future__ import annotations
 import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.utils.metadata_routing import get_routing_for_object
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    get_routing_for_object,
+)
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_consistent_length,
@@ -25,6 +29,20 @@ __all__: list[str] = []
 
 _SPARSE = ["csr", "csc", "coo"]
 _FLOATS = [np.float64, np.float32]
+
+
+def _scorer_weights(estimator, scorer, sample_weight):
+    """The sample weights a CV estimator's ``scorer`` gets, by scikit-learn's
+    rule: all of them without metadata routing; with it, only where the
+    scorer requests them (``set_score_request(sample_weight=True)``), and
+    scikit-learn's ``UnsetMetadataPassedError`` where it has not said."""
+    if sample_weight is None or not sklearn.get_config()["enable_metadata_routing"]:
+        return sample_weight
+    router = MetadataRouter(owner=type(estimator).__name__).add(
+        scorer=scorer, method_mapping=MethodMapping().add(caller="fit", callee="score")
+    )
+    routed = router.route_params(params={"sample_weight": sample_weight}, caller="fit")
+    return routed.scorer.score.get("sample_weight")
 
 
 def _split_params(estimator, params, splitter=None):

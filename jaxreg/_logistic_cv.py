@@ -57,7 +57,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from jaxreg._estimator_base import _split_params, _weights_array
+from jaxreg._estimator_base import _scorer_weights, _split_params, _weights_array
 from jaxreg.solvers.base import _emitted_warning, prepare
 from jaxreg.solvers.datafits import Logistic
 from jaxreg.solvers.glm import elastic_net_penalty
@@ -451,13 +451,15 @@ def fit(est, X, y, sample_weight, params):
         np.add.at(fold_weights[f], train, base[train])  # a repeated row counts
     fold_weights[n_folds:] = base
 
+    scorer = get_scorer("accuracy" if scoring is None else scoring)
+    score_weight = _scorer_weights(est, scorer, sample_weight)
     coefs, scores, n_iter = [], [], []
     done = {}  # penalty="l1"/"l2" with a list of l1_ratios: one ρ repeated
     for rho in rhos:
         if rho not in done:
             c, it = _fold_paths(X, y_idx, n_classes, fold_weights, Cs_, rho, est)
             sc = _scores(
-                c, X, y, folds, sample_weight, classes, scoring, est.fit_intercept
+                c, X, y, folds, score_weight, classes, scoring, est.fit_intercept
             )
             done[rho] = c, it[:n_folds], sc
         c, it, sc = done[rho]

@@ -38,6 +38,7 @@ from jaxreg._estimator_base import (
     _SPARSE,
     _check_flags,
     _LinearRegressor,
+    _scorer_weights,
     _split_params,
     _weights_array,
 )
@@ -284,6 +285,7 @@ class RidgeCV(_LinearRegressor):
 
     def _scores(self, predictions, Y, per_target, sample_weight):
         scorer = check_scoring(self, scoring=self.scoring)
+        sample_weight = _scorer_weights(self, scorer, sample_weight)
         kw = {} if sample_weight is None else {"sample_weight": sample_weight}
         ident = _Identity()
         out = []

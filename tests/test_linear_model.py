@@ -540,3 +540,60 @@ def test_grid_arguments_and_attributes_as_sklearn(diabetes):
         ours = MultiTaskLasso(alpha=1.0, tol=1e-3, **kw).fit(X, Y)
         ref = sk.MultiTaskLasso(alpha=1.0, tol=1e-3, **kw).fit(X, Y)
         np.testing.assert_allclose(ours.eps_, ref.eps_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("request_weights", [False, True, None])
+def test_routed_scorer_gets_the_weights_only_where_it_asks(request_weights):
+    """With metadata routing on, a scorer gets the sample weights as it
+    requests them (scikit-learn's UnsetMetadataPassedError where it has not
+    said): RidgeCV's leave-one-out and LogisticRegressionCV weighted the
+    held-out scores always, and chose another alpha / C than scikit-learn."""
+    import sklearn
+    from sklearn.datasets import make_classification, make_regression
+    from sklearn.exceptions import UnsetMetadataPassedError
+    from sklearn.metrics import get_scorer
+
+    from jaxreg.linear_model import LogisticRegressionCV, RidgeCV
+
+    def scorer(name):
+        s = get_scorer(name)
+        if request_weights is not None:
+            s = s.set_score_request(sample_weight=request_weights)
+        return s
+
+    X, y = make_regression(60, 20, noise=40, random_state=1)
+    sw = np.random.default_rng(1).exponential(1, 60) ** 2
+    Xc, yc = make_classification(120, 8, n_informative=3, flip_y=0.2, random_state=1)
+    swc = np.random.default_rng(1).exponential(1, 120) ** 2
+    cases = [
+        (
+            lambda m: m(
+                alphas=np.logspace(-2, 3, 6), scoring=scorer("neg_mean_squared_error")
+            ),
+            (RidgeCV, sk.RidgeCV),
+            (X, y, sw),
+            "alpha_",
+        ),
+        (
+            lambda m: m(
+                Cs=6,
+                cv=3,
+                l1_ratios=(0,),
+                scoring=scorer("neg_log_loss"),
+                use_legacy_attributes=False,
+            ),
+            (LogisticRegressionCV, sk.LogisticRegressionCV),
+            (Xc, yc, swc),
+            "C_",
+        ),
+    ]
+    with sklearn.config_context(enable_metadata_routing=True):
+        for make, (ours, theirs), (A, b, w), attr in cases:
+            if request_weights is None:
+                for m in (ours, theirs):
+                    with pytest.raises(UnsetMetadataPassedError):
+                        make(m).fit(A, b, sample_weight=w)
+                continue
+            got = make(ours).fit(A, b, sample_weight=w)
+            ref = make(theirs).fit(A, b, sample_weight=w)
+            np.testing.assert_allclose(getattr(got, attr), getattr(ref, attr))
