@@ -597,3 +597,18 @@ def test_routed_scorer_gets_the_weights_only_where_it_asks(request_weights):
             got = make(ours).fit(A, b, sample_weight=w)
             ref = make(theirs).fit(A, b, sample_weight=w)
             np.testing.assert_allclose(getattr(got, attr), getattr(ref, attr))
+
+
+@pytest.mark.parametrize("solver", ["sparse_cg", "lsqr"])
+def test_ridge_iterative_solvers_honour_a_small_max_iter(diabetes, solver):
+    # the CG ran in blocks of 10: max_iter=3 ran 10 steps, n_iter_ said 10
+    X, y = diabetes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unconverged on purpose
+        ours = Ridge(1e-3, solver=solver, max_iter=3, tol=1e-12).fit(X, y)
+        longer = Ridge(1e-3, solver=solver, max_iter=13, tol=1e-12).fit(X, y)
+    assert int(ours.n_iter_[0]) == 3
+    assert int(longer.n_iter_[0]) == 13
+    # 3 CG steps from 0 are not the solution yet; scikit-learn's neither
+    exact = Ridge(1e-3, solver="cholesky").fit(X, y)
+    assert not np.allclose(ours.coef_, exact.coef_, rtol=1e-3)

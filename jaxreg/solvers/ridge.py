@@ -25,8 +25,9 @@ so ``alpha = lam · Σᵢ sᵢ`` (``n·lam`` without weights).
 - ``method="cg"``: matrix-free conjugate gradient, on the primal system when
   ``d <= n`` and on the dual one when ``d > n`` (where the primal CG stalls in
   float32 for small ``lam``), stopped on the duality gap checked every 10
-  iterations. The only method for sparse ``X``; ``"auto"`` picks
-  ``"cholesky"`` for dense and ``"cg"`` for sparse ``X``.
+  iterations and at ``max_iter``, which it never passes. The only method for
+  sparse ``X``; ``"auto"`` picks ``"cholesky"`` for dense and ``"cg"`` for
+  sparse ``X``.
 
 :func:`ridge_folds` solves many weightings of one ``X`` (cross-validation
 folds) for a grid of strengths in one compiled program, from one SVD per
@@ -200,8 +201,9 @@ def _ridge_cg(design, datafit, lam, tol_abs, max_iter):
 
     def body(c):
         k, state, _ = c
-        state = lax.fori_loop(0, 10, cg_step, state)
-        return k + 10, state, _gap(design, datafit, to_w(state[0]), lam)
+        steps = jnp.minimum(10, max_iter - k)  # never past max_iter
+        state = lax.fori_loop(0, steps, cg_step, state)
+        return k + steps, state, _gap(design, datafit, to_w(state[0]), lam)
 
     def cond(c):
         k, _, gap = c
