@@ -435,6 +435,9 @@ def fit(est, X, y, sample_weight, params):
     for rho in rhos:
         est._check_solver(rho, n_classes)
     sample_weight = _weights_array(sample_weight, X)
+    if sample_weight is not None and np.any(sample_weight < 0):
+        # as LogisticRegression (scikit-learn fits them, to a maximized loss)
+        raise ValueError("sample_weight must be finite and >= 0")
     splitter = check_cv(est.cv, y, classifier=True)
     folds = list(splitter.split(X, y, **_split_params(est, params, splitter)))
     class_weight = _class_weight_dict(est.class_weight, classes, y, sample_weight)

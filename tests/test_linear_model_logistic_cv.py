@@ -261,6 +261,9 @@ def test_warnings_and_errors_as_sklearn(cancer):
         LogisticRegressionCV(Cs=2, **quiet).fit(X, np.zeros(len(y)))
     with pytest.raises(ValueError, match="l1_ratios"):
         LogisticRegressionCV(l1_ratios=(0.5, 2.0), **EXPLICIT).fit(X, y)
+    # a negative weight: LogisticRegression's error (it said a fold "weighs 0")
+    with pytest.raises(ValueError, match="sample_weight must be finite and >= 0"):
+        LogisticRegressionCV(Cs=2, **quiet).fit(X, y, sample_weight=-np.ones(len(y)))
     for make in (LogisticRegressionCV, sk.LogisticRegressionCV):  # was TypeError
         with pytest.raises(ValueError, match="l1_ratios"), pytest.warns(FutureWarning):
             make(penalty="elasticnet", solver="saga", l1_ratios=None, Cs=2).fit(X, y)
