@@ -465,6 +465,37 @@ class Ridge(_LinearRegressor):
         return self
 
 
+def _warn_penalty_deprecated(penalty, l1_ratio):
+    """scikit-learn 1.9's warnings for ``LogisticRegression(penalty=...)``,
+    its messages and conditions (``penalty`` is read as before)."""
+    warnings.warn(
+        "'penalty' was deprecated in version 1.8 and will be removed in"
+        " 1.10. To avoid this warning, leave 'penalty' set to its default"
+        " value and use 'l1_ratio' or 'C' instead."
+        " Use l1_ratio=0 instead of penalty='l2',"
+        " l1_ratio=1 instead of penalty='l1',"
+        " l1_ratio set to a float between 0 and 1 instead of"
+        " penalty='elasticnet', and C=np.inf instead of penalty=None.",
+        FutureWarning,
+        stacklevel=4,
+    )
+    ratio = isinstance(l1_ratio, Real) and not isinstance(l1_ratio, bool)
+    if penalty != "elasticnet" and ratio and 0 < l1_ratio < 1:
+        warnings.warn(
+            "l1_ratio parameter is only used when penalty is 'elasticnet'. Got "
+            f"(penalty={penalty})",
+            UserWarning,
+            stacklevel=4,
+        )
+    if (penalty == "l2" and l1_ratio != 0) or (penalty == "l1" and l1_ratio != 1):
+        warnings.warn(
+            f"Inconsistent values: penalty={penalty} with l1_ratio={l1_ratio}. "
+            "penalty is deprecated. Please use l1_ratio only.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 class LogisticRegression(ClassifierMixin, BaseEstimator):
     """Logistic regression, binary or multinomial, with an L1, L2, elastic-net
     or (our extension) group penalty.
@@ -582,6 +613,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
             return 0.0, penalized
+        if self.penalty != "deprecated" and self.penalty != "group":
+            _warn_penalty_deprecated(self.penalty, self.l1_ratio)
         if self.penalty == "deprecated" or self.penalty == "elasticnet":
             rho = self.l1_ratio
             if not (isinstance(rho, Real) and 0 <= rho <= 1):

@@ -20,7 +20,7 @@ from tests.test_linear_model import run_sklearn_check, sklearn_checks
 @sklearn_checks(
     [
         LogisticRegression(),
-        LogisticRegression(penalty="l1", C=1.0),
+        LogisticRegression(l1_ratio=1.0, C=1.0),
         LogisticRegression(penalty="group", C=1.0),
     ]
 )
@@ -440,7 +440,7 @@ def test_multinomial_constant_column_keeps_a_finite_coefficient():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref.fit(X, y)
     with jax.enable_x64(True):
-        ours = LogisticRegression(penalty="l1", C=np.inf).fit(X, y)
+        ours = LogisticRegression(l1_ratio=1.0, C=np.inf).fit(X, y)
     assert np.all(np.abs(ours.coef_) < 1e3)
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-3)
 
