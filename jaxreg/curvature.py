@@ -124,8 +124,11 @@ def top_hessian_eigenvalue(
       :class:`HessianEigen` ``(value, vector, residual)``.
     """
     check_positive_int("num_iterations", num_iterations)
-    flat, unravel = ravel_pytree(params)
+    flat, unravel_flat = ravel_pytree(params)
     flat = flat.astype(jnp.float32)
+
+    def unravel(v):  # in the params' dtypes (one shared dtype is not cast back)
+        return jax.tree.map(lambda x, p: x.astype(p.dtype), unravel_flat(v), params)
 
     def hvp(v):
         out = hessian_vector_product(loss_fn, params, unravel(v), *args)

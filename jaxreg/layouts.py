@@ -31,10 +31,11 @@ an ``equinox.nn.Linear`` or the ``weight_ih`` / ``weight_hh`` of an
 ``equinox.nn.GRUCell`` / ``LSTMCell`` (then ``(out, in)``); the ``weight`` of an
 ``equinox.nn.Conv`` is :data:`TORCH_CONV` (its bias ``(out, 1, ..., 1)`` is no
 matrix); those modules built by ``eqx.filter_vmap`` (ensembles, stacked
-layers) keep their layout behind the extra leading batch axes; any other
-≥ 3-D leaf is read as a Flax kernel ``(*in, out)``, and
-every leaf read by that guess is named in one ``UserWarning`` that says how to
-describe it.
+layers) keep their layout behind the extra leading batch axes; a leaf named
+``bias`` with ≥ 2 axes (a scanned or vmapped Flax layer's ``(L, out)``) is a
+stack of biases, not a matrix (``None``); any other ≥ 3-D leaf is read as a
+Flax kernel ``(*in, out)``. Every leaf read by one of these two guesses is
+named in a ``UserWarning`` that says how to describe it.
 """
 
 from __future__ import annotations
@@ -355,14 +356,20 @@ def _checked(layout, path, leaf):
     return layout
 
 
+
+
 def _default_tree(params, warn: bool):
-    ambiguous = []
+    ambiguous, biases = [], []
 
     def leaf_default(path, leaf, known=None):
         if not is_array(leaf) or leaf.ndim < 2:
             return None
         if known is not None:
             return known
+        names = path_names(path)
+        if names and names[-1] == "bias":  # Flax's; stacked: (L, out)
+            biases.append(f"{jax.tree_util.keystr(path)} {tuple(leaf.shape)}")
+            return None
         if leaf.ndim == 2:
             return FLAX_DENSE
         ambiguous.append(f"{jax.tree_util.keystr(path)} {tuple(leaf.shape)}")
@@ -396,6 +403,17 @@ def _default_tree(params, warn: bool):
             "jaxreg.layouts.stacked(jaxreg.layouts.FLAX_DENSE). Pass "
             "layouts=jaxreg.layouts.FLAX_CONV to confirm the reading and silence "
             "this warning.",
+            UserWarning,
+            stacklevel=3,
+        )
+    if warn and biases:
+        warnings.warn(
+            "jaxreg read these leaves named 'bias' with >= 2 axes as stacked "
+            "biases (a scanned or vmapped layer's (L, out)), not matrices: "
+            + ", ".join(biases)
+            + ". If one is a matrix, pass layouts=: a pytree of "
+            "jaxreg.layouts.Layout/None or a callable (path, leaf) -> Layout | "
+            "None.",
             UserWarning,
             stacklevel=3,
         )

@@ -175,6 +175,12 @@ def spectral_norm(
     if u is None:
         u = _start(jax.random.key(0) if key is None else key, layout, w.shape)
     else:  # a zero warm start would stay at 0
+        rows = (*layout.batch_shape(w.shape), layout.fan_in(w.shape))
+        if jnp.shape(u) != rows:
+            raise ValueError(
+                f"u must have shape (*batch, fan_in) = {rows} for w of shape "
+                f"{tuple(w.shape)} read as {layout}, got {jnp.shape(u)}"
+            )
         u = _or_random(jnp.asarray(u, jnp.float32))
     return SpectralNorm(*_estimate(layout.to_matrices(w), u, num_iterations))
 

@@ -150,3 +150,14 @@ def test_weight_norm_growth():
     assert float(growth["b"]) == np.inf
     same = jr.weight_norm_growth({"z": jnp.zeros(2)}, {"z": jnp.zeros(2)})
     assert float(same["z"]) == 1.0
+
+
+def test_top_eigenvalue_with_bfloat16_params():
+    # one shared non-float32 dtype: ravel_pytree's unravel kept the float32
+    # vector, and the HVP's jvp failed on mismatched dtypes; Hessian = 6·I
+    def loss(p):
+        return jnp.sum(3.0 * p["w"].astype(jnp.float32) ** 2)
+
+    res = jr.top_hessian_eigenvalue(loss, {"w": jnp.ones(3, jnp.bfloat16)})
+    np.testing.assert_allclose(float(res.value), 6.0, rtol=2e-2)
+    assert res.vector["w"].dtype == jnp.bfloat16

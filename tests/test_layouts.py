@@ -209,3 +209,32 @@ def test_resolve_nnx_state():
     assert sorted(map(repr, leaves)) == sorted([repr(L.FLAX_CONV), repr(L.FLAX_DENSE)])
     with pytest.warns(UserWarning, match="conv"):
         L.resolve_layouts(state)
+
+
+def test_stacked_biases_are_not_read_as_matrices():
+    # a scanned Flax layer stacks its bias (L, out): Muon orthogonalized it
+    # as one matrix (mixing the layers) and lipschitz_bound multiplied its
+    # sigma into the bound, with no warning naming it
+    import jaxreg as jr
+
+    p = {
+        "blocks": {
+            "kernel": jax.random.normal(jax.random.key(0), (3, 8, 8)),
+            "bias": jnp.full((3, 8), 0.5),
+        }
+    }
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        found = L.resolve_layouts(p)
+    said = [str(w.message) for w in rec if "stacked biases" in str(w.message)]
+    assert len(said) == 1 and "['blocks']['bias'] (3, 8)" in said[0]
+    assert found["blocks"]["bias"] is None
+    g = jax.tree.map(jnp.ones_like, p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the kernel's guess, on purpose
+        tx = jr.muon(0.1, adam_learning_rate=1e-3)
+        u = tx.update(g, tx.init(p), p)[0]
+        sigmas = jr.lipschitz_bound(p).sigmas
+    # AdamW's first step moves each entry by the learning rate at most
+    assert float(jnp.max(jnp.abs(u["blocks"]["bias"]))) <= 1e-3 * (1 + 1e-6)
+    assert sigmas["blocks"]["bias"] is None

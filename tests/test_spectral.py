@@ -236,3 +236,14 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="params"):
         tx2 = jr.spectral_normalization(1.0)
         tx2.update(mlp_params(), tx2.init(mlp_params()))
+
+
+def test_spectral_norm_checks_the_warm_start_shape():
+    # u of w's fan_out failed in einsum; a batch of u for one matrix was
+    # broadcast into a batch of sigmas
+    w = jax.random.normal(jax.random.key(0), (5, 7))
+    for u in (jnp.ones(7), jnp.ones((2, 5))):
+        with pytest.raises(ValueError, match=r"u must have shape .* \(5,\)"):
+            jr.spectral_norm(w, u=u)
+    sigma = jr.spectral_norm(w, u=jnp.ones(5), num_iterations=100).sigma
+    np.testing.assert_allclose(sigma, np.linalg.norm(np.asarray(w), 2), rtol=1e-5)
