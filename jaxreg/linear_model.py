@@ -613,7 +613,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
             return 0.0, penalized
-        if self.penalty != "deprecated" and self.penalty != "group":
+        if self.penalty in ("l1", "l2", "elasticnet", None):
             _warn_penalty_deprecated(self.penalty, self.l1_ratio)
         if self.penalty == "deprecated" or self.penalty == "elasticnet":
             rho = self.l1_ratio

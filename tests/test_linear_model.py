@@ -114,8 +114,15 @@ def test_logistic_matches_sklearn_x64(diabetes, penalty):
         max_iter=1_000_000,
         random_state=0,
     ).fit(X, yb)
-    with jax.enable_x64(True):
-        ours = LogisticRegression(penalty, C=0.1, l1_ratio=0.5, tol=1e-13).fit(X, yb)
+    # the deprecated penalty is read (with scikit-learn's FutureWarning), and
+    # an l1_ratio it contradicts is not (scikit-learn's UserWarnings)
+    with jax.enable_x64(True), pytest.warns(FutureWarning, match="'penalty' was"):
+        ours = LogisticRegression(penalty, C=0.1, l1_ratio=0.5, tol=1e-13)
+        if penalty != "elasticnet":
+            with pytest.warns(UserWarning, match="l1_ratio"):
+                ours.fit(X, yb)
+        else:
+            ours.fit(X, yb)
     np.testing.assert_array_equal(ours.classes_, ref.classes_)
     np.testing.assert_allclose(
         ours.coef_, ref.coef_, rtol=1e-5, atol=1e-6 * np.abs(ref.coef_).max()
