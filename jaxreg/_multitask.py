@@ -477,9 +477,11 @@ def lasso_path(
 
 def _scaled_tol(tol, Y, sample_weight, fit_intercept):
     """scikit-learn's ``eps_``: ``tol · ||Y - Ȳ||²_F`` (the rows weighted by
-    ``sample_weight``; ``Ȳ`` their weighted mean, 0 without intercept)."""
+    ``sample_weight`` rescaled to sum to ``n``, as scikit-learn rescales
+    them; ``Ȳ`` their weighted mean, 0 without intercept)."""
     Y = np.asarray(Y, np.float64)
     s = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight)
+    s = s * (len(Y) / np.sum(s))
     if fit_intercept:
         Y = Y - np.average(Y, axis=0, weights=s)
     return float(tol * np.sum(s[:, None] * Y * Y))

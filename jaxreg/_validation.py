@@ -89,7 +89,8 @@ def check_float_array(name: str, x) -> None:
     dtype = getattr(x, "dtype", None)
     if dtype is None:
         dtype = np.asarray(x).dtype
-    if np.dtype(dtype).kind in "OUSV":  # a Python object, string or bytes
+    if np.dtype(dtype).kind in "OUS":  # a Python object, string or bytes
+        # (not "V": bfloat16 and float8 are ml_dtypes, numpy kind "V")
         raise ValueError(
             f"{name} has a leaf that is not an array ({x!r}); pass only the "
             "arrays, e.g. eqx.filter(model, eqx.is_array) or "

@@ -128,7 +128,9 @@ def top_hessian_eigenvalue(
     flat = flat.astype(jnp.float32)
 
     def unravel(v):  # in the params' dtypes (one shared dtype is not cast back)
-        return jax.tree.map(lambda x, p: x.astype(p.dtype), unravel_flat(v), params)
+        return jax.tree.map(
+            lambda x, p: x.astype(jnp.result_type(p)), unravel_flat(v), params
+        )
 
     def hvp(v):
         out = hessian_vector_product(loss_fn, params, unravel(v), *args)

@@ -356,8 +356,6 @@ def _checked(layout, path, leaf):
     return layout
 
 
-
-
 def _default_tree(params, warn: bool):
     ambiguous, biases = [], []
 
@@ -408,8 +406,9 @@ def _default_tree(params, warn: bool):
         )
     if warn and biases:
         warnings.warn(
-            "jaxreg read these leaves named 'bias' with >= 2 axes as stacked "
-            "biases (a scanned or vmapped layer's (L, out)), not matrices: "
+            "jaxreg read these leaves named 'bias' with >= 2 axes as biases (a "
+            "scanned or vmapped layer's (L, out), a DenseGeneral's (heads, "
+            "head_dim)), not matrices: "
             + ", ".join(biases)
             + ". If one is a matrix, pass layouts=: a pytree of "
             "jaxreg.layouts.Layout/None or a callable (path, leaf) -> Layout | "

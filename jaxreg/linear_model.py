@@ -660,9 +660,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """Fits the model; returns ``self``."""
         X, y = validate_data(self, X, y, dtype=_FLOATS, accept_sparse=_SPARSE)
         _check_flags(self)
-        rho, penalized = self._rho()
         if not (isinstance(self.C, Real) and self.C > 0):
             raise ValueError(f"C must be a real number > 0, got {self.C!r}")
+        rho, penalized = self._rho()
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         K = len(self.classes_)

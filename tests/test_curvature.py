@@ -161,3 +161,8 @@ def test_top_eigenvalue_with_bfloat16_params():
     res = jr.top_hessian_eigenvalue(loss, {"w": jnp.ones(3, jnp.bfloat16)})
     np.testing.assert_allclose(float(res.value), 6.0, rtol=2e-2)
     assert res.vector["w"].dtype == jnp.bfloat16
+    # a Python scalar leaf: Hessian of 3w² + 2b² is diag(6, 6, 6, 4)
+    res = jr.top_hessian_eigenvalue(
+        lambda p: loss(p) + 2.0 * p["b"] ** 2, {"w": jnp.ones(3), "b": 1.0}
+    )
+    np.testing.assert_allclose(float(res.value), 6.0, rtol=1e-4)

@@ -161,6 +161,8 @@ def test_bad_parameters(diabetes):
         (lambda: Lasso(alpha="1"), y, "alpha"),
         (lambda: Ridge(alpha=None), y, "alpha"),
         (lambda: LogisticRegression(C="1"), y > 100, "C"),
+        # checked before penalty's deprecation warnings, as scikit-learn does
+        (lambda: LogisticRegression(penalty="l1", C=-1.0), y > 100, "C"),
         (lambda: LogisticRegression(l1_ratio="0.5"), y > 100, "l1_ratio"),
         (lambda: MultiTaskElasticNet(l1_ratio=None), np.c_[y, y], "l1_ratio"),
         (lambda: Lasso(fit_intercept="no"), y, "fit_intercept"),
@@ -543,10 +545,14 @@ def test_grid_arguments_and_attributes_as_sklearn(diabetes):
     assert np.shape(ours.best_score_) == np.shape(ref.best_score_) == (1,)
     np.testing.assert_allclose(ours.best_score_, ref.best_score_, rtol=1e-6)
     Y = np.c_[y, 2 * y + 10]
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
     for kw in (dict(), dict(fit_intercept=False)):
-        ours = MultiTaskLasso(alpha=1.0, tol=1e-3, **kw).fit(X, Y)
-        ref = sk.MultiTaskLasso(alpha=1.0, tol=1e-3, **kw).fit(X, Y)
-        np.testing.assert_allclose(ours.eps_, ref.eps_, rtol=1e-10)
+        for weights in (None, sw, np.full(len(y), 2.0)):
+            ours = MultiTaskLasso(alpha=1.0, tol=1e-3, **kw)
+            ref = sk.MultiTaskLasso(alpha=1.0, tol=1e-3, **kw)
+            ours.fit(X, Y, sample_weight=weights)
+            ref.fit(X, Y, sample_weight=weights)
+            np.testing.assert_allclose(ours.eps_, ref.eps_, rtol=1e-10)
 
 
 @pytest.mark.parametrize("request_weights", [False, True, None])

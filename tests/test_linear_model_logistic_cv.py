@@ -332,7 +332,7 @@ def test_multinomial_warning_counts_the_fits_that_ran_their_budget(iris):
     (message,) = [str(w.message) for w in rec if "multinomial" in str(w.message)]
     unconverged = int(re.match(r"(\d+) of \d+ multinomial fits", message)[1])
     assert f"{unconverged} ran their 100 steps" in message
-    assert "0 stopped earlier" in message
+    assert ", 0 stopped earlier" in message
 
 
 def test_penalty_l1_with_a_list_of_l1_ratios_matches_sklearn(cancer):

@@ -840,3 +840,18 @@ def test_closed_over_data_and_schedules_raise_what_to_do():
             jnp.zeros(2),
             jr.l1(optax.constant_schedule(0.1)),
         )
+
+    # a user's penalty that is callable is no schedule: it solves as L1
+    class CallableL1:
+        def value(self, w):
+            return 0.1 * jnp.sum(jnp.abs(w))
+
+        def prox(self, w, step):
+            return prox.soft_threshold(w, 0.1 * step)
+
+        __call__ = value
+
+    res = jr.proximal_gradient(
+        lambda w: jnp.sum((w - 1) ** 2), jnp.zeros(2), CallableL1()
+    )
+    np.testing.assert_allclose(res.params, 0.95, rtol=1e-5)

@@ -1,5 +1,7 @@
 """Coupled, decoupled and proximal regularization against optax references."""
 
+import warnings
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -637,3 +639,22 @@ def test_weights_that_do_not_fit_a_leaf_raise():
         jr.l1(0.1, weights=jnp.ones(3)).prox(tree, 1.0)
     out = jr.l1(0.1, weights=jnp.ones(3)).prox({"a": tree["a"]}, 1.0)
     np.testing.assert_allclose(out["a"], 0.9)
+
+
+def test_bfloat16_params_pass_the_leaf_checks():
+    # bfloat16 is an ml_dtypes float, numpy kind "V": a leaf check that
+    # refused kind "V" as "not an array" broke bf16 training
+    p = {"w": jnp.array([1.0, -0.05, 2.0], jnp.bfloat16)}
+    out = jr.l1(0.1).prox(p, 1.0)["w"]
+    assert out.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(out, np.float32), [0.9, 0.0, 1.9], rtol=1e-2)
+    tx = jr.prox_sgd(0.1, jr.l1(0.1))
+    u, _ = tx.update(p, tx.init(p), p)
+    assert u["w"].dtype == jnp.bfloat16
+    with warnings.catch_warnings():  # bf16 does not resolve tol: it says so
+        warnings.simplefilter("ignore")
+        res = jr.proximal_gradient(
+            lambda q: jnp.sum((q["w"].astype(jnp.float32) - 1) ** 2), p, jr.l1(0.1)
+        )
+    assert res.params["w"].dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(res.params["w"], np.float32), 0.95, rtol=1e-2)

@@ -134,6 +134,7 @@ from jaxreg._validation import (
     check_positive,
     check_positive_int,
 )
+from jaxreg.penalties import Penalty
 from jaxreg.solvers.base import ConvergenceWarning
 from jaxreg.solvers.hypergrad import is_traced
 from jaxreg.solvers.implicit import LINEAR_SOLVERS, all_finite, implicit_fixed_point
@@ -557,7 +558,8 @@ def _check_penalty(penalty):
             f"penalty must be an instance, got the class {penalty.__name__}: "
             "e.g. jaxreg.l1(0.1), not jaxreg.penalties.L1"
         )
-    scheduled = [leaf for leaf in jax.tree.leaves(penalty) if callable(leaf)]
+    leaves = jax.tree.leaves(penalty) if isinstance(penalty, Penalty) else []
+    scheduled = [leaf for leaf in leaves if callable(leaf)]
     if scheduled:
         raise ValueError(
             f"penalty {penalty!r} holds a schedule ({scheduled[0]!r}): the optax "
