@@ -197,7 +197,8 @@ class SeparablePenalty(Penalty):
         """``value`` times the per-coordinate weights (broadcast to ``like``)."""
         if self.weights is None:
             return value
-        shape = np.shape(self.weights)
+        weights = jnp.asarray(self.weights, like.dtype)  # a list of tracers too
+        shape = weights.shape
         try:
             fits = np.broadcast_shapes(shape, like.shape) == like.shape
         except ValueError:
@@ -209,7 +210,7 @@ class SeparablePenalty(Penalty):
                 "leaf); give each leaf its own penalty (e.g. optax.multi_transform"
                 " or a mask) or weights that fit every leaf"
             )
-        return value * jnp.asarray(self.weights, like.dtype)
+        return value * weights
 
     @abc.abstractmethod
     def coord_value(self, w): ...
