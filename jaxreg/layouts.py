@@ -35,7 +35,9 @@ layers) keep their layout behind the extra leading batch axes; a leaf named
 ``bias`` with ≥ 2 axes (a scanned or vmapped Flax layer's ``(L, out)``) is a
 stack of biases, not a matrix (``None``); any other ≥ 3-D leaf is read as a
 Flax kernel ``(*in, out)``. Every leaf read by one of these two guesses is
-named in a ``UserWarning`` that says how to describe it.
+named in a ``UserWarning`` that says how to describe it. A layout a user
+gives for all leaves or for a subtree skips the leaves named ``bias`` in it
+(:func:`resolve_layouts`).
 """
 
 from __future__ import annotations
@@ -356,6 +358,14 @@ def _checked(layout, path, leaf):
     return layout
 
 
+def _spread(layout, path):
+    """``layout`` spread over a subtree, for the leaf at ``path``: ``None``
+    for a leaf named ``bias`` (a scanned layer's ``(L, out)`` is no matrix;
+    only a layout given for that very leaf reads it as one)."""
+    names = path_names(path)
+    return None if names and names[-1] == "bias" else layout
+
+
 def _default_tree(params, warn: bool):
     ambiguous, biases = [], []
 
@@ -410,9 +420,11 @@ def _default_tree(params, warn: bool):
             "scanned or vmapped layer's (L, out), a DenseGeneral's (heads, "
             "head_dim)), not matrices: "
             + ", ".join(biases)
-            + ". If one is a matrix, pass layouts=: a pytree of "
-            "jaxreg.layouts.Layout/None or a callable (path, leaf) -> Layout | "
-            "None.",
+            + ". Passing layouts= (one layout, or one per subtree such as "
+            "{'layers': jaxreg.layouts.stacked(jaxreg.layouts.FLAX_DENSE)}) "
+            "reads them so without this warning; if one is a matrix, place its "
+            "layout at that leaf of a layouts pytree or return it from a "
+            "callable (path, leaf) -> Layout | None.",
             UserWarning,
             stacklevel=3,
         )
@@ -464,7 +476,11 @@ def resolve_layouts(params, layouts: LayoutSpec = None, *, warn: bool = True):
         :class:`Layout` for every leaf with ≥ 2 axes; a pytree of
         ``Layout``/``None`` with the structure of ``params`` or a prefix of
         it; or a callable ``(path, leaf) -> Layout | None``. Leaves with
-        fewer than 2 axes always get ``None``.
+        fewer than 2 axes always get ``None``, and so do leaves named
+        ``bias`` that a layout reaches as one for all leaves or for a subtree
+        (``jr.stacked(jr.FLAX_DENSE)`` for a scanned block reads its kernels,
+        not its ``(L, out)`` biases); a layout placed at a ``bias`` leaf
+        itself, or returned for it by the callable, is used.
       warn: warn about ≥ 3-D leaves read by the default guess.
 
     Returns:
@@ -480,16 +496,22 @@ def resolve_layouts(params, layouts: LayoutSpec = None, *, warn: bool = True):
         return _default_tree(params, warn)
     if isinstance(layouts, Layout):
         return jax.tree_util.tree_map_with_path(
-            lambda p, x: _checked(layouts, p, x), params
+            lambda p, x: _checked(_spread(layouts, p), p, x), params
         )
     if is_function(layouts):
         return jax.tree_util.tree_map_with_path(
             lambda p, x: _checked(layouts(p, x) if is_array(x) else None, p, x),
             params,
         )
+
+    def spread(spec, sub):
+        if jax.tree_util.treedef_is_leaf(jax.tree.structure(sub)):
+            return spec  # given for this very leaf: honoured as given
+        return jax.tree_util.tree_map_with_path(lambda p, _: _spread(spec, p), sub)
+
     try:
         full = jax.tree.map(
-            lambda spec, sub: jax.tree.map(lambda _: spec, sub),
+            spread,
             layouts,
             params,
             is_leaf=lambda x: x is None or isinstance(x, Layout),

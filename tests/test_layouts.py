@@ -238,3 +238,38 @@ def test_stacked_biases_are_not_read_as_matrices():
     # AdamW's first step moves each entry by the learning rate at most
     assert float(jnp.max(jnp.abs(u["blocks"]["bias"]))) <= 1e-3 * (1 + 1e-6)
     assert sigmas["blocks"]["bias"] is None
+
+
+def test_a_layout_spread_over_a_scanned_block_skips_its_biases():
+    # the warning's own advice, layouts=stacked(FLAX_DENSE) for the scanned
+    # block, raised on the block's (L, out) bias; an Equinox conv bias
+    # (out, 1, 1) under one TORCH_CONV was orthogonalized as a matrix
+    import jaxreg as jr
+
+    key = jax.random.key(0)
+    p = {
+        "blocks": {
+            "kernel": jax.random.normal(key, (3, 8, 8)),
+            "bias": jnp.full((3, 8), 0.5),
+        },
+        "out": {"kernel": jnp.ones((8, 2)), "bias": jnp.ones(2)},
+    }
+    spec = {"blocks": L.stacked(L.FLAX_DENSE), "out": L.FLAX_DENSE}
+    with _no_warnings():
+        found = L.resolve_layouts(p, spec)
+        tx = jr.muon(0.1, adam_learning_rate=1e-3, layouts=spec)
+        g = jax.tree.map(jnp.ones_like, p)
+        u = tx.update(g, tx.init(p), p)[0]
+    assert found["blocks"]["kernel"] == L.stacked(L.FLAX_DENSE)
+    assert found["blocks"]["bias"] is None and found["out"]["bias"] is None
+    assert float(jnp.max(jnp.abs(u["blocks"]["bias"]))) <= 1e-3 * (1 + 1e-6)
+    # a layout placed at the bias leaf itself is honoured
+    exact = {"blocks": {"kernel": L.stacked(L.FLAX_DENSE), "bias": L.FLAX_DENSE}}
+    assert L.resolve_layouts({"blocks": p["blocks"]}, exact)["blocks"]["bias"] == (
+        L.FLAX_DENSE
+    )
+    conv = eqx.nn.Conv2d(2, 4, 3, key=key)
+    with _no_warnings():
+        found = L.resolve_layouts(conv, L.TORCH_CONV)
+    assert conv.bias.shape == (4, 1, 1) and found.bias is None
+    assert found.weight == L.TORCH_CONV
