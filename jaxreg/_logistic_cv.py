@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import inspect
 import numbers
-import warnings
 
 import numpy as np
 from scipy.special import expit, softmax
@@ -58,6 +57,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from jaxreg._estimator_base import _scorer_weights, _split_params, _weights_array
+from jaxreg._validation import check_nonnegative, warn_caller
 from jaxreg.solvers.base import _emitted_warning, prepare
 from jaxreg.solvers.datafits import Logistic
 from jaxreg.solvers.glm import elastic_net_penalty
@@ -86,23 +86,21 @@ def _resolve_penalty(est):
                 f"{l1_ratios!r}"
             )
         l1_ratios = None
-        warnings.warn(
+        warn_caller(
             "The default value for l1_ratios will change from None to (0.0,) "
             "in version 1.10. From version 1.10 onwards, only array-like "
             "with values in [0, 1] will be allowed, None will be forbidden. "
             "To avoid this warning, explicitly set a value, "
             "e.g. l1_ratios=(0,).",
             FutureWarning,
-            stacklevel=4,
         )
     if est.penalty == "deprecated":
         if est.l1_ratios is None:
-            warnings.warn(
+            warn_caller(
                 "'l1_ratios=None' was deprecated in version 1.8 and will "
                 "trigger an error in 1.10. Use an array-like with values"
                 "in [0, 1] instead.",
                 FutureWarning,
-                stacklevel=4,
             )
         if l1_ratios is None or np.all(np.asarray(l1_ratios) == 0):
             penalty = "l2"
@@ -112,7 +110,7 @@ def _resolve_penalty(est):
             penalty = "elasticnet"
     else:
         penalty = est.penalty
-        warnings.warn(
+        warn_caller(
             "'penalty' was deprecated in version 1.8 and will be removed in"
             " 1.10. To avoid this warning, leave 'penalty' set to its default"
             " value and use 'l1_ratios' and 'Cs' instead."
@@ -121,7 +119,6 @@ def _resolve_penalty(est):
             " l1_ratios set to floats between 0 and 1 instead of"
             " penalty='elasticnet', and Cs=(np.inf,) instead of penalty=None.",
             FutureWarning,
-            stacklevel=4,
         )
     if l1_ratios is not None:
         l1_ratios = list(np.atleast_1d(np.asarray(l1_ratios)).tolist())
@@ -142,11 +139,10 @@ def _resolve_penalty(est):
             )
         return penalty, l1_ratios, l1_ratios
     if l1_ratios is not None and est.penalty != "deprecated":
-        warnings.warn(
+        warn_caller(
             "l1_ratios parameter is only used when penalty is 'elasticnet'. Got "
             f"(penalty={penalty})",
             UserWarning,
-            stacklevel=4,
         )
     return penalty, l1_ratios, [None] if l1_ratios is None else l1_ratios
 
@@ -155,14 +151,13 @@ def _scoring(est):
     """The ``scoring`` argument as scikit-learn reads it (``"warn"``: None,
     i.e. accuracy, with its ``FutureWarning``)."""
     if isinstance(est.scoring, str) and est.scoring == "warn":
-        warnings.warn(
+        warn_caller(
             "The default value of the parameter 'scoring' will change from None, "
             "i.e. accuracy, to 'neg_log_loss' in version 1.11. To silence this "
             "warning, explicitly set the scoring parameter: "
             "scoring='neg_log_loss' for the new, scoring='accuracy' or "
             "scoring=None for the old default.",
             FutureWarning,
-            stacklevel=4,
         )
         return None
     return est.scoring
@@ -175,7 +170,7 @@ def _legacy(est):
                 "use_legacy_attributes must be True or False, got "
                 f"{est.use_legacy_attributes!r}"
             )
-        warnings.warn(
+        warn_caller(
             f"The fitted attributes of {type(est).__name__} will be "
             "simplified in scikit-learn 1.10 to remove redundancy. Set"
             "`use_legacy_attributes=False` to enable the new behavior now, or "
@@ -185,7 +180,6 @@ def _legacy(est):
             f"scikit-learn 1.10. See the docstring of {type(est).__name__} "
             "for more details.",
             FutureWarning,
-            stacklevel=4,
         )
         return True
     return bool(est.use_legacy_attributes)
@@ -291,7 +285,7 @@ def _fold_paths(X, y_idx, n_classes, fold_weights, Cs, rho, est):
             budget = 100 * est.max_iter
             spent = int((~converged & (iters >= budget)).sum())
             stuck = int((~converged).sum()) - spent
-            warnings.warn(
+            warn_caller(
                 f"{spent + stuck} of {converged.size} multinomial fits (folds x "
                 f"Cs) did not reach tol/100 = {est.tol / 100:.1e} (L-BFGS for "
                 f"L2, else FISTA): {spent} ran their {budget} steps (raise "
@@ -300,7 +294,6 @@ def _fold_paths(X, y_idx, n_classes, fold_weights, Cs, rho, est):
                 "precision (standardize X, loosen tol or solve in float64: "
                 "jax.config.update('jax_enable_x64', True))",
                 _emitted_warning(),
-                stacklevel=4,
             )
         # (L, F, d[+1], K) -> (F, L, K, d[+1])
         coefs = np.transpose(np.asarray(theta, np.float64), (1, 0, 3, 2))
@@ -435,9 +428,9 @@ def fit(est, X, y, sample_weight, params):
     for rho in rhos:
         est._check_solver(rho, n_classes)
     sample_weight = _weights_array(sample_weight, X)
-    if sample_weight is not None and np.any(sample_weight < 0):
+    if sample_weight is not None:
         # as LogisticRegression (scikit-learn fits them, to a maximized loss)
-        raise ValueError("sample_weight must be finite and >= 0")
+        check_nonnegative("sample_weight", sample_weight)
     splitter = check_cv(est.cv, y, classifier=True)
     folds = list(splitter.split(X, y, **_split_params(est, params, splitter)))
     class_weight = _class_weight_dict(est.class_weight, classes, y, sample_weight)

@@ -31,7 +31,6 @@ here too: for a 2-D ``y`` their problem is this one (without intercept).
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 from typing import Any, NamedTuple
 
@@ -51,7 +50,12 @@ from jaxreg._estimator_base import (
     _weights_array,
     alpha_grid,
 )
-from jaxreg._validation import check_nonnegative, check_positive, check_unit_interval
+from jaxreg._validation import (
+    check_nonnegative,
+    check_positive,
+    check_unit_interval,
+    warn_caller,
+)
 from jaxreg.solvers.base import (
     Problem,
     SolverResult,
@@ -247,24 +251,22 @@ def _path_alphas(n_alphas, alphas):
     if n_alphas == "deprecated":
         n_alphas = 100
     else:
-        warnings.warn(
+        warn_caller(
             "'n_alphas' was deprecated in 1.9 and will be removed in 1.11. "
             "'alphas' now accepts an integer value which removes the need to pass "
             "'n_alphas'. The default value of 'alphas' will change from None to "
             "100 in 1.11. Pass an explicit value to 'alphas' and leave 'n_alphas' "
             "to its default value to silence this warning.",
             FutureWarning,
-            stacklevel=3,
         )
     if isinstance(alphas, str) and alphas == "warn":
         return n_alphas
     if alphas is None:
-        warnings.warn(
+        warn_caller(
             "'alphas=None' is deprecated and will be removed in 1.11, at which "
             "point the default value will be set to 100. Set 'alphas=100' "
             "to silence this warning.",
             FutureWarning,
-            stacklevel=3,
         )
         return n_alphas
     return alphas

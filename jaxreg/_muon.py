@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -35,6 +34,7 @@ from jaxreg._validation import (
     check_nonnegative,
     check_positive_int,
     check_unit_interval,
+    warn_caller,
 )
 from jaxreg.layouts import LayoutSpec, check_array_leaves, resolve_layouts
 from jaxreg.penalties import l2
@@ -396,13 +396,19 @@ def _orthogonalize_tree(updates, layouts, orthogonalize: Callable, scaling: str)
                 f"has shape {x.shape} and no layout. Route it to the AdamW branch "
                 "(muon's labels='adam') or leave it out of scale_by_muon."
             )
+        if x.size == 0:  # a layer pruned to no units: nothing to orthogonalize
+            mats.append(None)
+            continue
         mat = layout.to_matrices(_replicated(x))
         mat = mat.reshape(-1, *mat.shape[-2:])
         if mat.shape[-2] > mat.shape[-1]:
             mat = jnp.swapaxes(mat, -1, -2)
         mats.append(mat)
         groups.setdefault((mat.shape[1:], mat.dtype), []).append(i)
-    out = [None] * len(mats)
+    out = [
+        jnp.zeros_like(x) if m is None else None
+        for (_, x), m in zip(path_leaves, mats, strict=True)
+    ]
     for members in groups.values():
         ortho = orthogonalize(jnp.concatenate([mats[i] for i in members]))
         start = 0
@@ -622,14 +628,12 @@ def _route(params, labels, layouts, warn: bool):
                 strict=True,
             ):
                 if label == "muon" and _is_embed_or_head(path):
-                    warnings.warn(
+                    warn_caller(
                         f"jaxreg.muon routes {jax.tree_util.keystr(path)} (shape "
                         f"{x.shape}) to Muon by the default >=2-D rule, but "
                         "embeddings and output heads usually belong to the AdamW "
                         "branch: pass labels marking it 'adam' (or 'muon' to "
-                        "silence this warning).",
-                        UserWarning,
-                        stacklevel=3,
+                        "silence this warning)."
                     )
         return routed
     try:

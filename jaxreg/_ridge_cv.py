@@ -407,7 +407,8 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
 
     Fitted attributes:
       ``classes_``, ``coef_`` (``(n_features,)`` for two classes, as scikit-learn
-      1.9's, else ``(n_classes, n_features)``), ``intercept_``, ``n_iter_``.
+      1.9's, else ``(n_classes, n_features)``), ``intercept_``, ``n_iter_``,
+      ``solver_`` (as :class:`~jaxreg.linear_model.Ridge`'s).
     """
 
     def __init__(
@@ -462,6 +463,7 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         self.coef_ = model.coef_
         self.intercept_ = model.intercept_
         self.n_iter_ = model.n_iter_
+        self.solver_ = model.solver_
         return self
 
     def predict(self, X):

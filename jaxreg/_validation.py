@@ -8,9 +8,32 @@ unchecked; the check then runs at the Python boundary where users call us.
 from __future__ import annotations
 
 import numbers
+import os
+import pathlib
+import sys
+import warnings
 
 import jax
 import numpy as np
+
+# packages whose frames a warning about the user's input skips, so that it
+# names the user's line (``muon(...).init(params)`` runs in optax's chain)
+_LIBRARIES = ("jaxreg", "jax", "jaxlib", "optax", "flax", "equinox")
+
+
+def warn_caller(message: str, category=UserWarning) -> None:
+    """``warnings.warn`` at the first frame outside jaxreg and the libraries
+    that call it (JAX, optax, Flax, Equinox): the line of the user's code that
+    passed the input warned about, whatever the depth of the call."""
+    roots = tuple(
+        str(pathlib.Path(sys.modules[name].__file__).parent) + os.sep
+        for name in _LIBRARIES
+        if getattr(sys.modules.get(name), "__file__", None)
+    )
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(roots):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)
 
 
 def _concrete(value, wait=True):
@@ -93,13 +116,19 @@ def check_float_array(name: str, x) -> None:
         # (not "V": bfloat16 and float8 are ml_dtypes, numpy kind "V")
         raise ValueError(
             f"{name} has a leaf that is not an array ({x!r}); pass only the "
-            "arrays, e.g. eqx.filter(model, eqx.is_array) or "
+            "arrays, e.g. eqx.filter(model, eqx.is_inexact_array) or "
             "nnx.state(model, nnx.Param)"
+        )
+    if jax.numpy.issubdtype(dtype, jax.numpy.complexfloating):
+        raise ValueError(
+            f"{name} must have a real floating dtype, got {dtype}: the penalties "
+            "and their prox are defined on real values; hold the real and "
+            "imaginary parts as two real leaves, or leave it out with mask="
         )
     if not jax.numpy.issubdtype(dtype, jax.numpy.floating):
         raise ValueError(
             f"{name} must have a floating dtype, got {dtype}; cast it first "
-            "(integers cannot hold a shrunk value)"
+            "(integers cannot hold a shrunk value), or leave it out with mask="
         )
 
 

@@ -44,13 +44,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxreg._validation import warn_caller
 
 __all__ = [
     "Layout",
@@ -82,7 +83,7 @@ def check_array_leaves(name: str, tree, scalars: bool = False) -> None:
         if not (is_array(x) or scalars and isinstance(x, int | float | complex)):
             raise ValueError(
                 f"{name}{jax.tree_util.keystr(path)} is not an array ({x!r}); "
-                "pass only the arrays, e.g. eqx.filter(model, eqx.is_array) or "
+                "pass only the arrays, e.g. eqx.filter(model, eqx.is_inexact_array) or "
                 "nnx.state(model, nnx.Param)"
             )
 
@@ -400,7 +401,7 @@ def _default_tree(params, warn: bool):
 
     tree = jax.tree_util.tree_map_with_path(node, params, is_leaf=_known_module)
     if warn and ambiguous:
-        warnings.warn(
+        warn_caller(
             "jaxreg read these >=3-D leaves as Flax kernels (*in, out), every "
             "axis but the last an input axis (jaxreg.layouts.FLAX_CONV): "
             + ", ".join(ambiguous)
@@ -410,12 +411,10 @@ def _default_tree(params, warn: bool):
             "callable (path, leaf) -> Layout | None, e.g. "
             "jaxreg.layouts.stacked(jaxreg.layouts.FLAX_DENSE). Pass "
             "layouts=jaxreg.layouts.FLAX_CONV to confirm the reading and silence "
-            "this warning.",
-            UserWarning,
-            stacklevel=3,
+            "this warning."
         )
     if warn and biases:
-        warnings.warn(
+        warn_caller(
             "jaxreg read these leaves named 'bias' with >= 2 axes as biases (a "
             "scanned or vmapped layer's (L, out), a DenseGeneral's (heads, "
             "head_dim)), not matrices: "
@@ -424,9 +423,7 @@ def _default_tree(params, warn: bool):
             "{'layers': jaxreg.layouts.stacked(jaxreg.layouts.FLAX_DENSE)}) "
             "reads them so without this warning; if one is a matrix, place its "
             "layout at that leaf of a layouts pytree or return it from a "
-            "callable (path, leaf) -> Layout | None.",
-            UserWarning,
-            stacklevel=3,
+            "callable (path, leaf) -> Layout | None."
         )
     return tree
 
@@ -439,29 +436,25 @@ def check_layout(layout) -> None:
         )
 
 
-def leaf_layout(leaf, layout, name: str, stacklevel: int = 4) -> Layout:
+def leaf_layout(leaf, layout, name: str) -> Layout:
     """The layout of one array with ``ndim >= 2`` for a function ``name`` that
     takes a single array (or applies one layout to every leaf) and a
     ``layout=`` argument: ``layout`` when given; otherwise the default of
     :func:`resolve_layouts` (a 2-D leaf is the matrix, a ≥ 3-D leaf a Flax
     kernel ``(*in, out)``), with a ``UserWarning`` for a ≥ 3-D leaf that says
-    how to be explicit (``stacklevel``: as ``warnings.warn``'s, counted from
-    this function; the default names the caller of a public function that
-    calls a helper that calls this one)."""
+    how to be explicit."""
     if layout is not None:
         check_layout(layout)
         return layout
     if leaf.ndim > 2:
-        warnings.warn(
+        warn_caller(
             f"{name} read a leaf of shape {tuple(leaf.shape)} as a Flax kernel "
             "(*in, out): one matrix, every axis but the last an input axis. Say "
             f"how to read it with {name}(..., layout=...): "
             "jaxreg.layouts.stacked(jaxreg.layouts.FLAX_DENSE) for stacked layers "
             "(L, in, out) (one matrix per layer), jaxreg.layouts.TORCH_CONV for a "
             "torch/Equinox conv (out, in, *k), jaxreg.layouts.FLAX_CONV to "
-            "confirm this reading.",
-            UserWarning,
-            stacklevel=stacklevel,
+            "confirm this reading."
         )
     return resolve_layouts(leaf, warn=False)
 

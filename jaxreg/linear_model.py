@@ -56,7 +56,6 @@ the solver's accuracy).
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -97,6 +96,7 @@ from jaxreg._path_cv import (
     MultiTaskLassoCV,
 )
 from jaxreg._ridge_cv import RidgeClassifier, RidgeCV
+from jaxreg._validation import warn_caller
 from jaxreg.solvers.base import _emitted_warning
 from jaxreg.solvers.datafits import Quadratic, Tweedie
 from jaxreg.solvers.glm import (
@@ -220,13 +220,12 @@ class Lasso(_SparseCoef, _LinearRegressor):
     def _fit(self, X, y, sample_weight, l1_ratio):
         X, y = self._validate_fit(X, y)
         if self.alpha == 0:  # scikit-learn's warning, which users filter
-            warnings.warn(
+            warn_caller(
                 "With alpha=0, this algorithm does not converge well: the "
                 "duality gap of the unpenalized problem is only estimated. You "
                 "are advised to use Ridge(alpha=0) or the LinearRegression "
                 "estimator",
                 UserWarning,
-                stacklevel=3,
             )
         d = X.shape[1]
         _check_precompute(self.precompute, d, allow_auto=False)
@@ -351,7 +350,10 @@ class Ridge(_LinearRegressor):
     Fitted attributes:
       ``coef_``, ``intercept_`` (scikit-learn's shapes), ``n_iter_`` (shape
       ``(n_targets,)``: CG iterations or CD outer iterations, 1 for the
-      direct solvers where scikit-learn sets ``None``), ``dual_gap_`` (ours).
+      direct solvers where scikit-learn sets ``None``), ``solver_``
+      (scikit-learn's name for the solver: ``"auto"`` reads as
+      ``"cholesky"``, ``"sparse_cg"`` for sparse ``X`` or ``"lbfgs"`` when
+      ``positive``), ``dual_gap_`` (ours).
     """
 
     def __init__(
@@ -462,13 +464,24 @@ class Ridge(_LinearRegressor):
         self._set_results(results, X, one_d)
         # 1 for a direct solve (scikit-learn: None; check_estimator wants >= 1)
         self.n_iter_ = np.array([int(r.n_iter) for r in results])
+        self.solver_ = self._solver_name(X)
         return self
+
+    def _solver_name(self, X):
+        """scikit-learn's ``solver_``: its name for ``solver="auto"``'s
+        choice (``"lbfgs"`` when positive, ``"sparse_cg"`` for sparse ``X``,
+        else ``"cholesky"``), otherwise the name given."""
+        if self.solver != "auto":
+            return self.solver
+        if self.positive:
+            return "lbfgs"
+        return "sparse_cg" if hasattr(X, "tocsc") else "cholesky"
 
 
 def _warn_penalty_deprecated(penalty, l1_ratio):
     """scikit-learn 1.9's warnings for ``LogisticRegression(penalty=...)``,
     its messages and conditions (``penalty`` is read as before)."""
-    warnings.warn(
+    warn_caller(
         "'penalty' was deprecated in version 1.8 and will be removed in"
         " 1.10. To avoid this warning, leave 'penalty' set to its default"
         " value and use 'l1_ratio' or 'C' instead."
@@ -477,22 +490,19 @@ def _warn_penalty_deprecated(penalty, l1_ratio):
         " l1_ratio set to a float between 0 and 1 instead of"
         " penalty='elasticnet', and C=np.inf instead of penalty=None.",
         FutureWarning,
-        stacklevel=4,
     )
     ratio = isinstance(l1_ratio, Real) and not isinstance(l1_ratio, bool)
     if penalty != "elasticnet" and ratio and 0 < l1_ratio < 1:
-        warnings.warn(
+        warn_caller(
             "l1_ratio parameter is only used when penalty is 'elasticnet'. Got "
             f"(penalty={penalty})",
             UserWarning,
-            stacklevel=4,
         )
     if (penalty == "l2" and l1_ratio != 0) or (penalty == "l1" and l1_ratio != 1):
-        warnings.warn(
+        warn_caller(
             f"Inconsistent values: penalty={penalty} with l1_ratio={l1_ratio}. "
             "penalty is deprecated. Please use l1_ratio only.",
             UserWarning,
-            stacklevel=4,
         )
 
 
@@ -605,12 +615,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ``"group"`` for the group penalty."""
         penalized = self.C != np.inf
         if self.penalty == "deprecated" and self.l1_ratio is None:
-            warnings.warn(  # scikit-learn 1.9 reads it so, and warns so
+            warn_caller(  # scikit-learn 1.9 reads it so, and warns so
                 "'l1_ratio=None' was deprecated in version 1.8 and will trigger "
                 "an error in 1.10 (scikit-learn's deprecation; it reads as "
                 "l1_ratio=0, the L2 penalty). Use 0<=l1_ratio<=1 instead.",
                 FutureWarning,
-                stacklevel=3,
             )
             return 0.0, penalized
         if self.penalty in ("l1", "l2", "elasticnet", None):
@@ -748,12 +757,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             init=init,
         )
         if not converged[0, 0]:
-            warnings.warn(
+            warn_caller(
                 f"LogisticRegression (multinomial, L-BFGS) did not reach tol/100 = "
                 f"{self.tol / 100:.1e} in {100 * self.max_iter} steps; raise "
                 "max_iter, loosen tol or scale the features",
                 _emitted_warning(),
-                stacklevel=4,
             )
         self._set_multinomial(theta[0, 0], iters[0, 0], X.dtype)
 

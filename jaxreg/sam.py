@@ -121,6 +121,11 @@ def sam_perturbation(
     p_leaves = treedef.flatten_up_to(params)
     m_leaves = treedef.flatten_up_to(full)
 
+    # Python scalar leaves allowed (a Python int as a float: it is perturbed)
+    p_leaves = [
+        jnp.asarray(p, float) if isinstance(p, int | float) else p for p in p_leaves
+    ]
+
     def scale(g, p):
         g = g.astype(jnp.float32)
         if not adaptive:

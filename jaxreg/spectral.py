@@ -185,9 +185,11 @@ def spectral_norm(
     return SpectralNorm(*_estimate(layout.to_matrices(w), u, num_iterations))
 
 
-def _selection(params, layouts, mask):
-    """One Layout or None per leaf: the matrices that ``mask`` keeps."""
-    found = resolve_layouts(params, layouts)
+def _selection(params, layouts, mask, warn=True):
+    """One Layout or None per leaf: the matrices that ``mask`` keeps (the
+    layout guesses warned about only when ``warn``: at ``init``, not on every
+    ``update``)."""
+    found = resolve_layouts(params, layouts, warn=warn)
     keep = resolve_mask(mask, params)
 
     def pick(layout, m):
@@ -244,7 +246,7 @@ def _spectral_transform(leaf_update, layouts, mask, init_iterations, key, name):
             raise ValueError(
                 f"{name} needs the current params: call update(updates, state, params)"
             )
-        selection = _selection(params, layouts, mask)
+        selection = _selection(params, layouts, mask, warn=False)
         leaves, treedef = jax.tree.flatten(params)
         rows = zip(
             treedef.flatten_up_to(updates),

@@ -196,7 +196,7 @@ def masked_map(fn, mask: Mask, updates, params):
         if odd:  # an unfiltered Equinox module: its functions are leaves
             hint = (
                 f" (params hold {odd[0]!r}, not an array: pass only the arrays, "
-                "e.g. eqx.filter(model, eqx.is_array) or nnx.state(model, "
+                "e.g. eqx.filter(model, eqx.is_inexact_array) or nnx.state(model, "
                 "nnx.Param))"
             )
         raise ValueError(
@@ -204,16 +204,20 @@ def masked_map(fn, mask: Mask, updates, params):
             f"{jax.tree.structure(params)}, updates {jax.tree.structure(updates)}"
         ) from err
 
-    def leaf(u, p, m):
+    def leaf(path, u, p, m):
         if m is not False:
-            check_float_array("params", p)
+            try:
+                check_float_array("params", p)
+            except ValueError as err:  # name the leaf (only on failure: per step)
+                named = f"params{jax.tree_util.keystr(path)}"
+                raise ValueError(str(err).replace("params", named, 1)) from None
             # Python scalar leaves too, as optax's transforms take them
             u, p = jnp.asarray(u), jnp.asarray(p)
         if isinstance(m, bool | np.bool_):
             return fn(u, p) if m else u
         return jnp.where(m, fn(u, p), u)
 
-    return jax.tree.map(leaf, updates, params, full)
+    return jax.tree_util.tree_map_with_path(leaf, updates, params, full)
 
 
 def _scheduled(

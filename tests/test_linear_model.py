@@ -625,3 +625,29 @@ def test_ridge_iterative_solvers_honour_a_small_max_iter(diabetes, solver):
     # 3 CG steps from 0 are not the solution yet; scikit-learn's neither
     exact = Ridge(1e-3, solver="cholesky").fit(X, y)
     assert not np.allclose(ours.coef_, exact.coef_, rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("solver", "positive", "sparse"),
+    [
+        ("auto", False, False),
+        ("auto", False, True),
+        ("auto", True, False),
+        ("svd", False, False),
+        ("lsqr", False, True),
+        ("sparse_cg", False, False),
+    ],
+)
+def test_ridge_solver_attribute_is_sklearns(diabetes, solver, positive, sparse):
+    # solver_ (scikit-learn >= 1.5) was missing: AttributeError
+    from jaxreg.linear_model import RidgeClassifier
+
+    X, y = diabetes
+    X = sp.csr_matrix(X) if sparse else X
+    ours = Ridge(1.0, solver=solver, positive=positive).fit(X, y)
+    ref = sk.Ridge(1.0, solver=solver, positive=positive).fit(X, y)
+    assert ours.solver_ == ref.solver_
+    if not positive:
+        labels = y > np.median(y)
+        ours = RidgeClassifier(solver=solver).fit(X, labels)
+        assert ours.solver_ == sk.RidgeClassifier(solver=solver).fit(X, labels).solver_

@@ -751,3 +751,17 @@ def test_muon_rejects_muon_label_without_layout():
     )
     with pytest.raises(ValueError, match=r"labels\['w'\].*no layout"):
         tx.init(params)
+
+
+def test_a_layer_pruned_to_no_units_gets_an_empty_update():
+    # prune_units leaves (in, 0) / (0, out) kernels; reshape(-1, 5, 0)
+    # raised ZeroDivisionError
+    out = jax.random.normal(jax.random.PRNGKey(0), (3, 2))
+    params = {"kernel": jnp.ones((5, 0)), "bias": jnp.ones((0,)), "out": out}
+    grads = jax.tree.map(lambda p: 0.1 * p, params)
+    tx = jaxreg.muon(0.02, weight_decay=0.1)
+    u, _ = tx.update(grads, tx.init(params), params)
+    assert jax.tree.map(jnp.shape, u) == jax.tree.map(jnp.shape, params)
+    alone = {"out": out}
+    u_alone, _ = tx.update({"out": grads["out"]}, tx.init(alone), alone)
+    np.testing.assert_allclose(u["out"], u_alone["out"], rtol=1e-6)

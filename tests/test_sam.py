@@ -280,3 +280,22 @@ def test_inside_optax_masked_raises_with_the_fix():
     )
     expected, _ = reference(lambda p: loss(p, X, Y), PARAMS, 0.1, skip=("'b'",))
     assert max_diff(out, expected) < 1e-6
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_python_scalar_leaf_matches_a_0d_array(adaptive):
+    # the leaf check let a Python float through, then p.dtype raised
+    def loss(p):
+        return jnp.sum(jnp.sin(p["w"]) ** 2) * p["temperature"]
+
+    w = jnp.array([0.3, -1.2, 0.7])
+    as_float = {"w": w, "temperature": 2.0}
+    as_array = {"w": w, "temperature": jnp.asarray(2.0)}
+    got = jr.sam_gradient(loss, as_float, rho=0.1, adaptive=adaptive).grad
+    ref = jr.sam_gradient(loss, as_array, rho=0.1, adaptive=adaptive).grad
+    chex.assert_trees_all_close(got, ref, rtol=1e-6)
+    np.testing.assert_allclose(
+        jr.sam_sharpness(loss, as_float, rho=0.1, adaptive=adaptive),
+        jr.sam_sharpness(loss, as_array, rho=0.1, adaptive=adaptive),
+        rtol=1e-6,
+    )

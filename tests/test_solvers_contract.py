@@ -207,6 +207,22 @@ def test_positive_matches_sklearn_x64(diabetes):
         assert np.all(np.asarray(path.coef) >= 0)
 
 
+def test_positive_zero_penalty_is_nnls_and_converged_x64():
+    # the gap counted vⱼ² of a coordinate held at 0 by the constraint: the
+    # exact NNLS solution read as a gap of 14% of P(0), unconverged
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(50, 8))
+    y = X @ np.array([2.0, -1, 0.5, 0, 0, 0, 0, 1]) + 0.3 * rng.normal(size=50)
+    ref, _ = nnls(X - X.mean(0), y - y.mean())
+    with jax.enable_x64(True), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = jr.lasso(X, y, 0.0, positive=True, tol=1e-12)
+    assert bool(res.converged)
+    np.testing.assert_allclose(res.coef, ref, atol=1e-6)
+
+
 def test_penalty_factor_equals_lasso_on_rescaled_columns_x64(diabetes):
     """Σ cⱼ|wⱼ| with wⱼ = vⱼ/cⱼ is a plain Lasso in v on the columns X_j/c_j."""
     X, y = diabetes
@@ -472,3 +488,30 @@ def test_treedefs_tell_datafit_and_penalty_classes_apart():
         for obj in group:
             leaves, tree = jax.tree.flatten(obj)
             assert type(jax.tree.unflatten(tree, leaves)) is type(obj)
+
+
+def test_warnings_name_the_callers_line(diabetes):
+    # they named a line inside jaxreg (or optax's chain), whatever the call
+    import optax
+
+    from jaxreg.linear_model import Lasso
+
+    X, y = diabetes
+    p = {"blocks": {"kernel": jnp.ones((3, 4, 4)), "bias": jnp.ones((3, 4))}}
+    f = lambda w, X, y: 0.5 * jnp.mean((X @ w - y) ** 2)  # noqa: E731
+    calls = [
+        lambda: optax.chain(jr.muon(0.1)).init(p),
+        lambda: jr.lasso(X, y, 1e-4, max_iter=1, tol=1e-12),
+        lambda: Lasso(1e-4, max_iter=1, tol=1e-12).fit(X, y),
+        lambda: jr.solvers.proximal_gradient(
+            f, jnp.zeros(X.shape[1]), jr.l1(1e-4), X, y, max_iter=1
+        ),
+    ]
+    for call in calls:
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            call()
+        assert rec, call
+        assert {w.filename for w in rec} == {__file__}, [
+            (w.filename, str(w.message)[:60]) for w in rec
+        ]

@@ -365,3 +365,15 @@ def test_l1_logistic_on_near_separable_sparse_counts():
     w, b = np.asarray(res.coef, np.float64), float(res.intercept)
     p_ours = np.mean(np.logaddexp(0.0, -s * (X @ w + b))) + lam * np.abs(w).sum()
     assert p_ours - p_star <= 1e-4 * np.log(2.0)
+
+
+def test_an_overflowed_fit_is_not_read_as_converged_at_roundoff():
+    # the roundoff rule (gap <= 16 eps |P(w)|) read inf <= inf as converged
+    from jaxreg.solvers import glm
+
+    X = np.random.RandomState(0).randn(30, 3).astype(np.float32)
+    y = X @ np.array([1.0, -2.0, 3.0], np.float32)
+    start = np.full(3, 1e20, np.float32)
+    with pytest.warns(ConvergenceWarning):
+        res = glm.fit(X, y, penalties.l1(0.1), coef_init=start, max_iter=1)
+    assert not bool(res.converged)

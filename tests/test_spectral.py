@@ -247,3 +247,21 @@ def test_spectral_norm_checks_the_warm_start_shape():
             jr.spectral_norm(w, u=u)
     sigma = jr.spectral_norm(w, u=jnp.ones(5), num_iterations=100).sigma
     np.testing.assert_allclose(sigma, np.linalg.norm(np.asarray(w), 2), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: jr.spectral_normalization(1.0), lambda: jr.add_spectral_penalty(0.1)],
+)
+def test_layout_warning_at_init_only(make):
+    # update re-read the layouts with warnings on: one more warning per step
+    import warnings
+
+    params = {"conv": jnp.ones((3, 3, 2, 4))}
+    tx = make()
+    with pytest.warns(UserWarning, match="Flax kernels"):
+        state = tx.init(params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):
+            _, state = tx.update(jax.tree.map(jnp.ones_like, params), state, params)

@@ -658,3 +658,22 @@ def test_bfloat16_params_pass_the_leaf_checks():
         )
     assert res.params["w"].dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(res.params["w"], np.float32), 0.95, rtol=1e-2)
+
+
+def test_a_complex_or_integer_leaf_is_refused_by_its_path():
+    # the message named no leaf, and told a complex leaf about integers
+    params = {"w": jnp.ones(3), "phase": jnp.ones(3, jnp.complex64)}
+    grads = jax.tree.map(jnp.ones_like, params)
+    tx = optax.chain(optax.adam(0.1), jr.decoupled(jr.l2(0.1), 0.1))
+    with pytest.raises(
+        ValueError, match=r"params\['phase'\] must have a real floating"
+    ):
+        tx.update(grads, tx.init(params), params)
+    params = {"w": jnp.ones(3), "step": jnp.zeros((), jnp.int32)}
+    tx = jr.decoupled(jr.l2(0.1), 0.1)
+    with pytest.raises(ValueError, match=r"params\['step'\] must have a floating"):
+        tx.update(params, tx.init(params), params)
+    # the way out the message gives: leave it out with mask=
+    tx = jr.decoupled(jr.l2(0.1), 0.1, mask={"w": True, "step": False})
+    u, _ = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
+    np.testing.assert_allclose(u["w"], -0.01 * np.ones(3), rtol=1e-6)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxreg._validation import check_nonnegative, check_unit_interval
+from jaxreg._validation import check_nonnegative, check_unit_interval, warn_caller
 from jaxreg.solvers.datafits import normalized_weights
 from jaxreg.solvers.design import as_design, exact_mean, is_sparse
 
@@ -25,7 +24,11 @@ class SolverResult(NamedTuple):
       gap: duality gap reached, in the units of the objective (not relative).
       n_iter: outer iterations (working-set iterations for coordinate descent,
         gradient steps for FISTA, CG iterations for ridge).
-      converged: whether ``gap <= tol · P(0)``.
+      converged: whether ``gap <= tol · P(0)`` (a fit by
+        :func:`jaxreg.solvers.fit` and the functions built on it, ``lasso``,
+        ``enet``, ``logistic_regression`` and the GLMs: or, where that lies
+        below float precision and the gap is a duality gap, within the
+        objective's finite roundoff ``16·eps·|P(w)|``).
     """
 
     coef: jax.Array
@@ -178,11 +181,10 @@ def warn_not_converged(gap, tol_abs, what="solver"):
             "sklearn.preprocessing.StandardScaler or solve in float64, "
             "jax.config.update('jax_enable_x64', True))"
         )
-    warnings.warn(
+    warn_caller(
         f"{what} did not converge: duality gap {float(gap):.3e} > tol·P(0) = "
         f"{float(tol_abs):.3e}; {advice}",
         _emitted_warning(),
-        stacklevel=3,
     )
 
 
@@ -200,7 +202,7 @@ def warn_ill_conditioned(rcond, dtype, what):
         return
     from scipy.linalg import LinAlgWarning
 
-    warnings.warn(
+    warn_caller(
         f"{what}: the system is ill-conditioned in {np.dtype(dtype).name} "
         f"(reciprocal condition number {rcond:.1e} < 1000·eps = {1000 * eps:.1e}):"
         " the directions it does not resolve are solved as exact zeros (right "
@@ -211,7 +213,6 @@ def warn_ill_conditioned(rcond, dtype, what):
         "lose precision in float32), raise the penalty, or solve in float64 "
         "(jax.config.update('jax_enable_x64', True))",
         LinAlgWarning,
-        stacklevel=3,
     )
 
 

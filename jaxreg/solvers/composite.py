@@ -117,7 +117,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -133,6 +132,7 @@ from jaxreg._validation import (
     check_nonnegative,
     check_positive,
     check_positive_int,
+    warn_caller,
 )
 from jaxreg.penalties import Penalty
 from jaxreg.solvers.base import ConvergenceWarning
@@ -937,4 +937,4 @@ def _warn_if_unconverged(res: CompositeResult, tol, name, opts):
             f"{float(res.optimality):.3e} > tol = {float(tol):.3e} after "
             f"{int(res.n_iter)} iterations; raise max_iter or loosen tol"
         )
-    warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+    warn_caller(msg, ConvergenceWarning)

@@ -66,6 +66,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxreg._pytree import register_dataclass
+from jaxreg._validation import check_nonnegative
 
 __all__ = [
     "Datafit",
@@ -97,8 +98,7 @@ def normalized_weights(sample_weight, n, dtype):
         raise ValueError(
             f"sample_weight must have shape ({n},), got {np.shape(sample_weight)}"
         )
-    if not np.all(np.isfinite(s)) or np.any(s < 0):
-        raise ValueError("sample_weight must be finite and >= 0")
+    check_nonnegative("sample_weight", s)
     total = s.sum()
     if not total > 0:
         raise ValueError("sample_weight must have a positive sum, got all zeros")
@@ -497,7 +497,9 @@ def duality_gap(datafit, penalty, u, w, v, r=None, colsq=None):
     strength) have no bounded conjugate; each contributes ``vⱼ²/(2 c·colsqⱼ)``
     instead, the decrease one exact coordinate step on it would give at least
     (``colsqⱼ = Σᵢ aᵢ x̃ᵢⱼ²``), so a zero penalty never reads as converged at
-    ``w = 0``. Without ``colsq`` they are left out (the gap certifies ``w``
+    ``w = 0``; under ``positive`` a coordinate at 0 with ``vⱼ < 0`` is optimal
+    and contributes ``max(vⱼ, 0)²/(2 c·colsqⱼ)`` (``penalty.subdiff_distance``).
+    Without ``colsq`` they are left out (the gap certifies ``w``
     with them held fixed).
 
     Returns:
@@ -517,5 +519,7 @@ def duality_gap(datafit, penalty, u, w, v, r=None, colsq=None):
     gap = jnp.minimum(gap_at(penalty.dual_scaling(masked)), gap_at(1.0))
     if colsq is not None:
         step = jnp.where(colsq > 0, 2 * datafit.curvature * colsq, 1.0)
-        gap = gap + jnp.sum(jnp.where(free & (colsq > 0), v * v / step, 0.0))
+        # |vⱼ|, or under positivity max(vⱼ, 0) at wⱼ = 0 (the bound holds there)
+        dist = penalty.subdiff_distance(w, v)
+        gap = gap + jnp.sum(jnp.where(free & (colsq > 0), dist * dist / step, 0.0))
     return jnp.maximum(gap, 0.0), primal
