@@ -359,12 +359,17 @@ def _checked(layout, path, leaf):
     return layout
 
 
+def _is_bias(path) -> bool:
+    """The leaf at ``path`` is named ``bias`` (Flax's; stacked: ``(L, out)``)."""
+    names = path_names(path)
+    return bool(names) and names[-1] == "bias"
+
+
 def _spread(layout, path):
     """``layout`` spread over a subtree, for the leaf at ``path``: ``None``
     for a leaf named ``bias`` (a scanned layer's ``(L, out)`` is no matrix;
     only a layout given for that very leaf reads it as one)."""
-    names = path_names(path)
-    return None if names and names[-1] == "bias" else layout
+    return None if _is_bias(path) else layout
 
 
 def _default_tree(params, warn: bool):
@@ -375,8 +380,7 @@ def _default_tree(params, warn: bool):
             return None
         if known is not None:
             return known
-        names = path_names(path)
-        if names and names[-1] == "bias":  # Flax's; stacked: (L, out)
+        if _is_bias(path):
             biases.append(f"{jax.tree_util.keystr(path)} {tuple(leaf.shape)}")
             return None
         if leaf.ndim == 2:
