@@ -31,7 +31,12 @@ from sklearn.metrics import check_scoring, get_scorer
 from sklearn.model_selection import GridSearchCV, check_cv
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import compute_sample_weight
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from jaxreg._estimator_base import (
     _FLOATS,
@@ -444,9 +449,10 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         """Fits one ridge per binarized label column; returns ``self``."""
         from jaxreg.linear_model import Ridge  # imports this module
 
-        X, y = validate_data(
-            self, X, y, accept_sparse=_SPARSE, dtype=_FLOATS, multi_output=True
-        )
+        # dtype 'numeric' first: string X raises, as in scikit-learn's
+        # RidgeClassifier (its Ridge and our other estimators convert it)
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE, multi_output=True)
+        X = check_array(X, accept_sparse=_SPARSE, dtype=_FLOATS)
         self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=-1)
         Y = self._label_binarizer.fit_transform(y).astype(X.dtype)
         self.classes_ = self._label_binarizer.classes_

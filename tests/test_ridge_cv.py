@@ -377,3 +377,23 @@ def test_ridge_classifier_multilabel_and_one_class():
     ours, ref = RidgeClassifier().fit(X, one), sk.RidgeClassifier().fit(X, one)
     assert ours.coef_.shape == ref.coef_.shape
     np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+
+
+def test_ridge_classifier_refuses_string_features_like_sklearn():
+    # scikit-learn's RidgeClassifier validates X as 'numeric' (its Ridge
+    # converts numeric strings): the same ValueError and message
+    X = np.array([["1", "2"], ["3", "4"], ["5", "7"], ["2", "1"]])
+    y = np.array([0, 1, 1, 0])
+    errors = []
+    for est in (RidgeClassifier(), sk.RidgeClassifier()):
+        with pytest.raises(ValueError) as got:
+            est.fit(X, y)
+        errors.append(str(got.value))
+    assert errors[0] == errors[1]
+    # numbers held as objects still convert, as scikit-learn's do
+    Xo = X.astype(float).astype(object)
+    np.testing.assert_allclose(
+        RidgeClassifier().fit(Xo, y).coef_,
+        sk.RidgeClassifier().fit(Xo, y).coef_,
+        rtol=1e-5,
+    )
