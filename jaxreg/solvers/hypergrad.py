@@ -27,7 +27,10 @@ concrete arrays, so the usual host-driven working-set coordinate descent
 runs, with its validation, warm start (``coef_init``) and
 ``ConvergenceWarning``. Inside ``jit`` or ``vmap`` the inputs are abstract and
 that solver cannot run; batched FISTA (:mod:`.fista`, ``max_iter · 100``
-proximal-gradient steps, stopped on the same duality gap) runs instead:
+proximal-gradient steps, stopped on the same duality gap; for the Tweedie
+family, which has neither a conjugate nor a global curvature bound, the
+line-search FISTA of :func:`~jaxreg.solvers.composite.proximal_gradient`,
+reporting the stationarity measure) runs instead:
 traceable, slower, ``coef_init`` ignored, and no warning can be raised, so
 read ``result.converged``. The group lasso is differentiable eagerly only
 (under ``jit`` it raises ``ValueError``). Forward mode (``jvp``, ``jacfwd``)
@@ -44,10 +47,16 @@ problem) CG returns its last iterate after ``max_iter`` steps.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import math
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxreg._pytree import register_dataclass
 from jaxreg.solvers.base import SolverResult, default_dtype
 from jaxreg.solvers.datafits import normalized_weights
 from jaxreg.solvers.design import DenseDesign, as_design, exact_mean, is_sparse
@@ -215,10 +224,38 @@ def differentiable_fit(
     return SolverResult(coef, intercept, gap, n_iter, converged)
 
 
+@functools.partial(register_dataclass, data_fields=["penalty"], meta_fields=["free"])
+@dataclasses.dataclass(frozen=True)
+class _OnCoef:
+    """A separable ``penalty`` on ``w`` of the parameters ``(w, b)``; ``b``
+    is free (``free``) or held at 0."""
+
+    penalty: Any
+    free: bool
+
+    def value(self, params):
+        return jnp.sum(self.penalty.coord_value(params[0]))
+
+    def prox(self, params, step=1.0):
+        w, b = params
+        return self.penalty.coord_prox(w, step), b if self.free else jnp.zeros_like(b)
+
+
+def _glm_objective(params, design, datafit):
+    w, b = params
+    return datafit.value(design.matvec(w) + b)
+
+
 def fista_solve(fit_intercept, tol, max_iter):
-    """A ``traced_solve`` for separable penalties: batched FISTA on one strength,
-    the intercept by centring (least squares) or as a free coordinate."""
-    from jaxreg.solvers import fista
+    """A ``traced_solve`` for separable penalties on one strength, the
+    intercept by centring (least squares) or as a free coordinate: batched
+    FISTA at the fixed step ``1/L``, or, for a datafit without a global
+    curvature bound (the Tweedie family, ``curvature = inf``), the line-search
+    FISTA of :func:`~jaxreg.solvers.composite.proximal_gradient` (``tol`` its
+    relative prox-gradient mapping), reporting the measure of
+    :func:`~jaxreg.solvers.cd.optimality_gap`."""
+    from jaxreg.solvers import cd, fista
+    from jaxreg.solvers.composite import proximal_gradient
 
     def traced_solve(design, datafit, penalty, center):
         dtype = design.dtype
@@ -227,6 +264,24 @@ def fista_solve(fit_intercept, tol, max_iter):
         df = type(datafit)(datafit.y - y_offset, a)
         fit_col = fit_intercept and not center
         tol_abs = tol * df.value(jnp.zeros((design.n_samples,), dtype))
+        if not math.isfinite(df.curvature):
+            b0 = df.intercept_at_zero().astype(dtype) if fit_col else 0.0
+            init = (jnp.zeros((design.n_features,), dtype), jnp.asarray(b0, dtype))
+            res = proximal_gradient(
+                _glm_objective,
+                init,
+                _OnCoef(penalty, fit_col),
+                design,
+                df,
+                tol=tol,
+                max_iter=max_iter,
+            )
+            w, b = res.params
+            u = design.matvec(w) + b
+            v = design.rmatvec(df.neg_grad(u))
+            gap = cd.optimality_gap(df, penalty, u, w, v, design.colsq)[0]
+            b = b if fit_col else y_offset - jnp.dot(design.xbar, w)
+            return (w, b), (gap, res.n_iter, res.converged & (gap <= tol_abs))
         strengths = jnp.reshape(jnp.asarray(penalty.strength, dtype), (1,))
         W, B, gaps, iters = fista.solve_batched(
             design,
