@@ -23,7 +23,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from jaxreg._validation import check_positive_int
+from jaxreg._validation import check_nonnegative, check_positive_int
 
 __all__: list[str] = []
 
@@ -80,10 +80,14 @@ def _split_params(estimator, params, splitter=None):
 
 def _weights_array(sample_weight, X):
     """``sample_weight`` as a float64 array checked by scikit-learn (None
-    stays None)."""
+    stays None), and ``>= 0``: the user's array named in the error, before
+    any fold or solver sees it (``RidgeCV``'s leave-one-out returned NaN
+    coefficients for a negative weight)."""
     if sample_weight is None:
         return None
-    return _check_sample_weight(sample_weight, X, dtype=np.float64)
+    sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    check_nonnegative("sample_weight", sample_weight)
+    return sample_weight
 
 
 def _total_weight(sample_weight, X):

@@ -113,11 +113,11 @@ class _PathCV(_LinearRegressor):
                     for rho in l1_ratios
                 ]
             )
-        if np.ndim(self.alphas) != 1:
+        if np.ndim(self.alphas) != 1 or np.size(self.alphas) == 0:
             error = TypeError if np.ndim(self.alphas) > 1 else ValueError
             raise error(
-                "alphas must be an int >= 1 or a 1-D array-like of floats, got "
-                f"{self.alphas!r}"
+                "alphas must be an int >= 1 or a non-empty 1-D array-like of "
+                f"floats, got {self.alphas!r}"
             )
         alphas = np.asarray(self.alphas, np.float64)
         if not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
@@ -161,7 +161,7 @@ class _PathCV(_LinearRegressor):
                 best_alpha, best_rho, best_mse = grid[i], rho, mean[i]
         self.alpha_ = np.float64(best_alpha)
         if hasattr(self, "l1_ratio"):
-            self.l1_ratio_ = float(best_rho)
+            self.l1_ratio_ = np.float64(best_rho)  # scikit-learn's type
         if isinstance(self.alphas, numbers.Integral):
             self.alphas_ = grids[0] if len(l1_ratios) == 1 else grids
         else:

@@ -272,7 +272,7 @@ class RidgeCV(_LinearRegressor):
             W, b = coef[best, cols], intercept[best, cols]
         else:
             self.alpha_ = float(alphas[best])
-            self.best_score_ = float(scores[best])
+            self.best_score_ = np.float64(scores[best])  # scikit-learn's type
             if self.alpha_per_target and y.ndim == 2:
                 self.best_score_ = np.array([self.best_score_])  # scikit-learn's
             W, b = coef[best], intercept[best]

@@ -141,6 +141,43 @@ def test_errors_like_sklearn(data):
 
 @pytest.mark.parametrize(
     "name",
+    ["LassoCV", "MultiTaskLassoCV", "RidgeCV", "RidgeClassifier", "PoissonRegressor"],
+)
+def test_a_negative_sample_weight_is_refused_naming_the_callers_array(data, name):
+    # RidgeCV's leave-one-out returned NaN coefficients, and the multi-task
+    # CV named a fold's training weights instead of the caller's array
+    import jaxreg.linear_model as jl
+
+    X, y, Y, sw = data
+    X, y, Y, sw = X[:60], y[:60], Y[:60], sw[:60].copy()
+    sw[5] = -1.0
+    target = {"MultiTaskLassoCV": Y, "RidgeClassifier": y > np.median(y)}
+    kw = {"cv": 3, "alphas": 5} if name.endswith("LassoCV") else {}
+    with pytest.raises(ValueError, match="sample_weight must be finite and >= 0") as e:
+        getattr(jl, name)(**kw).fit(X, target.get(name, y), sample_weight=sw)
+    assert "-1." in str(e.value) and " 0., " not in str(e.value)
+
+
+def test_attribute_types_and_empty_alphas_like_sklearn(data):
+    X, y, Y, _ = data
+    X, y, Y = X[:90], y[:90], Y[:90]
+    for ours, ref, target in [
+        (ElasticNetCV, sk.ElasticNetCV, y),
+        (MultiTaskElasticNetCV, sk.MultiTaskElasticNetCV, Y),
+    ]:
+        kw = dict(alphas=4, cv=3, l1_ratio=[0.5, 1.0], eps=0.1)
+        got = ours(**kw).fit(X, target)
+        want = ref(**kw).fit(X, target)
+        assert type(got.l1_ratio_) is type(want.l1_ratio_)
+        assert type(got.alpha_) is type(want.alpha_)
+        # an empty grid: a ValueError naming alphas (MultiTaskLassoCV raised
+        # an IndexError, LassoCV named the solver's 'lambdas')
+        with pytest.raises(ValueError, match="alphas must be"):
+            ours(alphas=[], cv=3).fit(X, target)
+
+
+@pytest.mark.parametrize(
+    "name",
     ["LassoCV", "MultiTaskElasticNetCV", "RidgeCV", "LogisticRegressionCV"],
 )
 def test_fit_params_need_metadata_routing_as_in_sklearn(data, name):

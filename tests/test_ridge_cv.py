@@ -325,6 +325,14 @@ def test_user_inputs_like_sklearn():
     assert errors[0] == errors[1]
 
 
+def test_best_score_type_like_sklearn(data):
+    X, _, y, _, _ = data
+    for cv in (None, 3):
+        ours, ref = RidgeCV(cv=cv).fit(X, y), sk.RidgeCV(cv=cv).fit(X, y)
+        assert type(ours.best_score_) is type(ref.best_score_)
+        assert type(ours.alpha_) is type(ref.alpha_)
+
+
 def test_errors_like_sklearn(data):
     X, _, y, Y, _ = data
     for kw in (
