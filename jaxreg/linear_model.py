@@ -1118,15 +1118,18 @@ class TweedieRegressor(_GLMRegressor):
             raise ValueError(f"power must be a finite number, got {power!r}")
         if link == "auto":
             link = "identity" if power <= 0 else "log"
-        if link == "identity" and power != 0:
+        if (link == "identity" and power != 0) or (link == "log" and power < 1):
+            # one message naming both supported cases: advising the other
+            # link sent power=-1 from one refusal to the next
             raise ValueError(
-                f"link='identity' is supported only with power=0 (least squares), "
-                f"got power={power!r}; use link='log'"
-            )
-        if link == "log" and power < 1:
-            raise ValueError(
-                f"link='log' is supported for power >= 1 (convex for 1 <= power "
-                f"<= 2), got power={power!r}: the objective is not convex there"
+                "TweedieRegressor supports power=0 with link='identity' (least "
+                "squares) and power >= 1 with link='log' (link='auto' picks "
+                f"them), got power={power!r} with link={self.link!r}"
+                + (
+                    ": power in (0, 1) is no Tweedie distribution"
+                    if 0 < power < 1
+                    else ""
+                )
             )
         return float(power), link
 

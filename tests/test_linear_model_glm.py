@@ -3,10 +3,13 @@ scikit-learn (L2, its only penalty) and skglm (L1): coefficients, scores,
 errors, dense and sparse, float32 and float64, with and without weights, and
 ``check_estimator``."""
 
+import warnings
+
 import jax
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn import exceptions as sk_exceptions
 from sklearn import linear_model as sk
 from sklearn.datasets import load_diabetes
 
@@ -177,9 +180,10 @@ def test_bad_input_raises_like_sklearn(diabetes):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"power": 0.5}, "power >= 1"),
-        ({"power": -1.0, "link": "log"}, "power >= 1"),
-        ({"power": 1.5, "link": "identity"}, "power=0"),
+        ({"power": 0.5}, r"power=0\.5 with link='auto': power in \(0, 1\)"),
+        ({"power": -1.0}, r"power >= 1 with link='log'.*got power=-1\.0"),
+        ({"power": -1.0, "link": "log"}, "power=0 with link='identity'"),
+        ({"power": 1.5, "link": "identity"}, "got power=1.5 with link='identity'"),
         ({"link": "logit"}, "link"),
         ({"solver": "sag"}, "solver"),
         ({"l1_ratio": 2.0}, "l1_ratio"),
@@ -226,3 +230,52 @@ def test_identity_link_default_fit_is_quiet_in_float32():
         ours = TweedieRegressor().fit(X, y)  # warnings are errors here
         ref = sk.TweedieRegressor().fit(X, y)
         np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4)
+
+
+def test_a_tol_below_float32_roundoff_stops_at_the_roundoff():
+    # power 0 (least squares, a duality gap) with sample weights in float32:
+    # tol² = 1e-12 of P(0) lies below the objective's roundoff; the solver ran
+    # all max_iter outer steps there (no warning: the finish accepts a gap at
+    # roundoff), now it stops as soon as the gap reaches it
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 8))
+    y = X[:, :3] @ [1.0, -2.0, 0.5] + rng.standard_normal(200)
+    sw = rng.uniform(0.2, 3, 200)
+    est = TweedieRegressor(power=0, alpha=0.1, tol=1e-6, max_iter=300)
+    est.fit(X, y, sample_weight=sw)  # warnings are errors here
+    assert est.n_iter_ < 20
+    ref = sk.TweedieRegressor(power=0, alpha=0.1, tol=1e-10, max_iter=10_000)
+    ref.fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-5)
+    np.testing.assert_allclose(est.intercept_, ref.intercept_, atol=1e-5)
+
+
+def test_a_stalled_fit_names_its_measure_and_does_not_advise_max_iter():
+    # float32 cannot resolve tol² = 1e-16 of P(0): the inner epochs ran out
+    # after 6 of 100 outer steps, and the warning called the stationarity
+    # measure a duality gap and advised raising max_iter
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 10))
+    y = rng.poisson(np.exp(0.3 * X[:, 0] + 0.5)).astype(float)
+    with pytest.warns(sk_exceptions.ConvergenceWarning) as record:
+        est = PoissonRegressor(alpha=0.01, tol=1e-8).fit(X, y)
+    message = str(record[0].message)
+    assert "stationarity measure" in message and "duality gap" not in message
+    assert "raise max_iter" not in message and "loosen tol" in message
+    assert est.n_iter_ < 100
+    ref = sk.PoissonRegressor(alpha=0.01, tol=1e-8).fit(X, y)
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.0])
+def test_an_all_zero_count_target_fits_quietly(alpha):
+    # the intercept-only optimum is μ = 0 (scikit-learn: intercept -inf); the
+    # stationarity measure read 0/0 = nan where μ underflows, with a warning
+    X = np.random.default_rng(0).standard_normal((50, 3))
+    y = np.zeros(50)
+    est = PoissonRegressor(alpha=alpha).fit(X, y)  # warnings are errors here
+    with np.errstate(divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # its log(0)
+        ref = sk.PoissonRegressor(alpha=alpha).fit(X, y)
+    np.testing.assert_array_equal(est.coef_, ref.coef_)
+    np.testing.assert_allclose(est.predict(X), ref.predict(X), atol=1e-30)

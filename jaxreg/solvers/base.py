@@ -166,14 +166,25 @@ def to_device(a, dtype):
     return jax.device_put(out)
 
 
-def warn_not_converged(gap, tol_abs, what="solver"):
-    """The :class:`ConvergenceWarning` of a fit whose gap is above
-    ``tol_abs``. In float32 it also says that more iterations may not help:
-    with badly scaled, nearly collinear features (breast cancer unscaled, L1
-    logistic at C = 1000) the predictor ``Xw`` sums terms ~1e3 times its
-    value, and the gap is resolved only to ~1e-2 against a tol of 7e-5,
-    while float64 reaches 1e-8."""
-    advice = "raise max_iter or loosen tol"
+def warn_not_converged(
+    gap, tol_abs, what="solver", *, measure="duality gap", stalled=False
+):
+    """The :class:`ConvergenceWarning` of a fit whose ``measure`` (the
+    duality gap, or the stationarity measure of a fit without one) is above
+    ``tol_abs``. ``stalled``: the solver stopped before ``max_iter`` (its
+    steps no longer moved ``w``, or its inner epochs ran out on a target
+    below roundoff), so raising ``max_iter`` would not help. In
+    float32 it also says that more iterations may not help: with badly
+    scaled, nearly collinear features (breast cancer unscaled, L1 logistic
+    at C = 1000) the predictor ``Xw`` sums terms ~1e3 times its value, and
+    the gap is resolved only to ~1e-2 against a tol of 7e-5, while float64
+    reaches 1e-8."""
+    advice = (
+        "it stopped before max_iter, where its steps no longer lower the "
+        "measure: loosen tol"
+        if stalled
+        else "raise max_iter or loosen tol"
+    )
     if np.asarray(tol_abs).dtype == np.float32:
         advice += (
             " (in float32, the gap of badly scaled or nearly collinear "
@@ -182,7 +193,7 @@ def warn_not_converged(gap, tol_abs, what="solver"):
             "jax.config.update('jax_enable_x64', True))"
         )
     warn_caller(
-        f"{what} did not converge: duality gap {float(gap):.3e} > tol·P(0) = "
+        f"{what} did not converge: {measure} {float(gap):.3e} > tol·P(0) = "
         f"{float(tol_abs):.3e}; {advice}",
         _emitted_warning(),
     )

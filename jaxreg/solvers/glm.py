@@ -27,7 +27,7 @@ from jaxreg.solvers.base import (
     prepare,
     warn_not_converged,
 )
-from jaxreg.solvers.cd import init_state, solve
+from jaxreg.solvers.cd import init_state, resolved_tol, solve
 from jaxreg.solvers.datafits import Datafit, Gamma, Logistic, Poisson, Quadratic
 
 DATAFITS = {
@@ -208,7 +208,11 @@ def fit_prepared(
         max_epochs=max_epochs,
         p0=p0,
     )
-    return finish(st, problem, penalty_as_dtype(penalty, dtype), tol_abs, what)
+    # stopped unmoved, or its inner epochs (100 000 by default) spent on a
+    # target below roundoff: more outer iterations would not help
+    stalled = int(st.n_outer) < max_iter
+    penalty = penalty_as_dtype(penalty, dtype)
+    return finish(st, problem, penalty, tol_abs, what, stalled=stalled)
 
 
 def penalty_as_dtype(penalty, dtype):
@@ -251,15 +255,17 @@ def objective_at_zero(datafit, design, fit_col):
     return jnp.where(jnp.isfinite(p_b0), jnp.maximum(p_b0, floor), f0)
 
 
-def finish(st, problem, penalty, tol_abs, what):
-    """Turns a final state into a :class:`SolverResult`, warning if needed.
+def finish(st, problem, penalty, tol_abs, what, *, stalled=False):
+    """Turns a final state into a :class:`SolverResult`, warning if needed
+    (``stalled``: it stopped before its budget, see
+    :func:`~jaxreg.solvers.base.warn_not_converged`).
 
     A fit whose gap is a duality gap (a convex penalty and a datafit with a
     conjugate: a bound on ``P(w) - P*``) also counts as converged when it lies
     within the roundoff of the objective, ``16·eps·|P(w)|``: a ``tol·P(0)``
     below it (scikit-learn's GLM ``tol=1e-4`` asks ``tol² = 1e-8``, under
-    float32's ``eps``) cannot be resolved, the solver stops when its steps no
-    longer move ``w``, and more iterations would not help. The stationarity
+    float32's ``eps``) cannot be resolved, and the solver's loop stops there
+    too (:func:`~jaxreg.solvers.cd.resolved_tol`). The stationarity
     estimate of the other fits certifies nothing there (a float32 L-BFGS that
     no longer lowers its objective measurably was 2.6 % above the optimum on
     unscaled digits), so they keep ``gap <= tol·P(0)``."""
@@ -276,20 +282,20 @@ def finish(st, problem, penalty, tol_abs, what):
         problem.fit_col,
     )
     if not bool(converged):
-        warn_not_converged(st.gap, tol_abs, what)
+        dual = penalty.convex and problem.datafit.has_dual
+        measure = "duality gap" if dual else "stationarity measure"
+        warn_not_converged(st.gap, tol_abs, what, measure=measure, stalled=stalled)
     return SolverResult(st.w, intercept, st.gap, st.n_outer, converged)
 
 
 @functools.partial(jax.jit, static_argnames="fit_col")
 def _finish(w, b, u, gap, y_offset, xbar, tol_abs, datafit, penalty, fit_col):
+    primal = datafit.value(u) + jnp.sum(penalty.coord_value(w))
+    tol_abs = resolved_tol(datafit, penalty, primal, tol_abs)
     intercept, converged, _ = _intercepts_converged(
         w, b, gap, y_offset, xbar, tol_abs, fit_col
     )
-    if not (penalty.convex and datafit.has_dual):
-        return intercept, converged  # the measure is an estimate, no bound
-    primal = datafit.value(u) + jnp.sum(penalty.coord_value(w))
-    roundoff = 16 * jnp.finfo(gap.dtype).eps * jnp.abs(primal)
-    return intercept, converged | (jnp.isfinite(primal) & (gap <= roundoff))
+    return intercept, converged
 
 
 def intercepts_converged(problem, w, b, gap, tol_abs):
