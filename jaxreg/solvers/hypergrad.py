@@ -256,6 +256,7 @@ def fista_solve(fit_intercept, tol, max_iter):
     :func:`~jaxreg.solvers.cd.optimality_gap`."""
     from jaxreg.solvers import cd, fista
     from jaxreg.solvers.composite import proximal_gradient
+    from jaxreg.solvers.glm import objective_at_zero
 
     def traced_solve(design, datafit, penalty, center):
         dtype = design.dtype
@@ -265,6 +266,8 @@ def fista_solve(fit_intercept, tol, max_iter):
         fit_col = fit_intercept and not center
         tol_abs = tol * df.value(jnp.zeros((design.n_samples,), dtype))
         if not math.isfinite(df.curvature):
+            # tol's scale as in the eager fit: the intercept-only deviance
+            tol_abs = tol * objective_at_zero(df, design, fit_col)
             b0 = df.intercept_at_zero().astype(dtype) if fit_col else 0.0
             init = (jnp.zeros((design.n_features,), dtype), jnp.asarray(b0, dtype))
             res = proximal_gradient(
