@@ -757,10 +757,19 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             init=init,
         )
         if not converged[0, 0]:
+            budget = 100 * self.max_iter
+            advice = (
+                "raise max_iter, loosen tol or scale the features"
+                if iters[0, 0] >= budget
+                else "it stopped earlier, where the line search found no step "
+                "that lowers the objective at float precision (standardize X, "
+                "loosen tol or solve in float64: "
+                "jax.config.update('jax_enable_x64', True))"
+            )
             warn_caller(
                 f"LogisticRegression (multinomial, L-BFGS) did not reach tol/100 = "
-                f"{self.tol / 100:.1e} in {100 * self.max_iter} steps; raise "
-                "max_iter, loosen tol or scale the features",
+                f"{self.tol / 100:.1e} in {iters[0, 0]} of its {budget} steps; "
+                + advice,
                 _emitted_warning(),
             )
         self._set_multinomial(theta[0, 0], iters[0, 0], X.dtype)

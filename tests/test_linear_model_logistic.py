@@ -474,3 +474,36 @@ def test_multinomial_folds_warm_started_on_mixed_scales_reach_the_optimum():
             objective, best = _l1_multinomial_reference(X[train], y[train], C)
             t = theta[i, f]
             assert objective(t[:d].T, t[d]) / best - 1 < 1e-8
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_a_warm_refit_of_a_converged_multinomial_fit_stops_at_once(l1_ratio):
+    # FISTA's measure is relative to its first step: from the solution it is
+    # already small, so the refit ran all 100·max_iter steps and warned
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    model = LogisticRegression(l1_ratio=l1_ratio, warm_start=True).fit(X, y)
+    first, coef = int(model.n_iter_[0]), model.coef_.copy()
+    model.fit(X, y)  # warnings are errors here
+    assert int(model.n_iter_[0]) < first // 10
+    np.testing.assert_allclose(model.coef_, coef, atol=1e-4)
+    # a warm start elsewhere still reaches the cold fit's accuracy
+    model.set_params(C=10.0).fit(X, y)
+    cold = LogisticRegression(l1_ratio=l1_ratio, C=10.0).fit(X, y)
+    scale = np.abs(cold.coef_).max()
+    np.testing.assert_allclose(model.coef_, cold.coef_, atol=2e-3 * scale)
+
+
+def test_a_stalled_multinomial_lbfgs_warning_gives_its_steps():
+    # the message said "in 10000 steps" (the budget) for a fit that stopped
+    # after 169, where more steps do not help
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:400], y[:400]
+    X, y = X[y < 4], y[y < 4]
+    with pytest.warns(ConvergenceWarning) as record:
+        model = LogisticRegression(C=0.01).fit(X, y)
+    message = str(record[0].message)
+    assert f"in {int(model.n_iter_[0])} of its 10000 steps" in message
+    assert "raise max_iter" not in message

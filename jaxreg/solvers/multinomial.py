@@ -53,7 +53,12 @@ from jaxreg import penalties
 from jaxreg._programs import stored_jit
 from jaxreg._pytree import register_dataclass
 from jaxreg.solvers.base import check_X_y, default_dtype
-from jaxreg.solvers.composite import UNRESOLVED, at_floor, proximal_gradient
+from jaxreg.solvers.composite import (
+    UNRESOLVED,
+    at_floor,
+    lipschitz_estimate,
+    proximal_gradient,
+)
 from jaxreg.solvers.datafits import normalized_weights
 from jaxreg.solvers.design import is_sparse
 
@@ -264,6 +269,9 @@ def multinomial_regression(
             theta0[d] = intercept
     pen = jax.tree.map(lambda leaf: jnp.asarray(leaf, dtype), penalty)
     pen = _FeatureRows(pen, None if scale is None else jnp.asarray(scale, dtype), d)
+    theta0 = jnp.asarray(_to_standardized(theta0, shift, scale, d))
+    if init is not None:
+        tol = _warm_tol(theta0, pen, Xj, Y, jnp.asarray(a), tol)
     with warnings.catch_warnings():
         # the estimators ask for tol/100: float32's floor on unscaled data,
         # where a measure below it may be unresolved; that is as far as the
@@ -271,7 +279,7 @@ def multinomial_regression(
         warnings.filterwarnings("ignore", message=f".*{UNRESOLVED}")
         res = proximal_gradient(
             softmax_cross_entropy,
-            jnp.asarray(_to_standardized(theta0, shift, scale, d)),
+            theta0,
             pen,
             Xj,
             Y,
@@ -284,6 +292,28 @@ def multinomial_regression(
         )
     theta = _from_standardized(np.asarray(res.params), shift, scale, d)
     return _centred_intercepts(theta, d), int(res.n_iter)
+
+
+@jax.jit
+def _warm_tol(theta0, pen, Xj, Y, a, tol):
+    """``tol`` for :func:`proximal_gradient` from the warm start ``theta0``.
+    Its measure is relative to the prox-gradient mapping of its first step,
+    already small at a warm start (the refit of a converged L1 model ran all
+    its steps and warned): rescaled so that the target is ``tol`` times the
+    mapping at 0, the accuracy of a cold fit, both with the first step's
+    ``t = 1/L̂`` (the power-iteration estimate at ``theta0``)."""
+    tiny = jnp.finfo(theta0.dtype).tiny
+
+    def loss(theta):
+        return softmax_cross_entropy(theta, Xj, Y, a)
+
+    t = 1 / jnp.maximum(lipschitz_estimate(loss, theta0, 1), tiny)
+
+    def mapping(theta):
+        step = theta - pen.prox(theta - t * jax.grad(loss)(theta), t)
+        return jnp.sqrt(jnp.sum(step * step)) / t
+
+    return tol * mapping(jnp.zeros_like(theta0)) / jnp.maximum(mapping(theta0), tiny)
 
 
 def _centred_intercepts(theta, d):
