@@ -57,7 +57,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from jaxreg._estimator_base import _scorer_weights, _split_params, _weights_array
-from jaxreg._validation import check_nonnegative, warn_caller
+from jaxreg._validation import warn_caller
 from jaxreg.solvers.base import _emitted_warning, prepare
 from jaxreg.solvers.datafits import Logistic
 from jaxreg.solvers.glm import elastic_net_penalty
@@ -427,10 +427,9 @@ def fit(est, X, y, sample_weight, params):
     ]
     for rho in rhos:
         est._check_solver(rho, n_classes)
+    # >= 0, as LogisticRegression (scikit-learn fits negative weights, to a
+    # maximized loss)
     sample_weight = _weights_array(sample_weight, X)
-    if sample_weight is not None:
-        # as LogisticRegression (scikit-learn fits them, to a maximized loss)
-        check_nonnegative("sample_weight", sample_weight)
     splitter = check_cv(est.cv, y, classifier=True)
     folds = list(splitter.split(X, y, **_split_params(est, params, splitter)))
     class_weight = _class_weight_dict(est.class_weight, classes, y, sample_weight)

@@ -13,7 +13,7 @@ from sklearn.datasets import load_diabetes, make_regression
 
 from jaxreg import penalties
 from jaxreg.solvers.base import ConvergenceWarning
-from jaxreg.solvers.glm import enet, lasso, logistic_regression
+from jaxreg.solvers.glm import enet, fit, lasso, logistic_regression
 from tests.reference import l1_argmin
 
 
@@ -376,4 +376,17 @@ def test_an_overflowed_fit_is_not_read_as_converged_at_roundoff():
     start = np.full(3, 1e20, np.float32)
     with pytest.warns(ConvergenceWarning):
         res = glm.fit(X, y, penalties.l1(0.1), coef_init=start, max_iter=1)
+    assert not bool(res.converged)
+
+
+def test_a_nan_measure_is_not_converged():
+    # μ = e⁶⁰ overflows float32: the stationarity measure is NaN and must
+    # stay NaN (a mask for stationary coordinates read it as 0: converged at
+    # the warm start, with no warning)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 3)).astype(np.float32)
+    y = rng.poisson(np.exp(0.3 * X[:, 0])).astype(np.float32)
+    w0 = np.array([60.0, 0.0, 0.0], np.float32)
+    with pytest.warns(ConvergenceWarning, match="stationarity measure nan"):
+        res = fit(X, y, penalties.l1(0.01), datafit="poisson", coef_init=w0)
     assert not bool(res.converged)

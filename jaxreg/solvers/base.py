@@ -166,25 +166,31 @@ def to_device(a, dtype):
     return jax.device_put(out)
 
 
+_STOPPED_ADVICE = {
+    "max_iter": "raise max_iter or loosen tol",
+    "max_epochs": "its inner coordinate-descent epochs (max_epochs) ran out: "
+    "loosen tol (a target below the objective's float precision is never "
+    "reached) or raise max_epochs",
+    "unmoved": "it stopped before max_iter, where its steps no longer move "
+    "the coefficients: loosen tol",
+}
+
+
 def warn_not_converged(
-    gap, tol_abs, what="solver", *, measure="duality gap", stalled=False
+    gap, tol_abs, what="solver", *, measure="duality gap", stopped="max_iter"
 ):
     """The :class:`ConvergenceWarning` of a fit whose ``measure`` (the
     duality gap, or the stationarity measure of a fit without one) is above
-    ``tol_abs``. ``stalled``: the solver stopped before ``max_iter`` (its
-    steps no longer moved ``w``, or its inner epochs ran out on a target
-    below roundoff), so raising ``max_iter`` would not help. In
+    ``tol_abs``, with advice for what ended the loop (``stopped``: its outer
+    budget ``"max_iter"``, its inner epochs ``"max_epochs"``, or
+    ``"unmoved"``: a step moved nothing, where raising ``max_iter`` would
+    not help). In
     float32 it also says that more iterations may not help: with badly
     scaled, nearly collinear features (breast cancer unscaled, L1 logistic
     at C = 1000) the predictor ``Xw`` sums terms ~1e3 times its value, and
     the gap is resolved only to ~1e-2 against a tol of 7e-5, while float64
     reaches 1e-8."""
-    advice = (
-        "it stopped before max_iter, where its steps no longer lower the "
-        "measure: loosen tol"
-        if stalled
-        else "raise max_iter or loosen tol"
-    )
+    advice = _STOPPED_ADVICE[stopped]
     if np.asarray(tol_abs).dtype == np.float32:
         advice += (
             " (in float32, the gap of badly scaled or nearly collinear "

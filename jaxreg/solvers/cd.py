@@ -533,8 +533,11 @@ def optimality_gap(datafit, penalty, u, w, v, colsq, r=None):
     dist = penalty.subdiff_distance(w, v)
     step = jnp.where(colsq > 0, 2 * datafit.curvature_at(u) * colsq, 1.0)
     # a stationary coordinate counts 0 even where the curvature underflows
-    # (an all-zero Poisson y: μ = e⁻⁸⁷ gave 0/0 = nan and a false warning)
-    return jnp.sum(jnp.where((colsq > 0) & (dist > 0), dist * dist / step, 0.0)), primal
+    # (an all-zero Poisson y: μ = e⁻⁸⁷ gave 0/0 = nan and a false warning);
+    # a NaN distance still reads NaN (`!=`, not `>`)
+    return jnp.sum(
+        jnp.where((colsq > 0) & (dist != 0), dist * dist / step, 0.0)
+    ), primal
 
 
 def _priority(design, datafit, penalty, w, v, gap):
@@ -786,6 +789,12 @@ def outer_done(datafit, penalty, st, gap, primal, tol_abs):
       stopping at 2.7e-3 above the optimum for ``tol_abs = 7e-5``); a
       prox-Newton step's decrease, once it converges, exceeds what remains
       after it (there: 6 -> 9 steps, 3e-10 above the optimum).
+
+    Where the measure is a duality gap, ``tol_abs`` is first raised to the
+    objective's roundoff (:func:`resolved_tol`); least squares, exempt from
+    the rules above, then stops one step after its gap reaches that
+    roundoff (the callers' convergence reports of paths and folds keep the
+    strict ``gap <= tol_abs``).
 
     Least squares is exempt from the second rule: its steps are CD on the
     exact objective, converging linearly, so on an ill-conditioned design

@@ -197,10 +197,11 @@ def fit_prepared(
         if w0.shape != (d,):
             raise ValueError(f"coef_init must have shape ({d},), got {w0.shape}")
     st, tol_abs = setup(design, problem.datafit, w0, tol, problem.fit_col)
+    penalty = penalty_as_dtype(penalty, dtype)
     st = solve(
         design,
         problem.datafit,
-        penalty_as_dtype(penalty, dtype),
+        penalty,
         st,
         tol_abs,
         fit_intercept=problem.fit_col,
@@ -208,11 +209,13 @@ def fit_prepared(
         max_epochs=max_epochs,
         p0=p0,
     )
-    # stopped unmoved, or its inner epochs (100 000 by default) spent on a
-    # target below roundoff: more outer iterations would not help
-    stalled = int(st.n_outer) < max_iter
-    penalty = penalty_as_dtype(penalty, dtype)
-    return finish(st, problem, penalty, tol_abs, what, stalled=stalled)
+    if int(st.n_outer) >= max_iter:
+        stopped = "max_iter"
+    elif int(st.n_epochs) >= max_epochs:
+        stopped = "max_epochs"
+    else:
+        stopped = "unmoved"
+    return finish(st, problem, penalty, tol_abs, what, stopped=stopped)
 
 
 def penalty_as_dtype(penalty, dtype):
@@ -255,9 +258,9 @@ def objective_at_zero(datafit, design, fit_col):
     return jnp.where(jnp.isfinite(p_b0), jnp.maximum(p_b0, floor), f0)
 
 
-def finish(st, problem, penalty, tol_abs, what, *, stalled=False):
+def finish(st, problem, penalty, tol_abs, what, *, stopped="max_iter"):
     """Turns a final state into a :class:`SolverResult`, warning if needed
-    (``stalled``: it stopped before its budget, see
+    (``stopped``: what ended the loop, see
     :func:`~jaxreg.solvers.base.warn_not_converged`).
 
     A fit whose gap is a duality gap (a convex penalty and a datafit with a
@@ -284,7 +287,7 @@ def finish(st, problem, penalty, tol_abs, what, *, stalled=False):
     if not bool(converged):
         dual = penalty.convex and problem.datafit.has_dual
         measure = "duality gap" if dual else "stationarity measure"
-        warn_not_converged(st.gap, tol_abs, what, measure=measure, stalled=stalled)
+        warn_not_converged(st.gap, tol_abs, what, measure=measure, stopped=stopped)
     return SolverResult(st.w, intercept, st.gap, st.n_outer, converged)
 
 

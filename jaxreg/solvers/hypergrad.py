@@ -264,7 +264,6 @@ def fista_solve(fit_intercept, tol, max_iter):
         y_offset = exact_mean(a, datafit.y)[0] if center else jnp.zeros((), dtype)
         df = type(datafit)(datafit.y - y_offset, a)
         fit_col = fit_intercept and not center
-        tol_abs = tol * df.value(jnp.zeros((design.n_samples,), dtype))
         if not math.isfinite(df.curvature):
             # tol's scale as in the eager fit: the intercept-only deviance
             tol_abs = tol * objective_at_zero(df, design, fit_col)
@@ -285,6 +284,7 @@ def fista_solve(fit_intercept, tol, max_iter):
             gap = cd.optimality_gap(df, penalty, u, w, v, design.colsq)[0]
             b = b if fit_col else y_offset - jnp.dot(design.xbar, w)
             return (w, b), (gap, res.n_iter, res.converged & (gap <= tol_abs))
+        tol_abs = tol * df.value(jnp.zeros((design.n_samples,), dtype))
         strengths = jnp.reshape(jnp.asarray(penalty.strength, dtype), (1,))
         W, B, gaps, iters = fista.solve_batched(
             design,
