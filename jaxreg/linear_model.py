@@ -642,6 +642,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if self.penalty == "l2":
             return 0.0, penalized
         if self.penalty is None:
+            if self.C != 1.0:  # scikit-learn's test and message
+                warn_caller(
+                    "Setting penalty=None will ignore the C and l1_ratio parameters",
+                    UserWarning,
+                )
             return 0.0, False
         if self.penalty == "group":
             return "group", penalized

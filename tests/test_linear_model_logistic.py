@@ -203,6 +203,28 @@ def test_unpenalized_binary_reaches_sklearns_optimum(kw):
     assert est.n_iter_.dtype == ref.n_iter_.dtype == np.int32
 
 
+@pytest.mark.parametrize("C", [1.0, 2.0])
+def test_penalty_none_warns_like_sklearn(C):
+    # penalty=None with a C other than the default: scikit-learn also says
+    # that C is ignored
+    X, y = load_iris(return_X_y=True)
+    X, y = X[y < 2], y[y < 2]
+    messages = []
+    for cls in (LogisticRegression, sk.LogisticRegression):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            cls(penalty=None, C=C, max_iter=10).fit(X, y)
+        messages.append(
+            sorted(
+                str(w.message)
+                for w in record
+                if w.category in (UserWarning, FutureWarning)
+            )
+        )
+    assert messages[0] == messages[1]
+    assert any("will ignore the C" in m for m in messages[0]) == (C != 1.0)
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_sparsify_densify_as_sklearn(n_classes):
     """scikit-learn's SparseCoefMixin: ``sparsify`` stores ``coef_`` as CSR,
