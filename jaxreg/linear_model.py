@@ -656,6 +656,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         )
 
     def _check_solver(self, rho, n_classes):
+        scaling = self.intercept_scaling  # unused, but checked as scikit-learn's
+        if isinstance(scaling, bool) or not (isinstance(scaling, Real) and scaling > 0):
+            raise ValueError(
+                f"intercept_scaling must be a real number > 0, got {scaling!r}"
+            )
         if self.solver not in self._SOLVERS:
             raise ValueError(
                 f"solver must be one of {self._SOLVERS}, got {self.solver!r}"

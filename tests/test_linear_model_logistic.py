@@ -203,6 +203,27 @@ def test_unpenalized_binary_reaches_sklearns_optimum(kw):
     assert est.n_iter_.dtype == ref.n_iter_.dtype == np.int32
 
 
+@pytest.mark.parametrize("scaling", [0, -1.0, "1"])
+def test_intercept_scaling_is_checked_like_sklearn(scaling):
+    from sklearn.linear_model import LogisticRegressionCV as SkCV
+
+    from jaxreg.linear_model import LogisticRegressionCV
+
+    X, y = load_iris(return_X_y=True)
+    for cls in (LogisticRegression, sk.LogisticRegression):
+        with pytest.raises(ValueError, match="intercept_scaling"):
+            cls(intercept_scaling=scaling).fit(X, y)
+    for cls in (LogisticRegressionCV, SkCV):
+        with pytest.raises(ValueError, match="intercept_scaling"):
+            cls(
+                intercept_scaling=scaling,
+                l1_ratios=(0.0,),
+                Cs=2,
+                scoring="neg_log_loss",
+                use_legacy_attributes=False,
+            ).fit(X, y)
+
+
 @pytest.mark.parametrize("C", [1.0, 2.0])
 def test_penalty_none_warns_like_sklearn(C):
     # penalty=None with a C other than the default: scikit-learn also says
