@@ -236,7 +236,7 @@ def test_a_tol_below_float32_roundoff_stops_at_the_roundoff():
     # power 0 (least squares, a duality gap) with sample weights in float32:
     # tol² = 1e-12 of P(0) lies below the objective's roundoff; the solver ran
     # all max_iter outer steps there (no warning: the finish accepts a gap at
-    # roundoff), now it stops as soon as the gap reaches it
+    # roundoff), now it stops one step after the gap reaches it
     rng = np.random.default_rng(1)
     X = rng.standard_normal((200, 8))
     y = X[:, :3] @ [1.0, -2.0, 0.5] + rng.standard_normal(200)
