@@ -754,22 +754,6 @@ class Budget(NamedTuple):
     grow_at: jax.Array  # hand back for a bigger bucket when nnz > grow_at
 
 
-def resolved_tol(datafit, penalty, primal, tol_abs):
-    """``tol_abs``, raised to the objective's roundoff ``16·eps·|P(w)|`` where
-    the measure is a duality gap (a convex penalty and a datafit with a
-    conjugate: a bound on ``P(w) - P*``) and ``P(w)`` is finite: a gap below
-    what float precision resolves of ``P`` is not lowered by more steps,
-    whose rounding moves ``w`` forever (a float32 ``TweedieRegressor(power=0,
-    tol=1e-6)`` with sample weights ran all ``max_iter`` outer steps). The
-    outer loop stops one step after reaching it (:func:`outer_done`: that
-    step still sharpens ``w``). The stationarity estimate of the other fits
-    bounds nothing, so their ``tol_abs`` stays."""
-    if not (penalty.convex and datafit.has_dual):
-        return tol_abs
-    roundoff = 16 * jnp.finfo(primal.dtype).eps * jnp.abs(primal)
-    return jnp.where(jnp.isfinite(primal), jnp.maximum(tol_abs, roundoff), tol_abs)
-
-
 def outer_done(datafit, penalty, st, gap, primal, tol_abs):
     """The outer loops' stopping rule (CD and block CD), at a point whose
     measure is ``gap`` and objective ``primal``; ``st`` holds those of the
@@ -790,12 +774,6 @@ def outer_done(datafit, penalty, st, gap, primal, tol_abs):
       prox-Newton step's decrease, once it converges, exceeds what remains
       after it (there: 6 -> 9 steps, 3e-10 above the optimum).
 
-    Where the measure is a duality gap, ``tol_abs`` is first raised to the
-    objective's roundoff (:func:`resolved_tol`); least squares, exempt from
-    the rules above, then stops one step after its gap reaches that
-    roundoff (the callers' convergence reports of paths and folds keep the
-    strict ``gap <= tol_abs``).
-
     Least squares is exempt from the second rule: its steps are CD on the
     exact objective, converging linearly, so on an ill-conditioned design
     the rule bought little (diabetes, degree-2 features, ``alpha=0``: 0.9
@@ -806,13 +784,7 @@ def outer_done(datafit, penalty, st, gap, primal, tol_abs):
     """
     done = gap <= tol_abs
     if datafit.constant_hessian:
-        # a tol below the objective's roundoff: one more step once the gap
-        # reaches it (the gap bounds P(w) - P* only to roundoff, yet the
-        # step still sharpens w: 2e-4 -> 4e-7 on weighted least squares)
-        floor = resolved_tol(datafit, penalty, primal, tol_abs)
-        return done | ((st.n_outer > 0) & (st.gap <= floor) & (gap <= floor))
-    tol_abs = resolved_tol(datafit, penalty, primal, tol_abs)
-    done = gap <= tol_abs
+        return done
     polished = (st.n_outer > 0) & (st.gap <= tol_abs)
     stalled = (st.n_outer > 0) & (st.primal - primal <= tol_abs)
     return (

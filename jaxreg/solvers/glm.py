@@ -27,7 +27,7 @@ from jaxreg.solvers.base import (
     prepare,
     warn_not_converged,
 )
-from jaxreg.solvers.cd import init_state, resolved_tol, solve
+from jaxreg.solvers.cd import init_state, solve
 from jaxreg.solvers.datafits import Datafit, Gamma, Logistic, Poisson, Quadratic
 
 DATAFITS = {
@@ -267,8 +267,8 @@ def finish(st, problem, penalty, tol_abs, what, *, stopped="max_iter"):
     conjugate: a bound on ``P(w) - P*``) also counts as converged when it lies
     within the roundoff of the objective, ``16·eps·|P(w)|``: a ``tol·P(0)``
     below it (scikit-learn's GLM ``tol=1e-4`` asks ``tol² = 1e-8``, under
-    float32's ``eps``) cannot be resolved, and the solver's loop stops there
-    too (:func:`~jaxreg.solvers.cd.resolved_tol`). The stationarity
+    float32's ``eps``) cannot be resolved, the solver stops when its steps no
+    longer move ``w``, and more iterations would not help. The stationarity
     estimate of the other fits certifies nothing there (a float32 L-BFGS that
     no longer lowers its objective measurably was 2.6 % above the optimum on
     unscaled digits), so they keep ``gap <= tol·P(0)``."""
@@ -293,12 +293,14 @@ def finish(st, problem, penalty, tol_abs, what, *, stopped="max_iter"):
 
 @functools.partial(jax.jit, static_argnames="fit_col")
 def _finish(w, b, u, gap, y_offset, xbar, tol_abs, datafit, penalty, fit_col):
-    primal = datafit.value(u) + jnp.sum(penalty.coord_value(w))
-    tol_abs = resolved_tol(datafit, penalty, primal, tol_abs)
     intercept, converged, _ = _intercepts_converged(
         w, b, gap, y_offset, xbar, tol_abs, fit_col
     )
-    return intercept, converged
+    if not (penalty.convex and datafit.has_dual):
+        return intercept, converged  # the measure is an estimate, no bound
+    primal = datafit.value(u) + jnp.sum(penalty.coord_value(w))
+    roundoff = 16 * jnp.finfo(gap.dtype).eps * jnp.abs(primal)
+    return intercept, converged | (jnp.isfinite(primal) & (gap <= roundoff))
 
 
 def intercepts_converged(problem, w, b, gap, tol_abs):
