@@ -908,7 +908,7 @@ def grow_threshold(K: int, n_features: int) -> int:
     return n_features if K >= n_features else (7 * K) // 8
 
 
-def run_buckets(run, carry, w, d, p0):
+def run_buckets(run, carry, w, d, p0, first=None):
     """The host driver shared by fits and paths: ``run(K, grow_at, carry) ->
     (done, w, carry)`` is one compiled call on bucket ``K``; after each GROW
     the bucket doubles (at least ``2·nnz(w)``) until ``done``. One host round
@@ -918,8 +918,9 @@ def run_buckets(run, carry, w, d, p0):
     spare (``>= 4/3·nnz``, under the ``7/8`` growth threshold), not twice it:
     a warm start's support is near final, and the Gram matrix of a bucket
     costs ``O(K²·n)`` (tune's warm-started folds: 2x faster than ``2·nnz``).
+    ``first`` overrides that first bucket.
     """
-    K = bucket(d, -(-4 * _nnz(w) // 3), p0)
+    K = bucket(d, -(-4 * _nnz(w) // 3), p0) if first is None else first
     while True:
         done, w, carry = run(K, grow_threshold(K, d), carry)
         if done:
@@ -928,13 +929,24 @@ def run_buckets(run, carry, w, d, p0):
 
 
 def solve(
-    design, datafit, penalty, st, tol_abs, *, fit_intercept, max_iter, max_epochs, p0
+    design,
+    datafit,
+    penalty,
+    st,
+    tol_abs,
+    *,
+    fit_intercept,
+    max_iter,
+    max_epochs,
+    p0,
+    first=None,
 ):
-    """Runs :func:`run_outer` bucket by bucket until done; the final state."""
+    """Runs :func:`run_outer` bucket by bucket until done (``first``: the
+    first bucket, see :func:`run_buckets`); the final state."""
 
     def run(K, grow_at, st):
         budget = Budget(tol_abs, max_iter, max_epochs, grow_at)
         st = _solve_bucket(K, fit_intercept, design, datafit, penalty, st, budget)
         return int(st.status) != GROW, st.w, st
 
-    return run_buckets(run, st, st.w, design.n_features, p0)
+    return run_buckets(run, st, st.w, design.n_features, p0, first)
