@@ -397,6 +397,15 @@ def _simplex_threshold(a: jax.Array, total) -> jax.Array:
     return (css[n_active - 1] - total) / n_active.astype(a.dtype)
 
 
+def _check_one_array(name, x):
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise ValueError(
+            f"{name} takes one array (the whole array is one vector), got "
+            f"{type(x).__name__}: jax.tree.map it for one set per leaf, or "
+            "jax.flatten_util.ravel_pytree the tree for one set over all of it"
+        )
+
+
 def projection_simplex(x: jax.Array, value=1.0) -> jax.Array:
     r"""Projection onto the simplex :math:`\{y : y \ge 0,\ \sum_i y_i = z\}`.
 
@@ -408,10 +417,13 @@ def projection_simplex(x: jax.Array, value=1.0) -> jax.Array:
     ``projections.simplex(tree, scale)``.
     """
     check_positive("value", value)
+    _check_one_array("projection_simplex", x)
     acc = _acc(x)
     if x.size == 0:
         return x
-    theta = _simplex_threshold(x.reshape(-1).astype(acc), as_dtype(value, acc))
+    # a traced value < 0 (an empty set): NaN, as a negative radius
+    value = nan_if_negative(as_dtype(value, acc))
+    theta = _simplex_threshold(x.reshape(-1).astype(acc), value)
     return jnp.maximum(x.astype(acc) - theta, 0).astype(x.dtype)
 
 
@@ -427,6 +439,7 @@ def projection_l1_ball(x: jax.Array, radius=1.0) -> jax.Array:
       Duchi, Shalev-Shwartz, Singer, Chandra, "Efficient projections onto the
       l1-ball for learning in high dimensions", ICML 2008.
     """
+    _check_one_array("projection_l1_ball", x)
     acc = jnp.promote_types(x.dtype, jnp.float32)
     a = jnp.abs(x.reshape(-1)).astype(acc)
     r = _nonnegative("radius", radius, acc)

@@ -855,3 +855,72 @@ def test_closed_over_data_and_schedules_raise_what_to_do():
         lambda w: jnp.sum((w - 1) ** 2), jnp.zeros(2), CallableL1()
     )
     np.testing.assert_allclose(res.params, 0.95, rtol=1e-5)
+
+
+def _small_lsq():
+    rng = np.random.default_rng(0)
+    X = jnp.asarray(rng.normal(size=(20, 5)), jnp.float32)
+    y = jnp.asarray(rng.normal(size=20), jnp.float32)
+    return (lambda w, X, y: 0.5 * jnp.mean((X @ w - y) ** 2)), X, y
+
+
+def test_grad_of_an_unconverged_solve_warns_instead_of_raising():
+    # outside jit the result's measures are traced under grad; reading them
+    # for the warning raised a ConcretizationTypeError
+    f, X, y = _small_lsq()
+
+    def total(s):
+        return jnp.sum(
+            proximal_gradient(f, jnp.zeros(5), jr.l1(s), X, y, max_iter=2).params
+        )
+
+    with pytest.warns(ConvergenceWarning, match="did not converge or failed"):
+        g = jax.grad(total)(0.01)
+    np.testing.assert_allclose(g, jax.jit(jax.grad(total))(0.01), rtol=1e-6)
+
+
+def test_traced_negative_simplex_value_fails_not_converges():
+    f, X, y = _small_lsq()
+    assert np.isnan(
+        jax.jit(lambda v: prox.projection_simplex(jnp.ones(3), v))(-1.0)
+    ).all()
+    res = jax.jit(
+        lambda v: projected_gradient(
+            f, jnp.zeros(5), prox.projection_simplex, X, y, projection_args=(v,)
+        )
+    )(-1.0)
+    assert bool(res.failed) and not bool(res.converged)
+
+
+@pytest.mark.parametrize(
+    "penalty, name",
+    [
+        (jr.penalties.L1(-1.0), "penalty.strength"),
+        (jr.penalties.GroupLasso(-1.0, 0), "penalty.strength"),
+        (jr.penalties.L1(1.0, weights=-jnp.ones(5)), "penalty.weights"),
+        (jr.penalties.ElasticNet(1.0, 2.0), "penalty.l1_ratio"),
+    ],
+)
+def test_penalty_class_built_directly_is_checked(penalty, name):
+    # the factories check their arguments; the classes do not, and inside the
+    # solver's jit a negative strength only gave failed=True with advice
+    # about NaN in fun
+    f, X, y = _small_lsq()
+    with pytest.raises(ValueError, match=name):
+        proximal_gradient(f, jnp.zeros(5), penalty, X, y)
+
+
+def test_non_scalar_fun_is_a_value_error():
+    _, X, y = _small_lsq()
+    with pytest.raises(ValueError, match=r"fun must return a scalar .*\(20,\)"):
+        proximal_gradient(
+            lambda w, X, y: (X @ w - y) ** 2, jnp.zeros(5), jr.l1(0.1), X, y
+        )
+
+
+@pytest.mark.parametrize(
+    "projection", [prox.projection_simplex, prox.projection_l1_ball]
+)
+def test_one_array_projections_refuse_a_tree(projection):
+    with pytest.raises(ValueError, match="takes one array"):
+        projection({"a": jnp.ones(3)})

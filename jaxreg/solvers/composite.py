@@ -132,6 +132,7 @@ from jaxreg._validation import (
     check_nonnegative,
     check_positive,
     check_positive_int,
+    check_unit_interval,
     warn_caller,
 )
 from jaxreg.penalties import Penalty
@@ -560,6 +561,15 @@ def _check_penalty(penalty):
         )
     leaves = jax.tree.leaves(penalty) if isinstance(penalty, Penalty) else []
     scheduled = [leaf for leaf in leaves if callable(leaf)]
+    if isinstance(penalty, Penalty) and not scheduled:
+        # a class built directly (L1(-1.0)) skips the factories' checks, and
+        # inside the solver's jit a negative strength is traced: NaN, "failed"
+        for name in ("strength", "weights"):
+            value = getattr(penalty, name, None)
+            if value is not None:
+                check_nonnegative(f"penalty.{name}", value)
+        if getattr(penalty, "l1_ratio", None) is not None:
+            check_unit_interval("penalty.l1_ratio", penalty.l1_ratio)
     if scheduled:
         raise ValueError(
             f"penalty {penalty!r} holds a schedule ({scheduled[0]!r}): the optax "
@@ -777,9 +787,11 @@ def projected_gradient(
     The projection acts on the whole ``params`` pytree: the operators of
     :mod:`jaxreg.prox` (``projection_box(x, lower, upper)``,
     ``projection_non_negative(x)``, ``projection_simplex(x, value)``,
-    ``projection_l1_ball(x, radius)``, ``projection_l2_ball(x, radius)``) take
-    one array, so wrap them in ``jax.tree.map`` for a tree (``vmap`` for a
-    simplex per row). Gradients with respect to ``projection_args`` (a ball's
+    ``projection_l1_ball(x, radius)``, ``projection_l2_ball(x, radius)``):
+    the box, the orthant and the l2 ball take a pytree (the l2 ball: one ball
+    for the whole tree, ``jax.tree.map`` it for one per leaf), the simplex and
+    the l1 ball one array (``jax.tree.map`` them for one set per leaf,
+    ``vmap`` for one per row). Gradients with respect to ``projection_args`` (a ball's
     radius, a box's bounds) are implicit, like those with respect to ``*args``.
     The stopping measure is the projected-gradient mapping
     :math:`\|z - P(z - t\nabla f(z))\|/t`, relative to its first value.
@@ -873,6 +885,14 @@ def _run(fun, init_params, penalty, args, tol, step_size, init_step, name, *stat
             jnp.asarray(step0, dtype),
             opts,
         )
+    except TypeError as error:
+        if "scalar-output" not in str(error):
+            raise
+        raise ValueError(
+            f"fun must return a scalar (shape ()), got one of shape "
+            f"{jax.eval_shape(fun, init_params, *args).shape}: reduce it, e.g. "
+            "jnp.mean or jnp.sum of the per-sample losses"
+        ) from error
     except Exception as error:  # JAX's own class is private
         if type(error).__name__ != "CustomVJPException":
             raise
@@ -902,6 +922,14 @@ def _warn_if_unconverged(res: CompositeResult, tol, name, opts):
     if isinstance(res.converged, jax.core.Tracer) or bool(res.converged):
         return
     if res.converged.ndim:  # a batch computed outside vmap cannot happen here
+        return
+    if is_traced(res):  # under jax.grad: the flag is concrete, the measures not
+        warn_caller(
+            f"{name} did not converge or failed (failed, optimality and n_iter "
+            "are traced under this transformation: solve once without it to "
+            "see why); the gradient is taken at the point it stopped at",
+            ConvergenceWarning,
+        )
         return
     if bool(res.failed):
         msg = (
