@@ -911,7 +911,11 @@ def test_penalty_class_built_directly_is_checked(penalty, name):
 
 
 def test_non_scalar_fun_is_a_value_error():
-    _, X, y = _small_lsq()
+    f, X, y = _small_lsq()
+    with pytest.raises(ValueError, match="has_aux, is not supported"):
+        proximal_gradient(
+            lambda w, X, y: (f(w, X, y), w), jnp.zeros(5), jr.l1(0.1), X, y
+        )
     with pytest.raises(ValueError, match=r"fun must return a scalar .*\(20,\)"):
         proximal_gradient(
             lambda w, X, y: (X @ w - y) ** 2, jnp.zeros(5), jr.l1(0.1), X, y

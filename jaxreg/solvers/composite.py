@@ -888,10 +888,17 @@ def _run(fun, init_params, penalty, args, tol, step_size, init_step, name, *stat
     except TypeError as error:
         if "scalar-output" not in str(error):
             raise
+        try:
+            out = jax.eval_shape(fun, init_params, *args)
+        except Exception:  # the message came from inside fun: fun's own error
+            raise error from None
+        if getattr(out, "shape", None) == ():
+            raise  # a jax.grad of a non-scalar function inside fun
         raise ValueError(
-            f"fun must return a scalar (shape ()), got one of shape "
-            f"{jax.eval_shape(fun, init_params, *args).shape}: reduce it, e.g. "
-            "jnp.mean or jnp.sum of the per-sample losses"
+            "fun must return a scalar (shape ()), got "
+            f"{jax.tree.map(lambda s: s.shape, out)}: reduce it, e.g. jnp.mean "
+            "or jnp.sum of the per-sample losses (a (loss, aux) pair, jaxopt's "
+            "has_aux, is not supported: return the loss alone)"
         ) from error
     except Exception as error:  # JAX's own class is private
         if type(error).__name__ != "CustomVJPException":
