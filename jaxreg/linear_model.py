@@ -549,11 +549,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         which has the same optimum).
       tol: binary: the duality-gap target relative to ``P(0)`` (a gap ``g``
         leaves a coefficient error of order ``sqrt(g/μ)``, ``μ`` the
-        objective's curvature), after which up to 5 more prox-Newton steps
-        go towards ``gap <= tol · P(w)`` (``P(w) - P* <= tol · P(w)``: at a
-        large ``C`` on separable classes ``P*`` is a small fraction of
-        ``P(0)``; iris setosa vs rest, L1 at ``C = 1e4``, stopped 67 % above
-        the optimum without them, 8e-9 with them); multinomial: the
+        objective's curvature), and ``gap <= tol · P(w)`` (``P(w) - P* <=
+        tol · P(w)``) while the gap still falls (at a large ``C`` on
+        separable classes ``P*`` is a small fraction of ``P(0)``; iris
+        setosa vs rest, L1 at ``C = 1e4``, stopped 67 % above the optimum
+        without it, 8e-5 with it); multinomial: the
         prox-gradient norm relative to its value at 0 (from a warm start
         too) must reach ``tol/100``. That is relative to the start, not to
         the optimum: at a large ``C`` on (nearly) separable classes the

@@ -27,7 +27,7 @@ from jaxreg.solvers.base import (
     prepare,
     warn_not_converged,
 )
-from jaxreg.solvers.cd import CONVERGED, _nnz, bucket, init_state, solve
+from jaxreg.solvers.cd import init_state, solve
 from jaxreg.solvers.datafits import Datafit, Gamma, Logistic, Poisson, Quadratic
 
 DATAFITS = {
@@ -109,10 +109,11 @@ def fit(
         weighted means for least squares).
       tol: stop when the duality gap is ``<= tol · P(0)`` (for a non-convex
         penalty, the stationarity measure of :func:`~jaxreg.solvers.cd.
-        optimality_gap`); a datafit without a constant Hessian then takes up
-        to 5 more prox-Newton steps towards ``gap <= tol · P(w)``, so that a
-        small optimum (a logistic loss on separable classes at a weak
-        penalty) is reached relative to itself (see ``_relative_target``).
+        optimality_gap`); where that is a duality gap and the datafit has no
+        constant Hessian, also ``gap <= tol · P(w)`` while the gap still
+        falls, so that a small optimum (a logistic loss on separable classes
+        at a weak penalty) is reached relative to itself
+        (:func:`~jaxreg.solvers.cd.outer_done`).
       max_iter: maximum number of outer (working-set) iterations;
         ``max_iter=0`` returns the starting point with its gap.
       max_epochs: maximum total number of coordinate-descent epochs.
@@ -202,34 +203,18 @@ def fit_prepared(
     st, tol_abs = setup(design, problem.datafit, w0, tol, problem.fit_col)
     penalty = penalty_as_dtype(penalty, dtype)
 
-    def run(st, tol_abs, max_iter, first=None):
-        return solve(
-            design,
-            problem.datafit,
-            penalty,
-            st,
-            tol_abs,
-            fit_intercept=problem.fit_col,
-            max_iter=max_iter,
-            max_epochs=max_epochs,
-            p0=p0,
-            first=first,
-        )
-
-    st = run(st, tol_abs, max_iter)
-    datafit = problem.datafit
-    if (
-        penalty.convex
-        and datafit.has_dual
-        and not datafit.constant_hessian
-        and int(st.status) == CONVERGED
-    ):
-        target = _relative_target(st.u, st.w, tol, datafit, penalty)
-        if bool(st.gap > target):
-            # the support fits the bucket it converged in (nnz <= 7/8·K)
-            resume = bucket(d, -(-8 * _nnz(st.w) // 7), p0)
-            budget = min(max_iter, int(st.n_outer) + _RELATIVE_STEPS)
-            st = run(st, target, budget, resume)
+    st = solve(
+        design,
+        problem.datafit,
+        penalty,
+        st,
+        tol_abs,
+        fit_intercept=problem.fit_col,
+        max_iter=max_iter,
+        max_epochs=max_epochs,
+        p0=p0,
+        tol_rel=tol,
+    )
     if int(st.n_outer) >= max_iter:
         stopped = "max_iter"
     elif int(st.n_epochs) >= max_epochs:
@@ -237,30 +222,6 @@ def fit_prepared(
     else:
         stopped = "unmoved"
     return finish(st, problem, penalty, tol_abs, what, stopped=stopped)
-
-
-_RELATIVE_STEPS = 5
-
-
-@jax.jit
-def _relative_target(u, w, tol, datafit, penalty):
-    """``tol · P(w)``: a gap target relative to the objective reached.
-
-    A gap ``<= tol · P(0)`` bounds ``P(w) - P*`` relative to the start;
-    where the optimum is a small fraction of ``P(0)`` (a logistic loss at a
-    large ``C`` on nearly separable classes) that allows ``P(w)`` far above
-    ``P*``: iris setosa vs rest, L1 at ``C = 1e4`` (``P* ≈ 2e-5 · P(0)``)
-    stopped 67 % above the optimum, with four features for one. A fit whose
-    gap is a bound (a convex penalty, a datafit with a conjugate) and whose
-    steps are prox-Newton (no constant Hessian: converging quadratically)
-    takes up to ``_RELATIVE_STEPS`` more steps towards ``gap <= tol · P(w)``
-    (iris: 3 more, to 8e-9 above the optimum). ``tol · P(0)`` stays the
-    target that decides convergence and warnings: in float32 the gap itself
-    cannot always resolve ``tol · P(w)`` (breast cancer at ``C = 1e4``: it
-    stays at 3e-5 = 15 · tol · P(w) where ``P(w) - P*`` is 7e-12). Least
-    squares keeps scikit-learn's ``tol · P(0)`` (``tol·||y||²/n``) alone:
-    its CD converges only linearly."""
-    return tol * (datafit.value(u) + jnp.sum(penalty.coord_value(w)))
 
 
 def penalty_as_dtype(penalty, dtype):
@@ -525,8 +486,8 @@ def logistic_regression(
         coefficient error; the quadratically convergent step removes most
         of it: on standardized breast-cancer data at the default ``tol`` the
         float32 coefficients are within 1e-3 of the optimum, where
-        scikit-learn's lbfgs at its defaults is 1-2e-2 off); then take up
-        to 5 more steps towards ``gap <= tol · P(w)``, as in :func:`fit`.
+        scikit-learn's lbfgs at its defaults is 1-2e-2 off); and ``gap <=
+        tol · P(w)`` while the gap still falls, as in :func:`fit`.
         With an intercept the gap certifies ``w`` at the current ``b``;
         ``b`` itself is solved to the same accuracy by the inner Newton
         steps.

@@ -161,6 +161,7 @@ def null_predictor(problem, penalty, tol, tries=24):
             max_iter=100,
             max_epochs=100_000,
             p0=64,
+            tol_rel=tol,
         )
         if not np.any(np.asarray(st.w)[~free]):
             if not bool(st.gap <= tol_abs):
@@ -264,6 +265,7 @@ def solve_path(
     penalty,
     lambdas,
     *,
+    tol,
     tol_abs,
     max_iter,
     max_epochs,
@@ -302,7 +304,7 @@ def solve_path(
 
     def run(K, grow_at, carry):
         start, st, out = carry
-        budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at)
+        budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at, tol)
         carry = _path_bucket(
             K,
             fit_col,
@@ -368,7 +370,8 @@ def path(
         ``penalty_factor`` and ``positive`` (its ``strength`` is replaced).
       sample_weight, penalty_factor, positive: as in :func:`~.glm.lasso`.
       fit_intercept: unpenalized intercept.
-      tol: per-``λ`` stopping rule ``gap <= tol · P(0)``.
+      tol: per-``λ`` stopping rule ``gap <= tol · P(0)`` (and ``gap <= tol
+        · P(w)`` while the gap still falls, as in :func:`~jaxreg.solvers.fit`).
       max_iter, max_epochs, p0: per-``λ`` budgets, as in :func:`~.glm.lasso`.
       batched: solve all ``λ`` at once with vmapped FISTA instead.
       coef_init: ``(n_features,)`` coefficients to start the first ``λ``
@@ -416,6 +419,7 @@ def path(
         problem,
         penalty,
         lambdas,
+        tol=tol,
         tol_abs=tol_abs,
         max_iter=max_iter,
         max_epochs=max_epochs,
@@ -577,7 +581,7 @@ def _folds_bucket(
     compiled program, folds mapped ``batch_size`` at a time. ``algo`` as in
     :func:`_bucket`; ``extra``: None or ``(e, c)``, each fold's weights
     ``a`` becoming ``a + c[i]·e`` at strength ``i``."""
-    max_iter, max_epochs, grow_at = limits
+    max_iter, max_epochs, grow_at, tol = limits
 
     def one(fold):
         a, moments, y, tol_abs, lams, start, st, out = fold
@@ -594,7 +598,7 @@ def _folds_bucket(
                 max_iter=max_iter * 100,
             )
             return jnp.full_like(start, lams.shape[0]), st, (W, B, gaps, iters)
-        budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at)
+        budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at, tol)
         weights = None if extra is None else (a, *extra)
         args = (design_f, datafit_f, penalty, lams, weights, start, st, out, budget)
         return _bucket(K, fit_intercept, algo, center, *args)
@@ -711,7 +715,7 @@ def solve_folds(
             penalty,
             folds,
             None,
-            (max_iter, max_epochs, grow_at),
+            (max_iter, max_epochs, grow_at, tol),
             center,
             batch_size,
             batched,
