@@ -49,8 +49,13 @@ from jax.tree_util import keystr
 
 from jaxreg import prox as _prox
 from jaxreg._pytree import register_dataclass
-from jaxreg._validation import check_float_array, check_nonnegative, check_unit_interval
-from jaxreg.layouts import check_layout, leaf_layout
+from jaxreg._validation import (
+    check_float_array,
+    check_nonnegative,
+    check_unit_interval,
+    warn_caller,
+)
+from jaxreg.layouts import _is_bias, check_layout, leaf_layout
 
 __all__ = [
     "Penalty",
@@ -99,6 +104,12 @@ class Penalty(abc.ABC):
         r"""``argmin_y ½‖params − y‖² + step·g(y)``, leaf by leaf."""
         check_nonnegative("step", step, wait=False)
         return jax.tree.map(lambda w: self._prox(self._checked(w), step), params)
+
+    def check_tree(self, params) -> None:
+        """Warns about leaves of ``params`` (those it acts on) that this
+        penalty may misread; the transforms call it with the unmasked leaves,
+        as their names are invisible leaf by leaf. Default: nothing."""
+        del params
 
     def at(self, count) -> Penalty:
         """This penalty with every schedule hyperparameter evaluated at ``count``.
@@ -396,7 +407,9 @@ class GroupLasso(Penalty):
     ``axis=0`` groups the incoming weights of each output unit, so the prox
     removes whole units. Groups are not weighted by :math:`\sqrt{|g|}`; scale
     ``strength`` yourself if your groups differ in size. A leaf with fewer
-    than ``axis + 1`` dimensions (a bias with ``axis=1``) raises ``ValueError``.
+    than ``axis + 1`` dimensions (a bias with ``axis=1``) raises ``ValueError``;
+    ``axis=0`` on a leaf of 3 or more dimensions (stacked layers, a conv
+    kernel) warns: it groups along the leading axis only.
     """
 
     strength: Any
@@ -408,6 +421,15 @@ class GroupLasso(Penalty):
             raise ValueError(
                 f"axis={self.axis!r} is out of range for a leaf of shape {w.shape}; "
                 "mask such leaves out or pick another axis"
+            )
+        if self.axis == 0 and w.ndim >= 3:
+            warn_caller(
+                f"group_lasso(axis=0) on a leaf of shape {w.shape} groups along "
+                "its leading axis only: for stacked layers (L, in, out) that is "
+                "the layer axis, each group one (in, out) entry across layers. "
+                "For the units of each layer pass axis=-2 (Flax kernels (..., "
+                "in, out)); for Flax conv filters (kh, kw, in, out) axis=(0, 1, "
+                "2); axis=(0,) keeps this grouping without this warning"
             )
         return axes
 
@@ -562,6 +584,38 @@ class NuclearNorm(Penalty):
 
     strength: Any
     layout: Any = None
+
+    def value(self, params) -> jax.Array:
+        self.check_tree(params)
+        return super().value(params)
+
+    def grad(self, params):
+        self.check_tree(params)
+        return super().grad(params)
+
+    def prox(self, params, step=1.0):
+        self.check_tree(params)
+        return super().prox(params, step)
+
+    def check_tree(self, params) -> None:
+        """Warns about leaves named ``bias`` with 2 or more axes read as
+        matrices (a scanned layer's ``(L, out)``), which the layout-reading
+        transforms (Muon, spectral normalization) treat as biases."""
+        if self.layout is not None:
+            return
+        biases = [
+            f"{jax.tree_util.keystr(path)} {tuple(jnp.shape(leaf))}"
+            for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
+            if jnp.ndim(leaf) >= 2 and _is_bias(path)
+        ]
+        if biases:
+            warn_caller(
+                "nuclear_norm reads these leaves named 'bias' as matrices: "
+                + ", ".join(biases)
+                + ". A scanned or vmapped layer's (L, out) biases are no "
+                "matrices: mask them out (mask=...), or pass layout= to read "
+                "them as matrices without this warning"
+            )
 
     def _read(self, w):
         """The layout of leaf ``w``."""

@@ -181,6 +181,25 @@ def resolve_mask(mask: Mask, params):
         ) from err
 
 
+def _check_array_mask(m, shape, path):
+    """Raises ``ValueError`` naming the mask's leaf unless ``m`` is a boolean
+    array that broadcasts to the param's ``shape`` (a label tree passed as a
+    mask, or a mask of another layer's shape, failed inside ``jnp.where``)."""
+    name = f"mask{jax.tree_util.keystr(path)}"
+    dtype = getattr(m, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.bool_):
+        raise ValueError(f"{name} must be a bool or a boolean array, got {m!r}")
+    try:
+        fits = np.broadcast_shapes(np.shape(m), shape) == tuple(shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"{name} has shape {np.shape(m)}, which does not broadcast to its "
+            f"param's shape {tuple(shape)}"
+        )
+
+
 def masked_map(fn, mask: Mask, updates, params):
     """``fn(update, param)`` on leaves where ``mask`` is True, else ``update``.
 
@@ -205,6 +224,8 @@ def masked_map(fn, mask: Mask, updates, params):
         ) from err
 
     def leaf(path, u, p, m):
+        if not isinstance(m, bool | np.bool_):
+            _check_array_mask(m, jnp.shape(p), path)
         if m is not False:
             try:
                 check_float_array("params", p)
@@ -218,6 +239,14 @@ def masked_map(fn, mask: Mask, updates, params):
         return jnp.where(m, fn(u, p), u)
 
     return jax.tree_util.tree_map_with_path(leaf, updates, params, full)
+
+
+def _check_selected(penalty, mask, params):
+    """``penalty.check_tree`` on the leaves ``mask`` selects."""
+    full = resolve_mask(mask, params)
+    penalty.check_tree(
+        jax.tree.map(lambda m, p: None if m is False else p, full, params)
+    )
 
 
 def _scheduled(
@@ -237,6 +266,7 @@ def _scheduled(
         _require_params(params, name)
         lr = schedule_value(learning_rate, state.count, LR_SCHEDULE)
         pen = penalty.at(state.count)
+        _check_selected(pen, mask, params)
         new = masked_map(lambda u, p: leaf_update(u, p, lr, pen), mask, updates, params)
         return new, RegularizationState(count=optax.safe_increment(state.count))
 
@@ -278,6 +308,7 @@ def add_penalty_gradient(
         del extra_args
         _require_params(params, "add_penalty_gradient")
         pen = penalty.at(state.count)
+        _check_selected(pen, mask, params)
         new = masked_map(
             lambda u, p: u + pen.grad(p).astype(u.dtype), mask, updates, params
         )
@@ -372,9 +403,11 @@ def prox_sgd(
     r"""(Momentum) SGD followed by a proximal step: ISTA when ``momentum=None``.
 
     ``chain(optax.sgd(learning_rate, momentum, nesterov), proximal(penalty,
-    learning_rate, mask))``.
+    learning_rate, mask))``; ``momentum`` in ``[0, 1)`` or ``None``.
     """
     check_not_scheduled(mask=mask)
+    if momentum is not None:
+        check_unit_interval("momentum", momentum, below_one=True)
     return optax.chain(
         optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov),
         proximal(penalty, learning_rate, mask),
@@ -392,9 +425,12 @@ def prox_adam(
     r"""Adam followed by a proximal step (see :func:`proximal` on adaptive use).
 
     ``chain(optax.adam(learning_rate, b1, b2, eps), proximal(penalty,
-    learning_rate, mask))``.
+    learning_rate, mask))``; ``b1``, ``b2`` in ``[0, 1)``, ``eps >= 0``.
     """
     check_not_scheduled(mask=mask)
+    check_unit_interval("b1", b1, below_one=True)
+    check_unit_interval("b2", b2, below_one=True)
+    check_nonnegative("eps", eps)
     return optax.chain(
         optax.adam(learning_rate, b1=b1, b2=b2, eps=eps),
         proximal(penalty, learning_rate, mask),

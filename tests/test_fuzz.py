@@ -27,7 +27,7 @@ def penalty_factories(strength):
         jr.l1(strength),
         jr.l2(strength),
         jr.elastic_net(strength, 0.5),
-        jr.group_lasso(strength, axis=0),
+        jr.group_lasso(strength, axis=(0,)),  # any rank, without the warning
         jr.nuclear_norm(strength, layout=jr.layouts.FLAX_CONV),
     ]
 

@@ -267,3 +267,32 @@ def test_nuclear_norm_layout_errors_name_the_argument():
         jr.nuclear_norm(0.1, layout=jr.layouts.stacked(jr.layouts.FLAX_DENSE)).prox(
             jnp.ones((4, 3)), 1.0
         )
+
+
+def test_group_lasso_axis_0_on_stacked_layers_warns():
+    # (L, in, out) with axis=0: each group one (in, out) entry across the L
+    # layers, zeroed in all layers at once; axis=-2 gives each layer's units
+    w = jnp.asarray(np.random.default_rng(0).normal(size=(3, 6, 5)), jnp.float32)
+    with pytest.warns(UserWarning, match=r"axis=-2"):
+        jr.group_lasso(10.0, axis=0).prox(w, 0.1)
+    units = jr.group_lasso(10.0, axis=-2).prox(w, 0.1)
+    norms = np.linalg.norm(np.asarray(w), axis=1)  # (L, out): one per unit
+    np.testing.assert_array_equal(np.all(units == 0, axis=1), norms <= 1.0)
+    jr.group_lasso(10.0, axis=(0,)).prox(w, 0.1)  # explicit: quiet
+    jr.group_lasso(10.0, axis=0).prox(w[0], 0.1)  # a 2-D kernel: quiet
+
+
+def test_nuclear_norm_warns_about_a_stacked_bias_it_reads_as_a_matrix():
+    # a linen nn.scan model masked by w.ndim >= 2: the (L, out) bias was
+    # thresholded as a matrix (rank 3 -> 2) silently; Muon and spectral
+    # normalization treat such a leaf as biases
+    params = {"bias": jnp.asarray(np.random.default_rng(0).normal(size=(3, 16)))}
+    tx = jr.prox_sgd(1.0, jr.nuclear_norm(3.0), mask=lambda p: {"bias": True})
+    with pytest.warns(UserWarning, match=r"\['bias'\] \(3, 16\)"):
+        tx.update(params, tx.init(params), params)
+    with pytest.warns(UserWarning, match="mask them out"):
+        jr.nuclear_norm(3.0).value(params)
+    quiet = jr.prox_sgd(1.0, jr.nuclear_norm(3.0), mask={"bias": False})
+    quiet.update(params, quiet.init(params), params)
+    explicit = jr.nuclear_norm(3.0, layout=jr.layouts.FLAX_DENSE)
+    explicit.prox(params, 1.0)

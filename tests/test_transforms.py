@@ -290,6 +290,12 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
         (lambda: jr.prox_adamw(0.1, jr.l1(0.1), b1=1.0), "b1"),
         (lambda: jr.prox_adamw(0.1, jr.l1(0.1), b2=-0.1), "b2"),
         (lambda: jr.prox_adamw(0.1, jr.l1(0.1), eps=-1.0), "eps"),
+        # prox_adam and prox_sgd took these silently (b1=1.5 moved w wrongly)
+        (lambda: jr.prox_adam(0.1, jr.l1(0.1), b1=1.5), "b1"),
+        (lambda: jr.prox_adam(0.1, jr.l1(0.1), b2=1.0), "b2"),
+        (lambda: jr.prox_adam(0.1, jr.l1(0.1), eps=-1.0), "eps"),
+        (lambda: jr.prox_sgd(0.1, jr.l1(0.1), momentum=-0.5), "momentum"),
+        (lambda: jr.prox_sgd(0.1, jr.l1(0.1), momentum=float("nan")), "momentum"),
         (lambda: jr.proximal_units(1.0, -0.1, []), "learning_rate"),
         (lambda: jr.with_diagnostics(optax.sgd(0.1), 0.1), "penalty must be"),
     ]:
@@ -677,3 +683,29 @@ def test_a_complex_or_integer_leaf_is_refused_by_its_path():
     tx = jr.decoupled(jr.l2(0.1), 0.1, mask={"w": True, "step": False})
     u, _ = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
     np.testing.assert_allclose(u["w"], -0.01 * np.ones(3), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        # a muon label tree passed as a mask: JAX's TypeError from jnp.where
+        ({"w": "muon", "b": "adam"}, r"mask\['b'\] must be a bool"),
+        # another layer's element-wise mask: "Incompatible shapes" with no name
+        ({"w": jnp.array([True, False]), "b": True}, r"mask\['w'\] has shape \(2,\)"),
+    ],
+)
+def test_bad_mask_leaves_are_value_errors_naming_the_leaf(mask, message):
+    params = {"w": jnp.ones((4, 3)), "b": jnp.ones(3)}
+    grads = jax.tree.map(jnp.ones_like, params)
+    tx = jr.proximal(jr.l1(0.1), 0.1, mask=mask)
+    with pytest.raises(ValueError, match=message):
+        tx.update(grads, tx.init(params), params)
+
+
+def test_elementwise_mask_broadcasting_to_the_leaf_is_kept():
+    params = {"w": jnp.ones((4, 3))}
+    grads = {"w": jnp.zeros((4, 3))}
+    tx = jr.proximal(jr.l1(0.5), 1.0, mask={"w": jnp.array([True, False, True])})
+    u, _ = tx.update(grads, tx.init(params), params)
+    new = optax.apply_updates(params, u)["w"]
+    np.testing.assert_allclose(new, np.tile([0.5, 1.0, 0.5], (4, 1)))
