@@ -407,7 +407,6 @@ def _run(quick, only=None):
                 problem,
                 l1(1.0),
                 lams,
-                tol=tol,
                 tol_abs=tol * p_zero,
                 max_iter=100,
                 max_epochs=100_000,

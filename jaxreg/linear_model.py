@@ -549,18 +549,16 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         which has the same optimum).
       tol: binary: the duality-gap target relative to ``P(0)`` (a gap ``g``
         leaves a coefficient error of order ``sqrt(g/μ)``, ``μ`` the
-        objective's curvature), and ``gap <= tol · P(w)`` (``P(w) - P* <=
-        tol · P(w)``) while the gap still falls (at a large ``C`` on
-        separable classes ``P*`` is a small fraction of ``P(0)``; iris
-        setosa vs rest, L1 at ``C = 1e4``, stopped 67 % above the optimum
-        without it, 8e-5 with it); multinomial: the
-        prox-gradient norm relative to its value at 0 (from a warm start
-        too) must reach ``tol/100``. That is relative to the start, not to
-        the optimum: at a large ``C`` on (nearly) separable classes the
-        default ``tol`` can stop well above the optimum (wine, multinomial
-        L1 at ``C = 1e4``: 2×). Lower ``tol`` with x64 enabled for such
-        fits (wine at ``tol=1e-6`` in float64: within 3e-4 of the optimum;
-        float32 stalls 35 % above it).
+        objective's curvature); multinomial: the prox-gradient norm relative
+        to its value at 0 (from a warm start too) must reach ``tol/100``.
+        Both are relative to the start, not to the optimum: at a large ``C``
+        on (nearly) separable classes, where the optimal loss is a small
+        fraction of ``P(0)`` and the objective is flat, the default ``tol``
+        can stop well above the optimum (iris setosa vs rest, L1 at ``C =
+        1e4``: 27 % above it, one feature too many; wine, multinomial L1:
+        2×). Lower ``tol`` with x64 enabled for such fits (wine at
+        ``tol=1e-6`` in float64: within 3e-4 of the optimum; float32 stalls
+        35 % above it).
       fit_intercept: unpenalized intercept.
       intercept_scaling, random_state, verbose, n_jobs: accepted, unused
         (our solvers are deterministic and never penalize the intercept).

@@ -256,7 +256,6 @@ def test_least_squares_with_free_intercept_equals_centring_x64():
             max_iter=100,
             max_epochs=100_000,
             p0=16,
-            tol_rel=1e-12,
         )
         ref = jr.lasso(X, y, 0.05, tol=1e-12)
     np.testing.assert_allclose(np.asarray(st.w), np.asarray(ref.coef), atol=1e-9)

@@ -107,7 +107,6 @@ from jaxreg.solvers.cd import (
     stepped_from,
     stop_if_unmoved,
     sweep,
-    target,
     try_newton,
 )
 from jaxreg.solvers.design import GramModel, is_sparse
@@ -606,6 +605,7 @@ def run_outer(K, fit_col, design, datafit, pen, st, cache, budget):
     ``(state, cache)``."""
     G, m = st.w.shape
     colsq = design.colsq.reshape(G, m)
+    tol_abs = budget.tol_abs
     st = st._replace(status=jnp.zeros((), jnp.int32))
     small = datafit.constant_hessian and 16 * (K * m) ** 2 <= design.n_samples * (G * m)
 
@@ -615,7 +615,7 @@ def run_outer(K, fit_col, design, datafit, pen, st, cache, budget):
         v = design.rmatvec(r).reshape(G, m)
         gap, primal, s = group_gap(datafit, pen, st.u, st.w, v, colsq, r)
         nnz = jnp.sum(_norms(st.w) > 0)
-        done = outer_done(datafit, pen, st, gap, primal, budget)
+        done = outer_done(datafit, pen, st, gap, primal, tol_abs)
         status = jnp.where(
             done,
             CONVERGED,
@@ -631,7 +631,7 @@ def run_outer(K, fit_col, design, datafit, pen, st, cache, budget):
             ),
         ).astype(jnp.int32)
         st = st._replace(gap=gap, primal=stepped_from(primal, status), status=status)
-        tol_in = 0.5 * target(datafit, pen, budget, primal)
+        tol_in = 0.5 * tol_abs
         if not small:
             tol_in = jnp.maximum(_INNER_RATIO * gap, tol_in)
 
@@ -867,7 +867,7 @@ def solve_prepared(
         st = st._replace(w=w.reshape(G, m), u=design.matvec(w) + st.b)
 
     def run(K, grow_at, st):
-        budget = Budget(tol_abs, max_iter, max_epochs, grow_at, tol)
+        budget = Budget(tol_abs, max_iter, max_epochs, grow_at)
         st = _solve_bucket(K, fit_col, design, df, pen, st, budget)
         return int(st.status) != GROW, _norms(st.w), st
 
@@ -974,7 +974,7 @@ def solve_folds_prepared(
             pen,
             (A, moments, Y, tol_abs, lambdas, start, st, out),
             extra,
-            (max_iter, max_epochs, grow_at, tol),
+            (max_iter, max_epochs, grow_at),
             center,
             batch_size,
             False,

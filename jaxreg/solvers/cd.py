@@ -752,10 +752,9 @@ class Budget(NamedTuple):
     max_outer: jax.Array
     max_epochs: jax.Array
     grow_at: jax.Array  # hand back for a bigger bucket when nnz > grow_at
-    tol_rel: jax.Array  # and gap <= tol_rel·P(w) (see outer_done)
 
 
-def outer_done(datafit, penalty, st, gap, primal, budget):
+def outer_done(datafit, penalty, st, gap, primal, tol_abs):
     """The outer loops' stopping rule (CD and block CD), at a point whose
     measure is ``gap`` and objective ``primal``; ``st`` holds those of the
     previous check (``st.n_outer`` steps since the start or the last new
@@ -782,45 +781,17 @@ def outer_done(datafit, penalty, st, gap, primal, budget):
     warns, as the estimators do) and cost every strength of a path one more
     outer step, e.g. for the multi-task models on a sparse ``X``, whose free
     intercept is an unpenalized group (``MultiTaskLassoCV`` 2.7x slower).
-
-    Where the gap is a duality gap (a convex penalty, a datafit with a
-    conjugate) also ``gap <= tol_rel · P(w)`` (``P(w) - P* <= tol_rel ·
-    P(w)``), unless the gap no longer halves from one check to the next.
-    ``tol·P(0)`` alone is relative to the start: where the optimum is a small
-    fraction of ``P(0)`` (a logistic loss at a weak penalty on nearly
-    separable classes) it allows ``P(w)`` far above ``P*``: iris setosa vs
-    rest, L1 at ``C = 1e4`` (``P* ≈ 2e-5 · P(0)``), stopped 67 % above the
-    optimum, with four features for one; one more prox-Newton step, with
-    the inner solves aiming at half the new target (:func:`target`),
-    reaches 8e-5 (``tol = 1e-4``). In float32 the gap cannot always
-    resolve ``tol_rel · P(w)`` (breast cancer at ``C = 1e4``: it stays at
-    3e-5, 15x that, where ``P(w) - P*`` is 7e-12): a gap that stops falling
-    ends the loop there, and convergence (the warnings, ``converged``)
-    stays ``gap <= tol_abs``.
     """
-    tol_abs = budget.tol_abs
     done = gap <= tol_abs
     if datafit.constant_hessian:
         return done
     polished = (st.n_outer > 0) & (st.gap <= tol_abs)
     stalled = (st.n_outer > 0) & (st.primal - primal <= tol_abs)
-    done = (
+    return (
         done
         & (polished | (gap <= 0.01 * tol_abs))
         & (stalled | ~jnp.any(penalty.unpenalized(st.w)))
     )
-    # st.gap is the last strength's at a path's first check of a new one
-    falling = (st.n_outer == 0) | (gap <= 0.5 * st.gap)
-    return done & ((gap <= target(datafit, penalty, budget, primal)) | ~falling)
-
-
-def target(datafit, penalty, budget, primal):
-    """The gap the outer loop aims at: ``tol_abs``, or ``min(tol_abs,
-    tol_rel · P(w))`` where the gap is a duality gap and the Hessian not
-    constant (:func:`outer_done`); the inner solves aim at half of it."""
-    if datafit.constant_hessian or not (penalty.convex and datafit.has_dual):
-        return budget.tol_abs
-    return jnp.minimum(budget.tol_abs, budget.tol_rel * primal)
 
 
 def stepped_from(primal, status):
@@ -832,7 +803,7 @@ def stepped_from(primal, status):
 
 def run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget):
     """The compiled outer working-set loop (traceable; used by paths too)."""
-    tol_abs, max_outer, max_epochs, grow_at, _ = budget
+    tol_abs, max_outer, max_epochs, grow_at = budget
     st = st._replace(status=jnp.zeros((), jnp.int32))
 
     def body(carry):
@@ -842,7 +813,7 @@ def run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget):
         v = _fresh_gradient(design, datafit, st)
         gap, primal = optimality_gap(datafit, penalty, st.u, st.w, v, design.colsq)
         nnz = jnp.sum(st.w != 0)
-        done = outer_done(datafit, penalty, st, gap, primal, budget)
+        done = outer_done(datafit, penalty, st, gap, primal, tol_abs)
         status = jnp.where(
             done,
             CONVERGED,
@@ -856,9 +827,9 @@ def run_outer(K, fit_intercept, design, datafit, penalty, st, cache, budget):
                 ),
             ),
         ).astype(jnp.int32)
-        tight = 0.5 * target(datafit, penalty, budget, primal)
         primal = stepped_from(primal, status)
         st = st._replace(gap=gap, primal=primal, status=status, v=v, v_fresh=True)
+        tight = 0.5 * tol_abs
         tol_in = InnerTarget(
             tight,
             jnp.maximum(_INNER_RATIO * gap, tight),
@@ -957,22 +928,12 @@ def run_buckets(run, carry, w, d, p0):
 
 
 def solve(
-    design,
-    datafit,
-    penalty,
-    st,
-    tol_abs,
-    *,
-    fit_intercept,
-    max_iter,
-    max_epochs,
-    p0,
-    tol_rel,
+    design, datafit, penalty, st, tol_abs, *, fit_intercept, max_iter, max_epochs, p0
 ):
     """Runs :func:`run_outer` bucket by bucket until done; the final state."""
 
     def run(K, grow_at, st):
-        budget = Budget(tol_abs, max_iter, max_epochs, grow_at, tol_rel)
+        budget = Budget(tol_abs, max_iter, max_epochs, grow_at)
         st = _solve_bucket(K, fit_intercept, design, datafit, penalty, st, budget)
         return int(st.status) != GROW, st.w, st
 

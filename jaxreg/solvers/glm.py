@@ -109,11 +109,7 @@ def fit(
         weighted means for least squares).
       tol: stop when the duality gap is ``<= tol · P(0)`` (for a non-convex
         penalty, the stationarity measure of :func:`~jaxreg.solvers.cd.
-        optimality_gap`); where that is a duality gap and the datafit has no
-        constant Hessian, also ``gap <= tol · P(w)`` while the gap still
-        falls, so that a small optimum (a logistic loss on separable classes
-        at a weak penalty) is reached relative to itself
-        (:func:`~jaxreg.solvers.cd.outer_done`).
+        optimality_gap`).
       max_iter: maximum number of outer (working-set) iterations;
         ``max_iter=0`` returns the starting point with its gap.
       max_epochs: maximum total number of coordinate-descent epochs.
@@ -202,7 +198,6 @@ def fit_prepared(
             raise ValueError(f"coef_init must have shape ({d},), got {w0.shape}")
     st, tol_abs = setup(design, problem.datafit, w0, tol, problem.fit_col)
     penalty = penalty_as_dtype(penalty, dtype)
-
     st = solve(
         design,
         problem.datafit,
@@ -213,7 +208,6 @@ def fit_prepared(
         max_iter=max_iter,
         max_epochs=max_epochs,
         p0=p0,
-        tol_rel=tol,
     )
     if int(st.n_outer) >= max_iter:
         stopped = "max_iter"
@@ -486,11 +480,10 @@ def logistic_regression(
         coefficient error; the quadratically convergent step removes most
         of it: on standardized breast-cancer data at the default ``tol`` the
         float32 coefficients are within 1e-3 of the optimum, where
-        scikit-learn's lbfgs at its defaults is 1-2e-2 off); and ``gap <=
-        tol · P(w)`` while the gap still falls, as in :func:`fit`.
-        With an intercept the gap certifies ``w`` at the current ``b``;
-        ``b`` itself is solved to the same accuracy by the inner Newton
-        steps.
+        scikit-learn's lbfgs at its defaults is 1-2e-2 off). With an
+        intercept the gap certifies
+        ``w`` at the current ``b``; ``b`` itself is solved to the same
+        accuracy by the inner Newton steps.
       sample_weight: as in :func:`fit`, and so are ``penalty_factor``,
         ``positive``, ``fit_intercept``, ``max_iter``, ``max_epochs``,
         ``coef_init`` and ``p0``.

@@ -161,7 +161,6 @@ def null_predictor(problem, penalty, tol, tries=24):
             max_iter=100,
             max_epochs=100_000,
             p0=64,
-            tol_rel=tol,
         )
         if not np.any(np.asarray(st.w)[~free]):
             if not bool(st.gap <= tol_abs):
@@ -265,7 +264,6 @@ def solve_path(
     penalty,
     lambdas,
     *,
-    tol,
     tol_abs,
     max_iter,
     max_epochs,
@@ -304,7 +302,7 @@ def solve_path(
 
     def run(K, grow_at, carry):
         start, st, out = carry
-        budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at, tol)
+        budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at)
         carry = _path_bucket(
             K,
             fit_col,
@@ -370,8 +368,7 @@ def path(
         ``penalty_factor`` and ``positive`` (its ``strength`` is replaced).
       sample_weight, penalty_factor, positive: as in :func:`~.glm.lasso`.
       fit_intercept: unpenalized intercept.
-      tol: per-``λ`` stopping rule ``gap <= tol · P(0)`` (and ``gap <= tol
-        · P(w)`` while the gap still falls, as in :func:`~jaxreg.solvers.fit`).
+      tol: per-``λ`` stopping rule ``gap <= tol · P(0)``.
       max_iter, max_epochs, p0: per-``λ`` budgets, as in :func:`~.glm.lasso`.
       batched: solve all ``λ`` at once with vmapped FISTA instead.
       coef_init: ``(n_features,)`` coefficients to start the first ``λ``
@@ -419,7 +416,6 @@ def path(
         problem,
         penalty,
         lambdas,
-        tol=tol,
         tol_abs=tol_abs,
         max_iter=max_iter,
         max_epochs=max_epochs,
@@ -581,7 +577,7 @@ def _folds_bucket(
     compiled program, folds mapped ``batch_size`` at a time. ``algo`` as in
     :func:`_bucket`; ``extra``: None or ``(e, c)``, each fold's weights
     ``a`` becoming ``a + c[i]·e`` at strength ``i``."""
-    max_iter, max_epochs, grow_at, tol = limits
+    max_iter, max_epochs, grow_at = limits
 
     def one(fold):
         a, moments, y, tol_abs, lams, start, st, out = fold
@@ -598,7 +594,7 @@ def _folds_bucket(
                 max_iter=max_iter * 100,
             )
             return jnp.full_like(start, lams.shape[0]), st, (W, B, gaps, iters)
-        budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at, tol)
+        budget = cd.Budget(tol_abs, max_iter, max_epochs, grow_at)
         weights = None if extra is None else (a, *extra)
         args = (design_f, datafit_f, penalty, lams, weights, start, st, out, budget)
         return _bucket(K, fit_intercept, algo, center, *args)
@@ -715,7 +711,7 @@ def solve_folds(
             penalty,
             folds,
             None,
-            (max_iter, max_epochs, grow_at, tol),
+            (max_iter, max_epochs, grow_at),
             center,
             batch_size,
             batched,
