@@ -107,8 +107,9 @@ class Penalty(abc.ABC):
 
     def check_tree(self, params) -> None:
         """Warns about leaves of ``params`` (those it acts on) that this
-        penalty may misread; the transforms call it with the unmasked leaves,
-        as their names are invisible leaf by leaf. Default: nothing."""
+        penalty may misread; :func:`~jaxreg.proximal`, :func:`~jaxreg.decoupled`
+        and :func:`~jaxreg.add_penalty_gradient` call it with the unmasked
+        leaves, as their names are invisible leaf by leaf. Default: nothing."""
         del params
 
     def at(self, count) -> Penalty:

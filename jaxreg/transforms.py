@@ -186,8 +186,12 @@ def _check_array_mask(m, shape, path):
     array that broadcasts to the param's ``shape`` (a label tree passed as a
     mask, or a mask of another layer's shape, failed inside ``jnp.where``)."""
     name = f"mask{jax.tree_util.keystr(path)}"
+    if isinstance(m, int | np.integer):
+        return  # 0/1, as jnp.where reads it
     dtype = getattr(m, "dtype", None)
-    if dtype is None or not jnp.issubdtype(dtype, jnp.bool_):
+    if dtype is None or not (
+        jnp.issubdtype(dtype, jnp.bool_) or jnp.issubdtype(dtype, jnp.integer)
+    ):
         raise ValueError(f"{name} must be a bool or a boolean array, got {m!r}")
     try:
         fits = np.broadcast_shapes(np.shape(m), shape) == tuple(shape)
@@ -243,10 +247,13 @@ def masked_map(fn, mask: Mask, updates, params):
 
 def _check_selected(penalty, mask, params):
     """``penalty.check_tree`` on the leaves ``mask`` selects."""
-    full = resolve_mask(mask, params)
-    penalty.check_tree(
-        jax.tree.map(lambda m, p: None if m is False else p, full, params)
-    )
+    if type(penalty).check_tree is Penalty.check_tree:
+        return  # nothing to check: no second evaluation of a callable mask
+
+    def selected(m, p):
+        return None if isinstance(m, bool | np.bool_) and not m else p
+
+    penalty.check_tree(jax.tree.map(selected, resolve_mask(mask, params), params))
 
 
 def _scheduled(

@@ -98,7 +98,7 @@ def test_transforms_run_on_any_shape(shape, dtype, lr, strength):
         return jax.tree.map(lambda x: x.ndim > 1, p)
 
     for tx in (
-        jr.prox_sgd(lr, jr.group_lasso(strength, 0), mask=no_bias),
+        jr.prox_sgd(lr, jr.group_lasso(strength, (0,)), mask=no_bias),
         jr.prox_adamw(lr, jr.l1(strength)),
         optax.chain(jr.add_penalty_gradient(jr.l2(strength)), optax.sgd(lr)),
         jr.lion(lr, weight_decay=strength),

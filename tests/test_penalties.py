@@ -292,7 +292,7 @@ def test_nuclear_norm_warns_about_a_stacked_bias_it_reads_as_a_matrix():
         tx.update(params, tx.init(params), params)
     with pytest.warns(UserWarning, match="mask them out"):
         jr.nuclear_norm(3.0).value(params)
-    quiet = jr.prox_sgd(1.0, jr.nuclear_norm(3.0), mask={"bias": False})
+    quiet = jr.prox_sgd(1.0, jr.nuclear_norm(3.0), mask={"bias": np.False_})
     quiet.update(params, quiet.init(params), params)
     explicit = jr.nuclear_norm(3.0, layout=jr.layouts.FLAX_DENSE)
     explicit.prox(params, 1.0)

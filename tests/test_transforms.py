@@ -702,6 +702,21 @@ def test_bad_mask_leaves_are_value_errors_naming_the_leaf(mask, message):
         tx.update(grads, tx.init(params), params)
 
 
+def test_integer_masks_still_read_as_jnp_where_reads_them():
+    params = {"w": jnp.ones((4, 3)), "b": jnp.ones(3)}
+    grads = jax.tree.map(jnp.zeros_like, params)
+    out = {}
+    for kind, mask in [
+        ("bool", {"w": True, "b": False}),
+        ("int", {"w": 1, "b": 0}),
+        ("array", {"w": jnp.ones((4, 3), jnp.int32), "b": jnp.zeros(3, jnp.int32)}),
+    ]:
+        tx = jr.proximal(jr.l1(0.5), 1.0, mask=mask)
+        out[kind] = tx.update(grads, tx.init(params), params)[0]
+    for kind in ("int", "array"):
+        jax.tree.map(np.testing.assert_array_equal, out[kind], out["bool"])
+
+
 def test_elementwise_mask_broadcasting_to_the_leaf_is_kept():
     params = {"w": jnp.ones((4, 3))}
     grads = {"w": jnp.zeros((4, 3))}
