@@ -182,9 +182,10 @@ def resolve_mask(mask: Mask, params):
 
 
 def _check_array_mask(m, shape, path):
-    """Raises ``ValueError`` naming the mask's leaf unless ``m`` is a boolean
-    array that broadcasts to the param's ``shape`` (a label tree passed as a
-    mask, or a mask of another layer's shape, failed inside ``jnp.where``)."""
+    """Raises ``ValueError`` naming the mask's leaf unless ``m`` is a 0/1
+    integer or a boolean (or integer, read as ``jnp.where`` reads it) array
+    that broadcasts to the param's ``shape`` (a label tree passed as a mask,
+    or a mask of another layer's shape, failed inside ``jnp.where``)."""
     name = f"mask{jax.tree_util.keystr(path)}"
     if isinstance(m, int | np.integer):
         return  # 0/1, as jnp.where reads it
@@ -192,7 +193,9 @@ def _check_array_mask(m, shape, path):
     if dtype is None or not (
         jnp.issubdtype(dtype, jnp.bool_) or jnp.issubdtype(dtype, jnp.integer)
     ):
-        raise ValueError(f"{name} must be a bool or a boolean array, got {m!r}")
+        raise ValueError(
+            f"{name} must be a bool or a boolean (or 0/1 integer) array, got {m!r}"
+        )
     try:
         fits = np.broadcast_shapes(np.shape(m), shape) == tuple(shape)
     except ValueError:
