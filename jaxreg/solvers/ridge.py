@@ -172,6 +172,7 @@ def _ridge_direct(design, datafit, lam, exact):
 
 @tuned_jit(static_argnames="max_iter")
 def _ridge_cg(design, datafit, lam, tol_abs, max_iter):
+    design = design.centred()  # one fixed operator (Design.centred)
     sqa = jnp.sqrt(datafit.weights)
     wide = design.n_features > design.n_samples
 
