@@ -11,12 +11,12 @@ touches ``X``:
   the block solver passes ``(groups, group size)``);
 - ``xbar`` (``(d,)``) and ``colsq = Σᵢ aᵢ X̃ᵢⱼ²`` (``(d,)``, ``a`` the
   normalized sample weights);
-- ``centred()``: a design with the same products, formed so that each is
-  the product with one fixed matrix (an iterative solver needs its operator
-  to be its own transpose): the dense design stores ``X̃`` (``xbar = 0``
-  then, one more ``(d, n)`` array), whose rank-one correction cancels
-  catastrophically on columns with large offsets; the others return
-  themselves;
+- ``centred()``: a design with the same products, each a product with one
+  stored matrix up to ordinary roundoff (conjugate gradients need
+  ``rmatvec(matvec(·))`` to be one symmetric operator): the dense design
+  stores ``X̃`` (``xbar = 0`` then, one more ``(d, n)`` array), as the
+  rank-one correction cancels catastrophically on columns with large
+  offsets; the others return themselves;
 - ``reweighted(a, center)``: the same ``X`` with the moments of other
   weights (cross-validation folds are weights with zeros on held-out rows);
   it changes ``xbar`` and ``colsq`` only, which the fold drivers compute
