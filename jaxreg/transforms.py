@@ -182,10 +182,11 @@ def resolve_mask(mask: Mask, params):
 
 
 def _check_array_mask(m, shape, path):
-    """Raises ``ValueError`` naming the mask's leaf unless ``m`` is a 0/1
-    integer or a boolean (or integer, read as ``jnp.where`` reads it) array
-    that broadcasts to the param's ``shape`` (a label tree passed as a mask,
-    or a mask of another layer's shape, failed inside ``jnp.where``)."""
+    """Raises ``ValueError`` naming the mask's leaf unless ``m`` is a bool,
+    a 0/1 integer, or a boolean or integer array (read as ``jnp.where``
+    reads it) that broadcasts to the param's ``shape`` (a label tree passed
+    as a mask, or a mask of another layer's shape, failed inside
+    ``jnp.where``)."""
     name = f"mask{jax.tree_util.keystr(path)}"
     if isinstance(m, int | np.integer):
         return  # 0/1, as jnp.where reads it

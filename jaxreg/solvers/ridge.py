@@ -22,7 +22,10 @@ so ``alpha = lam · Σᵢ sᵢ`` (``n·lam`` without weights).
   below ``eps·max(n, d)·σ₁`` dropped: the minimum-norm least-squares solution
   at ``lam = 0``, as scikit-learn's ``Ridge(alpha=0)`` returns (via
   ``lstsq``).
-- ``method="cg"``: matrix-free conjugate gradient, on the primal system when
+- ``method="cg"``: conjugate gradient on products with ``X̃`` (no normal
+  matrix; a dense ``X̃`` is formed once, as implicit centring cancels on
+  offset columns: :meth:`~jaxreg.solvers.design.DenseDesign.centred`), on
+  the primal system when
   ``d <= n`` and on the dual one when ``d > n`` (where the primal CG stalls in
   float32 for small ``lam``), stopped on the duality gap checked every 10
   iterations and at ``max_iter``, which it never passes. The only method for
@@ -136,7 +139,7 @@ def _normal_factor(Z, lam, extra=None):
 def _ridge_direct(design, datafit, lam, exact):
     d, n = design.XT.shape
     sqa = jnp.sqrt(datafit.weights)
-    Z = (design.XT - design.xbar[:, None]) * sqa[None, :]  # (d, n) = (A^½ X̃)ᵀ
+    Z = design.centred().XT * sqa[None, :]  # (d, n) = (A^½ X̃)ᵀ
     ys = sqa * datafit.y
     if exact:
         w = _by_svd(Z, ys, lam)
