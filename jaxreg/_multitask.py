@@ -23,7 +23,9 @@ rows' weight and the strength, so a path or a fold builds the stacked
 problem once and solves its grid in one compiled loop
 (:func:`jaxreg.solvers.bcd.solve_folds_prepared`). The intercept is eliminated
 by (weighted) centring for dense ``X`` and is an unpenalized group of ``T``
-indicator columns for sparse ``X`` (which is never densified).
+indicator columns for sparse ``X`` (which is never densified). At ``ρ = 0``
+no group is penalized, and the problem is each task's ridge: it is solved
+directly, by one thin SVD per fold (:func:`_ridge_folds`).
 
 scikit-learn's path functions :func:`enet_path` and :func:`lasso_path` live
 here too: for a 2-D ``y`` their problem is this one (without intercept).
@@ -67,6 +69,7 @@ from jaxreg.solvers.bcd import Layout, group_layout, solve_folds_prepared
 from jaxreg.solvers.datafits import Quadratic, normalized_weights
 from jaxreg.solvers.design import MultiTaskDesign, as_design
 from jaxreg.solvers.path import path
+from jaxreg.solvers.ridge import ridge_folds
 
 __all__ = [
     "MultiTaskElasticNet",
@@ -144,7 +147,14 @@ def _solve_folds(st, X, Y, S, alphas, l1_ratio, *, tol, max_iter, coef_init=None
 
     Returns ``(W, b, gaps, n_iter, converged, tol_abs)`` of shapes ``(F, L,
     T, d)``, ``(F, L, T)``, ``(F, L)`` ×3 and ``(F,)``, gaps in the units
-    of the objective (the module docstring's)."""
+    of the objective (the module docstring's).
+
+    ``l1_ratio == 0`` (no group penalty: one ridge per task) is solved
+    directly (:func:`_ridge_folds`): the stacked problem's gap at zero
+    strength has no dual point, and its estimate stopped the block solver
+    1.6 % from the solution, reported converged."""
+    if l1_ratio == 0:
+        return _ridge_folds(st, X, Y, S, alphas, tol)
     n, d, T = st.shape
     F = S.shape[0]
     alphas = np.asarray(alphas, np.float64).reshape(-1)
@@ -192,6 +202,32 @@ def _solve_folds(st, X, Y, S, alphas, l1_ratio, *, tol, max_iter, coef_init=None
     else:
         b = y_off[:, None, :] - np.einsum("fltd,fd->flt", W, x_off)
     return W, b, np.asarray(gaps), np.asarray(iters), np.asarray(converged), tol_abs
+
+
+def _ridge_folds(st, X, Y, S, alphas, tol):
+    """:func:`_solve_folds` at ``l1_ratio == 0``: each task's ridge, for every
+    fold and ``alpha`` by one thin SVD per fold
+    (:func:`~jaxreg.solvers.ridge.ridge_folds`). The gap is the ridge's,
+    ``‖∇P(W)‖²/(2α)`` (``P`` is ``α``-strongly convex; computed in float64),
+    and 0 at ``alpha = 0``, where the SVD gives the least-squares solution
+    itself; ``n_iter`` is 1."""
+    alphas = np.asarray(alphas, np.float64).reshape(-1)
+    Y = np.asarray(Y, np.float64)
+    W, b = ridge_folds(X, Y, S, alphas, fit_intercept=st.center or st.free)
+    F, L, T, d = W.shape
+    flat = W.transpose(3, 0, 1, 2).reshape(d, F * L * T)
+    fitted = (X @ flat).reshape(-1, F, L, T) + b[None]
+    weighted = S.T[:, :, None, None] * (Y[:, None, None, :] - fitted)
+    grad = (X.T @ weighted.reshape(-1, F * L * T)).reshape(d, F, L, T)
+    grad = grad.transpose(1, 2, 3, 0) - alphas[None, :, None, None] * W
+    sq = np.sum(grad * grad, axis=(2, 3))
+    safe = np.where(alphas > 0, alphas, 1.0)[None]
+    gaps = np.where(alphas[None] > 0, sq / (2 * safe), 0.0)
+    y_off = S @ Y if st.center or st.free else np.zeros((F, T))
+    resid = Y[None] - y_off[:, None, :]
+    tol_abs = tol * 0.5 * np.einsum("fn,fnt->f", S, resid * resid)
+    ones = np.ones((F, L), np.int32)
+    return W, b, gaps, ones, gaps <= tol_abs[:, None], tol_abs
 
 
 def multitask_enet(
