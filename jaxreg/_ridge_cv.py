@@ -203,6 +203,8 @@ class RidgeCV(_LinearRegressor):
                 f"{self.alphas!r}"
             )
         alphas = np.atleast_1d(np.asarray(self.alphas, dtype=np.float64))
+        if alphas.size == 0:  # scikit-learn fits NaN coefficients, alpha_ None
+            raise ValueError("alphas must hold at least one value, got none")
         low_ok = (alphas >= 0) if self.cv is not None else (alphas > 0)
         bound = ">= 0" if self.cv is not None else "> 0"
         for i, a in enumerate(alphas):

@@ -347,6 +347,15 @@ def test_errors_like_sklearn(data):
             sk.RidgeCV(**kw).fit(X, Y)
 
 
+@pytest.mark.parametrize("cv", [None, 3])
+def test_empty_alphas_raise(data, cv):
+    """No alpha to choose from is an error naming alphas (scikit-learn fits
+    NaN coefficients with alpha_ None; this raised numpy's argmax error)."""
+    X, _, y, _, _ = data
+    with pytest.raises(ValueError, match="alphas must hold at least one"):
+        RidgeCV(alphas=[], cv=cv).fit(X, y)
+
+
 @pytest.mark.parametrize("name", ["iris", "breast_cancer"])
 @pytest.mark.parametrize(
     "kw",
