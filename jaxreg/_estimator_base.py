@@ -190,6 +190,25 @@ def _validate_X_and_y(estimator, X, y):
     return X, y
 
 
+def _warm_coef(est, shape):
+    """The previous fit's ``coef_`` as an array of ``shape`` for
+    ``warm_start``, or None (``warm_start`` off, or not fitted yet). A
+    ``coef_`` of another shape (``X`` with other features, ``y`` with other
+    targets or classes) raises ``ValueError``, as scikit-learn's fits do,
+    where this started from zero in silence."""
+    coef = getattr(est, "coef_", None) if est.warm_start else None
+    if coef is None:
+        return None
+    coef = coef.toarray() if hasattr(coef, "toarray") else np.asarray(coef)
+    if np.atleast_2d(coef).shape != np.atleast_2d(np.empty(shape)).shape:
+        raise ValueError(
+            f"warm_start=True: the previous fit's coef_ has shape {coef.shape}, "
+            f"this fit's has {shape} (features of X, targets or classes of y "
+            "changed); set warm_start=False to fit it from zero"
+        )
+    return coef.reshape(shape)
+
+
 def _columns(y):
     """``y`` as ``(n_samples, n_targets)`` and whether it was 1-D."""
     return (y[:, None], True) if y.ndim == 1 else (y, False)

@@ -49,6 +49,7 @@ from jaxreg._estimator_base import (
     _LinearRegressor,
     _SparseCoef,
     _validate_X_and_y,
+    _warm_coef,
     _weights_array,
     alpha_grid,
 )
@@ -540,7 +541,8 @@ class MultiTaskElasticNet(_SparseCoef, _LinearRegressor):
       copy_X: accepted; the caller's ``X`` is never modified.
       max_iter: outer working-set iterations (scikit-learn: epochs).
       tol: duality-gap target relative to the (stacked) objective at 0.
-      warm_start: start from the previous ``coef_``.
+      warm_start: start from the previous ``coef_`` (``ValueError`` when its
+        shape does not fit: other features or tasks).
       random_state, selection: ``"random"`` permutes the features (hence the
         groups) with ``random_state`` before the fit, as in
         :class:`jaxreg.linear_model.Lasso`; the optimum is unchanged.
@@ -606,9 +608,7 @@ class MultiTaskElasticNet(_SparseCoef, _LinearRegressor):
         sample_weight = _weights_array(sample_weight, X)
         d = X.shape[1]
         perm = _feature_order(self.selection, self.random_state, d)
-        w0 = getattr(self, "coef_", None) if self.warm_start else None
-        if w0 is not None and np.shape(w0) != (y.shape[1], d):
-            w0 = None
+        w0 = _warm_coef(self, (y.shape[1], d))
         if perm is not None:
             X = X[:, perm]
             w0 = None if w0 is None else w0[:, perm]

@@ -81,6 +81,7 @@ from jaxreg._estimator_base import (
     _LinearRegressor,
     _SparseCoef,
     _total_weight,
+    _warm_coef,
     _weights_array,
 )
 from jaxreg._multitask import (
@@ -159,7 +160,8 @@ class Lasso(_SparseCoef, _LinearRegressor):
         correlated features). float32 resolves that objective to about
         2e-4, coefficients there to about 0.2: when they must agree to
         scikit-learn's digits, enable x64 and pass ``tol=1e-8``.
-      warm_start: start from the previous ``coef_`` (when its shape fits).
+      warm_start: start from the previous ``coef_`` (``ValueError`` when its
+        shape does not fit: other features or targets).
       positive: constrain ``w >= 0``.
       random_state, selection: ``selection="random"`` permutes the features
         with ``random_state`` (``check_random_state``) before the fit and
@@ -203,14 +205,6 @@ class Lasso(_SparseCoef, _LinearRegressor):
         self.random_state = random_state
         self.selection = selection
 
-    def _coef_init(self, n_features, n_targets):
-        """Previous ``coef_`` as ``(n_targets, n_features)``, or None."""
-        coef = getattr(self, "coef_", None) if self.warm_start else None
-        if coef is None:
-            return None
-        coef = np.atleast_2d(coef)
-        return coef if coef.shape == (n_targets, n_features) else None
-
     def fit(self, X, y, sample_weight=None, check_input=True):
         """Fits the model (``sample_weight`` rescaled to sum to 1, as
         scikit-learn rescales it to sum to ``n``); returns ``self``.
@@ -232,7 +226,7 @@ class Lasso(_SparseCoef, _LinearRegressor):
         perm = _feature_order(self.selection, self.random_state, d)
         sample_weight = _weights_array(sample_weight, X)
         Y, one_d = _columns(y)
-        init = self._coef_init(d, Y.shape[1])
+        init = _warm_coef(self, (Y.shape[1], d))
         Xp = X
         if perm is not None:
             Xp = X.tocsc()[:, perm] if hasattr(X, "tocsc") else X[:, perm]
@@ -569,7 +563,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
       max_iter: binary: outer working-set iterations; multinomial: at most
         100 × ``max_iter`` L-BFGS or FISTA steps (each one or two passes
         over ``X``).
-      warm_start: start from the previous ``coef_`` and ``intercept_``.
+      warm_start: start from the previous ``coef_`` and ``intercept_``
+        (``ValueError`` when their shape does not fit: other features or
+        classes).
 
     Fitted attributes:
       ``classes_``, ``coef_`` (``(1, n_features)`` binary, ``(K, n_features)``
@@ -704,9 +700,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         )
         total = _total_weight(sample_weight, X)
         lam = 1.0 / (self.C * total) if penalized else 0.0
-        warm = self.warm_start and getattr(self, "coef_", None) is not None
-        if warm:
-            self.densify()
+        warm = _warm_coef(self, (1 if K == 2 else K, X.shape[1]))
         if K == 2 and rho != "group":
             self._fit_binary(X, y_idx, sample_weight, lam, rho, warm)
         elif K == 2:  # a group of one coefficient is L1
@@ -716,9 +710,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return self
 
     def _fit_binary(self, X, y_idx, sample_weight, lam, rho, warm):
-        coef_init = None
-        if warm and self.coef_.shape == (1, X.shape[1]):
-            coef_init = self.coef_[0]
+        coef_init = None if warm is None else warm[0]
         res = logistic_regression(
             X,
             y_idx.astype(X.dtype),
@@ -736,10 +728,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.n_iter_ = np.array([int(res.n_iter)], np.int32)  # scikit-learn's dtype
 
     def _fit_multinomial(self, X, y_idx, sample_weight, lam, rho, warm):
-        K, d = len(self.classes_), X.shape[1]
-        init = None
-        if warm and self.coef_.shape == (K, d):
-            init = (self.coef_, self.intercept_)
+        K = len(self.classes_)
+        init = None if warm is None else (warm, self.intercept_)
         if rho == 0:  # smooth: L-BFGS, as in LogisticRegressionCV
             self._fit_multinomial_l2(X, y_idx, sample_weight, lam, init)
             return
@@ -989,10 +979,7 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
         )
         datafit = self._datafit()
         sample_weight = _weights_array(sample_weight, X)
-        coef_init = None
-        if self.warm_start and getattr(self, "coef_", None) is not None:
-            if self.coef_.shape == (X.shape[1],):
-                coef_init = self.coef_
+        coef_init = _warm_coef(self, (X.shape[1],))
         res = glm_fit(
             X,
             y,
@@ -1070,7 +1057,8 @@ class PoissonRegressor(_GLMRegressor):
       max_iter: outer working-set iterations (scikit-learn: lbfgs iterations).
       tol: gradient tolerance; the solver's stationarity measure must reach
         ``tol² · P(0)`` (see ``fit``).
-      warm_start: start from the previous ``coef_``.
+      warm_start: start from the previous ``coef_`` (``ValueError`` when its
+        shape does not fit: other features).
       verbose: accepted, unused.
       l1_ratio: our extension, ``ρ`` in ``[0, 1]`` (scikit-learn has only
         L2); ``ρ = 1`` is the L1-penalized Poisson model of skglm / glum.

@@ -298,6 +298,48 @@ def test_warm_start_passes_previous_coef(diabetes, monkeypatch):
 
 
 @pytest.mark.parametrize(
+    "name, first, second",
+    [
+        ("Lasso", "y", "fewer features"),
+        ("Lasso", "y", "two targets"),
+        ("MultiTaskLasso", "two targets", "fewer features"),
+        ("MultiTaskLasso", "two targets", "three targets"),
+        ("LogisticRegression", "two classes", "fewer features"),
+        ("LogisticRegression", "two classes", "three classes"),
+        ("PoissonRegressor", "counts", "fewer features"),
+    ],
+)
+def test_warm_start_with_a_coef_of_another_shape_raises(name, first, second):
+    """A refit whose coef_ no longer fits the previous one raises ValueError,
+    as scikit-learn's does (this silently started from zero); the same refit
+    without warm_start fits."""
+    import jaxreg.linear_model as jl
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    y = X[:, 0] + 0.1 * rng.normal(size=40)
+    targets = {
+        "y": y,
+        "two targets": np.c_[y, -y],
+        "three targets": np.c_[y, -y, 2 * y],
+        "two classes": (y > 0).astype(int),
+        "three classes": np.digitize(y, [-0.5, 0.5]),
+        "counts": rng.poisson(np.exp(X[:, 0] / 2)),
+    }
+    y1 = targets[first]
+    X2, y2 = (X[:, :3], y1) if second == "fewer features" else (X, targets[second])
+    for module in (sk, jl):
+        est = getattr(module, name)(warm_start=True).fit(X, y1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scikit-learn's own
+            with pytest.raises((ValueError, IndexError)):
+                est.fit(X2, y2)
+    with pytest.raises(ValueError, match="warm_start=False"):
+        getattr(jl, name)(warm_start=True).fit(X, y1).fit(X2, y2)
+    assert getattr(jl, name)().fit(X, y1).fit(X2, y2).n_features_in_ == X2.shape[1]
+
+
+@pytest.mark.parametrize(
     "est",
     [
         Lasso(0.1),
