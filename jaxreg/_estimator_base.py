@@ -7,6 +7,8 @@ the regressor base class; the estimators themselves live in
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
@@ -223,25 +225,31 @@ def _check_flags(est):
             raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
-def _check_params(est):
+def _check_params(est, per_target_alpha=False):
     """The parameters a regressor shares with scikit-learn's, checked as
     scikit-learn checks them, each a ``ValueError`` naming it (a wrong type
     included, as scikit-learn's ``InvalidParameterError`` is): the flags,
-    ``tol`` (a real >= 0), ``max_iter`` (an integer >= 1, or Ridge's ``None``)
-    and, where the estimator has one, ``alpha`` (reals >= 0)."""
+    ``tol`` (a real >= 0), ``max_iter`` (an integer >= 1, or ``None`` where
+    that is the default: Ridge's) and, where the estimator has one,
+    ``alpha`` (a real >= 0; an array of them where ``per_target_alpha``:
+    Ridge's, one per target). A list ``alpha`` reached the solver as an
+    array (Lasso: a ``TracerArrayConversionError``), a ``max_iter=None``
+    the compiled loop (MultiTaskLasso: a ``TypeError``)."""
     _check_flags(est)
     if hasattr(est, "tol"):
         tol = np.asarray(est.tol)
         if tol.ndim or tol.dtype.kind not in "iuf" or not 0 <= tol < np.inf:
             raise ValueError(f"tol must be a real number >= 0, got {est.tol!r}")
-    max_iter = getattr(est, "max_iter", None)
-    if max_iter is not None:
-        check_positive_int("max_iter", max_iter)
+    if hasattr(est, "max_iter"):
+        default = inspect.signature(type(est)).parameters["max_iter"].default
+        if est.max_iter is not None or default is not None:
+            check_positive_int("max_iter", est.max_iter)
     if not hasattr(est, "alpha"):
         return
     alpha = np.asarray(est.alpha)
     if (
         alpha.dtype.kind not in "iuf"  # a string or None
+        or (alpha.ndim and not per_target_alpha)
         or not np.all(np.isfinite(alpha))
         or np.any(alpha < 0)
     ):
@@ -290,7 +298,7 @@ class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if not self.fit_intercept:
             self.intercept_ = 0.0  # scikit-learn's, whatever the shapes
 
-    def _validate_fit(self, X, y, multi_output=True):
+    def _validate_fit(self, X, y, multi_output=True, per_target_alpha=False):
         X, y = validate_data(
             self,
             X,
@@ -300,7 +308,7 @@ class _LinearRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             accept_sparse=_SPARSE,
             multi_output=multi_output,
         )
-        _check_params(self)
+        _check_params(self, per_target_alpha)
         return X, y
 
     def __sklearn_tags__(self):

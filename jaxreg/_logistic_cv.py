@@ -56,7 +56,12 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from jaxreg._estimator_base import _scorer_weights, _split_params, _weights_array
+from jaxreg._estimator_base import (
+    _check_flags,
+    _scorer_weights,
+    _split_params,
+    _weights_array,
+)
 from jaxreg._validation import warn_caller
 from jaxreg.solvers.base import _emitted_warning, prepare
 from jaxreg.solvers.datafits import Logistic
@@ -187,6 +192,7 @@ def _legacy(est):
 
 def _check_params(est):
     """``Cs_`` (``np.logspace(-4, 4, Cs)`` or the array given)."""
+    _check_flags(est)  # fit_intercept="yes" read as true
     Cs = est.Cs
     if isinstance(Cs, numbers.Integral) and not isinstance(Cs, bool):
         if Cs < 1:
@@ -406,10 +412,10 @@ def fit(est, X, y, sample_weight, params):
     attributes on ``est`` with scikit-learn 1.9's shapes."""
     from jaxreg.linear_model import _class_weighted  # imports this module
 
+    Cs_ = _check_params(est)  # before _resolve_penalty's warnings, as there
     penalty, l1_ratios, l1_ratios_ = _resolve_penalty(est)
     scoring = _scoring(est)
     legacy = _legacy(est)
-    Cs_ = _check_params(est)
     X, y = validate_data(est, X, y, accept_sparse="csr", dtype=np.float64, order="C")
     n_features = X.shape[1]
     check_classification_targets(y)

@@ -70,7 +70,20 @@ class _PathCV(_LinearRegressor):
     _multitask = False
 
     def _l1_ratios(self):
-        return np.atleast_1d(np.asarray(getattr(self, "l1_ratio", 1.0), float))
+        """``l1_ratio`` as a 1-D array; ``ValueError`` naming it unless it is
+        a number in ``[0, 1]`` or a non-empty list of them (None and NaN
+        reached the solvers, and a string numpy's conversion error)."""
+        value = getattr(self, "l1_ratio", 1.0)
+        try:
+            rhos = np.atleast_1d(np.asarray(value, float))
+        except (TypeError, ValueError):
+            rhos = np.full(1, np.nan)
+        if rhos.ndim != 1 or not rhos.size or not np.all((rhos >= 0) & (rhos <= 1)):
+            raise ValueError(
+                "l1_ratio must be a number in [0, 1] or a non-empty list of them, "
+                f"got {value!r}"
+            )
+        return rhos
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -139,8 +152,6 @@ class _PathCV(_LinearRegressor):
             sample_weight = None
         sample_weight = _weights_array(sample_weight, X)
         l1_ratios = self._l1_ratios()
-        if np.any((l1_ratios < 0) | (l1_ratios > 1)):
-            raise ValueError(f"l1_ratio must lie in [0, 1], got {self.l1_ratio!r}")
         Y = y if y.ndim == 2 else y[:, None]
         grids = self._grids(X, Y, l1_ratios, sample_weight)
         splitter = check_cv(self.cv)

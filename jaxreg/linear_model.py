@@ -451,7 +451,7 @@ class Ridge(_LinearRegressor):
 
     def fit(self, X, y, sample_weight=None):
         """Fits the model; returns ``self``."""
-        X, y = self._validate_fit(X, y)
+        X, y = self._validate_fit(X, y, per_target_alpha=True)
         sample_weight = _weights_array(sample_weight, X)
         Y, one_d = _columns(y)
         results = self._fit_targets(X, Y, sample_weight)

@@ -155,7 +155,14 @@ def test_bad_parameters(diabetes):
         LogisticRegression(penalty="l0").fit(X, y > 100)
     # a value of the wrong type is a ValueError too, as scikit-learn's
     # InvalidParameterError is (a numpy or comparison TypeError escaped)
-    from jaxreg.linear_model import MultiTaskElasticNet, RidgeCV
+    from jaxreg.linear_model import (
+        ElasticNetCV,
+        LogisticRegressionCV,
+        MultiTaskElasticNet,
+        MultiTaskElasticNetCV,
+        MultiTaskLasso,
+        RidgeCV,
+    )
 
     for make, fit_y, name in (
         (lambda: Lasso(alpha="1"), y, "alpha"),
@@ -180,6 +187,19 @@ def test_bad_parameters(diabetes):
         (lambda: MultiTaskElasticNet(tol=-1), np.c_[y, y], "tol"),
         (lambda: MultiTaskElasticNet(tol="x"), np.c_[y, y], "tol"),
         (lambda: Lasso(tol=np.nan), y, "tol"),
+        # a list alpha reached the solver (TracerArrayConversionError), a
+        # max_iter=None the compiled loop (TypeError); Ridge takes both
+        (lambda: Lasso(alpha=[0.1, 0.2]), y, "alpha"),
+        (lambda: MultiTaskLasso(alpha=[0.1, 0.2]), np.c_[y, y], "alpha"),
+        (lambda: MultiTaskLasso(max_iter=None), np.c_[y, y], "max_iter"),
+        (lambda: LassoCV(max_iter=None), y, "max_iter"),
+        # l1_ratio None / NaN / a string / none: fitted NaN, or numpy's error
+        (lambda: ElasticNetCV(l1_ratio="a"), y, "l1_ratio"),
+        (lambda: ElasticNetCV(l1_ratio=[]), y, "l1_ratio"),
+        (lambda: MultiTaskElasticNetCV(l1_ratio=None), np.c_[y, y], "l1_ratio"),
+        (lambda: MultiTaskElasticNetCV(l1_ratio=np.nan), np.c_[y, y], "l1_ratio"),
+        # accepted and read as true
+        (lambda: LogisticRegressionCV(Cs=2, fit_intercept="yes"), y > 100, "fit_i"),
     ):
         with pytest.raises(ValueError, match=name):
             make().fit(X, fit_y)
