@@ -8,6 +8,7 @@ the regressor base class; the estimators themselves live in
 from __future__ import annotations
 
 import inspect
+import numbers
 
 import numpy as np
 import sklearn
@@ -218,11 +219,29 @@ def _columns(y):
 
 def _check_flags(est):
     """The boolean parameters ``est`` has are bools (scikit-learn rejects
-    ``fit_intercept="no"``, which would read as true)."""
+    ``fit_intercept="no"``, which would read as true), and, where it has
+    them, ``random_state`` seeds a generator (checked even when unused, as
+    scikit-learn checks it), ``n_jobs`` is an integer or None and
+    ``verbose`` an integer >= 0 or a bool (accepted, unused: a typo passed
+    silently)."""
     for name in ("fit_intercept", "warm_start", "positive", "copy_X"):
         value = getattr(est, name, False)
         if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{name} must be True or False, got {value!r}")
+    if hasattr(est, "random_state"):
+        try:
+            check_random_state(est.random_state)
+        except ValueError as e:
+            raise ValueError(
+                "random_state must be None, an integer in [0, 2**32 - 1] or a "
+                f"numpy RandomState, got {est.random_state!r}"
+            ) from e
+    n_jobs = getattr(est, "n_jobs", None)
+    if n_jobs is not None and not isinstance(n_jobs, numbers.Integral):
+        raise ValueError(f"n_jobs must be an integer or None, got {n_jobs!r}")
+    verbose = getattr(est, "verbose", 0)
+    if not isinstance(verbose, numbers.Integral) or verbose < 0:
+        raise ValueError(f"verbose must be an integer >= 0 or a bool, got {verbose!r}")
 
 
 def _check_params(est, per_target_alpha=False):
@@ -241,8 +260,8 @@ def _check_params(est, per_target_alpha=False):
         if tol.ndim or tol.dtype.kind not in "iuf" or not 0 <= tol < np.inf:
             raise ValueError(f"tol must be a real number >= 0, got {est.tol!r}")
     if hasattr(est, "max_iter"):
-        default = inspect.signature(type(est)).parameters["max_iter"].default
-        if est.max_iter is not None or default is not None:
+        param = inspect.signature(type(est)).parameters.get("max_iter")
+        if est.max_iter is not None or getattr(param, "default", None) is not None:
             check_positive_int("max_iter", est.max_iter)
     if not hasattr(est, "alpha"):
         return

@@ -72,7 +72,7 @@ class _PathCV(_LinearRegressor):
     def _l1_ratios(self):
         """``l1_ratio`` as a 1-D array; ``ValueError`` naming it unless it is
         a number in ``[0, 1]`` or a non-empty list of them (None and NaN
-        reached the solvers, and a string numpy's conversion error)."""
+        reached the solvers; a string raised numpy's conversion error)."""
         value = getattr(self, "l1_ratio", 1.0)
         try:
             rhos = np.atleast_1d(np.asarray(value, float))

@@ -200,6 +200,12 @@ def test_bad_parameters(diabetes):
         (lambda: MultiTaskElasticNetCV(l1_ratio=np.nan), np.c_[y, y], "l1_ratio"),
         # accepted and read as true
         (lambda: LogisticRegressionCV(Cs=2, fit_intercept="yes"), y > 100, "fit_i"),
+        # checked even where unused, as scikit-learn checks them
+        (lambda: Lasso(random_state="x"), y, "random_state"),
+        (lambda: Ridge(random_state=-1), y, "random_state"),
+        (lambda: LassoCV(n_jobs="x"), y, "n_jobs"),
+        (lambda: LogisticRegressionCV(verbose="x"), y > 100, "verbose"),
+        (lambda: LogisticRegression(n_jobs=1.5), y > 100, "n_jobs"),
     ):
         with pytest.raises(ValueError, match=name):
             make().fit(X, fit_y)
