@@ -1,5 +1,5 @@
-"""``RidgeCV`` (efficient leave-one-out over a grid of alphas, vmapped) and
-``RidgeClassifier``.
+"""``RidgeCV`` (efficient leave-one-out over a grid of alphas, vmapped),
+``RidgeClassifier`` and ``RidgeClassifierCV``.
 
 Leave-one-out for ridge with an unpenalized intercept. With weights ``s``,
 ``Z = S^½(X - 1x̄ᵀ)`` and ``z = S^½(y - ȳ)`` (weighted means ``x̄``, ``ȳ``),
@@ -50,7 +50,7 @@ from jaxreg._estimator_base import (
 from jaxreg.solvers.base import default_dtype
 from jaxreg.solvers.ridge import _Spectral, ridge_folds
 
-__all__ = ["RidgeCV", "RidgeClassifier", "ridge_loo"]
+__all__ = ["RidgeCV", "RidgeClassifier", "RidgeClassifierCV", "ridge_loo"]
 
 
 @functools.partial(jax.jit, static_argnames="fit_intercept")
@@ -218,22 +218,12 @@ class RidgeCV(_LinearRegressor):
         are routed to the splitter ``cv``, the fits and the scorer as
         scikit-learn's grid search routes them; the leave-one-out of
         ``cv=None`` takes none."""
-        routing = sklearn.get_config()["enable_metadata_routing"]
-        if params and routing and self.cv is None:  # leave-one-out routes none
-            raise TypeError(
-                f"RidgeCV.fit got unexpected argument(s) {set(params)}, which are "
-                "not routed to any object."
-            )
-        params = _split_params(self, params)  # routed in _routed
+        params, alphas = self._checked(params)
         if self.gcv_mode not in (None, "auto", "svd", "eigen"):
             raise ValueError(
                 "gcv_mode must be None, 'auto', 'svd' or 'eigen', got "
                 f"{self.gcv_mode!r}"
             )
-        alphas = self._checked_alphas()
-        _check_flags(self)
-        if self.cv is not None and self.store_cv_results:
-            raise ValueError("cv!=None and store_cv_results=True are incompatible")
         if self.cv is not None and self.alpha_per_target:
             raise ValueError("cv!=None and alpha_per_target=True are incompatible")
         X, y = validate_data(
@@ -248,6 +238,25 @@ class RidgeCV(_LinearRegressor):
         sample_weight = _weights_array(sample_weight, X)  # a number: uniform
         if self.cv is not None:
             return self._fit_folds(X, y, sample_weight, alphas, params)
+        return self._fit_loo(X, y, sample_weight, alphas)
+
+    def _checked(self, params):
+        """The checks ``fit`` makes before the data: ``(params, alphas)``."""
+        routing = sklearn.get_config()["enable_metadata_routing"]
+        if params and routing and self.cv is None:  # leave-one-out routes none
+            raise TypeError(
+                f"{type(self).__name__}.fit got unexpected argument(s) "
+                f"{set(params)}, which are not routed to any object."
+            )
+        params = _split_params(self, params)  # routed in _routed
+        alphas = self._checked_alphas()
+        _check_flags(self)
+        if self.cv is not None and self.store_cv_results:
+            raise ValueError("cv!=None and store_cv_results=True are incompatible")
+        return params, alphas
+
+    def _fit_loo(self, X, y, sample_weight, alphas):
+        """``cv=None``: the leave-one-out search (one SVD, every alpha)."""
         Y = y if y.ndim == 2 else y[:, None]
         n, n_y = Y.shape
         looe, coef, intercept = ridge_loo(
@@ -309,16 +318,17 @@ class RidgeCV(_LinearRegressor):
         """``cv`` given: every fold × alpha and the refit from one
         :func:`ridge_folds` call; each fold × alpha is then scored as
         scikit-learn's ``GridSearchCV`` scores its ``Ridge``: the scorer gets
-        a fitted :class:`jaxreg.linear_model.Ridge` and the held-out rows."""
-        from jaxreg.linear_model import Ridge  # imports this module
-
+        a fitted :class:`jaxreg.linear_model.Ridge` (``_inner``) and the
+        held-out rows."""
         fit_kw, split_kw, score_kw, scorer = self._routed(sample_weight, alphas, params)
         n = X.shape[0]
         sw = _weights_array(fit_kw.get("sample_weight"), X)
         sw = np.ones(n) if sw is None else sw
         splits = [
             (np.arange(n)[np.asarray(tr)], np.arange(n)[np.asarray(te)])
-            for tr, te in check_cv(self.cv).split(X, y, **split_kw)
+            for tr, te in check_cv(self.cv, y, classifier=self._classifier).split(
+                X, y, **split_kw
+            )
         ]
         if not splits:
             raise ValueError(
@@ -328,23 +338,27 @@ class RidgeCV(_LinearRegressor):
         # the folds' training weights (a row listed twice counts twice) and,
         # as the last weighting, the refit on every row
         S = np.stack([np.bincount(tr, sw[tr], n) for tr, _ in splits] + [sw])
-        Y = y if y.ndim == 2 else y[:, None]
         coef, intercept = ridge_folds(
-            X, Y, S, np.asarray(alphas, np.float64), fit_intercept=self.fit_intercept
+            X,
+            self._targets(y).astype(X.dtype),
+            S,
+            np.asarray(alphas, np.float64),
+            fit_intercept=self.fit_intercept,
         )
         X = X.tocsr() if sp.issparse(X) else X  # rows by index
 
         def fitted(f, i):
-            est = Ridge(alphas[i], fit_intercept=self.fit_intercept)
             W, b = coef[f, i], intercept[f, i]  # (T, d), (T,)
-            if y.ndim == 1:
+            if y.ndim == 1 and not self._classifier:
                 W, b = W[0], b[0]
             elif W.shape[0] == 1:  # scikit-learn's Ridge: (n_features,), (1,)
                 W = W[0]
+            est = self._inner()
+            est.set_params(alpha=alphas[i])
             est.coef_ = np.asarray(W, X.dtype)
             est.intercept_ = np.asarray(b, X.dtype)[()] if self.fit_intercept else 0.0
             est.n_features_in_ = X.shape[1]
-            return est
+            return self._fitted(est)
 
         scores = np.empty((len(splits), len(alphas)))
         for f, (_, test) in enumerate(splits):
@@ -371,16 +385,15 @@ class RidgeCV(_LinearRegressor):
         holds): in 1.9, without metadata routing the sample weights reach
         the fits, and the scorer when it accepts them (``scoring=None``:
         ``Ridge.score``, R²); with it, as requested."""
-        from jaxreg.linear_model import Ridge  # imports this module
-
         routing = sklearn.get_config()["enable_metadata_routing"]
-        inner = Ridge(fit_intercept=self.fit_intercept)
+        inner = self._inner()
         if self.scoring is not None:
             scorer = check_scoring(self, scoring=self.scoring)
-        elif routing:  # scikit-learn's RidgeCV asks for a weighted R² then
-            scorer = get_scorer("r2").set_score_request(sample_weight=True)
+        elif routing:  # scikit-learn's RidgeCV asks for a weighted score then
+            scorer = get_scorer(self._default_scoring)
+            scorer = scorer.set_score_request(sample_weight=True)
         else:
-            scorer = None  # the search scores with Ridge.score
+            scorer = None  # the search scores with the estimator's score
         if routing:
             inner.set_fit_request(sample_weight=True)
         if sample_weight is not None:
@@ -391,15 +404,75 @@ class RidgeCV(_LinearRegressor):
             routed.estimator.fit,
             routed.splitter.split,
             routed.scorer.score,
-            scorer or get_scorer("r2"),
+            scorer or get_scorer(self._default_scoring),
         )
+
+    # the searched model: RidgeCV's hooks, which RidgeClassifierCV's search
+    # overrides (_ClassifierSearch)
+    _classifier = False
+    _default_scoring = "r2"
+
+    def _inner(self):
+        from jaxreg.linear_model import Ridge  # imports this module
+
+        return Ridge(fit_intercept=self.fit_intercept)
+
+    def _targets(self, y):
+        """The regression targets ``(n, T)`` of ``y``."""
+        return y if y.ndim == 2 else y[:, None]
+
+    def _fitted(self, est):
+        """``_inner()`` with ``coef_``, ``intercept_`` set, made predictive."""
+        return est
 
 
 def _y(Y):
     return Y if Y.shape[1] > 1 else Y[:, 0]
 
 
-class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
+def _binarized(est, X, y, sample_weight):
+    """``(X, y, Y, sample_weight)`` of a ridge classifier's fit: ``Y`` the
+    labels binarized to ``{-1, 1}`` (``est._label_binarizer``, ``classes_``
+    set), the sample weights times ``est.class_weight``'s."""
+    # dtype 'numeric' first: string X raises, as in scikit-learn's
+    # RidgeClassifier (its Ridge and our other estimators convert it)
+    X, y = validate_data(est, X, y, accept_sparse=_SPARSE, multi_output=True)
+    X = check_array(X, accept_sparse=_SPARSE, dtype=_FLOATS)
+    est._label_binarizer = LabelBinarizer(pos_label=1, neg_label=-1)
+    Y = est._label_binarizer.fit_transform(y).astype(X.dtype)
+    est.classes_ = est._label_binarizer.classes_
+    if not est._label_binarizer.y_type_.startswith("multilabel"):
+        y = column_or_1d(y, warn=True)
+    sw = _weights_array(sample_weight, X)
+    if est.class_weight:
+        sw = (np.ones(X.shape[0]) if sw is None else sw) * compute_sample_weight(
+            est.class_weight, y
+        )
+    return X, y, Y, sw
+
+
+class _RidgeClassifierMixin(LinearClassifierMixin):
+    """What :class:`RidgeClassifier` and :class:`RidgeClassifierCV` share:
+    the tags and ``predict``."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
+        return tags
+
+    def predict(self, X):
+        """Class labels (label indicator matrix for multilabel ``y``)."""
+        check_is_fitted(self, attributes=["_label_binarizer"])
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            decision = self.decision_function(X)
+            return self._label_binarizer.inverse_transform(
+                2.0 * (decision > 0).astype(decision.dtype) - 1.0
+            )
+        return super().predict(X)
+
+
+class RidgeClassifier(_RidgeClassifierMixin, BaseEstimator):
     """Ridge regression on ``{-1, 1}`` targets (scikit-learn 1.9's
     ``RidgeClassifier``).
 
@@ -441,30 +514,13 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         self.positive = positive
         self.random_state = random_state
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        tags.input_tags.sparse = True
-        return tags
-
     def fit(self, X, y, sample_weight=None):
         """Fits one ridge per binarized label column; returns ``self``."""
         from jaxreg.linear_model import Ridge  # imports this module
 
         # dtype 'numeric' first: string X raises, as in scikit-learn's
         # RidgeClassifier (its Ridge and our other estimators convert it)
-        X, y = validate_data(self, X, y, accept_sparse=_SPARSE, multi_output=True)
-        X = check_array(X, accept_sparse=_SPARSE, dtype=_FLOATS)
-        self._label_binarizer = LabelBinarizer(pos_label=1, neg_label=-1)
-        Y = self._label_binarizer.fit_transform(y).astype(X.dtype)
-        self.classes_ = self._label_binarizer.classes_
-        if not self._label_binarizer.y_type_.startswith("multilabel"):
-            y = column_or_1d(y, warn=True)
-        sw = _weights_array(sample_weight, X)
-        if self.class_weight:
-            sw = (np.ones(X.shape[0]) if sw is None else sw) * compute_sample_weight(
-                self.class_weight, y
-            )
+        X, y, Y, sw = _binarized(self, X, y, sample_weight)
         params = {k: v for k, v in self.get_params().items() if k != "class_weight"}
         model = Ridge(**params)
         model.fit(X, Y, sample_weight=sw)
@@ -474,12 +530,122 @@ class RidgeClassifier(LinearClassifierMixin, BaseEstimator):
         self.solver_ = model.solver_
         return self
 
-    def predict(self, X):
-        """Class labels (label indicator matrix for multilabel ``y``)."""
-        check_is_fitted(self, attributes=["_label_binarizer"])
-        if self._label_binarizer.y_type_.startswith("multilabel"):
-            decision = self.decision_function(X)
-            return self._label_binarizer.inverse_transform(
-                2.0 * (decision > 0).astype(decision.dtype) - 1.0
-            )
-        return super().predict(X)
+
+class _ClassifierSearch(RidgeCV):
+    """:class:`RidgeCV`'s search for :class:`RidgeClassifierCV`: the fits
+    are on the binarized labels, the searched model is a
+    :class:`RidgeClassifier` (scored on the labels, by accuracy unless
+    ``scoring``), and leave-one-out predictions are decision values."""
+
+    _classifier = True
+    _default_scoring = "accuracy"
+
+    def _inner(self):
+        return RidgeClassifier(fit_intercept=self.fit_intercept)
+
+    def _targets(self, y):
+        return self._label_binarizer.transform(y)
+
+    def _fitted(self, est):
+        est._label_binarizer = self._label_binarizer
+        est.classes_ = self._label_binarizer.classes_
+        return est
+
+    def _scores(self, predictions, Y, per_target, sample_weight):
+        """The scorer on leave-one-out decision values ``(L, n, T)``, as
+        scikit-learn scores them (an identity classifier over the class
+        indices), except that two classes are read from the one column's
+        sign (scikit-learn takes its arg-max, always 0, so every alpha
+        scores 1.0 by accuracy and the first is chosen)."""
+        scorer = check_scoring(self, scoring=self.scoring)
+        sample_weight = _scorer_weights(self, scorer, sample_weight)
+        kw = {} if sample_weight is None else {"sample_weight": sample_weight}
+        binary = Y.shape[1] == 1
+        ident = _IdentityClassifier(np.arange(2 if binary else Y.shape[1]))
+        truth = (Y[:, 0] > 0).astype(int) if binary else np.argmax(Y, axis=1)
+        return np.asarray(
+            [scorer(ident, P[:, 0] if binary else P, truth, **kw) for P in predictions],
+            np.float64,
+        )
+
+
+class _IdentityClassifier(LinearClassifierMixin, BaseEstimator):
+    """Returns its input as decision values: scores precomputed decisions."""
+
+    def __init__(self, classes):
+        self.classes_ = classes
+
+    def decision_function(self, X):
+        return X
+
+
+class RidgeClassifierCV(_RidgeClassifierMixin, BaseEstimator):
+    """:class:`RidgeClassifier` with ``alpha`` chosen by cross-validation
+    (scikit-learn 1.9's ``RidgeClassifierCV``).
+
+    The labels are binarized to ``{-1, 1}`` as in :class:`RidgeClassifier`
+    (``class_weight`` multiplies ``sample_weight``), and the search is
+    :class:`RidgeCV`'s on those targets: ``cv=None`` scores every alpha by
+    exact leave-one-out from one SVD (``scoring=None``: minus the mean
+    squared error over the binarized columns, as scikit-learn; a scorer gets
+    the leave-one-out decision values); a ``cv`` solves every fold × alpha
+    in one program and scores a fitted :class:`RidgeClassifier` on each
+    held-out part (``scoring=None``: accuracy), as scikit-learn's
+    ``GridSearchCV`` does. One difference: with two classes and a
+    ``scoring`` at ``cv=None``, scikit-learn reads the single decision
+    column by its arg-max, which is always the first class, so every alpha
+    scores the same; here it is read by its sign.
+
+    Args:
+      alphas: values ``> 0`` (``>= 0`` with ``cv``).
+      fit_intercept: unpenalized intercept.
+      scoring: ``None`` or a scorer name / callable.
+      cv: ``None`` (leave-one-out), an int, a splitter or an iterable.
+      class_weight: dict, ``"balanced"`` or None.
+      store_cv_results: keep ``cv_results_`` (``cv=None`` only), shape
+        ``(n_samples, n_targets, n_alphas)``.
+
+    Fitted attributes:
+      ``alpha_``, ``best_score_``, ``classes_``, ``coef_`` (``(n_features,)``
+      for two classes, else ``(n_classes, n_features)``), ``intercept_``,
+      ``cv_results_`` (if stored).
+    """
+
+    def __init__(
+        self,
+        alphas=(0.1, 1.0, 10.0),
+        *,
+        fit_intercept=True,
+        scoring=None,
+        cv=None,
+        class_weight=None,
+        store_cv_results=False,
+    ):
+        self.alphas = alphas
+        self.fit_intercept = fit_intercept
+        self.scoring = scoring
+        self.cv = cv
+        self.class_weight = class_weight
+        self.store_cv_results = store_cv_results
+
+    def fit(self, X, y, sample_weight=None, **params):
+        """Selects ``alpha`` and fits; returns ``self``. ``params`` are routed
+        as in :meth:`RidgeCV.fit`."""
+        search = _ClassifierSearch(
+            self.alphas,
+            fit_intercept=self.fit_intercept,
+            scoring=self.scoring,
+            cv=self.cv,
+            store_cv_results=self.store_cv_results,
+        )
+        params, alphas = search._checked(params)
+        X, y, Y, sw = _binarized(self, X, y, sample_weight)
+        search._label_binarizer = self._label_binarizer
+        if self.cv is None:
+            search._fit_loo(X, Y, sw, alphas)
+        else:
+            search._fit_folds(X, y, sw, alphas, params)
+        for name in ("alpha_", "best_score_", "coef_", "intercept_", "cv_results_"):
+            if hasattr(search, name):
+                setattr(self, name, getattr(search, name))
+        return self

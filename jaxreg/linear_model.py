@@ -25,6 +25,7 @@ enet_path             no intercept (scikit-learn's functions)    the multi-task 
 RidgeCV               Ridge, alpha by exact leave-one-out        one SVD, vmapped;
                       (or K-fold CV)                             ``ridge_folds``
 RidgeClassifier       Ridge on {-1, 1} targets, one-vs-all       ``ridge`` per class
+RidgeClassifierCV     RidgeClassifier, alpha as in RidgeCV       as RidgeCV
 PoissonRegressor,     1/(2Σs)Σsᵢd(yᵢ, exp(xᵢᵀw+b))               ``fit`` with a
 GammaRegressor,       + alpha(ρ||w||₁ + (1-ρ)/2||w||²),          ``Tweedie`` datafit
 TweedieRegressor      d the unit deviance
@@ -96,7 +97,7 @@ from jaxreg._path_cv import (
     MultiTaskElasticNetCV,
     MultiTaskLassoCV,
 )
-from jaxreg._ridge_cv import RidgeClassifier, RidgeCV
+from jaxreg._ridge_cv import RidgeClassifier, RidgeClassifierCV, RidgeCV
 from jaxreg._validation import warn_caller
 from jaxreg.solvers.base import _emitted_warning
 from jaxreg.solvers.datafits import Quadratic, Tweedie
@@ -126,6 +127,7 @@ __all__ = [
     "Ridge",
     "RidgeCV",
     "RidgeClassifier",
+    "RidgeClassifierCV",
     "TweedieRegressor",
     "enet_path",
     "lasso_path",

@@ -1,5 +1,5 @@
-"""RidgeCV (leave-one-out from one SVD) and RidgeClassifier
-(jaxreg._ridge_cv) against scikit-learn."""
+"""RidgeCV (leave-one-out from one SVD), RidgeClassifier and
+RidgeClassifierCV (jaxreg._ridge_cv) against scikit-learn."""
 
 import jax
 import numpy as np
@@ -9,17 +9,17 @@ from sklearn import linear_model as sk
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.exceptions import UnsetMetadataPassedError
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from jaxreg._ridge_cv import ridge_loo
-from jaxreg.linear_model import RidgeClassifier, RidgeCV
+from jaxreg.linear_model import RidgeClassifier, RidgeClassifierCV, RidgeCV
 from tests.test_linear_model import run_sklearn_check, sklearn_checks
 
 ALPHAS = np.logspace(-3, 3, 13)
 
 
-@sklearn_checks([RidgeCV(), RidgeClassifier()])
+@sklearn_checks([RidgeCV(), RidgeClassifier(), RidgeClassifierCV()])
 def test_check_estimator(estimator, check):
     run_sklearn_check(estimator, check)
 
@@ -381,6 +381,72 @@ def test_ridge_classifier_matches_sklearn(name, kw):
     np.testing.assert_allclose(
         ours.decision_function(X), ref.decision_function(X), rtol=1e-8, atol=1e-10
     )
+
+
+@pytest.mark.parametrize("name", ["iris", "breast_cancer"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"store_cv_results": True, "alphas": [1e-3, 0.1, 10.0, 1e3]},
+        {"class_weight": "balanced"},
+        {"cv": 3},  # stratified, as scikit-learn's search splits a classifier
+        {"cv": StratifiedKFold(4, shuffle=True, random_state=0), "alphas": ALPHAS},
+        {"cv": 3, "class_weight": "balanced", "fit_intercept": False},
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_ridge_classifier_cv_matches_sklearn(name, kw, sparse):
+    """The same alpha_, best_score_, coefficients, shapes and predictions as
+    scikit-learn's RidgeClassifierCV, with string labels and sample
+    weights. scikit-learn fits a sparse X by conjugate gradients at its
+    tol (1e-4), less exactly, so the reference is always its dense fit."""
+    X, y = {"iris": load_iris, "breast_cancer": load_breast_cancer}[name](
+        return_X_y=True
+    )
+    X = StandardScaler().fit_transform(X)
+    Xin = sps.csr_matrix(X) if sparse else X
+    labels = np.array(["a", "b", "c"])[y]
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
+    ref = sk.RidgeClassifierCV(**kw).fit(X, labels, sample_weight=sw)
+    ours = RidgeClassifierCV(**kw).fit(Xin, labels, sample_weight=sw)
+    assert ours.alpha_ == ref.alpha_
+    assert type(ours.alpha_) is type(ref.alpha_)
+    np.testing.assert_allclose(ours.best_score_, ref.best_score_, rtol=1e-4)
+    np.testing.assert_array_equal(ours.classes_, ref.classes_)
+    assert ours.coef_.shape == ref.coef_.shape
+    assert np.shape(ours.intercept_) == np.shape(ref.intercept_)
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4 * scale)
+    np.testing.assert_array_equal(ours.predict(Xin), ref.predict(X))
+    if "store_cv_results" in kw:
+        assert ours.cv_results_.shape == ref.cv_results_.shape
+        np.testing.assert_allclose(ours.cv_results_, ref.cv_results_, atol=1e-3)
+
+
+def test_ridge_classifier_cv_binary_scoring_reads_the_sign():
+    """Two classes with a scoring at cv=None: each alpha's score is the
+    accuracy of the leave-one-out predictions, here from explicit refits
+    of scikit-learn's RidgeClassifier without each row (scikit-learn's own
+    search takes the single column's arg-max, 1.0 for every alpha)."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[::5]
+    y = y[::5]
+    alphas = [1e-2, 1.0, 1e2]
+    loo = []
+    for alpha in alphas:
+        hits = [
+            sk.RidgeClassifier(alpha)
+            .fit(np.delete(X, i, 0), np.delete(y, i))
+            .predict(X[i : i + 1])[0]
+            == y[i]
+            for i in range(len(y))
+        ]
+        loo.append(np.mean(hits))
+    ours = RidgeClassifierCV(alphas, scoring="accuracy").fit(X, y)
+    assert ours.best_score_ == pytest.approx(max(loo))
+    assert ours.alpha_ == alphas[int(np.argmax(loo))]
 
 
 def test_ridge_classifier_multilabel_and_one_class():
