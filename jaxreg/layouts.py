@@ -32,11 +32,13 @@ an ``equinox.nn.Linear`` or the ``weight_ih`` / ``weight_hh`` of an
 ``equinox.nn.Conv`` is :data:`TORCH_CONV` (its bias ``(out, 1, ..., 1)`` is no
 matrix); those modules built by ``eqx.filter_vmap`` (ensembles, stacked
 layers) keep their layout behind the extra leading batch axes; a leaf named
-``bias`` with ≥ 2 axes (a scanned or vmapped Flax layer's ``(L, out)``) is a
-stack of biases, not a matrix (``None``); any other ≥ 3-D leaf is read as a
-Flax kernel ``(*in, out)``. Every leaf read by one of these two guesses is
-named in a ``UserWarning`` that says how to describe it. A layout a user
-gives for all leaves or for a subtree skips the leaves named ``bias`` in it
+``bias`` or ``scale`` with ≥ 2 axes (a scanned or vmapped Flax layer's bias
+or norm scale, ``(L, d)``) is a stack of vectors, not a matrix (``None``), and
+so are the leaves of an Equinox ``LayerNorm``, ``RMSNorm``, ``GroupNorm`` or
+``BatchNorm``; any other ≥ 3-D leaf is read as a Flax kernel ``(*in, out)``.
+Every leaf read by one of these two name-based guesses is named in a
+``UserWarning`` that says how to describe it. A layout a user gives for all
+leaves or for a subtree skips the leaves named ``bias`` or ``scale`` in it
 (:func:`resolve_layouts`).
 """
 
@@ -287,6 +289,11 @@ _EQUINOX_WEIGHTS = {
     "equinox.nn._conv.Conv3d": (("weight",), TORCH_CONV),
     "equinox.nn._rnn.GRUCell": (("weight_ih", "weight_hh"), TORCH_DENSE),
     "equinox.nn._rnn.LSTMCell": (("weight_ih", "weight_hh"), TORCH_DENSE),
+    # no matrices: a norm's weight is a vector (filter_vmap-stacked: (L, d))
+    "equinox.nn._normalisation.LayerNorm": ((), None),
+    "equinox.nn._normalisation.RMSNorm": ((), None),
+    "equinox.nn._normalisation.GroupNorm": ((), None),
+    "equinox.nn._batch_norm.BatchNorm": ((), None),
 }
 
 
@@ -298,6 +305,8 @@ def _known_weights(module):
     fields, layout = _EQUINOX_WEIGHTS[
         f"{type(module).__module__}.{type(module).__qualname__}"
     ]
+    if not fields:
+        return fields, None
     single = 2 + getattr(module, "num_spatial_dims", 0)
     extra = max(getattr(getattr(module, f), "ndim", single) - single for f in fields)
     return fields, stacked(layout, extra) if extra > 0 else layout
@@ -359,17 +368,22 @@ def _checked(layout, path, leaf):
     return layout
 
 
-def _is_bias(path) -> bool:
-    """The leaf at ``path`` is named ``bias`` (Flax's; stacked: ``(L, out)``)."""
+# the names of per-unit vectors: Flax's biases and norms' scales (linen and
+# NNX), which a scanned or vmapped layer stacks to ``(L, d)``
+_VECTOR_NAMES = ("bias", "scale")
+
+
+def _is_vector_stack(path) -> bool:
+    """The leaf at ``path`` is named ``bias`` or ``scale`` (stacked: ``(L, d)``)."""
     names = path_names(path)
-    return bool(names) and names[-1] == "bias"
+    return bool(names) and names[-1] in _VECTOR_NAMES
 
 
 def _spread(layout, path):
     """``layout`` spread over a subtree, for the leaf at ``path``: ``None``
-    for a leaf named ``bias`` (a scanned layer's ``(L, out)`` is no matrix;
-    only a layout given for that very leaf reads it as one)."""
-    return None if _is_bias(path) else layout
+    for a leaf named ``bias`` or ``scale`` (a scanned layer's ``(L, d)`` is no
+    matrix; only a layout given for that very leaf reads it as one)."""
+    return None if _is_vector_stack(path) else layout
 
 
 def _default_tree(params, warn: bool):
@@ -380,7 +394,7 @@ def _default_tree(params, warn: bool):
             return None
         if known is not None:
             return known
-        if _is_bias(path):
+        if _is_vector_stack(path):
             biases.append(f"{jax.tree_util.keystr(path)} {tuple(leaf.shape)}")
             return None
         if leaf.ndim == 2:
@@ -419,9 +433,10 @@ def _default_tree(params, warn: bool):
         )
     if warn and biases:
         warn_caller(
-            "jaxreg read these leaves named 'bias' with >= 2 axes as biases (a "
-            "scanned or vmapped layer's (L, out), a DenseGeneral's (heads, "
-            "head_dim)), not matrices: "
+            "jaxreg read these leaves named 'bias' or 'scale' with >= 2 axes as "
+            "stacks of vectors (a scanned or vmapped layer's biases or norm "
+            "scales (L, d), a DenseGeneral's bias (heads, head_dim)), not "
+            "matrices: "
             + ", ".join(biases)
             + ". Passing layouts= (one layout, or one per subtree such as "
             "{'layers': jaxreg.layouts.stacked(jaxreg.layouts.FLAX_DENSE)}) "
@@ -474,10 +489,11 @@ def resolve_layouts(params, layouts: LayoutSpec = None, *, warn: bool = True):
         ``Layout``/``None`` with the structure of ``params`` or a prefix of
         it; or a callable ``(path, leaf) -> Layout | None``. Leaves with
         fewer than 2 axes always get ``None``, and so do leaves named
-        ``bias`` that a layout reaches as one for all leaves or for a subtree
-        (``jr.stacked(jr.FLAX_DENSE)`` for a scanned block reads its kernels,
-        not its ``(L, out)`` biases); a layout placed at a ``bias`` leaf
-        itself, or returned for it by the callable, is used.
+        ``bias`` or ``scale`` that a layout reaches as one for all leaves or
+        for a subtree (``jr.stacked(jr.FLAX_DENSE)`` for a scanned block
+        reads its kernels, not its ``(L, d)`` biases and norm scales); a
+        layout placed at such a leaf itself, or returned for it by the
+        callable, is used.
       warn: warn about ≥ 3-D leaves read by the default guess.
 
     Returns:

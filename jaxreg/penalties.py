@@ -55,7 +55,7 @@ from jaxreg._validation import (
     check_unit_interval,
     warn_caller,
 )
-from jaxreg.layouts import _is_bias, check_layout, leaf_layout
+from jaxreg.layouts import _is_vector_stack, check_layout, leaf_layout
 
 __all__ = [
     "Penalty",
@@ -599,22 +599,24 @@ class NuclearNorm(Penalty):
         return super().prox(params, step)
 
     def check_tree(self, params) -> None:
-        """Warns about leaves named ``bias`` with 2 or more axes read as
-        matrices (a scanned layer's ``(L, out)``), which the layout-reading
-        transforms (Muon, spectral normalization) treat as biases."""
+        """Warns about leaves named ``bias`` or ``scale`` with 2 or more axes
+        read as matrices (a scanned layer's ``(L, d)``), which the
+        layout-reading transforms (Muon, spectral normalization) treat as
+        stacks of vectors."""
         if self.layout is not None:
             return
         biases = [
             f"{jax.tree_util.keystr(path)} {tuple(jnp.shape(leaf))}"
             for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
-            if jnp.ndim(leaf) >= 2 and _is_bias(path)
+            if jnp.ndim(leaf) >= 2 and _is_vector_stack(path)
         ]
         if biases:
             warn_caller(
-                "nuclear_norm reads these leaves named 'bias' as matrices: "
+                "nuclear_norm reads these leaves named 'bias' or 'scale' as "
+                "matrices: "
                 + ", ".join(biases)
-                + ". A scanned or vmapped layer's (L, out) biases are no "
-                "matrices: mask them out (mask=...), or pass layout= to read "
+                + ". A scanned or vmapped layer's (L, d) biases and norm scales "
+                "are no matrices: mask them out (mask=...), or pass layout= to read "
                 "them as matrices without this warning"
             )
 

@@ -240,6 +240,42 @@ def test_stacked_biases_are_not_read_as_matrices():
     assert sigmas["blocks"]["bias"] is None
 
 
+def test_stacked_norm_scales_are_not_read_as_matrices():
+    # a scanned block's LayerNorm scale (L, d) (Flax linen and NNX name it
+    # scale) and a filter_vmap-stacked Equinox LayerNorm's weight went to
+    # Muon's branch by default: orthogonalized across the layers and stepped
+    # at Muon's rate, where the docstring sends norm scales to AdamW
+    import jaxreg as jr
+
+    key = jax.random.key(0)
+    p = {
+        "blocks": {
+            "kernel": jax.random.normal(key, (3, 8, 8)),
+            "ln": {"scale": jnp.ones((3, 8)), "bias": jnp.zeros((3, 8))},
+        },
+        "eqx_ln": eqx.filter_vmap(lambda _: eqx.nn.LayerNorm(8))(jnp.arange(3)),
+    }
+    assert p["eqx_ln"].weight.shape == (3, 8)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        found = L.resolve_layouts(p)
+    said = [str(w.message) for w in rec if "'scale'" in str(w.message)]
+    assert len(said) == 1 and "['blocks']['ln']['scale'] (3, 8)" in said[0]
+    assert found["blocks"]["ln"]["scale"] is None
+    assert found["eqx_ln"].weight is None and found["eqx_ln"].bias is None
+    g = jax.tree.map(lambda x: jax.random.normal(key, x.shape), p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the kernel's guess, on purpose
+        tx = jr.muon(0.02, adam_learning_rate=1e-3)
+        u = tx.update(g, tx.init(p), p)[0]
+    # AdamW's first step moves each entry by its learning rate at most
+    for leaf in (u["blocks"]["ln"]["scale"], u["eqx_ln"].weight, u["eqx_ln"].bias):
+        assert float(jnp.max(jnp.abs(leaf))) <= 1e-3 * (1 + 1e-6)
+    with _no_warnings():  # a layout spread over the block skips them too
+        spread = L.resolve_layouts(p["blocks"], L.stacked(L.FLAX_DENSE))
+    assert spread["ln"]["scale"] is None
+
+
 def test_a_layout_spread_over_a_scanned_block_skips_its_biases():
     # the warning's own advice, layouts=stacked(FLAX_DENSE) for the scanned
     # block, raised on the block's (L, out) bias; an Equinox conv bias
