@@ -518,7 +518,12 @@ def resolve_layouts(params, layouts: LayoutSpec = None, *, warn: bool = True):
         )
 
     def spread(spec, sub):
-        if jax.tree_util.treedef_is_leaf(jax.tree.structure(sub)):
+        treedef = jax.tree.structure(sub)
+        if treedef.num_leaves == 0:
+            # nothing to read: optax.masked's MaskedNode (a leaf another
+            # transform takes, e.g. jr.muon's AdamW branch), an empty dict
+            return sub
+        if jax.tree_util.treedef_is_leaf(treedef):
             return spec  # given for this very leaf: honoured as given
         return jax.tree_util.tree_map_with_path(lambda p, _: _spread(spec, p), sub)
 

@@ -753,6 +753,27 @@ def test_muon_rejects_muon_label_without_layout():
         tx.init(params)
 
 
+def test_muon_takes_a_layouts_pytree_with_none_for_the_adamw_leaves():
+    # the pytree form failed inside optax.masked (a MaskedNode against the
+    # None given for the bias); it must equal the callable form
+    key = jax.random.key(0)
+    params = {
+        "w": jax.random.normal(key, (4, 4)),
+        "b": jnp.zeros(4),
+        "k": jax.random.normal(key, (2, 4, 4)),
+    }
+    grads = jax.tree.map(lambda x: jax.random.normal(key, x.shape), params)
+    given = {"w": jaxreg.FLAX_DENSE, "b": None, "k": jaxreg.stacked(jaxreg.FLAX_DENSE)}
+    updates = {}
+    for form, layouts in (
+        ("pytree", given),
+        ("callable", lambda path, x: given[path[-1].key]),
+    ):
+        tx = jaxreg.muon(0.02, adam_learning_rate=1e-3, layouts=layouts)
+        updates[form] = tx.update(grads, tx.init(params), params)[0]
+    jax.tree.map(np.testing.assert_array_equal, updates["pytree"], updates["callable"])
+
+
 def test_a_layer_pruned_to_no_units_gets_an_empty_update():
     # prune_units leaves (in, 0) / (0, out) kernels; reshape(-1, 5, 0)
     # raised ZeroDivisionError
