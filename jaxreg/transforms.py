@@ -189,7 +189,9 @@ def _check_array_mask(m, shape, path):
     ``jnp.where``)."""
     name = f"mask{jax.tree_util.keystr(path)}"
     if isinstance(m, int | np.integer):
-        return  # 0/1, as jnp.where reads it
+        if m not in (0, 1):  # 2 read as True
+            raise ValueError(f"{name} must be a bool or 0/1, got {m!r}")
+        return
     dtype = getattr(m, "dtype", None)
     if dtype is None or not (
         jnp.issubdtype(dtype, jnp.bool_) or jnp.issubdtype(dtype, jnp.integer)

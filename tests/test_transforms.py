@@ -692,6 +692,8 @@ def test_a_complex_or_integer_leaf_is_refused_by_its_path():
         ({"w": "muon", "b": "adam"}, r"mask\['b'\] must be a bool"),
         # another layer's element-wise mask: "Incompatible shapes" with no name
         ({"w": jnp.array([True, False]), "b": True}, r"mask\['w'\] has shape \(2,\)"),
+        # an integer other than 0/1 was read as True
+        ({"w": 2, "b": 0}, r"mask\['w'\] must be a bool or 0/1, got 2"),
     ],
 )
 def test_bad_mask_leaves_are_value_errors_naming_the_leaf(mask, message):
