@@ -556,3 +556,26 @@ def test_a_stalled_multinomial_lbfgs_warning_gives_its_steps():
     message = str(record[0].message)
     assert f"in {int(model.n_iter_[0])} of its 10000 steps" in message
     assert "raise max_iter" not in message
+
+
+@pytest.mark.parametrize("shift", [0.0, 100.0, 1000.0, 3000.0])
+def test_offset_features_reach_the_optimum(shift):
+    """Standardized breast cancer shifted by a constant: the same
+    coefficients as scikit-learn's fit of the unshifted data, without a
+    warning. At + 1000 the float32 iterate diverged (intercept 3e16, every
+    coefficient 0, one class predicted) and was returned converged: its gap
+    of 1e9 lay under the roundoff 16·eps·|P(w)| of its objective of 6e18;
+    the design is now centred beside the free intercept (Problem), and that
+    acceptance needs P(w) <= P(0)."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X) + shift
+    ref = sk.LogisticRegression(tol=1e-10, max_iter=10_000).fit(X - shift, y)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        ours = LogisticRegression().fit(X, y)
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in rec)
+    close = np.allclose(ours.coef_, ref.coef_, atol=1e-2 * np.abs(ref.coef_).max())
+    assert close and not warned

@@ -874,10 +874,8 @@ def solve_prepared(
     st = run_buckets(run, st, _norms(st.w), G, p0)
     w_flat = st.w.ravel()
     coef = w_flat[jnp.asarray(layout.pos)]
-    if fit_col:
-        intercept = st.b
-    else:
-        intercept = problem.y_offset - jnp.dot(design.xbar, w_flat)
+    offset = st.b if fit_col else problem.y_offset  # Problem's b̃ - xbarᵀw
+    intercept = offset - jnp.dot(design.xbar, w_flat)
     converged = st.gap <= tol_abs
     if not bool(converged):
         warn_not_converged(st.gap, tol_abs, what)

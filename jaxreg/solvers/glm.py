@@ -268,17 +268,22 @@ def finish(st, problem, penalty, tol_abs, what, *, stopped="max_iter"):
     within the roundoff of the objective, ``16·eps·|P(w)|``: a ``tol·P(0)``
     below it (scikit-learn's GLM ``tol=1e-4`` asks ``tol² = 1e-8``, under
     float32's ``eps``) cannot be resolved, the solver stops when its steps no
-    longer move ``w``, and more iterations would not help. The stationarity
-    estimate of the other fits certifies nothing there (a float32 L-BFGS that
-    no longer lowers its objective measurably was 2.6 % above the optimum on
-    unscaled digits), so they keep ``gap <= tol·P(0)``."""
+    longer move ``w``, and more iterations would not help. Only where ``P(w)
+    <= P(0)`` (within that roundoff), which the optimum is: an iterate that
+    diverged has a huge ``|P(w)|`` and so a huge "roundoff" (breast cancer
+    standardized + 1000, L2 logistic: the intercept at 3e16, a gap of 1e9
+    under ``16·eps·6e18``, returned converged, one class predicted). The
+    stationarity estimate of the other fits certifies nothing there (a
+    float32 L-BFGS that no longer lowers its objective measurably was 2.6 %
+    above the optimum on unscaled digits), so they keep ``gap <=
+    tol·P(0)``."""
     intercept, converged = _finish(
         st.w,
         st.b,
         st.u,
         st.gap,
         problem.y_offset,
-        problem.design.xbar,
+        problem.design,
         tol_abs,
         problem.datafit,
         penalty,
@@ -292,15 +297,19 @@ def finish(st, problem, penalty, tol_abs, what, *, stopped="max_iter"):
 
 
 @functools.partial(jax.jit, static_argnames="fit_col")
-def _finish(w, b, u, gap, y_offset, xbar, tol_abs, datafit, penalty, fit_col):
+def _finish(w, b, u, gap, y_offset, design, tol_abs, datafit, penalty, fit_col):
     intercept, converged, _ = _intercepts_converged(
-        w, b, gap, y_offset, xbar, tol_abs, fit_col
+        w, b, gap, y_offset, design.xbar, tol_abs, fit_col
     )
     if not (penalty.convex and datafit.has_dual):
         return intercept, converged  # the measure is an estimate, no bound
     primal = datafit.value(u) + jnp.sum(penalty.coord_value(w))
-    roundoff = 16 * jnp.finfo(gap.dtype).eps * jnp.abs(primal)
-    return intercept, converged | (jnp.isfinite(primal) & (gap <= roundoff))
+    p_zero = objective_at_zero(datafit, design, fit_col)
+    eps = jnp.finfo(gap.dtype).eps
+    roundoff = 16 * eps * jnp.abs(primal)
+    below_null = primal <= p_zero + 16 * eps * jnp.abs(p_zero)
+    resolved = jnp.isfinite(primal) & below_null & (gap <= roundoff)
+    return intercept, converged | resolved
 
 
 def intercepts_converged(problem, w, b, gap, tol_abs):
@@ -313,7 +322,7 @@ def intercepts_converged(problem, w, b, gap, tol_abs):
 
 @functools.partial(jax.jit, static_argnames="fit_col")
 def _intercepts_converged(w, b, gap, y_offset, xbar, tol_abs, fit_col):
-    intercept = b if fit_col else y_offset - w @ xbar
+    intercept = (b if fit_col else y_offset) - w @ xbar  # Problem's b̃ - xbarᵀw
     converged = gap <= tol_abs
     return intercept, converged, jnp.all(converged)
 
