@@ -136,15 +136,18 @@ def _stack(X, T, ridge, fit_intercept) -> _Stacked:
     )
 
 
-def _solve_folds(st, X, Y, S, alphas, l1_ratio, *, tol, max_iter, coef_init=None):
+def _solve_folds(
+    X, Y, S, alphas, l1_ratio, *, fit_intercept, tol, max_iter, coef_init=None
+):
     """The multi-task elastic net at each of ``alphas`` (decreasing, warm
     started) for each fold: the rows of ``S`` (``(F, n)``, sample weights
     normalized to sum to 1, zero on held-out rows), all folds in one
     compiled program per working-set bucket
     (:func:`jaxreg.solvers.bcd.solve_folds_prepared`). Fold ``f``'s data
     rows weigh ``S[f]`` (repeated per task), its targets are centred with
-    its own means when ``st.center``, and the ridge rows weigh ``α(1-ρ)``
-    at each ``alpha``. ``coef_init``: ``(T, d)`` for every fold, or None.
+    its own means for a dense ``X`` with an intercept (:func:`_stack`), and
+    the ridge rows weigh ``α(1-ρ)`` at each ``alpha``. ``coef_init``:
+    ``(T, d)`` for every fold, or None.
 
     Returns ``(W, b, gaps, n_iter, converged, tol_abs)`` of shapes ``(F, L,
     T, d)``, ``(F, L, T)``, ``(F, L)`` ×3 and ``(F,)``, gaps in the units
@@ -155,7 +158,8 @@ def _solve_folds(st, X, Y, S, alphas, l1_ratio, *, tol, max_iter, coef_init=None
     strength has no dual point, and its estimate stopped the block solver
     1.6 % from the solution, reported converged."""
     if l1_ratio == 0:
-        return _ridge_folds(st, X, Y, S, alphas, tol)
+        return _ridge_folds(X, Y, S, alphas, tol, fit_intercept)
+    st = _stack(X, np.shape(Y)[1], l1_ratio < 1, fit_intercept)
     n, d, T = st.shape
     F = S.shape[0]
     alphas = np.asarray(alphas, np.float64).reshape(-1)
@@ -205,7 +209,7 @@ def _solve_folds(st, X, Y, S, alphas, l1_ratio, *, tol, max_iter, coef_init=None
     return W, b, np.asarray(gaps), np.asarray(iters), np.asarray(converged), tol_abs
 
 
-def _ridge_folds(st, X, Y, S, alphas, tol):
+def _ridge_folds(X, Y, S, alphas, tol, fit_intercept):
     """:func:`_solve_folds` at ``l1_ratio == 0``: each task's ridge, for every
     fold and ``alpha`` by one thin SVD per fold
     (:func:`~jaxreg.solvers.ridge.ridge_folds`). The gap is the ridge's,
@@ -214,7 +218,7 @@ def _ridge_folds(st, X, Y, S, alphas, tol):
     itself; ``n_iter`` is 1."""
     alphas = np.asarray(alphas, np.float64).reshape(-1)
     Y = np.asarray(Y, np.float64)
-    W, b = ridge_folds(X, Y, S, alphas, fit_intercept=st.center or st.free)
+    W, b = ridge_folds(X, Y, S, alphas, fit_intercept=fit_intercept)
     F, L, T, d = W.shape
     flat = W.transpose(3, 0, 1, 2).reshape(d, F * L * T)
     fitted = (X @ flat).reshape(-1, F, L, T) + b[None]
@@ -224,7 +228,7 @@ def _ridge_folds(st, X, Y, S, alphas, tol):
     sq = np.sum(grad * grad, axis=(2, 3))
     safe = np.where(alphas > 0, alphas, 1.0)[None]
     gaps = np.where(alphas[None] > 0, sq / (2 * safe), 0.0)
-    y_off = S @ Y if st.center or st.free else np.zeros((F, T))
+    y_off = S @ Y if fit_intercept else np.zeros((F, T))
     resid = Y[None] - y_off[:, None, :]
     tol_abs = tol * 0.5 * np.einsum("fn,fnt->f", S, resid * resid)
     ones = np.ones((F, L), np.int32)
@@ -262,15 +266,14 @@ def multitask_enet(
       ``intercept`` ``(T,)`` and ``gap`` in the units of the objective above.
     """
     n = X.shape[0]
-    stacked = _stack(X, Y.shape[1], l1_ratio < 1, fit_intercept)
     S = normalized_weights(sample_weight, n, np.float64)[None]
     W, b, gaps, iters, converged, tol_abs = _solve_folds(
-        stacked,
         X,
         Y,
         S,
         [alpha],
         l1_ratio,
+        fit_intercept=fit_intercept,
         tol=tol,
         max_iter=max_iter,
         coef_init=coef_init,
@@ -442,12 +445,12 @@ def enet_path(
         coef_init = None if coef_init is None else coef_init[..., perm]
     if multi_output:
         W, _, gaps, n_iter, converged, tol_abs = _solve_folds(
-            _stack(X, y.shape[1], l1_ratio < 1, False),
             X,
             y,
             np.full((1, n), 1.0 / n),
             alphas,
             l1_ratio,
+            fit_intercept=False,
             tol=tol,
             max_iter=max_iter,
             coef_init=coef_init,

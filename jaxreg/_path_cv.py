@@ -51,7 +51,6 @@ from jaxreg._multitask import (
     MultiTaskElasticNet,
     MultiTaskLasso,
     _solve_folds,
-    _stack,
     enet_path,
     lasso_path,
 )
@@ -225,9 +224,15 @@ class _MultiTaskCV(_PathCV):
         if sp.issparse(X):
             X = X.tocsr()
         train, test = fold_weights(folds, sample_weight, X.shape[0], np.float64)
-        stacked = _stack(X, Y.shape[1], rho < 1, self.fit_intercept)
         W, b, gaps, _, converged, tol_abs = _solve_folds(
-            stacked, X, Y, train, grid, rho, tol=self.tol, max_iter=self.max_iter
+            X,
+            Y,
+            train,
+            grid,
+            rho,
+            fit_intercept=self.fit_intercept,
+            tol=self.tol,
+            max_iter=self.max_iter,
         )
         warn_folds_not_converged(gaps, converged, tol_abs, type(self).__name__)
         F, L, T, d = W.shape

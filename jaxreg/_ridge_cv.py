@@ -518,8 +518,6 @@ class RidgeClassifier(_RidgeClassifierMixin, BaseEstimator):
         """Fits one ridge per binarized label column; returns ``self``."""
         from jaxreg.linear_model import Ridge  # imports this module
 
-        # dtype 'numeric' first: string X raises, as in scikit-learn's
-        # RidgeClassifier (its Ridge and our other estimators convert it)
         X, y, Y, sw = _binarized(self, X, y, sample_weight)
         params = {k: v for k, v in self.get_params().items() if k != "class_weight"}
         model = Ridge(**params)

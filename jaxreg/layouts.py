@@ -36,7 +36,7 @@ layers) keep their layout behind the extra leading batch axes; a leaf named
 or norm scale, ``(L, d)``) is a stack of vectors, not a matrix (``None``), and
 so are the leaves of an Equinox ``LayerNorm``, ``RMSNorm``, ``GroupNorm`` or
 ``BatchNorm``; any other ≥ 3-D leaf is read as a Flax kernel ``(*in, out)``.
-Every leaf read by one of these two name-based guesses is named in a
+Every leaf read by one of these two guesses is named in a
 ``UserWarning`` that says how to describe it. A layout a user gives for all
 leaves or for a subtree skips the leaves named ``bias`` or ``scale`` in it
 (:func:`resolve_layouts`).
