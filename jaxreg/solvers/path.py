@@ -544,13 +544,17 @@ def at_moments(design, moments):
 
 @functools.partial(jax.jit, static_argnames=("center", "fit_col"))
 def _fold_setup(design, datafit, y_offset, A, W0, tol, center, fit_col):
-    """Per fold (row of ``A``): its :func:`fold_moments`, targets centred
-    with the fold's weights, the offset to add back, the starting state
+    """Per fold (row of ``A``): its :func:`fold_moments` (centred when
+    ``center``), targets centred with the fold's weights (when ``center``
+    and the intercept is not a free coordinate, ``fit_col``), the offset to
+    add back, the starting state
     (from ``W0``'s row, or 0 when ``W0`` is ``None``) and ``tol ·
     P_fold(0)``."""
 
     def one(a, w0):
-        datafit_f, offset = _centred(type(datafit)(datafit.y, a), center, a.dtype)
+        datafit_f, offset = _centred(
+            type(datafit)(datafit.y, a), center and not fit_col, a.dtype
+        )
         moments = fold_moments(design, a, center)
         st, tol_abs = setup(at_moments(design, moments), datafit_f, w0, tol, fit_col)
         return moments, datafit_f.y, y_offset + offset, st, tol_abs
@@ -655,8 +659,10 @@ def solve_folds(
     of a row of ``A`` (``(n_folds, n)``, normalized, zero on held-out rows):
     all folds share one design on the device and one compiled program per
     working-set bucket, whatever the fold sizes (scikit-learn's folds differ
-    by a row, and a sparse fold's ``nnz`` always differs). Each fold centres
-    with its own weighted means, as a fit on its rows alone does.
+    by a row, and a sparse fold's ``nnz`` always differs). With an intercept
+    each fold centres its design with its own weighted means, as a fit on
+    its rows alone does (:func:`~jaxreg.solvers.base.prepare`), and its
+    targets too where the datafit is fitted by centring.
 
     Folds run ``batch_size`` at a time (``lax.map``): ``None`` maps them one
     after another on the CPU and vmaps all of them on accelerators. Each
@@ -668,7 +674,7 @@ def solve_folds(
     """
     design, datafit = problem.design, problem.datafit
     dtype = design.dtype
-    center = fit_intercept and datafit.centre
+    center = fit_intercept  # every fold's design, as prepare() centres
     fit_col = problem.fit_col
     A = jnp.asarray(A, dtype)
     F, d = A.shape[0], design.n_features
