@@ -634,6 +634,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             rho = self.l1_ratio
             if not (isinstance(rho, Real) and 0 <= rho <= 1):
                 raise ValueError(f"l1_ratio must lie in [0, 1], got {rho!r}")
+            if not penalized and 0 < rho < 1 and self.penalty == "deprecated":
+                warn_caller(  # scikit-learn 1.9 reads C=inf as penalty=None
+                    "l1_ratio parameter is only used when penalty is "
+                    "'elasticnet'. Got (penalty=None)",
+                    UserWarning,
+                )
             return float(rho), penalized
         if self.penalty == "l1":
             return 1.0, penalized

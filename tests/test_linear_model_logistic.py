@@ -246,6 +246,24 @@ def test_penalty_none_warns_like_sklearn(C):
     assert any("will ignore the C" in m for m in messages[0]) == (C != 1.0)
 
 
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5, 1.0])
+def test_unpenalized_l1_ratio_warns_like_sklearn(l1_ratio):
+    # C=inf is penalty=None: a mixing ratio strictly inside (0, 1) is
+    # ignored, and scikit-learn says so
+    X, y = load_iris(return_X_y=True)
+    X, y = X[y < 2], y[y < 2]
+    messages = []
+    for cls in (LogisticRegression, sk.LogisticRegression):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            cls(C=np.inf, l1_ratio=l1_ratio, max_iter=10).fit(X, y)
+        messages.append(
+            sorted(str(w.message) for w in record if w.category is UserWarning)
+        )
+    assert messages[0] == messages[1]
+    assert any("only used when penalty" in m for m in messages[0]) == (l1_ratio == 0.5)
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_sparsify_densify_as_sklearn(n_classes):
     """scikit-learn's SparseCoefMixin: ``sparsify`` stores ``coef_`` as CSR,
