@@ -794,6 +794,34 @@ def test_a_warm_started_path_converges():
         np.testing.assert_allclose(w, ref, atol=1e-4)
 
 
+@pytest.mark.parametrize("x64", [False, True])
+@pytest.mark.parametrize("factor", [1.0, 1.002])
+def test_a_warm_start_at_or_next_to_the_solution_stops(x64, factor):
+    # restarted at its own solution (or at λ·1.002's neighbour, a fine path
+    # step) the first mapping is already near roundoff, tol times it lies
+    # below the iterate's rounding, and the solver ran max_iter = 5000
+    # steps and returned converged=False with the right point (float64 at
+    # the solution, float32 next to it)
+    from sklearn.linear_model import Lasso
+
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(30, 5)), rng.normal(size=30)
+    lam = 0.05
+    with jax.enable_x64(x64):
+        dtype = jnp.float64 if x64 else jnp.float32
+        data = (jnp.asarray(X, dtype), jnp.asarray(y, dtype))
+        tight = 1e-12 if x64 else 1e-6
+        w = proximal_gradient(least_squares, jnp.zeros(5, dtype), jr.l1(lam), *data)
+        w = proximal_gradient(
+            least_squares, w.params, jr.l1(lam), *data, tol=tight
+        ).params
+        res = proximal_gradient(least_squares, w, jr.l1(lam * factor), *data)
+    assert bool(res.converged) and int(res.n_iter) < 100
+    ref = Lasso(alpha=lam * factor, fit_intercept=False, tol=1e-14, max_iter=10**5)
+    ref = ref.fit(X, y).coef_
+    np.testing.assert_allclose(res.params, ref, atol=1e-6 if x64 else 1e-5)
+
+
 def test_float32_lasso_does_not_collapse_its_step():
     # a well-conditioned Lasso (cond(X) = 4.5) whose line-search test falls
     # into float32 roundoff near the solution: falling back to the monotone

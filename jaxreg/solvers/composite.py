@@ -79,7 +79,11 @@ optimal (such as 0 under a penalty above :math:`\lambda_{\max}`) has
 :math:`\|G_{t_0}(x_0)\|` itself at roundoff, where no relative ``tol`` is
 reachable: when it and :math:`\|G_{t_k}(z_k)\|` are both
 :math:`\le 16\varepsilon\|\nabla f(x_0)\|` the solver stops there
-instead of running ``max_iter``. The measure is only trusted where it is
+instead of running ``max_iter``. From a warm start near the solution,
+:math:`\mathrm{tol}\cdot\|G_{t_0}(x_0)\|` may lie below the iterate's own
+roundoff (next): a mapping within half that roundoff's bound, itself
+resolved, is as close to stationary as the precision allows, and the
+solver stops there, converged. The measure is only trusted where it is
 resolved: storing :math:`x^+` moves it by up to :math:`\varepsilon|x^+|`
 (each leaf's machine epsilon), so :math:`\|G\|` is known to about
 :math:`\|\varepsilon x^+\|/t` (a bound; typically a third of it). A
@@ -470,21 +474,27 @@ def _iterate(fun, args, penalty, x0, tol, step0, opts: _Options):
         # tol·‖G(x0)‖, e.g. the Lasso from 0 just below λ_max) stops there
         return (s.gmap0 <= s.floor) & (s.gmap <= s.floor)
 
-    def done(s, rel):
-        # converged only where the mapping is resolved near tol: a step below
-        # the iterate's roundoff (ill-conditioned in float32) shows G = 0.
-        # The last accepted step's rounding bound (a worst case; typically a
-        # third of it) against tol times the start's mapping or, from a warm
-        # start where that is already small, its gradient
+    def resolution(s):
+        # the last accepted step's rounding bound on G (a worst case;
+        # typically a third of it): whether it resolves tol times the start's
+        # mapping or, from a warm start where that is already small, its
+        # gradient; and whether G lies within half of it, as small as it
+        # gets (from a warm start tol·‖G(x0)‖ may lie below)
         gres = _rounding(s.x).astype(dtype) / s.step
         scale = jnp.maximum(s.gmap0, s.floor / (16 * eps))  # floor: 16ε‖∇f(x0)‖
         resolved = gres <= 4 * tol * scale
-        return ((rel <= tol) & resolved) | at_roundoff(s)
+        return resolved, resolved & (2 * s.gmap <= gres)
+
+    def done(s, rel):
+        # converged only where the mapping is resolved near tol: a step below
+        # the iterate's roundoff (ill-conditioned in float32) shows G = 0
+        resolved, stationary = resolution(s)
+        return ((rel <= tol) & resolved) | stationary | at_roundoff(s)
 
     def cond(c):
         s, rel, _ = c
         # a measure below tol that is not resolved stops too, not converged
-        stop = (rel <= tol) | at_roundoff(s)
+        stop = (rel <= tol) | resolution(s)[1] | at_roundoff(s)
         return (s.k < opts.max_iter) & ~stop & ~s.failed
 
     def body(c):
