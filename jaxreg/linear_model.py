@@ -1031,11 +1031,14 @@ class _GLMRegressor(RegressorMixin, BaseEstimator):
             # the null deviance is 0: D² is 0/0 (scikit-learn computes it in
             # floats: nan, or 0.0 where roundoff leaves a tiny denominator)
             return float("nan")
-        return float(
-            d2_tweedie_score(
-                y, pred, sample_weight=sample_weight, power=self._power_link()[0]
+        try:
+            return float(
+                d2_tweedie_score(
+                    y, pred, sample_weight=sample_weight, power=self._power_link()[0]
+                )
             )
-        )
+        except ZeroDivisionError:  # a spread of y that rounds the null deviance to 0
+            return float("nan")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
