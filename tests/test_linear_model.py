@@ -729,9 +729,10 @@ def test_high_signal_to_noise_reaches_the_optimum(name):
     left at the optimum by 10⁴, and one outer step met it with a training
     RMSE of 26.7 where the optimum's is 0.962, silently (MultiTaskLasso:
     14.7 for 0.958). At the default tol the training RMSE of scikit-learn's
-    tightly converged fit within 5 % (float32 certifies a gap down to about
-    eps·Var(y): 1.8 % above at most here),
-    coefficients within 1e-4 of their scale."""
+    tightly converged fit within 1e-3, and coefficients within 1e-4 of
+    their scale. The multi-task block CD keeps its inner target at
+    tol·P(0)/2, and float32 certifies a gap down to about eps·Var(y): its
+    RMSE is 1.8 % above here (5 % allowed)."""
     import jaxreg.linear_model as jr
 
     rng = np.random.RandomState(0)
@@ -747,5 +748,6 @@ def test_high_signal_to_noise_reaches_the_optimum(name):
     def rmse(model):
         return np.sqrt(np.mean((y - model.predict(X)) ** 2))
 
-    assert rmse(ours) == pytest.approx(rmse(ref), rel=0.05)
+    assert rmse(ours) == pytest.approx(rmse(ref), rel=0.05 if multi else 1e-3)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4 * np.abs(W).max())
+
