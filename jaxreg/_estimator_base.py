@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from jaxreg._validation import check_nonnegative, check_positive_int
+from jaxreg._validation import check_nonnegative, check_positive_int, warn_caller
 
 __all__: list[str] = []
 
@@ -173,6 +173,41 @@ def _check_precompute(precompute, n_features, allow_auto):
         raise ValueError(
             f"precompute (a Gram matrix) must have shape ({n_features}, "
             f"{n_features}), got {shape}"
+        )
+
+
+def _check_gram(precompute, X, sample_weight, fit_intercept):
+    """scikit-learn's checks of a Gram array passed as ``precompute`` (dense
+    ``X``; a sparse ``X`` ignores it there too): with an intercept and
+    columns not centred already, the UserWarning that it is recomputed;
+    otherwise one entry ``(d//2, d//2 + 1)`` compared with ``Σᵢ sᵢ xᵢⱼ xᵢₖ``
+    (``s`` normalized to sum ``n``, centred columns), a ValueError where it
+    differs. Ours is never used either way (:func:`_check_precompute`)."""
+    if not hasattr(precompute, "__array__") or hasattr(X, "tocsc"):
+        return
+    n, d = X.shape
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    sw = sw * (n / sw.sum())
+    offset = sw @ X / n if fit_intercept else np.zeros(d)
+    if fit_intercept and not np.allclose(offset, 0):
+        warn_caller(
+            "Gram matrix was provided but X was centered to fit intercept: "
+            "recomputing Gram matrix.",
+            UserWarning,
+        )
+        return
+    j = d // 2
+    k = min(j + 1, d - 1)
+    expected = np.dot(sw * (X[:, j] - offset[j]), X[:, k] - offset[k])
+    gram = np.asarray(precompute)
+    actual = gram[j, k]
+    rtol = max(1e-4 if t == np.float32 else 1e-7 for t in (gram.dtype, X.dtype))
+    if not np.isclose(expected, actual, rtol=rtol, atol=1e-5):
+        raise ValueError(
+            "Gram matrix passed in via 'precompute' parameter did not pass "
+            "validation when a single element was checked - please check that "
+            f"it was computed properly. For element ({j},{k}) we computed "
+            f"{expected} but the user-supplied value was {actual}."
         )
 
 

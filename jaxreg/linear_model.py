@@ -76,6 +76,7 @@ from jaxreg._estimator_base import (
     _FLOATS,
     _SPARSE,
     _check_flags,
+    _check_gram,
     _check_precompute,
     _columns,
     _feature_order,
@@ -144,7 +145,9 @@ class Lasso(_SparseCoef, _LinearRegressor):
       alpha: L1 strength (scikit-learn's ``alpha``; jaxreg's ``lam``).
       fit_intercept: unpenalized intercept.
       precompute: ``False``, ``True`` or a Gram array ``(n_features,
-        n_features)`` (checked for shape). It does not change the result or
+        n_features)``, checked as scikit-learn checks it (its shape and one
+        entry; a UserWarning with an intercept on uncentred columns, where
+        scikit-learn recomputes it). It does not change the result or
         the algorithm: our CD always forms the Gram matrix of its working set
         from ``X`` (the cheap part of "precompute" that pays off).
       copy_X: accepted; the caller's ``X`` is never modified either way (the
@@ -227,6 +230,7 @@ class Lasso(_SparseCoef, _LinearRegressor):
         _check_precompute(self.precompute, d, allow_auto=False)
         perm = _feature_order(self.selection, self.random_state, d)
         sample_weight = _weights_array(sample_weight, X)
+        _check_gram(self.precompute, X, sample_weight, self.fit_intercept)
         Y, one_d = _columns(y)
         init = _warm_coef(self, (Y.shape[1], d))
         Xp = X

@@ -751,3 +751,37 @@ def test_high_signal_to_noise_reaches_the_optimum(name):
     assert rmse(ours) == pytest.approx(rmse(ref), rel=0.05 if multi else 1e-3)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4 * np.abs(W).max())
 
+
+@pytest.mark.parametrize("case", ["wrong", "right", "intercept", "centred", "weighted"])
+def test_a_gram_array_is_checked_as_sklearn(case):
+    """A Gram array as ``precompute``: scikit-learn checks one entry (a
+    ValueError for a wrong matrix, which ours ignored silently) and warns
+    that it recomputes one for an intercept on uncentred columns; the same
+    outcome and messages."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(50, 6), rng.randn(50)
+    sw = rng.randint(1, 4, 50).astype(float)
+    kw, fit, gram = dict(fit_intercept=False), {}, X.T @ X
+    if case == "wrong":
+        gram = 2 * gram
+    elif case == "intercept":
+        kw = {}
+    elif case == "centred":
+        X = X - X.mean(0)
+        kw, gram = {}, X.T @ X
+    elif case == "weighted":  # scikit-learn's weights sum to n
+        fit, gram = dict(sample_weight=sw), (X * (sw * 50 / sw.sum())[:, None]).T @ X
+    outcomes = []
+    for cls in (Lasso, sk.Lasso):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            try:
+                cls(alpha=0.01, precompute=gram, **kw).fit(X, y, **fit)
+                error = None
+            except ValueError as e:
+                error = str(e)
+        messages = [str(w.message) for w in record if w.category is UserWarning]
+        outcomes.append((error, messages))
+    assert outcomes[0] == outcomes[1]
+    assert (outcomes[0][0] is not None) == (case == "wrong")
+    assert bool(outcomes[0][1]) == (case == "intercept")
