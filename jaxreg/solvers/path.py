@@ -547,9 +547,8 @@ def _fold_setup(design, datafit, y_offset, A, W0, tol, center, fit_col):
     """Per fold (row of ``A``): its :func:`fold_moments` (centred when
     ``center``), targets centred with the fold's weights (when ``center``
     and the intercept is not a free coordinate, ``fit_col``), the offset to
-    add back, the starting state
-    (from ``W0``'s row, or 0 when ``W0`` is ``None``) and ``tol ·
-    P_fold(0)``."""
+    add back, the starting state (from ``W0``'s row, or 0 when ``W0`` is
+    ``None``) and ``tol · P_fold(0)``."""
 
     def one(a, w0):
         datafit_f, offset = _centred(
