@@ -428,12 +428,14 @@ def _half_deviance(y, u, p, xp):
         return xp.where(y > 0, y * (xp.log(safe) - u), 0.0) - y + xp.exp(u)
     if p == 2:
         return u - xp.log(y) + y * xp.exp(-u) - 1.0
-    ypow = xp.where(y > 0, xp.maximum(y, 0.0) ** (2 - p), 0.0)
-    return (
-        ypow / ((1 - p) * (2 - p))
-        - y * xp.exp((1 - p) * u) / (1 - p)
-        + xp.exp((2 - p) * u) / (2 - p)
-    )
+    # y^(2-p) [expm1((2-p)t)/(2-p) - expm1((1-p)t)/(1-p)], t = log(μ/y): the
+    # textbook y^(2-p)/((1-p)(2-p)) - yμ^(1-p)/(1-p) + μ^(2-p)/(2-p) cancels
+    # terms 1/|2-p| (or 1/|1-p|) times the deviance, and p = 1.9999 fitted
+    # 0.06 off the Gamma fit in float32, with a ConvergenceWarning
+    safe = xp.where(y > 0, y, 1.0)
+    t = u - xp.log(safe)
+    core = xp.expm1((2 - p) * t) / (2 - p) - xp.expm1((1 - p) * t) / (1 - p)
+    return xp.where(y > 0, safe ** (2 - p) * core, xp.exp((2 - p) * u) / (2 - p))
 
 
 @_register

@@ -244,16 +244,24 @@ def objective_at_zero(datafit, design, fit_col):
     For the log-link Tweedie family ``F`` at ``u = 0`` (``μ = 1``) has no
     meaning for the data; the intercept-only model is the null deviance.
     That is 0 when the intercept fits the data exactly (a constant ``y``):
-    it is floored at ``16·eps·Σᵢ aᵢ|yᵢ|``, the roundoff of the gap's terms,
-    so that a gap at roundoff passes."""
+    it is floored at the roundoff of the loss's terms there, so that a gap at
+    roundoff passes: ``16·eps·Σᵢ hᵢ(1 + |uᵢ|)`` with ``h`` the weighted
+    Hessian diagonal at the intercept-only predictor ``u`` (the terms of a
+    log-link deviance are about ``μ^(2-p)·|u|``, and the curvature is the
+    sum of their parts). The floor ``16·eps·Σᵢ aᵢ|yᵢ|`` it replaces is that
+    scale for Poisson only: for the Gamma deviance, which ``y``'s scale does
+    not change, it grew with ``y`` until ``w = 0`` passed (``y·1e14``:
+    coefficients 8 % off; ``y·1e20``: all 0, silently)."""
     n = design.n_samples
     u0 = jnp.zeros((n,), design.dtype)
     f0 = datafit.value(u0)
     if not fit_col:
         return f0
     # a class (or all the mass) with zero weight gives an infinite intercept
-    p_b0 = datafit.value(u0 + datafit.intercept_at_zero())
-    size = datafit.weights @ jnp.sum(jnp.abs(datafit.y).reshape(n, -1), axis=1)
+    u_b0 = u0 + datafit.intercept_at_zero()
+    p_b0 = datafit.value(u_b0)
+    h = datafit.hessian_diag(u_b0).reshape(n, -1)
+    size = jnp.sum(h * (1 + jnp.abs(u_b0).reshape(n, -1)))
     floor = 16 * jnp.finfo(design.dtype).eps * size
     return jnp.where(jnp.isfinite(p_b0), jnp.maximum(p_b0, floor), f0)
 
