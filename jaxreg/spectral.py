@@ -303,7 +303,8 @@ def spectral_normalization(
 
     Args:
       bound: :math:`c > 0`, a float (or an array, for ``inject_hyperparams``,
-        which needs ``static_args=("init_iterations",)``: a loop length).
+        which needs ``static_args=("iterations", "init_iterations")``: loop
+        lengths).
       layouts: how each leaf is a matrix: ``None`` (defaults of
         :func:`~jaxreg.layouts.resolve_layouts`: ≥ 2-D leaves, ``(in, out)``
         for 2-D, Equinox ``Linear``/``Conv`` by type, a warning for other ≥ 3-D

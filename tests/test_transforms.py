@@ -504,6 +504,8 @@ def test_callable_mask_under_inject_hyperparams_is_refused_or_static():
         if factory in (jr.proximal, jr.decoupled, jr.prox_adamw, jr.lion):
             kw = dict(kw, learning_rate=0.1)
         loops = ("init_iterations",) if "strength" in kw or "bound" in kw else ()
+        if "bound" in kw:  # power iterations per step: a loop length too
+            loops = (*loops, "iterations")
         with pytest.raises(ValueError, match=r"static_args=\('mask',\)"):
             optax.inject_hyperparams(factory, static_args=loops)(
                 mask=no_bias, **kw
@@ -518,8 +520,10 @@ def test_callable_mask_under_inject_hyperparams_is_refused_or_static():
     with pytest.raises(ValueError, match=r"static_args=\('mask',\)"):
         optax.inject_hyperparams(jr.sam)(rho=0.05, mask=no_bias).init(PARAMS)
     # a loop length is static: the error says how (it said "must be an integer")
-    with pytest.raises(ValueError, match=r"static_args=\('init_iterations',\)"):
+    with pytest.raises(ValueError, match=r"static_args=\('iterations',\)"):
         optax.inject_hyperparams(jr.spectral_normalization)(bound=1.0).init(PARAMS)
+    with pytest.raises(ValueError, match=r"static_args=\('init_iterations',\)"):
+        optax.inject_hyperparams(jr.add_spectral_penalty)(strength=0.1).init(PARAMS)
     with pytest.raises(ValueError, match=r"static_args=\('labels',\)"):
         optax.inject_hyperparams(jr.muon, static_args=("ns_steps",))(
             learning_rate=0.02, labels=lambda p: jax.tree.map(lambda _: "adam", p)
