@@ -223,6 +223,28 @@ def test_under_jit_and_vmap_the_fista_forward_agrees(x64):
         np.testing.assert_allclose(coef, ref, atol=1e-6)
 
 
+@pytest.mark.parametrize("shift", [0.0, 10.0])
+def test_under_jit_a_logistic_fit_on_shifted_features_converges(shift):
+    # the traced FISTA ran on the uncentred X beside a free intercept: at
+    # features shifted by 10 its step 1/L shrank with the means, and 10000
+    # steps ended 2.3 off the eager coefficients (converged False, and no
+    # warning can leave a jit); the design is centred now, as the eager fit's
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8))
+    y = (X[:, 0] - X[:, 1] + 0.5 * rng.normal(size=300) > 0).astype(float)
+    Xs = X + shift
+    ref = jr.logistic_regression(Xs, y, 0.01, tol=1e-8)
+    traced = jax.jit(lambda t: jr.logistic_regression(Xs, y, t))(0.01)
+    assert bool(traced.converged)
+    np.testing.assert_allclose(traced.coef, ref.coef, atol=5e-3)
+    # the same model as on the unshifted features: only the intercept moves
+    np.testing.assert_allclose(
+        traced.intercept,
+        ref.intercept,
+        atol=5e-3 * (1 + np.abs(ref.coef).sum() * shift),
+    )
+
+
 @pytest.mark.parametrize("power", [1.0, 1.5, 2.0])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_under_jit_and_vmap_a_log_link_glm_agrees(x64, power, fit_intercept):

@@ -161,9 +161,11 @@ def differentiable_fit(
       fit_intercept: unpenalized intercept.
       host_solve: ``host_solve(X, y, penalty) -> SolverResult`` on concrete
         values (the working-set solver with its options bound).
-      traced_solve: ``traced_solve(design, datafit, penalty, fit_intercept)
-        -> ((w, b), (gap, n_iter, converged))`` for tracers, or ``None`` (a
-        ``ValueError`` under ``jit``/``vmap``).
+      traced_solve: ``traced_solve(design, datafit, penalty, center) ->
+        ((w, b), (gap, n_iter, converged))`` for tracers, or ``None`` (a
+        ``ValueError`` under ``jit``/``vmap``): ``design`` is centred when
+        there is an intercept, and ``center`` says whether the targets are
+        too (the intercept eliminated) or the intercept is a free coordinate.
       what: the solver's name in messages.
 
     Returns:
@@ -202,13 +204,17 @@ def differentiable_fit(
                     f"{what} is host-driven and cannot run under jit/vmap; "
                     "differentiate it eagerly (jax.grad outside jit)"
                 )
-            center = fit_intercept and datafit_cls.centre
+            # the design centred whenever there is an intercept, as prepare()
+            # centres it: a free intercept beside far-from-zero columns
+            # would slow FISTA by the columns' means (its step is 1/L)
             if sparse:
-                design = as_design(X, a, center=center, dtype=dtype, to_device=None)
+                design = as_design(
+                    X, a, center=fit_intercept, dtype=dtype, to_device=None
+                )
             else:
                 XT = raw_.XT
-                design = DenseDesign(XT, *DenseDesign.moments(XT, a, center))
-            return traced_solve(design, df, pen, center)
+                design = DenseDesign(XT, *DenseDesign.moments(XT, a, fit_intercept))
+            return traced_solve(design, df, pen, fit_intercept and datafit_cls.centre)
         res = host_solve(X if sparse else raw_.XT.T, df.y, pen)
         x = (res.coef, jnp.asarray(res.intercept, dtype))
         return x, (res.gap, res.n_iter, res.converged)
@@ -248,7 +254,8 @@ def _glm_objective(params, design, datafit):
 
 def fista_solve(fit_intercept, tol, max_iter):
     """A ``traced_solve`` for separable penalties on one strength, the
-    intercept by centring (least squares) or as a free coordinate: batched
+    intercept by centring (least squares) or as a free coordinate beside the
+    centred columns (``b = b̃ - xbarᵀw``): batched
     FISTA at the fixed step ``1/L``, or, for a datafit without a global
     curvature bound (the Tweedie family, ``curvature = inf``), the line-search
     FISTA of :func:`~jaxreg.solvers.composite.proximal_gradient` (``tol`` its
@@ -282,7 +289,7 @@ def fista_solve(fit_intercept, tol, max_iter):
             u = design.matvec(w) + b
             v = design.rmatvec(df.neg_grad(u))
             gap = cd.optimality_gap(df, penalty, u, w, v, design.colsq)[0]
-            b = b if fit_col else y_offset - jnp.dot(design.xbar, w)
+            b = (b if fit_col else y_offset) - jnp.dot(design.xbar, w)
             return (w, b), (gap, res.n_iter, res.converged & (gap <= tol_abs))
         tol_abs = tol * df.value(jnp.zeros((design.n_samples,), dtype))
         strengths = jnp.reshape(jnp.asarray(penalty.strength, dtype), (1,))
@@ -296,7 +303,7 @@ def fista_solve(fit_intercept, tol, max_iter):
             max_iter=max_iter,
         )
         w = W[0]
-        b = B[0] if fit_col else y_offset - jnp.dot(design.xbar, w)
+        b = (B[0] if fit_col else y_offset) - jnp.dot(design.xbar, w)
         return (w, b), (gaps[0], iters[0], gaps[0] <= tol_abs)
 
     return traced_solve
