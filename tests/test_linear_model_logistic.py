@@ -224,44 +224,40 @@ def test_intercept_scaling_is_checked_like_sklearn(scaling):
             ).fit(X, y)
 
 
-@pytest.mark.parametrize("C", [1.0, 2.0])
-def test_penalty_none_warns_like_sklearn(C):
-    # penalty=None with a C other than the default: scikit-learn also says
-    # that C is ignored
+def _warning_messages(kwargs, categories):
+    """The sorted warning messages of ours and scikit-learn's
+    ``LogisticRegression(**kwargs).fit`` on two iris classes."""
     X, y = load_iris(return_X_y=True)
     X, y = X[y < 2], y[y < 2]
     messages = []
     for cls in (LogisticRegression, sk.LogisticRegression):
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
-            cls(penalty=None, C=C, max_iter=10).fit(X, y)
+            cls(**kwargs, max_iter=10).fit(X, y)
         messages.append(
-            sorted(
-                str(w.message)
-                for w in record
-                if w.category in (UserWarning, FutureWarning)
-            )
+            sorted(str(w.message) for w in record if w.category in categories)
         )
-    assert messages[0] == messages[1]
-    assert any("will ignore the C" in m for m in messages[0]) == (C != 1.0)
+    return messages
+
+
+@pytest.mark.parametrize("C", [1.0, 2.0])
+def test_penalty_none_warns_like_sklearn(C):
+    # penalty=None with a C other than the default: scikit-learn also says
+    # that C is ignored
+    ours, theirs = _warning_messages(
+        dict(penalty=None, C=C), (UserWarning, FutureWarning)
+    )
+    assert ours == theirs
+    assert any("will ignore the C" in m for m in ours) == (C != 1.0)
 
 
 @pytest.mark.parametrize("l1_ratio", [0.0, 0.5, 1.0])
 def test_unpenalized_l1_ratio_warns_like_sklearn(l1_ratio):
     # C=inf is penalty=None: a mixing ratio strictly inside (0, 1) is
     # ignored, and scikit-learn says so
-    X, y = load_iris(return_X_y=True)
-    X, y = X[y < 2], y[y < 2]
-    messages = []
-    for cls in (LogisticRegression, sk.LogisticRegression):
-        with warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            cls(C=np.inf, l1_ratio=l1_ratio, max_iter=10).fit(X, y)
-        messages.append(
-            sorted(str(w.message) for w in record if w.category is UserWarning)
-        )
-    assert messages[0] == messages[1]
-    assert any("only used when penalty" in m for m in messages[0]) == (l1_ratio == 0.5)
+    ours, theirs = _warning_messages(dict(C=np.inf, l1_ratio=l1_ratio), (UserWarning,))
+    assert ours == theirs
+    assert any("only used when penalty" in m for m in ours) == (l1_ratio == 0.5)
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
