@@ -40,6 +40,7 @@ from jaxreg.layouts import (
     Layout,
     resolve_layouts,
     stacked,
+    weight_mask,
 )
 from jaxreg.penalties import (
     L1,
@@ -174,6 +175,7 @@ __all__ = [
     "EQUINOX_CONV",
     "stacked",
     "resolve_layouts",
+    "weight_mask",
     # structured pruning across leaves
     "Units",
     "mlp_units",

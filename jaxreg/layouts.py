@@ -65,6 +65,7 @@ __all__ = [
     "EQUINOX_CONV",
     "stacked",
     "resolve_layouts",
+    "weight_mask",
     "is_array",
     "path_names",
 ]
@@ -543,5 +544,39 @@ def resolve_layouts(params, layouts: LayoutSpec = None, *, warn: bool = True):
         lambda p, x, spec: _checked(spec, p, x),
         params,
         full,
+        is_leaf=lambda x: x is None,
+    )
+
+
+def weight_mask(params):
+    """``True`` at the weight matrices and kernels of ``params``, ``False`` at
+    its biases, norm scales and other vectors: a ``mask=`` for the
+    regularization transforms that leaves those alone.
+
+    A leaf is a weight when the default reading (:func:`resolve_layouts`,
+    module docstring) finds a matrix in it: ≥ 2 axes, not named ``bias`` or
+    ``scale`` (a scanned or vmapped layer's ``(L, d)`` biases), not an
+    Equinox convolution's bias ``(out, 1, ..., 1)`` nor an Equinox norm
+    layer's leaf. The test ``w.ndim > 1`` selects those stacked biases too.
+    Nothing is warned about: a mask needs no reading of a weight's axes.
+
+    Args:
+      params: any pytree of arrays (a dict, a Flax NNX ``State``, an
+        Equinox module, filtered or not).
+
+    Returns:
+      A pytree of bools with the structure of ``params``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxreg as jr
+      >>> scanned = {"kernel": jnp.ones((3, 4, 4)), "bias": jnp.ones((3, 4))}
+      >>> jr.layouts.weight_mask(scanned)
+      {'bias': False, 'kernel': True}
+    """
+    layouts = _default_tree(params, warn=False)
+    return jax.tree.map(
+        lambda _, layout: layout is not None,
+        params,
+        layouts,
         is_leaf=lambda x: x is None,
     )

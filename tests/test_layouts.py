@@ -8,6 +8,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
@@ -309,3 +310,87 @@ def test_a_layout_spread_over_a_scanned_block_skips_its_biases():
         found = L.resolve_layouts(conv, L.TORCH_CONV)
     assert conv.bias.shape == (4, 1, 1) and found.bias is None
     assert found.weight == L.TORCH_CONV
+
+
+def _thresholded_by_weight_mask(params):
+    """One proximal-L1 step with a zero gradient and a threshold above every
+    entry, masked by ``weight_mask``: which leaves it moved (to 0)."""
+    import jaxreg as jr
+
+    params = jax.tree.map(lambda p: p + 0.5, params)  # no leaf starts at 0
+    tx = jr.proximal(jr.l1(1e3), 1.0, mask=jr.weight_mask)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    new = optax.apply_updates(params, tx.update(zeros, tx.init(params), params)[0])
+    return jax.tree.map(
+        lambda p, q: bool(jnp.all(q == 0) and jnp.all(p != 0)), params, new
+    )
+
+
+def test_weight_mask_leaves_stacked_biases_and_scales_alone():
+    # the README's mask `w.ndim > 1` selected a scanned linen layer's (L, d)
+    # bias and LayerNorm scale, and an Equinox conv's (out, 1, 1) bias: an L1
+    # prox or a decay then moved them with no warning
+    import flax.linen as nn
+
+    class Block(nn.Module):
+        @nn.compact
+        def __call__(self, x, _):
+            return nn.LayerNorm()(nn.Dense(4)(x)), None
+
+    scan = nn.scan(
+        Block, variable_axes={"params": 0}, split_rngs={"params": True}, length=3
+    )
+    linen = scan().init(jax.random.key(0), jnp.ones((2, 4)), None)["params"]
+    assert linen["Dense_0"]["bias"].shape == (3, 4)
+    expected = {
+        "Dense_0": {"kernel": True, "bias": False},
+        "LayerNorm_0": {"scale": False, "bias": False},
+    }
+    with _no_warnings():
+        assert L.weight_mask(linen) == expected
+        assert _thresholded_by_weight_mask(linen) == expected
+
+    key = jax.random.key(1)
+    model = eqx.filter(
+        [
+            eqx.nn.Conv2d(2, 4, 3, key=key),
+            eqx.nn.LayerNorm(4),
+            eqx.nn.Linear(4, 2, key=key),
+        ],
+        eqx.is_array,
+    )
+    assert model[0].bias.shape == (4, 1, 1)
+    with _no_warnings():
+        mask = L.weight_mask(model)
+        zeroed = _thresholded_by_weight_mask(model)
+    for tree in (mask, zeroed):
+        assert [tree[0].weight, tree[0].bias] == [True, False]
+        assert [tree[1].weight, tree[1].bias] == [False, False]
+        assert [tree[2].weight, tree[2].bias] == [True, False]
+
+
+def test_weight_mask_in_an_nnx_optimizer():
+    import jaxreg as jr
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.conv = nnx.Conv(2, 4, (3, 3), rngs=rngs)
+            self.norm = nnx.LayerNorm(4, rngs=rngs)
+            self.lin = nnx.Linear(4, 3, rngs=rngs)
+
+    model = Net(nnx.Rngs(0))
+    # no parameter starts at 0 (biases do): a threshold must show
+    nnx.update(model, jax.tree.map(lambda p: p + 0.5, nnx.state(model, nnx.Param)))
+    before = jax.tree.map(jnp.copy, nnx.state(model, nnx.Param))
+    tx = optax.chain(optax.sgd(1.0), jr.proximal(jr.l1(1e3), 1.0, mask=jr.weight_mask))
+    opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    with _no_warnings():  # the conv kernel is read without a layout guess
+        opt.update(model, jax.tree.map(jnp.zeros_like, before))
+    assert float(jnp.abs(model.conv.kernel.value).max()) == 0.0
+    assert float(jnp.abs(model.lin.kernel.value).max()) == 0.0
+    for new, old in (
+        (model.conv.bias, before["conv"]["bias"]),
+        (model.lin.bias, before["lin"]["bias"]),
+        (model.norm.scale, before["norm"]["scale"]),
+    ):
+        np.testing.assert_array_equal(new.value, old.value)
