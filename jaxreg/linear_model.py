@@ -788,8 +788,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
             warn_caller(
                 f"LogisticRegression (multinomial, L-BFGS) did not reach tol/100 = "
-                f"{self.tol / 100:.1e} in {iters[0, 0]} of its {budget} steps; "
-                + advice,
+                f"{self.tol / 100:.1e} in {iters[0, 0]} of its {budget} steps "
+                f"(100·max_iter); " + advice,
                 _emitted_warning(),
             )
         self._set_multinomial(theta[0, 0], iters[0, 0], X.dtype)

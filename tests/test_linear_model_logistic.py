@@ -568,7 +568,7 @@ def test_a_stalled_multinomial_lbfgs_warning_gives_its_steps():
     with pytest.warns(ConvergenceWarning) as record:
         model = LogisticRegression(C=0.01).fit(X, y)
     message = str(record[0].message)
-    assert f"in {int(model.n_iter_[0])} of its 10000 steps" in message
+    assert f"in {int(model.n_iter_[0])} of its 10000 steps (100·max_iter)" in message
     assert "raise max_iter" not in message
 
 
