@@ -43,10 +43,11 @@ No SVD in the step.
 For a convolution kernel the matrix is the reshaped kernel
 ``(k_h·k_w·c_in, c_out)`` (:data:`~jaxreg.layouts.FLAX_CONV` /
 :data:`~jaxreg.layouts.TORCH_CONV`), as Miyato et al. used. Its
-:math:`\sigma_{\max}` is **not** the operator norm of the convolution: for
-stride 1 that norm is at most :math:`\sqrt{k_h k_w}` times it (every input
-pixel lies in :math:`k_h k_w` patches; Tsuzuku et al., 2018) and may be
-smaller. Multiply by that factor for a certified bound of a conv layer.
+:math:`\sigma_{\max}` is **not** the operator norm of the convolution: that
+norm is at most :math:`\sqrt{k_h k_w}` times it at any stride, padding or
+dilation (every input pixel lies in at most :math:`k_h k_w` patches; Tsuzuku
+et al., 2018) and may be smaller; :func:`lipschitz_bound` multiplies that
+factor in.
 
 Flax's ``SpectralNorm`` layer reshapes a conv kernel to ``(-1, out)`` in
 whatever order the axes lie and updates its vector as a side effect of the
@@ -56,6 +57,7 @@ optimizer state (a plain pytree: checkpoint it with the rest).
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -393,15 +395,21 @@ def lipschitz_bound(
     method: str = "svd",
     num_iterations: int = 50,
 ) -> LipschitzBound:
-    r"""Upper bound :math:`\prod_\ell \sigma_{\max}(M_\ell)` on a network's
-    L2 Lipschitz constant.
+    r"""Upper bound :math:`\prod_\ell \sqrt{k_\ell}\,\sigma_{\max}(M_\ell)` on a
+    network's L2 Lipschitz constant.
 
     Valid for a feed-forward composition of the selected linear maps with
     1-Lipschitz activations (ReLU, tanh, sigmoid is ¼) and biases; every matrix
     of a stacked leaf counts as one layer in sequence (``nn.scan`` layers; pass
     ``mask`` to leave out parallel branches such as heads, whose norms do not
-    multiply). Conv kernels count with their reshaped-matrix norm, which is
-    not the convolution's operator norm (module docstring).
+    multiply). :math:`k_\ell` is 1 for a dense layer and the number of
+    spatial taps :math:`k_h k_w` for a convolution (a layout with
+    ``rest="input"``: :data:`~jaxreg.layouts.FLAX_CONV`,
+    :data:`~jaxreg.layouts.TORCH_CONV`): the reshaped kernel's
+    :math:`\sigma_{\max}` is not the convolution's operator norm, which is at
+    most :math:`\sqrt{k_h k_w}` times it at any stride, padding or dilation
+    (module docstring). ``sigmas`` are the reshaped matrices'
+    :math:`\sigma_{\max}`, which :func:`spectral_normalization` bounds.
 
     Args:
       params, layouts, mask: as in :func:`spectral_normalization`.
@@ -428,6 +436,24 @@ def lipschitz_bound(
 
     sigmas = jax.tree.map(sigma, params, selection, is_leaf=lambda x: x is None)
     product = jnp.ones((), jnp.float32)
-    for s in jax.tree.leaves(sigmas):
-        product = product * jnp.prod(s)
+    for s, w, layout in zip(
+        *(
+            jax.tree.leaves(t, is_leaf=lambda x: x is None)
+            for t in (sigmas, params, selection)
+        ),
+        strict=True,
+    ):
+        if s is not None:
+            taps = _spatial_taps(layout, w.shape)
+            product = product * jnp.prod(s) * math.sqrt(taps)
     return LipschitzBound(product, sigmas)
+
+
+def _spatial_taps(layout, shape) -> int:
+    """A convolution's ``k_h·k_w·…``: the axes that ``rest="input"`` adds to
+    the listed input axes (1 for any other layout)."""
+    if layout.rest != "input":
+        return 1
+    listed = {a % len(shape) for a in layout.input_axes}
+    _, inp, _ = layout.axes(len(shape))
+    return math.prod(shape[a] for a in inp if a not in listed)
