@@ -35,8 +35,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxreg._validation import check_nonnegative
-from jaxreg.layouts import LayoutSpec, is_array, path_names, resolve_layouts
+from jaxreg._validation import check_nonnegative, warn_caller
+from jaxreg.layouts import (
+    FLAX_DENSE,
+    TORCH_DENSE,
+    LayoutSpec,
+    is_array,
+    path_names,
+    resolve_layouts,
+)
 from jaxreg.prox import schedule_value
 from jaxreg.transforms import (
     LR_SCHEDULE,
@@ -71,6 +78,13 @@ class Units:
         index ``j`` of ``axis``. The group norm runs over all members.
       downstream: slices that read the units (the next layer's input slice)
         but are not in the group norm; :func:`prune_units` cuts them too.
+
+    The first member's size along its axis is the number of units ``n``;
+    every other member and downstream slice must have at least ``n`` entries
+    along its axis (a ``ValueError`` otherwise, as for an axis out of range
+    or a path that is no leaf). Entries past the first ``n`` (the inputs
+    ``x`` of a next layer that reads the concatenation ``[h, x]``) belong to
+    no unit: they are left out of the norms, never scaled, never cut.
     """
 
     members: tuple[tuple[Names, int], ...]
@@ -123,7 +137,13 @@ def mlp_units(
         for ``equinox.nn.MLP``, ``[("l1",), ("l2",)]`` for an NNX module. The
         last layer's outputs are the network's and are not units.
       layouts: how to read the weights (default: :func:`jaxreg.layouts.
-        resolve_layouts`'s, which knows ``equinox.nn.Linear`` is ``(out, in)``).
+        resolve_layouts`'s, which knows ``equinox.nn.Linear`` is ``(out, in)``
+        and reads other 2-D leaves as ``(in, out)``; a ``UserWarning`` when
+        such a leaf is not named ``kernel``, Flax's name, and ``(out, in)``
+        fits the layers' sizes too, as PyTorch-style weights without biases
+        or square layers do). A ``ValueError`` when the sizes do not chain
+        (a layer's outputs, its bias, the next layer's inputs; a next layer
+        may take more inputs, the concatenation ``[h, x]``).
       outgoing: also put each unit's outgoing weights (the next layer's input
         slice) in its group.
 
@@ -136,24 +156,35 @@ def mlp_units(
     layout_leaves = treedef.flatten_up_to(resolve_layouts(params, layouts, warn=False))
     layout_of = {n: layout_leaves[i] for n, i in index.items()}
     found = [_layer_leaves(tuple(prefix), index, leaves) for prefix in layers]
+    error = _chain_error(found, layout_of, leaves, index)
+    if error:
+        raise ValueError(
+            error + ". Pass layouts= to say how the weights are laid out, e.g. "
+            "jaxreg.layouts.TORCH_DENSE for PyTorch-style (out, in) weights"
+        )
+    # a 2-D leaf of a plain pytree is read as (in, out) by a guess (Flax
+    # names it "kernel"; an Equinox Linear is known): if (out, in) fits the
+    # sizes as well, the guess may pair the wrong axis with the units
+    guessed = [
+        w
+        for w, _ in found
+        if layouts is None and layout_of[w] is FLAX_DENSE and w[-1] != "kernel"
+    ]
+    if guessed and not _chain_error(
+        found, {**layout_of, **dict.fromkeys(guessed, TORCH_DENSE)}, leaves, index
+    ):
+        warn_caller(
+            f"mlp_units read the weights {guessed} as (in, out) (Flax's layout), "
+            "but (out, in) (PyTorch's) fits their sizes too, and would make "
+            "other units: pass layouts=jaxreg.layouts.FLAX_DENSE to confirm the "
+            "reading, or layouts=jaxreg.layouts.TORCH_DENSE for (out, in) weights"
+        )
     units = []
     for (w, b), (w_next, _) in zip(found[:-1], found[1:], strict=True):
-        _, _, out_axes = layout_of[w].axes(2)
-        _, in_axes, _ = layout_of[w_next].axes(2)
-        n_out = leaves[index[w]].shape[out_axes[0]]
-        n_in = leaves[index[w_next]].shape[in_axes[0]]
-        n_bias = n_out if b is None else leaves[index[b]].shape[0]
-        # the next layer may take more inputs (a concatenation [h, x]), not fewer
-        if n_bias != n_out or n_in < n_out:
-            raise ValueError(
-                f"layers: {w} read as {layout_of[w]} has {n_out} outputs, but "
-                f"{w_next} takes {n_in} inputs"
-                + ("" if b is None else f" and {b} has {n_bias} entries")
-                + ". Pass layouts= to say how the weights are laid out, e.g. "
-                "jaxreg.layouts.TORCH_DENSE for PyTorch-style (out, in) weights"
-            )
-        members = ((w, out_axes[0]),) + (((b, 0),) if b is not None else ())
-        following = ((w_next, in_axes[0]),)
+        out_axis = layout_of[w].axes(2)[2][0]
+        in_axis = layout_of[w_next].axes(2)[1][0]
+        members = ((w, out_axis),) + (((b, 0),) if b is not None else ())
+        following = ((w_next, in_axis),)
         if outgoing:
             units.append(Units(members=members + following))
         else:
@@ -161,10 +192,60 @@ def mlp_units(
     return units
 
 
+def _chain_error(found, layout_of, leaves, index) -> str | None:
+    """Why the layers' sizes do not chain when read with ``layout_of`` (each
+    layer's outputs, its bias and the next layer's inputs), or ``None``."""
+    for (w, b), (w_next, _) in zip(found[:-1], found[1:], strict=True):
+        n_out = leaves[index[w]].shape[layout_of[w].axes(2)[2][0]]
+        n_in = leaves[index[w_next]].shape[layout_of[w_next].axes(2)[1][0]]
+        n_bias = n_out if b is None else leaves[index[b]].shape[0]
+        # the next layer may take more inputs (a concatenation [h, x]), not fewer
+        if n_bias != n_out or n_in < n_out:
+            return (
+                f"layers: {w} read as {layout_of[w]} has {n_out} outputs, but "
+                f"{w_next} takes {n_in} inputs"
+                + ("" if b is None else f" and {b} has {n_bias} entries")
+            )
+    return None
+
+
+def _unit_count(leaves, index, units: Units) -> int:
+    """The number of units ``n`` (the first member's size along its axis),
+    after checking every slice of ``units`` (:class:`Units`)."""
+    if not isinstance(units, Units) or not units.members:
+        raise ValueError(f"units must be Units with at least one member, got {units!r}")
+    n = None
+    for role, slices in (("members", units.members), ("downstream", units.downstream)):
+        for names, axis in slices:
+            if tuple(names) not in index:
+                raise ValueError(
+                    f"Units {role} {names!r} is no leaf of params (its paths: "
+                    f"{sorted(index)[:8]})"
+                )
+            shape = np.shape(leaves[index[tuple(names)]])
+            if not -len(shape) <= axis < len(shape):
+                raise ValueError(
+                    f"Units {role} {names!r}: axis={axis} is out of range for "
+                    f"a leaf of shape {shape}"
+                )
+            size = shape[axis]
+            if n is None:
+                n = size
+            elif size < n:
+                raise ValueError(
+                    f"Units {role} {names!r} has {size} entries along axis "
+                    f"{axis} (shape {shape}), fewer than the {n} units of the "
+                    f"first member {units.members[0][0]!r}"
+                )
+    return n
+
+
 def _unit_sq_norms(leaves, index, units: Units) -> jax.Array:
+    n = _unit_count(leaves, index, units)
     total = None
     for names, axis in units.members:
-        x = leaves[index[names]].astype(jnp.float32)
+        x = leaves[index[tuple(names)]].astype(jnp.float32)
+        x = jax.lax.slice_in_dim(x, 0, n, axis=axis)  # a concatenation's x: no unit
         reduce = tuple(a for a in range(x.ndim) if a != axis % x.ndim)
         sq = jnp.sum(jnp.square(x), axis=reduce)
         total = sq if total is None else total + sq
@@ -188,7 +269,9 @@ def prox_units(params, units: Sequence[Units], threshold):
     Each member of unit :math:`j` is multiplied by
     :math:`\max(0, 1 - \tau/\|\text{unit}_j\|_2)` (0 for a zero unit), the
     :class:`Units` one after the other (see the module docstring on overlap).
+    ``threshold`` must be ``>= 0`` (a negative one would scale units up).
     """
+    check_nonnegative("threshold", threshold, wait=False)
     leaves, treedef, index = _leaves_by_names(params)
     leaves = list(leaves)
     for u in units:
@@ -197,11 +280,13 @@ def prox_units(params, units: Sequence[Units], threshold):
         scale = jnp.maximum(0.0, 1.0 - threshold / jnp.where(norm > 0, norm, 1.0))
         scale = jnp.where(norm > 0, scale, 0.0)
         for names, axis in u.members:
-            i = index[names]
+            i = index[tuple(names)]
             x = leaves[i]
+            extra = jnp.ones((x.shape[axis] - scale.shape[0],), scale.dtype)
             shape = [1] * x.ndim
             shape[axis % x.ndim] = -1
-            leaves[i] = (x * scale.reshape(shape)).astype(x.dtype)
+            factor = jnp.concatenate([scale, extra]).reshape(shape)
+            leaves[i] = (x * factor).astype(x.dtype)
     return jax.tree.unflatten(treedef, leaves)
 
 
@@ -287,6 +372,8 @@ def prune_units(params, units: Sequence[Units], tol: float = 0.0):
         removed.append(np.flatnonzero(norms <= tol))
         sizes.append((norms.size, keep.size))
         for names, axis in u.members + u.downstream:
-            i = index[names]
-            leaves[i] = jnp.take(leaves[i], keep, axis=axis)
+            i = index[tuple(names)]
+            # entries past the units (a concatenation's x) all stay
+            rest = np.arange(norms.size, leaves[i].shape[axis])
+            leaves[i] = jnp.take(leaves[i], np.concatenate([keep, rest]), axis=axis)
     return jax.tree.unflatten(treedef, leaves), PruneReport(kept, removed, sizes)

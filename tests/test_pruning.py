@@ -2,6 +2,8 @@
 written out per unit, group-lasso training that zeroes whole units, and pruning
 that gives the same outputs, in Flax linen, Flax NNX and Equinox."""
 
+import warnings
+
 import equinox as eqx
 import flax.linen as nn
 import jax
@@ -198,3 +200,79 @@ def test_mlp_units_rejects_weights_read_the_wrong_way():
     dense = {"fc1": params["fc1"], "fc2": {"weight": jnp.zeros((2, 11))}}
     (units,) = jr.mlp_units(dense, layers, layouts=jr.TORCH_DENSE)
     assert units.downstream == ((("fc2", "weight"), 1),)
+
+
+def test_mlp_units_warns_when_out_in_weights_fit_both_readings():
+    # PyTorch-style (out, in) weights without biases, 4 -> 8 -> 4: read as
+    # (in, out) the sizes chain as well, and the "units" were fc1's input
+    # columns: the prox zeroed network inputs, pruning cut them, silently
+    rng = np.random.default_rng(0)
+    params = {
+        "fc1": {"weight": jnp.asarray(rng.normal(size=(8, 4)))},
+        "fc2": {"weight": jnp.asarray(rng.normal(size=(4, 8)))},
+    }
+    layers = [("fc1",), ("fc2",)]
+    with pytest.warns(UserWarning, match=r"TORCH_DENSE for \(out, in\)"):
+        jr.mlp_units(params, layers)
+    with warnings.catch_warnings(action="error"):  # explicit: quiet
+        (units,) = jr.mlp_units(params, layers, layouts=jr.TORCH_DENSE)
+        jr.mlp_units(params, layers, layouts=jr.FLAX_DENSE)
+        # Flax's name for an (in, out) kernel: no guess to warn about
+        jr.mlp_units({k: {"kernel": v["weight"]} for k, v in params.items()}, layers)
+    norms = jr.unit_norms(params, [units])[0]
+    expected = np.linalg.norm(np.asarray(params["fc1"]["weight"]), axis=1)
+    np.testing.assert_allclose(norms, expected, rtol=1e-6)
+
+
+def test_pruning_keeps_the_inputs_a_concatenation_adds():
+    # the next layer reads [h, x] (8 hidden units, 4 inputs): pruning unit 2
+    # cut the kernel (12, 3) to (7, 3), dropping x's rows, and the outgoing
+    # norms raised a broadcasting TypeError
+    rng = np.random.default_rng(1)
+    params = {
+        "d0": {"kernel": jnp.asarray(rng.normal(size=(4, 8))), "bias": jnp.ones(8)},
+        "d1": {"kernel": jnp.asarray(rng.normal(size=(12, 3))), "bias": jnp.ones(3)},
+    }
+    params["d0"]["kernel"] = params["d0"]["kernel"].at[:, 2].set(0.0)
+    params["d0"]["bias"] = params["d0"]["bias"].at[2].set(0.0)
+
+    def net(p, x):
+        h = jax.nn.relu(x @ p["d0"]["kernel"] + p["d0"]["bias"][None])
+        hx = jnp.concatenate([h, x], axis=1)
+        return hx @ p["d1"]["kernel"] + p["d1"]["bias"][None]
+
+    layers = [("d0",), ("d1",)]
+    units = jr.mlp_units(params, layers)
+    pruned, report = jr.prune_units(params, units)
+    np.testing.assert_array_equal(report.removed[0], [2])
+    np.testing.assert_array_equal(
+        pruned["d1"]["kernel"], np.delete(np.asarray(params["d1"]["kernel"]), 2, axis=0)
+    )
+    x = jnp.asarray(rng.normal(size=(5, 4)))
+    np.testing.assert_allclose(net(pruned, x), net(params, x), rtol=1e-5, atol=1e-5)
+    (both,) = jr.mlp_units(params, layers, outgoing=True)
+    k0, b0 = np.asarray(params["d0"]["kernel"]), np.asarray(params["d0"]["bias"])
+    k1 = np.asarray(params["d1"]["kernel"])
+    expected = np.sqrt((k0**2).sum(0) + b0**2 + (k1[:8] ** 2).sum(1))
+    np.testing.assert_allclose(jr.unit_norms(params, [both])[0], expected, rtol=1e-6)
+    moved = jr.prox_units(params, [both], 0.5)
+    np.testing.assert_array_equal(moved["d1"]["kernel"][8:], k1[8:])  # x's rows
+
+
+def test_hand_made_units_are_checked():
+    params = {"d0": {"kernel": jnp.ones((4, 8)), "bias": jnp.ones(1)}}
+    kernel = (("d0", "kernel"), 1)
+    bad = {
+        "out of range": jr.Units(members=((("d0", "kernel"), 2),)),
+        "fewer than the 8 units": jr.Units(members=(kernel, (("d0", "bias"), 0))),
+        "no leaf of params": jr.Units(members=(kernel, (("d0", "kern"), 0))),
+    }
+    for message, units in bad.items():
+        for call in (jr.unit_norms, jr.prune_units):
+            with pytest.raises(ValueError, match=message):
+                call(params, [units])
+    short = jr.Units(members=(kernel,), downstream=((("d0", "kernel"), 0),))
+    with pytest.raises(ValueError, match="downstream.*4 entries.*fewer than the 8"):
+        jr.prune_units(params, [short])
+    with pytest.raises(ValueError, match="threshold"):
+        jr.prox_units(params, [jr.Units(members=(kernel,))], -1.0)
