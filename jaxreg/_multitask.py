@@ -62,6 +62,7 @@ from jaxreg._validation import (
 from jaxreg.solvers.base import (
     Problem,
     SolverResult,
+    check_coef_init,
     default_dtype,
     to_device,
     warn_not_converged,
@@ -430,12 +431,8 @@ def enet_path(
         alphas = np.sort(np.asarray(alphas, np.float64).reshape(-1))[::-1]
     perm = _feature_order(selection, random_state, d)
     if coef_init is not None:
+        check_coef_init(coef_init, (y.shape[1], d) if multi_output else (d,))
         coef_init = np.asarray(coef_init, np.float64)
-        shape = (y.shape[1], d) if multi_output else (d,)
-        if coef_init.shape != shape:
-            raise ValueError(
-                f"coef_init must have shape {shape}, got {coef_init.shape}"
-            )
     if alphas.size == 0:  # scikit-learn returns empty results
         shape = (y.shape[1], d, 0) if multi_output else (d, 0)
         out = (alphas, np.zeros(shape, X.dtype), np.zeros(0))

@@ -58,6 +58,23 @@ def _real(arr) -> bool:
     )
 
 
+def _shown(value, arr, ok) -> str:
+    """``value`` for a message: its repr, or for a long array the first
+    entry that fails (``ok`` False) and how many do (a repr of 10⁵ weights
+    buried the culprit)."""
+    if arr.size <= 8:
+        return repr(value)
+    bad = np.argwhere(~ok)
+    index = tuple(int(i) for i in bad[0])
+    where = index[0] if arr.ndim == 1 else index
+    return (
+        f"an array of shape {arr.shape} with {len(bad)} "
+        f"{'entry that fails' if len(bad) == 1 else 'entries that fail'} (the "
+        f"first at index "
+        f"{where}: {arr[index].item()!r})"
+    )
+
+
 def check_nonnegative(
     name: str, value, *, allow_inf: bool = False, wait: bool = True
 ) -> None:
@@ -70,10 +87,16 @@ def check_nonnegative(
     if not _real(arr):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     if allow_inf:
-        if np.any(np.isnan(arr)) or np.any(arr < 0):
-            raise ValueError(f"{name} must be >= 0 (inf allowed), got {value!r}")
-    elif not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+        ok = ~np.isnan(arr) & (arr >= 0)
+        if not np.all(ok):
+            shown = _shown(value, arr, ok)
+            raise ValueError(f"{name} must be >= 0 (inf allowed), got {shown}")
+    else:
+        ok = np.isfinite(arr) & (arr >= 0)
+        if not np.all(ok):
+            raise ValueError(
+                f"{name} must be finite and >= 0, got {_shown(value, arr, ok)}"
+            )
 
 
 def check_unit_interval(
@@ -137,8 +160,11 @@ def check_positive(name: str, value) -> None:
     arr = _concrete(value)
     if arr is None:
         return
-    if not _real(arr) or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+    if not _real(arr):
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    ok = np.isfinite(arr) & (arr > 0)
+    if not np.all(ok):
+        raise ValueError(f"{name} must be finite and > 0, got {_shown(value, arr, ok)}")
 
 
 def check_bounds(lower, upper) -> None:

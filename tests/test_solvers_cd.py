@@ -216,6 +216,54 @@ def test_one_non_finite_entry_in_X_raises(fit_intercept, bad, as_jax):
             call()
 
 
+def test_a_non_finite_warm_start_or_penalty_factor_raises_naming_it():
+    # a NaN in coef_init ran all 100 outer iterations and returned a NaN
+    # coefficient with "raise max_iter or loosen tol"; a bad penalty_factor
+    # was reported as "weights", and a long array's repr buried the culprit
+    from jaxreg.linear_model import enet_path
+    from jaxreg.solvers import group_lasso, lasso
+    from jaxreg.solvers.path import lasso_path
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 12)), rng.standard_normal(30)
+    w0 = np.zeros(12)
+    w0[3] = np.nan
+    for call in (
+        lambda: lasso(X, y, 0.1, coef_init=w0),
+        lambda: group_lasso(X, y, 0.1, 3, coef_init=w0),
+        lambda: lasso_path(X, y, n_lambdas=3, coef_init=w0),
+    ):
+        with pytest.raises(ValueError, match="coef_init contains NaN or Inf"):
+            call()
+    with pytest.raises(ValueError, match="coef_init contains NaN or Inf"):
+        enet_path(X, y, coef_init=w0)  # scikit-learn's signature
+    factor = np.ones(12)
+    factor[9] = -1.0
+    message = r"penalty_factor .* \(12,\) with 1 entry that fails .* index 9: -1\.0"
+    with pytest.raises(ValueError, match=message):
+        lasso(X, y, 0.1, penalty_factor=factor)
+
+
+def test_targets_far_from_zero_keep_their_precision_in_float32():
+    # y + 1e6 was cast to float32 (ulp 0.06) before centring: coefficients
+    # 5e-3 off, marked converged; centred on the host in float64 first, the
+    # fit equals the one on y, and the intercept moves by the offset
+    from jaxreg.linear_model import ElasticNet
+    from jaxreg.solvers import lasso
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 25))
+    y = X[:, :5] @ np.full(5, 3.0) + rng.standard_normal(60)
+    near, far = lasso(X, y, 0.05), lasso(X, y + 1e6, 0.05)
+    assert near.coef.dtype == jnp.float32
+    np.testing.assert_allclose(far.coef, near.coef, atol=1e-6)
+    np.testing.assert_allclose(float(far.intercept) - 1e6, near.intercept, atol=0.07)
+    sw = rng.uniform(0.5, 2.0, 60)
+    near = ElasticNet(alpha=0.05).fit(X, y, sample_weight=sw)
+    far = ElasticNet(alpha=0.05).fit(X, y + 1e6, sample_weight=sw)
+    np.testing.assert_allclose(far.coef_, near.coef_, atol=1e-6)
+
+
 def test_huge_finite_X_reports_overflow_not_nan():
     """Squares overflow to inf: the error says so, not "contains NaN/Inf"."""
     from jaxreg.solvers.datafits import Quadratic

@@ -81,6 +81,7 @@ from jaxreg._validation import check_nonnegative
 from jaxreg.solvers import cd, hypergrad
 from jaxreg.solvers.base import (
     SolverResult,
+    check_coef_init,
     check_strength,
     check_X_y,
     prepare,
@@ -854,11 +855,7 @@ def solve_prepared(
     fit_col = problem.fit_col
     st, tol_abs = _setup(design, df, (G, m), fit_col, tol)
     if coef_init is not None:
-        d = layout.pos.shape[0]
-        if np.shape(coef_init) != (d,):
-            raise ValueError(
-                f"coef_init must have shape ({d},), got {np.shape(coef_init)}"
-            )
+        check_coef_init(coef_init, layout.pos.shape)
         w = (
             jnp.zeros((G * m,), dtype)
             .at[jnp.asarray(layout.pos)]

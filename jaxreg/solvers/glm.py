@@ -21,6 +21,7 @@ from jaxreg._validation import check_nonnegative
 from jaxreg.solvers import hypergrad
 from jaxreg.solvers.base import (
     SolverResult,
+    check_coef_init,
     check_l1_ratio,
     check_strength,
     check_X_y,
@@ -111,9 +112,13 @@ def fit(
         penalty, the stationarity measure of :func:`~jaxreg.solvers.cd.
         optimality_gap`).
       max_iter: maximum number of outer (working-set) iterations;
-        ``max_iter=0`` returns the starting point with its gap.
+        ``max_iter=0`` returns the starting point with its gap. Under
+        ``jit``/``vmap`` (traced inputs) the budget of batched FISTA,
+        ``100 · max_iter`` proximal-gradient steps, which ``n_iter`` then
+        counts.
       max_epochs: maximum total number of coordinate-descent epochs.
-      coef_init: warm start, shape ``(n_features,)``.
+      coef_init: warm start, shape ``(n_features,)``, finite (ignored under
+        ``jit``/``vmap``).
       p0: smallest working-set size.
       what: the name used in warnings.
 
@@ -193,9 +198,8 @@ def fit_prepared(
     d = design.n_features
     w0 = None
     if coef_init is not None:
+        check_coef_init(coef_init, (d,))
         w0 = jnp.asarray(coef_init, dtype)
-        if w0.shape != (d,):
-            raise ValueError(f"coef_init must have shape ({d},), got {w0.shape}")
     st, tol_abs = setup(design, problem.datafit, w0, tol, problem.fit_col)
     penalty = penalty_as_dtype(penalty, dtype)
     st = solve(
@@ -339,6 +343,8 @@ def elastic_net_penalty(lam, l1_ratio, penalty_factor=None, positive=False):
     """``lam (ρ|w| + (1-ρ)/2 w²)`` with weights and positivity, validated."""
     check_strength("lam", lam)
     check_l1_ratio(l1_ratio)
+    if penalty_factor is not None:  # named as the caller passed it
+        check_nonnegative("penalty_factor", penalty_factor)
     # a traced l1_ratio (jit, vmap, grad in it) keeps the elastic-net form
     if not hypergrad.is_traced(l1_ratio) and l1_ratio == 1:
         return penalties.l1(lam, weights=penalty_factor, positive=positive)

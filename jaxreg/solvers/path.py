@@ -50,6 +50,7 @@ from jaxreg.solvers import cd, fista
 from jaxreg.solvers.base import (
     Problem,
     _centred,
+    check_coef_init,
     check_X_y,
     prepare,
     warn_not_converged,
@@ -401,12 +402,8 @@ def path(
                 "coef_init needs the working-set CD path (batched=False): batched "
                 "FISTA starts every strength at 0"
             )
+        check_coef_init(coef_init, (design.n_features,))
         coef_init = jnp.asarray(coef_init, design.dtype)
-        if coef_init.shape != (design.n_features,):
-            raise ValueError(
-                f"coef_init must have shape ({design.n_features},), got "
-                f"{coef_init.shape}"
-            )
     if lambdas is None:
         lambdas = default_grid(problem, penalty, n_lambdas, eps, tol)
     else:
