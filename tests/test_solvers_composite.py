@@ -859,6 +859,38 @@ def test_closed_over_data_and_schedules_raise_what_to_do():
 
     with pytest.raises(ValueError, match="pass the data as arguments"):
         jax.grad(closed)(jnp.ones(2))
+
+    # the closure in the penalty or the projection, not in fun: the message
+    # named fun and, for projected_gradient, a penalty argument it lacks
+    class PlainL1:  # no pytree: its strength is closed over
+        def __init__(self, s):
+            self.s = s
+
+        def value(self, w):
+            return self.s * jnp.sum(jnp.abs(w))
+
+        def prox(self, w, step):
+            return prox.soft_threshold(w, self.s * step)
+
+    def least_squares(w, a):
+        return 0.5 * jnp.sum((w - a) ** 2)
+
+    a = jnp.array([1.0, 0.05])
+    with pytest.raises(ValueError, match="the penalty.*register_dataclass"):
+        jax.grad(
+            lambda s: jr.proximal_gradient(
+                least_squares, jnp.zeros(2), PlainL1(s), a
+            ).params.sum()
+        )(0.1)
+    with pytest.raises(ValueError, match="the projection.*projection_args"):
+        jax.grad(
+            lambda hi: jr.projected_gradient(
+                least_squares,
+                jnp.zeros(2),
+                lambda w: jr.projection_box(w, -1.0, hi),
+                a,
+            ).params.sum()
+        )(0.5)
     # the same problem with a as an argument: soft-thresholding's derivative
     g = jax.grad(lambda a: solve(a, lambda w, a: 0.5 * jnp.sum((w - a) ** 2), a).sum())
     np.testing.assert_allclose(g(jnp.array([1.0, 0.05])), [1.0, 0.0], atol=1e-6)

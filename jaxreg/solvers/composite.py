@@ -913,11 +913,25 @@ def _run(fun, init_params, penalty, args, tol, step_size, init_step, name, *stat
     except Exception as error:  # JAX's own class is private
         if type(error).__name__ != "CustomVJPException":
             raise
+        if name == "projected_gradient":
+            where = (
+                "*args and projection_args: pass the data as arguments, "
+                "projected_gradient(fun, init_params, projection, data, "
+                "projection_args=(lower, upper)) with fun(params, data) and "
+                "projection(params, lower, upper)"
+            )
+        else:
+            where = (
+                "*args and the penalty's array leaves (a jaxreg penalty, or "
+                "your own class registered as a pytree with "
+                "jaxreg.solvers.register_dataclass): pass the data as arguments, "
+                "proximal_gradient(fun, init_params, penalty, data) with "
+                "fun(params, data)"
+            )
         raise ValueError(
-            f"{name} is differentiated with respect to a value that fun closes "
-            "over; the implicit gradient flows only through *args and the "
-            f"penalty: pass the data as arguments, {name}(fun, init_params, "
-            "penalty, data) with fun(params, data)"
+            f"{name} is differentiated with respect to a value that fun, the "
+            f"{'projection' if name == 'projected_gradient' else 'penalty'} or "
+            f"another closure holds; the implicit gradient flows only through " + where
         ) from error
     _warn_if_unconverged(res, tol, name, opts)
     return res

@@ -88,9 +88,16 @@ def _register(cls):
 def normalized_weights(sample_weight, n, dtype):
     """``a = s / Σs`` as a numpy array of ``dtype`` (``1/n`` when ``s`` is None);
     raises ``ValueError`` on a wrong shape, a negative, non-finite or all-zero
-    ``sample_weight``."""
+    ``sample_weight``, or a traced one."""
     if sample_weight is None:
         return np.full(n, 1.0 / n, dtype)
+    if isinstance(sample_weight, jax.core.Tracer):
+        raise ValueError(
+            "sample_weight is read on the host and cannot be a traced value "
+            "(an argument of a function under jit, vmap or grad, which cannot "
+            "differentiate it either): close over a numpy array instead, e.g. "
+            "jax.jit(lambda X, y: jaxreg.lasso(X, y, lam, sample_weight=sw))"
+        )
     s = np.asarray(sample_weight, dtype=np.float64)
     if s.ndim == 0:
         s = np.full(n, float(s))

@@ -173,10 +173,6 @@ def differentiable_fit(
       ``intercept`` are differentiable in ``X``, ``y`` and the penalty's
       array leaves.
     """
-    if is_traced(sample_weight):
-        raise ValueError(
-            "sample_weight cannot be differentiated; pass it as a numpy array"
-        )
     sparse = is_sparse(X)
     if not sparse and not isinstance(X, jax.Array):
         X = np.asarray(X)
