@@ -197,6 +197,18 @@ def test_solvers_accept_row_sharded_X_and_match():
         np.testing.assert_allclose(sharded.coef, single.coef, atol=1e-5)
         np.testing.assert_allclose(sharded.intercept, single.intercept, atol=1e-5)
         assert bool(sharded.converged)
+    # 60 rows do not divide over 8 devices: the README's padding, 4 rows of
+    # weight 0, gives the fit on the 60 rows
+    sw = np.r_[np.ones(60), np.zeros(4)]
+    padded = jax.device_put(
+        jnp.asarray(np.r_[X[:60], np.zeros((4, 40), np.float32)]), rows
+    )
+    sharded = jr.lasso(
+        padded, np.r_[y[:60], np.zeros(4)], 0.05, sample_weight=sw, tol=1e-6
+    )
+    single = jr.lasso(X[:60], y[:60], 0.05, tol=1e-6)
+    np.testing.assert_allclose(sharded.coef, single.coef, atol=1e-5)
+    np.testing.assert_allclose(sharded.intercept, single.intercept, atol=1e-5)
 
 
 def test_solvers_stay_in_float32_even_with_x64_enabled():
