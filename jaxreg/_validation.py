@@ -69,9 +69,8 @@ def _shown(value, arr, ok) -> str:
     where = index[0] if arr.ndim == 1 else index
     return (
         f"an array of shape {arr.shape} with {len(bad)} "
-        f"{'entry that fails' if len(bad) == 1 else 'entries that fail'} (the "
-        f"first at index "
-        f"{where}: {arr[index].item()!r})"
+        f"{'entry that fails' if len(bad) == 1 else 'entries that fail'} "
+        f"(the first at index {where}: {arr[index].item()!r})"
     )
 
 

@@ -573,7 +573,7 @@ def weight_mask(params):
       >>> jr.layouts.weight_mask(scanned)
       {'bias': False, 'kernel': True}
     """
-    layouts = _default_tree(params, warn=False)
+    layouts = resolve_layouts(params, warn=False)
     return jax.tree.map(
         lambda _, layout: layout is not None,
         params,

@@ -142,7 +142,8 @@ def prepare(X, y, datafit_cls, *, fit_intercept, sample_weight=None, dtype=None)
     """
     dtype = dtype or default_dtype(X, y)
     n = X.shape[0]
-    a = normalized_weights(sample_weight, n, dtype)
+    a64 = normalized_weights(sample_weight, n, np.float64)
+    a = a64.astype(dtype)
     center = fit_intercept and datafit_cls.centre
     design = as_design(X, a, center=fit_intercept, dtype=dtype, to_device=to_device)
     shift = 0.0
@@ -151,7 +152,7 @@ def prepare(X, y, datafit_cls, *, fit_intercept, sample_weight=None, dtype=None)
         # from 0 (y + 1e6) kept only their ulp, 0.06, of their spread, and
         # the coefficients were 5e-3 off with the fit marked converged
         y = np.asarray(y, np.float64)
-        shift = float(np.dot(normalized_weights(sample_weight, n, np.float64), y))
+        shift = float(np.dot(a64, y))
         y = y - shift
     datafit, y_offset = _centred(datafit_cls.from_targets(y, a), center, dtype)
     return Problem(design, datafit, y_offset + shift, fit_intercept and not center)

@@ -931,7 +931,7 @@ def _run(fun, init_params, penalty, args, tol, step_size, init_step, name, *stat
         raise ValueError(
             f"{name} is differentiated with respect to a value that fun, the "
             f"{'projection' if name == 'projected_gradient' else 'penalty'} or "
-            f"another closure holds; the implicit gradient flows only through " + where
+            "another closure holds; the implicit gradient flows only through " + where
         ) from error
     _warn_if_unconverged(res, tol, name, opts)
     return res
