@@ -37,7 +37,9 @@ parameter naming one of scikit-learn's internal algorithms runs here).
 
 Differences from scikit-learn: ``tol`` is the duality-gap target relative to
 ``P(0)`` (``gap <= tol·P(0)``; scikit-learn stops at ``gap <= tol·||y||²/n``,
-i.e. ``2·tol·P(0)``, and only after a coefficient-change test);
+i.e. ``2·tol·P(0)``, and only after a coefficient-change test; the ridge
+estimators' CG stops on the relative residual, as scikit-learn's
+``sparse_cg``);
 ``n_iter_`` counts outer working-set iterations (like celer/skglm, not epochs);
 ``LogisticRegression`` never penalizes the intercept (as scikit-learn's
 lbfgs/saga, unlike liblinear) and is multinomial for more than two classes.
@@ -330,15 +332,17 @@ class Ridge(_LinearRegressor):
       fit_intercept: unpenalized intercept.
       copy_X: accepted; the caller's ``X`` is never modified.
       max_iter: CG iterations (``None``: 1000).
-      tol: gap target relative to ``P(0)`` for the iterative solvers
-        (default ``1e-6``; scikit-learn's ``1e-4`` is a residual-norm target).
+      tol: CG stops when the residual of its system is ``<= tol`` times
+        its right-hand side's norm, scikit-learn's ``sparse_cg`` rule
+        (default ``1e-6``, scikit-learn's ``1e-4``: float32 reaches it);
+        ``positive=True`` (CD): the duality-gap target relative to ``P(0)``.
       solver: scikit-learn's names, all reaching the same optimum. What runs:
         ``"auto"``: Cholesky for dense, CG for sparse ``X`` (CD when
         ``positive``); ``"svd"``: the SVD of the centred design (dense only,
         ``TypeError`` for sparse ``X``, as scikit-learn); ``"cholesky"``:
         Cholesky on the primal or dual system (CG for sparse ``X``);
         ``"lsqr"``, ``"sparse_cg"``, ``"sag"``, ``"saga"`` (and our
-        ``"cg"``): matrix-free CG stopped on the duality gap; ``"lbfgs"``
+        ``"cg"``): matrix-free CG stopped on the residual; ``"lbfgs"``
         (only with ``positive=True``, as scikit-learn): working-set
         coordinate descent with the non-negativity constraint. With
         ``alpha=0`` the direct solvers give the minimum-norm solution.

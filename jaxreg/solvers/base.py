@@ -205,19 +205,24 @@ _STOPPED_ADVICE = {
 
 
 def warn_not_converged(
-    gap, tol_abs, what="solver", *, measure="duality gap", stopped="max_iter"
+    gap,
+    tol_abs,
+    what="solver",
+    *,
+    measure="duality gap",
+    bound="tol·P(0)",
+    stopped="max_iter",
 ):
     """The :class:`ConvergenceWarning` of a fit whose ``measure`` (the
     duality gap, or the stationarity measure of a fit without one) is above
-    ``tol_abs``, with advice for what ended the loop (``stopped``: its outer
-    budget ``"max_iter"``, its inner epochs ``"max_epochs"``, or
-    ``"unmoved"``: a step moved nothing, where raising ``max_iter`` would
-    not help). In
-    float32 it also says that more iterations may not help: with badly
-    scaled, nearly collinear features (breast cancer unscaled, L1 logistic
-    at C = 1000) the predictor ``Xw`` sums terms ~1e3 times its value, and
-    the gap is resolved only to ~1e-2 against a tol of 7e-5, while float64
-    reaches 1e-8."""
+    ``tol_abs`` (named ``bound`` in the message), with advice for what
+    ended the loop (``stopped``: its outer budget ``"max_iter"``, its inner
+    epochs ``"max_epochs"``, or ``"unmoved"``: a step moved nothing, where
+    raising ``max_iter`` would not help). In float32 it also says that more
+    iterations may not help: with badly scaled, nearly collinear features
+    (breast cancer unscaled, L1 logistic at C = 1000) the predictor ``Xw``
+    sums terms ~1e3 times its value, and the gap is resolved only to ~1e-2
+    against a tol of 7e-5, while float64 reaches 1e-8."""
     advice = _STOPPED_ADVICE[stopped]
     if np.asarray(tol_abs).dtype == np.float32:
         advice += (
@@ -227,7 +232,7 @@ def warn_not_converged(
             "jax.config.update('jax_enable_x64', True))"
         )
     warn_caller(
-        f"{what} did not converge: {measure} {float(gap):.3e} > tol·P(0) = "
+        f"{what} did not converge: {measure} {float(gap):.3e} > {bound} = "
         f"{float(tol_abs):.3e}; {advice}",
         _emitted_warning(),
     )
