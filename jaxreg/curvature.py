@@ -9,7 +9,8 @@ update:
 * :func:`top_hessian_eigenvalue` — sharpness :math:`\lambda_{\max}(\nabla^2 L)`,
   which settles near :math:`2/\eta` under full-batch GD (edge of stability).
   Cost: ``num_iterations + 1`` Hessian-vector products (each ≈ 2–3 gradient
-  passes); the Hessian is never stored.
+  passes; twice as many where a negative eigenvalue dominates); the Hessian
+  is never stored.
 * :func:`sam_sharpness` — :math:`L(w+\epsilon^*) - L(w)`, SAM's worst-case rise
   in a ρ-ball. Cost: one gradient + one forward pass (free from
   :func:`jaxreg.sam_gradient`).
@@ -92,23 +93,31 @@ def top_hessian_eigenvalue(
     num_iterations: int = 20,
     init=None,
     key: jax.Array | None = None,
+    which: str = "largest",
 ) -> HessianEigen:
-    r"""The largest-magnitude Hessian eigenvalue by power iteration on HVPs.
+    r"""The largest Hessian eigenvalue :math:`\lambda_{\max}` by power
+    iteration on HVPs.
 
     .. math:: v \leftarrow H v / \|H v\|, \qquad \lambda = v^\top H v
 
     with :math:`H = \nabla^2 L(w)`, ``num_iterations`` times (a
     ``lax.fori_loop`` with a static bound, float32). This is the sharpness
     that rises to :math:`2/\eta` under full-batch gradient descent (Cohen et
-    al., 2021, "edge of stability"). Power iteration finds the eigenvalue of
-    largest *magnitude*; near a minimum that is the top positive one. It
-    converges at the rate :math:`|\lambda_2/\lambda_1|` per iteration: read
-    ``residual`` (or warm-start with ``init``, which across nearby training
-    steps usually needs only a few iterations).
+    al., 2021, "edge of stability"). Power iteration finds the eigenvalue
+    :math:`\mu` of largest *magnitude*; near a minimum that is
+    :math:`\lambda_{\max}`. Away from one (a saddle, early training) it may
+    be negative: then (``which="largest"``) a second power iteration on
+    :math:`H - \mu I`, whose eigenvalues are :math:`\lambda_i - \mu \ge 0`,
+    finds :math:`\lambda_{\max}`. It converges at the rate
+    :math:`|\lambda_2/\lambda_1|` per iteration (shifted:
+    :math:`(\lambda_2 - \mu)/(\lambda_{\max} - \mu)`): read ``residual``
+    (or warm-start with ``init``, which across nearby training steps usually
+    needs only a few iterations).
 
-    Cost: ``num_iterations + 1`` Hessian-vector products. Pass the loss on a
-    fixed batch (or the full training set on small problems) so that the
-    estimate is of one function.
+    Cost: ``num_iterations + 1`` Hessian-vector products, twice that when
+    :math:`\mu < 0` (``which="largest"``). Pass the loss on a fixed batch
+    (or the full training set on small problems) so that the estimate is of
+    one function.
 
     Args:
       loss_fn: scalar ``loss_fn(params, *args)``.
@@ -119,11 +128,17 @@ def top_hessian_eigenvalue(
         all-zero ``init``) a Gaussian draw from ``key`` (default
         ``jax.random.key(0)``).
       key: PRNG key for the default start.
+      which: ``"largest"`` (default): :math:`\lambda_{\max}`, the
+        sharpness; ``"magnitude"``: the eigenvalue of largest magnitude
+        :math:`\mu` (one power iteration; what this function returned
+        before).
 
     Returns:
       :class:`HessianEigen` ``(value, vector, residual)``.
     """
     check_positive_int("num_iterations", num_iterations)
+    if which not in ("largest", "magnitude"):
+        raise ValueError(f"which must be 'largest' or 'magnitude', got {which!r}")
     flat, unravel_flat = ravel_pytree(params)
     flat = flat.astype(jnp.float32)
 
@@ -146,11 +161,21 @@ def top_hessian_eigenvalue(
         norm = jnp.linalg.norm(x)
         return x / nonzero(norm)
 
-    v = jax.lax.fori_loop(
-        0, num_iterations, lambda _, x: normalize(hvp(x)), normalize(v)
-    )
-    hv = hvp(v)
-    value = jnp.vdot(v, hv)
+    def power(op, start):
+        start = normalize(start)
+        v = jax.lax.fori_loop(0, num_iterations, lambda _, x: normalize(op(x)), start)
+        hv = hvp(v)
+        return v, hv, jnp.vdot(v, hv)
+
+    start = v
+    v, hv, value = power(hvp, start)
+    if which == "largest":
+
+        def shifted(_):  # H - μI (μ < 0) is PSD with λ_max - μ on top;
+            # start away from v, the shifted operator's null direction
+            return power(lambda x: hvp(x) - value * x, start - jnp.vdot(v, start) * v)
+
+        v, hv, value = jax.lax.cond(value < 0, shifted, lambda _: (v, hv, value), None)
     residual = jnp.linalg.norm(hv - value * v)
     return HessianEigen(value, unravel(v), residual)
 

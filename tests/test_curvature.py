@@ -39,6 +39,33 @@ def test_hessian_vector_product_matches_the_dense_hessian():
     np.testing.assert_allclose(ravel_pytree(hv)[0], H @ v, rtol=1e-4, atol=1e-5)
 
 
+def test_top_hessian_eigenvalue_is_the_largest_not_the_largest_magnitude():
+    """At a saddle whose most negative eigenvalue dominates, power iteration
+    alone returned that one (-3.1 here), read as sharpness; the shifted
+    second iteration finds λ_max, as numpy's eigvalsh."""
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((5, 5)))[0]
+    A = Q @ np.diag([-3.0, 1.0, 0.4, 0.1, -0.5]) @ Q.T
+    w0 = rng.standard_normal(5) * 0.3
+
+    def f(p):
+        w = p["w"]
+        return 0.5 * w @ (jnp.asarray(A, w.dtype) @ w) + 0.1 * jnp.sum(w**4)
+
+    values = np.linalg.eigvalsh(A + 1.2 * np.diag(w0**2))
+    params = {"w": jnp.asarray(w0, jnp.float32)}
+    with jax.default_matmul_precision("highest"):
+        top = jr.top_hessian_eigenvalue(f, params, num_iterations=300)
+        mag = jr.top_hessian_eigenvalue(
+            f, params, num_iterations=300, which="magnitude"
+        )
+    assert abs(float(top.value) - values[-1]) < 1e-4
+    assert float(top.residual) < 1e-3
+    assert abs(float(mag.value) - values[0]) < 1e-4  # the old answer, on request
+    with pytest.raises(ValueError, match="which"):
+        jr.top_hessian_eigenvalue(f, params, which="top")
+
+
 def test_top_hessian_eigenvalue_matches_eigh():
     H, _, _ = dense_hessian()
     values, vectors = np.linalg.eigh(H)
