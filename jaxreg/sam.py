@@ -113,8 +113,15 @@ def sam_perturbation(
 
     Returns:
       :math:`\epsilon^*`, a pytree like ``params`` in the params' dtypes; zeros
-      when :math:`\|T_w g\| = 0`.
+      when :math:`\|T_w g\| = 0`, and on a leaf whose gradient is ``None``
+      (Equinox's ``filter_grad`` on a non-float leaf). In bfloat16 an entry
+      of :math:`\epsilon^*` below half a unit in the last place of its weight
+      rounds away in :math:`w + \epsilon^*` (``rho=0.01`` on weights near 4,
+      where bfloat16's spacing is 0.03): perturb float32 master weights.
     """
+    # every step of jr.sam calls it: Python and numpy values only, no sync
+    check_nonnegative("rho", rho, wait=False)
+    check_nonnegative("eta", eta, wait=False)
     full = resolve_mask(mask, params)
     treedef = jax.tree.structure(params)
     g_leaves = treedef.flatten_up_to(grads)
@@ -124,6 +131,10 @@ def sam_perturbation(
     # Python scalar leaves allowed (a Python int as a float: it is perturbed)
     p_leaves = [
         jnp.asarray(p, float) if isinstance(p, int | float) else p for p in p_leaves
+    ]
+    g_leaves = [
+        jnp.zeros(jnp.shape(p), jnp.float32) if g is None else jnp.asarray(g)
+        for g, p in zip(g_leaves, p_leaves, strict=True)
     ]
 
     def scale(g, p):
@@ -160,6 +171,7 @@ def gsam_direction(grads, perturbed_grads, alpha):
       perturbed_grads: :math:`g_{\mathrm{SAM}} = \nabla L(w + \epsilon^*)`.
       alpha: :math:`\alpha \ge 0`; 0 returns ``perturbed_grads``.
     """
+    check_nonnegative("alpha", alpha, wait=False)
     f32 = lambda x: x.astype(jnp.float32)  # noqa: E731
     dot = sum(
         (
@@ -348,6 +360,13 @@ def sam(
             updates, params, rho_k, adaptive=adaptive, eta=eta, mask=mask
         )
         perturbed = grad_fn(optax.apply_updates(params, eps))
+        if jax.tree.structure(perturbed) != jax.tree.structure(updates):
+            raise ValueError(
+                "sam's grad_fn must return a pytree like the updates "
+                f"({jax.tree.structure(updates)}), got "
+                f"{jax.tree.structure(perturbed)}; with Flax NNX, return plain "
+                "arrays: nnx.as_pure(nnx.state(grads, nnx.Param))"
+            )
         if not _is_zero(gsam_alpha):
             alpha = gsam_alpha(state.count) if callable(gsam_alpha) else gsam_alpha
             perturbed = gsam_direction(updates, perturbed, alpha)

@@ -267,6 +267,57 @@ def test_bad_arguments_raise():
         tx.update(PARAMS, tx.init(PARAMS), PARAMS)
 
 
+def test_negative_radius_raises_in_every_entry_point():
+    """sam_perturbation, sam_sharpness and gsam_direction took a negative
+    radius silently: a descent step, a negative sharpness."""
+    g = jax.grad(loss)(PARAMS, X, Y)
+    with pytest.raises(ValueError, match="rho"):
+        jr.sam_perturbation(g, PARAMS, -0.1)
+    with pytest.raises(ValueError, match="rho"):
+        jr.sam_sharpness(lambda p: loss(p, X, Y), PARAMS, rho=-0.05)
+    with pytest.raises(ValueError, match="eta"):
+        jr.sam_perturbation(g, PARAMS, 0.1, adaptive=True, eta=-0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        jr.gsam_direction(g, g, -0.5)
+
+
+def test_none_gradient_leaf_is_not_perturbed():
+    # Equinox's filter_grad gives None on a non-float leaf; it raised
+    g = jax.grad(loss)(PARAMS, X, Y)
+    steps = jnp.asarray(3)
+    eps = jr.sam_perturbation({**g, "n": None}, {**PARAMS, "n": steps}, 0.1)
+    assert int(eps["n"]) == 0 and eps["n"].dtype == steps.dtype
+    chex.assert_trees_all_close(
+        {k: eps[k] for k in g}, jr.sam_perturbation(g, PARAMS, 0.1)
+    )
+
+
+def test_flax_nnx_grad_fn_must_return_plain_arrays():
+    from flax import nnx
+
+    model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(1), (6, 3))
+    graphdef, params = nnx.split(model, nnx.Param)
+
+    def loss_of(m):
+        return jnp.mean(m(x) ** 2)
+
+    def wrapped(p):  # nnx.grad's State, still holding Param variables
+        return nnx.grad(loss_of)(nnx.merge(graphdef, p))
+
+    def pure(p):
+        return nnx.as_pure(nnx.state(wrapped(p), nnx.Param))
+
+    params = nnx.as_pure(params)
+    tx = jr.sam(0.1)
+    g = pure(params)
+    with pytest.raises(ValueError, match=r"grad_fn.*nnx.as_pure"):
+        tx.update(g, tx.init(params), params, grad_fn=wrapped)
+    out, _ = tx.update(g, tx.init(params), params, grad_fn=pure)
+    expected, _ = reference(lambda p: loss_of(nnx.merge(graphdef, p)), params, 0.1)
+    assert max_diff(out, expected) < 1e-6
+
+
 def test_inside_optax_masked_raises_with_the_fix():
     mask = {"W": True, "b": False, "V": True}
     tx = optax.chain(optax.masked(jr.sam(0.1), mask), optax.sgd(0.1))
