@@ -55,7 +55,13 @@ from jaxreg._validation import (
     check_unit_interval,
     warn_caller,
 )
-from jaxreg.layouts import _is_vector_stack, check_layout, leaf_layout
+from jaxreg.layouts import (
+    Layout,
+    _is_vector_stack,
+    check_layout,
+    leaf_layout,
+    resolve_layouts,
+)
 
 __all__ = [
     "Penalty",
@@ -90,6 +96,7 @@ class Penalty(abc.ABC):
 
         Accumulated in at least float32 (float64 when the params are).
         """
+        self.check_tree(params)
         values = [self._value(jnp.asarray(leaf)) for leaf in jax.tree.leaves(params)]
         if not values:
             return jnp.zeros((), jnp.float32)
@@ -98,17 +105,20 @@ class Penalty(abc.ABC):
 
     def grad(self, params):
         """A subgradient of the penalty at ``params`` (``sign(0) = 0``)."""
+        self.check_tree(params)
         return jax.tree.map(lambda w: self._grad(self._checked(w)), params)
 
     def prox(self, params, step=1.0):
         r"""``argmin_y ½‖params − y‖² + step·g(y)``, leaf by leaf."""
         check_nonnegative("step", step, wait=False)
+        self.check_tree(params)
         return jax.tree.map(lambda w: self._prox(self._checked(w), step), params)
 
     def check_tree(self, params) -> None:
         """Warns about leaves of ``params`` (those it acts on) that this
-        penalty may misread; :func:`~jaxreg.proximal`, :func:`~jaxreg.decoupled`
-        and :func:`~jaxreg.add_penalty_gradient` call it with the unmasked
+        penalty may misread; ``value``, ``grad`` and ``prox`` call it, and
+        :func:`~jaxreg.proximal`, :func:`~jaxreg.decoupled` and
+        :func:`~jaxreg.add_penalty_gradient` call it with the unmasked
         leaves, as their names are invisible leaf by leaf. Default: nothing."""
         del params
 
@@ -410,11 +420,42 @@ class GroupLasso(Penalty):
     ``strength`` yourself if your groups differ in size. A leaf with fewer
     than ``axis + 1`` dimensions (a bias with ``axis=1``) raises ``ValueError``;
     ``axis=0`` on a leaf of 3 or more dimensions (stacked layers, a conv
-    kernel) warns: it groups along the leading axis only.
+    kernel) warns: it groups along the leading axis only. So does ``axis=0``
+    on a weight known to be ``(out, in)`` (an Equinox ``Linear``, read by
+    :func:`~jaxreg.layouts.resolve_layouts`): its groups are then the input
+    features, not the units (``axis=1``); ``axis=(0,)`` keeps either
+    grouping without the warning.
     """
 
     strength: Any
     axis: Any = 0
+
+    def check_tree(self, params) -> None:
+        """Warns where ``axis=0`` reduces a known layout's output axis (an
+        Equinox ``Linear`` weight ``(out, in)``)."""
+        if not (isinstance(self.axis, int) and self.axis == 0):
+            return
+        transposed = []
+
+        def visit(path, layout, leaf):
+            if layout is not None and jnp.ndim(leaf) == 2:
+                if any(a % 2 == 0 for a in layout.output_axes):
+                    transposed.append(f"{keystr(path)} {tuple(leaf.shape)}")
+
+        jax.tree_util.tree_map_with_path(
+            visit,
+            resolve_layouts(params, warn=False),
+            params,
+            is_leaf=lambda x: x is None or isinstance(x, Layout),
+        )
+        if transposed:
+            warn_caller(
+                "group_lasso(axis=0) on weights laid out (out, in) (Equinox "
+                "Linear): " + ", ".join(transposed) + " groups each input "
+                "feature's outgoing weights, not each unit's incoming ones. For "
+                "units pass axis=1; axis=(0,) keeps the feature groups without "
+                "this warning"
+            )
 
     def _axis(self, w):
         axes = (self.axis,) if isinstance(self.axis, int) else tuple(self.axis)
@@ -430,7 +471,8 @@ class GroupLasso(Penalty):
                 "the layer axis, each group one (in, out) entry across layers. "
                 "For the units of each layer pass axis=-2 (Flax kernels (..., "
                 "in, out)); for Flax conv filters (kh, kw, in, out) axis=(0, 1, "
-                "2); axis=(0,) keeps this grouping without this warning"
+                "2), for torch/Equinox ones (out, in, kh, kw) axis=(1, 2, 3); "
+                "axis=(0,) keeps this grouping without this warning"
             )
         return axes
 
@@ -585,18 +627,6 @@ class NuclearNorm(Penalty):
 
     strength: Any
     layout: Any = None
-
-    def value(self, params) -> jax.Array:
-        self.check_tree(params)
-        return super().value(params)
-
-    def grad(self, params):
-        self.check_tree(params)
-        return super().grad(params)
-
-    def prox(self, params, step=1.0):
-        self.check_tree(params)
-        return super().prox(params, step)
 
     def check_tree(self, params) -> None:
         """Warns about leaves named ``bias`` or ``scale`` with 2 or more axes

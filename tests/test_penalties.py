@@ -282,6 +282,29 @@ def test_group_lasso_axis_0_on_stacked_layers_warns():
     jr.group_lasso(10.0, axis=0).prox(w[0], 0.1)  # a 2-D kernel: quiet
 
 
+def test_group_lasso_axis_0_on_an_equinox_linear_warns():
+    """An Equinox Linear weight is (out, in): axis=0 groups each input
+    feature, not each unit, and the README says axis=0 removes units; the
+    transform did so silently (found by a user-style audit)."""
+    eqx = pytest.importorskip("equinox")
+    model = eqx.nn.Linear(4, 3, key=jax.random.key(0))
+    params = eqx.filter(model, eqx.is_inexact_array)
+    grads = jax.tree.map(jnp.zeros_like, params)
+
+    def step(axis):
+        tx = jr.proximal(jr.group_lasso(2.0, axis=axis), 1.0, jr.weight_mask(params))
+        return tx.update(grads, tx.init(params), params)[0].weight + params.weight
+
+    with pytest.warns(UserWarning, match=r"\.weight \(3, 4\).*axis=1"):
+        step(0)
+    units = np.asarray(step(1))  # quiet: each row one unit's incoming weights
+    w = np.asarray(params.weight)
+    norms = np.linalg.norm(w, axis=1, keepdims=True)
+    np.testing.assert_allclose(units, np.maximum(1 - 2.0 / norms, 0) * w, rtol=1e-6)
+    step((0,))  # explicit feature groups: quiet
+    jr.group_lasso(2.0).value({"w": w})  # a plain (in, out) array: quiet
+
+
 def test_nuclear_norm_warns_about_a_stacked_bias_it_reads_as_a_matrix():
     # a linen nn.scan model masked by w.ndim >= 2: the (L, out) bias was
     # thresholded as a matrix (rank 3 -> 2) silently; Muon and spectral
