@@ -329,3 +329,32 @@ def test_sparse_X_and_positive_lasso_gradient_matches_finite_differences(x64):
     np.testing.assert_allclose(g, _fd(f, lam, 1.0), rtol=1e-5)
     dense = jax.grad(lambda t: value(jr.lasso(X, y, t, positive=True, tol=TOL)))(lam)
     np.testing.assert_allclose(g, dense, rtol=1e-8)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "bcoo"])
+def test_sparse_X_under_jit(x64, fmt):
+    """A sparse X closed over by a jitted fit raised JAX's
+    TracerBoolConversionError (the finiteness check read a staged flag),
+    though eager grad and vmap worked (found by a user-style audit)."""
+    import scipy.sparse as sp
+    from jax.experimental import sparse as jsparse
+
+    X, y, rng = _problem(6)
+    X[np.abs(X) < 0.7] = 0.0
+    Xs = sp.csr_matrix(X) if fmt == "csr" else jsparse.BCOO.fromdense(X)
+    value = _functional(rng, X.shape[1])
+
+    def f(lam, X):
+        return value(jr.lasso(X, y, lam, tol=1e-10))
+
+    def jitted(fun, X):  # X closed over, as a user's jitted step does
+        return jax.jit(lambda lam: fun(lambda t: f(t, X))(lam))
+
+    lam = 0.1
+    eager = jax.grad(f)(lam, X)
+    np.testing.assert_allclose(jitted(jax.grad, Xs)(lam), eager, rtol=1e-4)
+    np.testing.assert_allclose(jitted(lambda g: g, Xs)(lam), f(lam, X), rtol=1e-6)
+    X[0, 0] = np.nan
+    Xs = sp.csr_matrix(X) if fmt == "csr" else jsparse.BCOO.fromdense(X)
+    with pytest.raises(ValueError, match="NaN"):
+        jitted(lambda g: g, Xs)(lam)

@@ -879,17 +879,20 @@ def as_design(X, a, *, center, dtype, to_device):
     """
     a = jnp.asarray(a, dtype)
     if is_sparse(X):
-        data, rows, cols, shape = _sparse_coordinates(X)
-        data = jnp.asarray(data, dtype)
+        entries, rows, cols, shape = _sparse_coordinates(X)
+        data = jnp.asarray(entries, dtype)
         counts = np.bincount(cols, minlength=shape[1])
         indptr = jnp.asarray(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
         chunk, max_chunks = _chunking(counts)
         rows, cols = jnp.asarray(rows), jnp.asarray(cols)
         xbar, colsq, finite = _sparse_moments(data, rows, cols, a, shape[1], center)
+        if isinstance(finite, jax.core.Tracer):
+            # staged into a caller's jit (a differentiable fit there): check
+            # the entries on the host (an overflowing norm then gives inf)
+            finite = np.all(np.isfinite(entries))
         design = SparseDesign(
             data, rows, cols, indptr, xbar, colsq, shape, chunk, max_chunks
         )
-        entries = data
     else:
         if isinstance(X, jax.Array):
             XT = X.astype(dtype).T
@@ -899,7 +902,7 @@ def as_design(X, a, *, center, dtype, to_device):
         design = DenseDesign(XT, xbar, colsq)
         entries = XT
     if not bool(finite):
-        if not bool(jnp.all(jnp.isfinite(entries))):
+        if not np.all(np.isfinite(entries)):
             raise ValueError("X contains NaN or Inf")
         raise ValueError(
             f"X's squared column norms overflow {np.dtype(dtype).name}: rescale X "
