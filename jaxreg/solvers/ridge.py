@@ -54,6 +54,7 @@ from jax import lax
 from jaxreg import penalties
 from jaxreg._programs import stored_jit, tuned_jit
 from jaxreg._validation import check_nonnegative, check_positive_int
+from jaxreg.solvers import hypergrad
 from jaxreg.solvers.base import (
     RESOLVED_RCOND,
     SolverResult,
@@ -67,6 +68,7 @@ from jaxreg.solvers.base import (
 from jaxreg.solvers.base import warn_not_converged as _warn
 from jaxreg.solvers.datafits import Quadratic, duality_gap
 from jaxreg.solvers.design import as_design, is_sparse
+from jaxreg.solvers.glm import fit
 
 
 def _gap(design, datafit, w, lam):
@@ -258,6 +260,11 @@ def ridge(
         duality gap is ``<= tol · P(0)``.
       max_iter: maximum CG iterations.
 
+    Under ``jit``, ``vmap`` or ``grad`` (traced ``X``, ``y`` or ``lam``) the
+    problem is :func:`jaxreg.solvers.fit` with ``jr.l2(lam)``, the same
+    objective, differentiable by implicit differentiation (``method`` is then
+    ignored and ``tol`` is its duality-gap target relative to ``P(0)``).
+
     Returns:
       A :class:`~jaxreg.solvers.base.SolverResult` (``n_iter`` is 1 for the
       direct methods).
@@ -269,6 +276,17 @@ def ridge(
       >>> bool(np.allclose(w, 1.0, atol=1e-4))
       True
     """
+    if hypergrad.is_traced(X, y, lam):
+        return fit(
+            X,
+            y,
+            penalties.L2(lam),
+            sample_weight=sample_weight,
+            fit_intercept=fit_intercept,
+            tol=tol,
+            max_iter=max_iter,
+            what="ridge",
+        )
     X, y = check_X_y(X, y)
     check_strength("lam", lam)
     check_nonnegative("tol", tol)
