@@ -89,6 +89,7 @@ from jaxreg.solvers.base import (
     warn_not_converged,
 )
 from jaxreg.solvers.cd import bucket
+from jaxreg.solvers.datafits import normalized_weights
 from jaxreg.solvers.design import is_sparse
 from jaxreg.solvers.glm import (
     datafit_class,
@@ -215,6 +216,8 @@ def _loss_and_grad(
 
 def _folds(X, y, cls, cv, groups, validation, sample_weight, dtype):
     n = X.shape[0]
+    if sample_weight is not None:
+        normalized_weights(sample_weight, n, np.float64)  # raises where invalid
     sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
     if validation is not None:
         X_val, y_val = check_X_y(*validation)
@@ -339,7 +342,16 @@ def tune(
                 X, y, cls, fit_intercept=fit_intercept, sample_weight=sample_weight
             )
         pen = penalty_as_dtype(elastic_net_penalty(1.0, l1_ratio), full.design.dtype)
-        lam_init = float(default_grid(full, pen, 1, 1.0, solver_tol)[0]) / 10
+        lam_max = float(default_grid(full, pen, 1, 1.0, solver_tol)[0])
+        # λ_max at roundoff: X's centred columns or y carry nothing to fit
+        resolution = 100 * np.finfo(dtype).eps * np.abs(X).max() * np.abs(y).max()
+        if not lam_max > resolution:
+            raise ValueError(
+                f"λ_max = {lam_max:.3g}: every coefficient is 0 at any strength "
+                "(y or every column of X is constant, after centring if "
+                "fit_intercept), so there is nothing to tune"
+            )
+        lam_init = lam_max / 10
     check_positive("lam_init", lam_init)
     shape = (d,) if per_feature else ()
     t = np.log(np.broadcast_to(np.asarray(lam_init, np.float64), shape)).astype(dtype)

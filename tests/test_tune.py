@@ -201,12 +201,37 @@ def test_logistic_search_decreases_the_held_out_log_loss():
         # a start where every solution is 0 returned the null model converged
         (dict(lam_init=1e6), "lam_init=.* above λ_max"),
         (dict(lam_init=1e6, per_feature=True), "lam_init=.* above λ_max"),
+        # an IndexError, a TypeError and an IndexError before
+        (dict(sample_weight=np.ones(89)), r"sample_weight must have shape \(90,\)"),
+        (dict(cv=2.5), "cv must be an int"),
+        (dict(cv=[(np.arange(60), np.arange(60, 95))]), r"held-out part .*\[0, 90\)"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):
     X, y = _data()
     with pytest.raises(ValueError, match=match):
         jr.tune(X, y, **kwargs)
+
+
+@pytest.mark.parametrize("constant", ["y", "X"])
+def test_nothing_to_tune_says_why(constant):
+    # constant y raised 'lam_init must be > 0, got 0.0' (never passed); a
+    # constant X 'lam_init=9.3e-11 is at or above λ_max' (roundoff)
+    X, y = _data()
+    if constant == "y":
+        y = np.full_like(y, 3.0)
+    else:
+        X = np.ones_like(X)
+    with pytest.raises(ValueError, match=r"λ_max = .*nothing to tune"):
+        jr.tune(X, y)
+
+
+def test_overlapping_folds_warn():
+    # the held-out rows inside the training rows: the loss favours a weak
+    # penalty, and tune reported that choice converged, silently
+    X, y = _data()
+    with pytest.warns(UserWarning, match="30 rows are in both"):
+        jr.tune(X, y, cv=[(np.arange(90), np.arange(30))], max_steps=2)
 
 
 def test_sparse_X_raises():

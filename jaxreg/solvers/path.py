@@ -45,7 +45,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg._programs import stored_jit
-from jaxreg._validation import check_nonnegative, check_positive_int
+from jaxreg._validation import check_nonnegative, check_positive_int, warn_caller
 from jaxreg.solvers import cd, fista
 from jaxreg.solvers.base import (
     Problem,
@@ -480,7 +480,12 @@ def fold_splits(cv, X, y, groups=None):
         # a splitter of the user's may not take groups
         parts = cv.split(X, y) if groups is None else cv.split(X, y, groups)
         return [tuple(s) for s in parts]
-    return [tuple(s) for s in cv]
+    try:
+        return [tuple(s) for s in cv]
+    except TypeError:
+        raise ValueError(
+            f"cv must be an int, a splitter or (train, test) pairs, got {cv!r}"
+        ) from None
 
 
 def kfold(n_samples, n_folds):
@@ -502,13 +507,24 @@ def fold_weights(splits, sample_weight, n, dtype):
     """``(train, test)``, each ``(n_folds, n)``: per fold the normalized
     sample weights of its training (held-out) rows and 0 on the others, so
     that a fold is the full ``X`` with weights, the same shapes for every fold.
-    Raises ``ValueError`` for an empty part or one with zero total weight."""
+    Raises ``ValueError`` for an empty part, one with zero total weight or
+    indices outside ``[0, n)``; warns where a row is in both parts."""
     sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
 
-    def rows(part):  # the weight of each row; a row listed twice counts twice
+    def indices(k, name, part):
         part = np.asarray(part)
         if part.dtype == bool:
             part = np.flatnonzero(part)
+        if part.size and (
+            part.dtype.kind not in "iu" or part.min() < 0 or part.max() >= n
+        ):
+            raise ValueError(
+                f"cv fold {k}: the {name} part must be row indices in [0, {n}), "
+                f"got {part.dtype} values in [{part.min()}, {part.max()}]"
+            )
+        return part
+
+    def rows(part):  # the weight of each row; a row listed twice counts twice
         if part.size == 0:
             return 0, None
         return part.size, np.bincount(part, sw[part], n)
@@ -516,6 +532,14 @@ def fold_weights(splits, sample_weight, n, dtype):
     train = np.zeros((len(splits), n), dtype)
     test = np.zeros((len(splits), n), dtype)
     for k, (tr, te) in enumerate(splits):
+        tr, te = indices(k, "training", tr), indices(k, "held-out", te)
+        both = np.intersect1d(tr, te)
+        if both.size:
+            warn_caller(
+                f"cv fold {k}: {both.size} rows are in both its training and "
+                "held-out parts, so the held-out loss scores rows the fit saw "
+                "(it favours the weakest penalty)"
+            )
         (n_tr, s_tr), (n_te, s_te) = rows(tr), rows(te)
         if n_tr == 0 or n_te == 0:
             raise ValueError(f"fold {k} has an empty training or held-out part")
