@@ -175,7 +175,12 @@ def top_hessian_eigenvalue(
             # start away from v, the shifted operator's null direction
             return power(lambda x: hvp(x) - value * x, start - jnp.vdot(v, start) * v)
 
-        v, hv, value = jax.lax.cond(value < 0, shifted, lambda _: (v, hv, value), None)
+        if isinstance(value, jax.core.Tracer):  # under jit/vmap: both traced
+            v, hv, value = jax.lax.cond(
+                value < 0, shifted, lambda _: (v, hv, value), None
+            )
+        elif value < 0:  # eagerly: the shifted loop only where it runs
+            v, hv, value = shifted(None)
     residual = jnp.linalg.norm(hv - value * v)
     return HessianEigen(value, unravel(v), residual)
 
