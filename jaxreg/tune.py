@@ -343,8 +343,13 @@ def tune(
             )
         pen = penalty_as_dtype(elastic_net_penalty(1.0, l1_ratio), full.design.dtype)
         lam_max = float(default_grid(full, pen, 1, 1.0, solver_tol)[0])
-        # λ_max at roundoff: X's centred columns or y carry nothing to fit
-        resolution = 100 * np.finfo(dtype).eps * np.abs(X).max() * np.abs(y).max()
+        # λ_max at roundoff (X centred in dtype): X's centred columns or the
+        # centred targets carry nothing to fit. The targets' spread, not their
+        # size: y + 1e5 has the λ_max of y
+        y_enc = np.asarray(folds.y, np.float64)
+        if fit_intercept:
+            y_enc = y_enc - y_enc.mean()
+        resolution = 16 * np.finfo(dtype).eps * np.abs(X).max() * np.abs(y_enc).max()
         if not lam_max > resolution:
             raise ValueError(
                 f"λ_max = {lam_max:.3g}: every coefficient is 0 at any strength "

@@ -226,6 +226,14 @@ def test_nothing_to_tune_says_why(constant):
         jr.tune(X, y)
 
 
+def test_targets_far_from_zero_are_tuned_as_centred_ones():
+    # the roundoff test scaled with max|y|: y + 1e5 raised 'nothing to tune'
+    X, y = _data()
+    shifted = jr.tune(X, y + 1e5, max_steps=3)
+    plain = jr.tune(X, y, max_steps=3)
+    np.testing.assert_allclose(shifted.best, plain.best, rtol=1e-3)
+
+
 def test_overlapping_folds_warn():
     # the held-out rows inside the training rows: the loss favours a weak
     # penalty, and tune reported that choice converged, silently
