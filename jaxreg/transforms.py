@@ -173,12 +173,27 @@ def resolve_mask(mask: Mask, params):
     # An Equinox module is callable: a mask that is a pytree is never called.
     tree = mask(params) if is_function(mask) else mask
     try:
-        return jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), tree, params)
+        return jax.tree.map(
+            lambda m, sub: jax.tree.map(lambda _: _host_flag(m), sub), tree, params
+        )
     except ValueError as err:
         raise ValueError(
             "mask does not match the params tree: mask has structure "
             f"{jax.tree.structure(tree)}, params {jax.tree.structure(params)}"
         ) from err
+
+
+def _host_flag(m):
+    """A one-element boolean mask known on the host (``np.False_``,
+    ``jnp.array(False)``) as the Python bool that skips or keeps the whole
+    leaf; anything else (a traced or element-wise mask) unchanged."""
+    if (
+        np.ndim(m) == 0
+        and not isinstance(m, jax.core.Tracer)
+        and jnp.issubdtype(getattr(m, "dtype", type(m)), jnp.bool_)
+    ):
+        return bool(m)
+    return m
 
 
 def _check_array_mask(m, shape, path):
@@ -510,7 +525,9 @@ def schedule_free_prox_eval_params(
     :math:`z` are; the prox applied where the evaluation point is formed gives
     exact zeros (for L1, every coordinate with :math:`|x_i| \le t\lambda`).
     Use ``step`` = the base learning rate for one proximal-gradient step's
-    threshold. A strength schedule is read at the schedule-free step count.
+    threshold. A strength schedule is read at the number of steps taken, the
+    count the penalty inside training reads at its next step (optax's
+    ``step_count`` starts at 1, so that is ``step_count - 1``).
 
     Train with the penalty coupled or decoupled inside the base optimizer
     (``schedule_free(chain(add_penalty_gradient(l1(λ)), optax.sgd(lr)), lr)``);
@@ -545,5 +562,5 @@ def schedule_free_prox_eval_params(
         )
     sf = found[0]
     x = schedule_free_eval_params(sf, params)
-    pen = penalty.at(sf.step_count)
+    pen = penalty.at(sf.step_count - 1)
     return masked_map(lambda u, p: pen.prox(p, step).astype(p.dtype), mask, x, x)

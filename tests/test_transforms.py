@@ -606,6 +606,29 @@ def test_schedule_free_prox_eval_params_are_sparse():
         jr.schedule_free_prox_eval_params(optax.sgd(0.1).init(w), w, jr.l1(lam), lr)
 
 
+def test_schedule_free_prox_eval_reads_the_strength_schedule_of_training():
+    # after k steps the eval threshold is lr·s(k), the strength the coupled
+    # penalty inside training reads next (it read s(k + 1) before: optax's
+    # schedule-free step count starts at 1)
+    lr, k = 0.5, 6
+    strength = optax.linear_schedule(0.0, 1.0, 10)
+    pen = jr.l1(strength)
+    tx = optax.contrib.schedule_free(
+        optax.chain(jr.add_penalty_gradient(pen), optax.sgd(lr)), lr
+    )
+    w = jnp.full(3, 2.0)
+    state = tx.init(w)
+    for _ in range(k):
+        u, state = tx.update(jnp.zeros(3), state, w)
+        w = optax.apply_updates(w, u)
+    inner = state.base_optimizer_state[0].count  # the coupled penalty's counter
+    assert int(inner) == k
+    x = np.asarray(optax.contrib.schedule_free_eval_params(state, w))
+    sparse = np.asarray(jr.schedule_free_prox_eval_params(state, w, pen, lr))
+    t = lr * float(strength(k))
+    np.testing.assert_allclose(sparse, np.sign(x) * np.maximum(np.abs(x) - t, 0))
+
+
 def test_python_scalar_leaves_and_unfiltered_modules():
     # optax's transforms take Python float leaves; ours raised AttributeError
     # ('float' object has no attribute 'dtype'). Reference: the same tree
@@ -721,6 +744,23 @@ def test_integer_masks_still_read_as_jnp_where_reads_them():
         out[kind] = tx.update(grads, tx.init(params), params)[0]
     for kind in ("int", "array"):
         jax.tree.map(np.testing.assert_array_equal, out[kind], out["bool"])
+
+
+@pytest.mark.parametrize(
+    "false", [False, np.False_, np.array(False), jnp.array(False)], ids=type
+)
+def test_a_host_false_of_any_kind_skips_the_leaf(false):
+    # a step counter kept in the params: numpy's and JAX's False skipped it as
+    # Python's does (they raised "must have a floating dtype" before)
+    params = {"w": jnp.ones((2, 2)), "n": jnp.array(3)}
+    grads = {"w": jnp.zeros((2, 2)), "n": jnp.array(0)}
+    for tx in (
+        jr.proximal(jr.l1(0.5), 1.0, mask={"w": np.True_, "n": false}),
+        jr.decoupled(jr.l2(0.5), 1.0, mask={"w": True, "n": false}),
+    ):
+        u, _ = tx.update(grads, tx.init(params), params)
+        assert int(u["n"]) == 0 and u["n"].dtype == params["n"].dtype
+        np.testing.assert_allclose(u["w"], -0.5)
 
 
 def test_elementwise_mask_broadcasting_to_the_leaf_is_kept():
