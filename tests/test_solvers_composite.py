@@ -634,6 +634,15 @@ def test_bad_arguments_raise():
             projected_gradient(
                 least_squares, jnp.zeros(2), projection, projection_args=args
             )
+        # the same set as a Constraint to proximal_gradient (it warned of a
+        # NaN objective in fun, and returned 0 unconverged)
+        with pytest.raises(ValueError, match=match):
+            proximal_gradient(
+                least_squares, jnp.zeros(2), jr.Constraint(projection, args)
+            )
+    # a NaN start (it returned NaN params "the last finite iterate")
+    with pytest.raises(ValueError, match="init_params contains NaN"):
+        proximal_gradient(least_squares, jnp.array([0.0, jnp.nan]), jr.l1(0.1))
 
     # traced under jit they cannot raise: never converged (an empty box gave
     # 0 and converged=True; now NaN, as a negative radius)

@@ -14,6 +14,7 @@ from sklearn.datasets import load_diabetes, make_regression
 from jaxreg import penalties
 from jaxreg.solvers.base import ConvergenceWarning
 from jaxreg.solvers.glm import enet, fit, lasso, logistic_regression
+from jaxreg.solvers.ridge import ridge
 from tests.reference import l1_argmin
 
 
@@ -200,6 +201,10 @@ def test_budget_warns_not_nan(diabetes):
         (lambda X, y: lasso(np.where(X > 0.1, np.nan, X), y, 0.1), "X contains NaN"),
         (lambda X, y: lasso(X, np.full_like(y, np.inf), 0.1), "y contains NaN"),
         (lambda X, y: lasso(X, y, -1.0), "lam"),
+        # several strengths failed in a broadcast inside the solver
+        (lambda X, y: lasso(X, y, np.array([0.1, 0.2])), "lam must be a single"),
+        (lambda X, y: enet(X, y, [0.1, 0.2], 0.5), "lam must be a single"),
+        (lambda X, y: ridge(X, y, np.array([0.1, 0.2])), "lam must be a single"),
         (lambda X, y: enet(X, y, 0.1, l1_ratio=1.5), "l1_ratio"),
         (lambda X, y: enet(X, y, 0.1, l1_ratio=-0.1), "l1_ratio"),
         (lambda X, y: logistic_regression(X, y, 0.1), "binary labels"),

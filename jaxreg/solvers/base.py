@@ -100,11 +100,11 @@ def check_X_y(X, y):
             raise ValueError(f"{name} must be real-valued, got dtype {a.dtype}")
     # X is checked by prepare, on the device, in the pass over it that it
     # makes anyway
-    _check_finite("y", y)
+    check_finite("y", y)
     return X, y
 
 
-def _check_finite(name, a):
+def check_finite(name, a):
     # a sum is finite iff every entry is, barring overflow: one cheap pass,
     # and the full elementwise test only to confirm a suspicious sum
     mod = jnp if isinstance(a, jax.Array) else np
@@ -121,11 +121,17 @@ def check_coef_init(coef_init, shape) -> None:
         raise ValueError(
             f"coef_init must have shape {shape}, got {np.shape(coef_init)}"
         )
-    _check_finite("coef_init", coef_init)
+    check_finite("coef_init", coef_init)
 
 
 def check_strength(name, lam):
-    """Raises ``ValueError`` unless ``lam`` is a finite number (or array) ``>= 0``."""
+    """Raises ``ValueError`` unless ``lam`` is one finite number ``>= 0`` (an
+    array of strengths failed deep inside the solver, in a broadcast)."""
+    if np.ndim(lam) != 0:
+        raise ValueError(
+            f"{name} must be a single strength, got shape {np.shape(lam)}: for "
+            f"several, solve a path (lambdas=...) or jax.vmap over {name}"
+        )
     check_nonnegative(name, lam)
 
 

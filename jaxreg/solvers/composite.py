@@ -140,7 +140,7 @@ from jaxreg._validation import (
     warn_caller,
 )
 from jaxreg.penalties import Penalty
-from jaxreg.solvers.base import ConvergenceWarning
+from jaxreg.solvers.base import ConvergenceWarning, check_finite
 from jaxreg.solvers.hypergrad import is_traced
 from jaxreg.solvers.implicit import LINEAR_SOLVERS, all_finite, implicit_fixed_point
 
@@ -834,17 +834,10 @@ def projected_gradient(
             "projection_args must be a tuple of the projection's hyperparameters "
             f"(e.g. projection_args=({projection_args!r},)), got {projection_args!r}"
         )
-    constraint = Constraint(projection, tuple(projection_args))
-    if not is_traced(constraint.args):
-        # the projection's own checks of its arguments (lower <= upper, a
-        # radius >= 0, a simplex value > 0) see concrete values only here:
-        # inside the solver's jit they are traced, and an empty set would
-        # give a "converged" point
-        projection(init_params, *constraint.args)
     return _run(
         fun,
         init_params,
-        constraint,
+        Constraint(projection, tuple(projection_args)),
         args,
         tol,
         step_size,
@@ -872,6 +865,15 @@ def _run(fun, init_params, penalty, args, tol, step_size, init_step, name, *stat
         raise ValueError("init_params has no leaves: nothing to optimize")
     for leaf in leaves:
         check_float_array("init_params", leaf)
+        if not is_traced(leaf):  # a NaN start came back as NaN "last finite"
+            check_finite("init_params", leaf)
+    if isinstance(penalty, Constraint) and not is_traced(penalty.args):
+        # the projection's own checks of its arguments (lower <= upper, a
+        # radius >= 0, a simplex value > 0) see concrete values only here:
+        # inside the solver's jit they are traced, and an empty set gave a
+        # "converged" point (projected_gradient) or a NaN objective blamed on
+        # fun (a Constraint passed to proximal_gradient)
+        penalty.prox(init_params)
     check_nonnegative("tol", tol)
     opts = _options(step_size, *static)
     if init_step is not None:
