@@ -739,7 +739,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             coef_init=coef_init,
         )
         self.coef_ = np.array(res.coef, dtype=X.dtype)[None, :]
-        self.intercept_ = np.array([res.intercept], dtype=X.dtype)
+        if self.solver == "liblinear":  # scikit-learn's liblinear sets a float
+            self.intercept_ = 0.0
+        else:
+            self.intercept_ = np.array([res.intercept], dtype=X.dtype)
         self.dual_gap_ = float(res.gap)
         self.n_iter_ = np.array([int(res.n_iter)], np.int32)  # scikit-learn's dtype
 

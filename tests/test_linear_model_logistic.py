@@ -153,6 +153,11 @@ def test_solver_names():
     est = LogisticRegression(solver="liblinear", fit_intercept=False, tol=1e-8)
     est.fit(X, y == 0)
     np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-3, atol=1e-4)
+    # and its intercept_ is a Python float, as scikit-learn's (an array (1,))
+    assert type(est.intercept_) is type(ref.intercept_) and est.intercept_ == 0
+    np.testing.assert_allclose(
+        est.decision_function(X), ref.decision_function(X), rtol=1e-3, atol=1e-4
+    )
     with pytest.raises(ValueError, match="solver"):
         LogisticRegression(solver="irls").fit(X, y)
     with pytest.raises(ValueError, match="dual"):
