@@ -42,7 +42,12 @@ estimators' CG stops on the relative residual, as scikit-learn's
 ``sparse_cg``);
 ``n_iter_`` counts outer working-set iterations (like celer/skglm, not epochs);
 ``LogisticRegression`` never penalizes the intercept (as scikit-learn's
-lbfgs/saga, unlike liblinear) and is multinomial for more than two classes.
+lbfgs/saga, unlike liblinear) and is multinomial for more than two classes;
+``sample_weight`` must be ``>= 0`` (scikit-learn also fits negative weights,
+where the objective can be unbounded below); an invalid constructor
+parameter raises a plain ``ValueError`` naming it (scikit-learn's
+``InvalidParameterError`` is a subclass of ``ValueError``, so ``except
+ValueError`` catches both).
 Computations run in float32 unless x64 is enabled in JAX.
 
 ``check_estimator`` passes for all of them (tests/test_linear_model.py,
