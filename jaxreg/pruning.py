@@ -126,6 +126,7 @@ def mlp_units(
     layers: Sequence[Names],
     layouts: LayoutSpec = None,
     outgoing: bool = False,
+    concat: bool = False,
 ) -> list[Units]:
     """The hidden units of an MLP, one :class:`Units` per hidden layer.
 
@@ -142,10 +143,16 @@ def mlp_units(
         such a leaf is not named ``kernel``, Flax's name, and ``(out, in)``
         fits the layers' sizes too, as PyTorch-style weights without biases
         or square layers do). A ``ValueError`` when the sizes do not chain
-        (a layer's outputs, its bias, the next layer's inputs; a next layer
-        may take more inputs, the concatenation ``[h, x]``).
+        (a layer's outputs, its bias, the next layer's inputs).
       outgoing: also put each unit's outgoing weights (the next layer's input
         slice) in its group.
+      concat: a next layer may take more inputs than the layer before gives:
+        the concatenation ``[h, x]``, whose first inputs are the units. Off
+        (the default), that warns: it is also what layers given in the wrong
+        order look like (linen's ``@nn.compact`` numbers layers as they are
+        built, so in ``nn.Dense(3)(nn.Dense(16)(x))`` ``Dense_0`` is the
+        output layer, and ``[Dense_0, Dense_1]`` made the network's outputs
+        the "units").
 
     Returns:
       ``len(layers) - 1`` :class:`Units`.
@@ -161,6 +168,14 @@ def mlp_units(
         raise ValueError(
             error + ". Pass layouts= to say how the weights are laid out, e.g. "
             "jaxreg.layouts.TORCH_DENSE for PyTorch-style (out, in) weights"
+        )
+    wider = _chain_error(found, layout_of, leaves, index, exact=True)
+    if wider and not concat:
+        warn_caller(
+            f"mlp_units: {wider}, more: read as the concatenation "
+            "[h, x] (pass concat=True to confirm); check the order of layers= "
+            "too: in linen's nn.Dense(3)(nn.Dense(16)(x)), Dense_0 is the "
+            "output layer"
         )
     # a 2-D leaf of a plain pytree is read as (in, out) by a guess (Flax
     # names it "kernel"; an Equinox Linear is known): if (out, in) fits the
@@ -192,19 +207,20 @@ def mlp_units(
     return units
 
 
-def _chain_error(found, layout_of, leaves, index) -> str | None:
+def _chain_error(found, layout_of, leaves, index, exact=False) -> str | None:
     """Why the layers' sizes do not chain when read with ``layout_of`` (each
-    layer's outputs, its bias and the next layer's inputs), or ``None``."""
+    layer's outputs, its bias and the next layer's inputs), or ``None``. A
+    next layer may take more inputs (a concatenation ``[h, x]``), not fewer;
+    with ``exact``, not more either."""
     for (w, b), (w_next, _) in zip(found[:-1], found[1:], strict=True):
         n_out = leaves[index[w]].shape[layout_of[w].axes(2)[2][0]]
         n_in = leaves[index[w_next]].shape[layout_of[w_next].axes(2)[1][0]]
         n_bias = n_out if b is None else leaves[index[b]].shape[0]
-        # the next layer may take more inputs (a concatenation [h, x]), not fewer
-        if n_bias != n_out or n_in < n_out:
+        if n_bias != n_out or n_in < n_out or (exact and n_in != n_out):
             return (
                 f"layers: {w} read as {layout_of[w]} has {n_out} outputs, but "
                 f"{w_next} takes {n_in} inputs"
-                + ("" if b is None else f" and {b} has {n_bias} entries")
+                + ("" if n_bias == n_out else f" and {b} has {n_bias} entries")
             )
     return None
 

@@ -198,8 +198,38 @@ def test_mlp_units_rejects_weights_read_the_wrong_way():
     assert units.downstream == ((("fc2", "weight"), 1),)
     # a next layer that reads the concatenation [h, x] takes more inputs
     dense = {"fc1": params["fc1"], "fc2": {"weight": jnp.zeros((2, 11))}}
-    (units,) = jr.mlp_units(dense, layers, layouts=jr.TORCH_DENSE)
+    (units,) = jr.mlp_units(dense, layers, layouts=jr.TORCH_DENSE, concat=True)
     assert units.downstream == ((("fc2", "weight"), 1),)
+
+
+def test_mlp_units_warns_on_layers_in_the_wrong_order():
+    # linen's @nn.compact numbers layers as built: in nn.Dense(3)(relu(
+    # nn.Dense(16)(x))) Dense_0 is the output layer. [Dense_0, Dense_1] read
+    # the 3 outputs as the units and 3 of the hidden layer's 8 inputs as
+    # their downstream (it chains as a concatenation), and the prox zeroed
+    # the network's outputs, silently
+    flax = pytest.importorskip("flax.linen")
+
+    class M(flax.Module):
+        @flax.compact
+        def __call__(self, x):
+            return flax.Dense(3)(jax.nn.relu(flax.Dense(16)(x)))
+
+    x = jnp.ones((2, 8))
+    params = M().init(jax.random.key(0), x)
+    assert params["params"]["Dense_0"]["kernel"].shape == (16, 3)  # the output
+    wrong = [("params", "Dense_0"), ("params", "Dense_1")]
+    with pytest.warns(UserWarning, match=r"takes 8 inputs.*concat=True.*Dense_0"):
+        jr.mlp_units(params, wrong)
+    with warnings.catch_warnings(action="error"):  # the right order: quiet
+        (units,) = jr.mlp_units(params, wrong[::-1])
+    kernel = np.asarray(params["params"]["Dense_1"]["kernel"])  # (8, 16)
+    bias = np.asarray(params["params"]["Dense_1"]["bias"])
+    np.testing.assert_allclose(
+        jr.unit_norms(params, [units])[0],
+        np.sqrt((kernel**2).sum(0) + bias**2),
+        rtol=1e-6,
+    )
 
 
 def test_mlp_units_warns_when_out_in_weights_fit_both_readings():
@@ -242,7 +272,7 @@ def test_pruning_keeps_the_inputs_a_concatenation_adds():
         return hx @ p["d1"]["kernel"] + p["d1"]["bias"][None]
 
     layers = [("d0",), ("d1",)]
-    units = jr.mlp_units(params, layers)
+    units = jr.mlp_units(params, layers, concat=True)
     pruned, report = jr.prune_units(params, units)
     np.testing.assert_array_equal(report.removed[0], [2])
     np.testing.assert_array_equal(
@@ -250,7 +280,7 @@ def test_pruning_keeps_the_inputs_a_concatenation_adds():
     )
     x = jnp.asarray(rng.normal(size=(5, 4)))
     np.testing.assert_allclose(net(pruned, x), net(params, x), rtol=1e-5, atol=1e-5)
-    (both,) = jr.mlp_units(params, layers, outgoing=True)
+    (both,) = jr.mlp_units(params, layers, outgoing=True, concat=True)
     k0, b0 = np.asarray(params["d0"]["kernel"]), np.asarray(params["d0"]["bias"])
     k1 = np.asarray(params["d1"]["kernel"])
     expected = np.sqrt((k0**2).sum(0) + b0**2 + (k1[:8] ** 2).sum(1))
