@@ -469,9 +469,10 @@ class GroupLasso(Penalty):
                 f"group_lasso(axis=0) on a leaf of shape {w.shape} groups along "
                 "its leading axis only: for stacked layers (L, in, out) that is "
                 "the layer axis, each group one (in, out) entry across layers. "
-                "For the units of each layer pass axis=-2 (Flax kernels (..., "
-                "in, out)); for Flax conv filters (kh, kw, in, out) axis=(0, 1, "
-                "2), for torch/Equinox ones (out, in, kh, kw) axis=(1, 2, 3); "
+                "For the units of each layer pass axis=-2 for Flax kernels (..., "
+                "in, out), axis=-1 for stacked torch/Equinox weights (..., out, "
+                "in); for Flax conv filters (kh, kw, in, out) axis=(0, 1, 2), "
+                "for torch/Equinox ones (out, in, kh, kw) axis=(1, 2, 3); "
                 "axis=(0,) keeps this grouping without this warning"
             )
         return axes

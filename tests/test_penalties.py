@@ -280,6 +280,13 @@ def test_group_lasso_axis_0_on_stacked_layers_warns():
     np.testing.assert_array_equal(np.all(units == 0, axis=1), norms <= 1.0)
     jr.group_lasso(10.0, axis=(0,)).prox(w, 0.1)  # explicit: quiet
     jr.group_lasso(10.0, axis=0).prox(w[0], 0.1)  # a 2-D kernel: quiet
+    # stacked (L, out, in) torch/Equinox weights: the units are axis=-1 (the
+    # warning named only axis=-2, which groups their input features)
+    torch = jnp.swapaxes(w, 1, 2)
+    with pytest.warns(UserWarning, match=r"axis=-1 for stacked torch/Equinox"):
+        jr.group_lasso(10.0, axis=0).prox(torch, 0.1)
+    units_t = jr.group_lasso(10.0, axis=-1).prox(torch, 0.1)
+    np.testing.assert_array_equal(jnp.swapaxes(units_t, 1, 2), units)
 
 
 def test_group_lasso_axis_0_on_an_equinox_linear_warns():
