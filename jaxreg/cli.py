@@ -85,7 +85,11 @@ def _examples(args) -> int:
 
     names = args.only or list(NAMES)
     out_dir = pathlib.Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file of that name, no permission: not a traceback
+        print(f"jaxreg examples: cannot use --out {args.out}: {err}", file=sys.stderr)
+        return 2
     header = _device_line() + (" · quick run" if args.quick else "")
     print(f"jaxreg examples -> {out_dir} ({header})", flush=True)
 
@@ -238,7 +242,9 @@ def _parser() -> argparse.ArgumentParser:
         "--out", default="out/examples", help="folder for figures and index.html"
     )
     examples.add_argument(
-        "--quick", action="store_true", help="smaller problems (< 1 minute on CPU)"
+        "--quick",
+        action="store_true",
+        help="smaller problems (under 2 minutes on a 2-core CPU)",
     )
     examples.add_argument(
         "--only",

@@ -135,3 +135,12 @@ def test_bench_rejects_an_unknown_suite():
     with pytest.raises(SystemExit) as exc:
         cli.main(["bench", "--suite", "everything"])
     assert exc.value.code == 2
+
+
+def test_examples_with_an_out_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    # it was a FileExistsError traceback
+    taken = tmp_path / "figures"
+    taken.write_text("not a folder")
+    status = cli.main(["examples", "--out", str(taken), "--only", "worked_example"])
+    assert status == 2
+    assert f"cannot use --out {taken}" in capsys.readouterr().err
