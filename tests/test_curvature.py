@@ -167,6 +167,9 @@ def test_ranks_match_numpy_svd_with_batch_axes():
     assert float(jr.effective_rank(jnp.zeros((3, 3)))) == 0.0
     with pytest.raises(ValueError, match="2 axes"):
         jr.stable_rank(jnp.ones(3))
+    # a params dict: numpy's "entry not a 2- or 3- tuple" before
+    with pytest.raises(ValueError, match=r"jax.tree.map\(effective_rank, params\)"):
+        jr.effective_rank({"w": w32[0]})
 
 
 def test_weight_norm_growth():
