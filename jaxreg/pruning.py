@@ -98,14 +98,22 @@ def _leaves_by_names(params) -> tuple[list, Any, dict[Names, int]]:
 
 
 def _layer_leaves(names_prefix, index, leaves):
-    """The weight (the one leaf with 2 axes) and bias (1 axis) under a prefix."""
+    """The weight (the one leaf with 2 axes) and bias (1 axis, next to the
+    weight: a norm's scale elsewhere under the prefix is no bias) under a
+    prefix."""
     under = [
         (n, leaves[i])
         for n, i in index.items()
         if n[: len(names_prefix)] == names_prefix
     ]
     weights = [n for n, x in under if is_array(x) and x.ndim == 2]
-    biases = [n for n, x in under if is_array(x) and x.ndim == 1]
+    biases = [
+        n
+        for n, x in under
+        if is_array(x)
+        and x.ndim == 1
+        and (len(weights) != 1 or n[:-1] == weights[0][:-1])
+    ]
     if len(weights) != 1 or len(biases) > 1:
         hint = ""
         if not under:  # e.g. inject_hyperparams called units(params) as units(count)
@@ -136,7 +144,9 @@ def mlp_units(
         under which its weight and bias live, e.g. ``[("params", "Dense_0"),
         ("params", "Dense_1")]`` for linen, ``[("layers", 0), ("layers", 1)]``
         for ``equinox.nn.MLP``, ``[("l1",), ("l2",)]`` for an NNX module. The
-        last layer's outputs are the network's and are not units.
+        last layer's outputs are the network's and are not units. Under each
+        path: one 2-D weight, and as its bias the 1-D leaf next to it, if
+        any (a norm's scale elsewhere under the path is not one).
       layouts: how to read the weights (default: :func:`jaxreg.layouts.
         resolve_layouts`'s, which knows ``equinox.nn.Linear`` is ``(out, in)``
         and reads other 2-D leaves as ``(in, out)``; a ``UserWarning`` when

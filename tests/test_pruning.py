@@ -306,3 +306,27 @@ def test_hand_made_units_are_checked():
         jr.prune_units(params, [short])
     with pytest.raises(ValueError, match="threshold"):
         jr.prox_units(params, [jr.Units(members=(kernel,))], -1.0)
+
+
+def test_mlp_units_takes_the_bias_next_to_the_weight_not_a_norm_scale():
+    # a block of Linear(use_bias=False) and RMSNorm: the norm's scale was
+    # read as the layer's bias, and pruning a unit cut the norm's statistics
+    nnx = pytest.importorskip("flax.nnx")
+
+    class Block(nnx.Module):
+        def __init__(self, rngs):
+            self.lin = nnx.Linear(4, 8, use_bias=False, rngs=rngs)
+            self.norm = nnx.RMSNorm(8, rngs=rngs)
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.b1 = Block(rngs)
+            self.out = nnx.Linear(8, 2, rngs=rngs)
+
+    state = nnx.state(Net(nnx.Rngs(0)), nnx.Param)
+    (units,) = jr.mlp_units(state, [("b1",), ("out",)])
+    assert units.members == ((("b1", "lin", "kernel"), 1),)
+    kernel = np.asarray(state["b1"]["lin"]["kernel"].value)
+    np.testing.assert_allclose(
+        jr.unit_norms(state, [units])[0], np.linalg.norm(kernel, axis=0), rtol=1e-6
+    )
