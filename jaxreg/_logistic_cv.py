@@ -67,7 +67,7 @@ from jaxreg.solvers.base import _emitted_warning, prepare
 from jaxreg.solvers.datafits import Logistic
 from jaxreg.solvers.glm import elastic_net_penalty
 from jaxreg.solvers.multinomial import multinomial_folds_path
-from jaxreg.solvers.path import solve_folds, warn_folds_not_converged
+from jaxreg.solvers.path import listed_folds, solve_folds, warn_folds_not_converged
 
 __all__: list[str] = []
 
@@ -437,7 +437,7 @@ def fit(est, X, y, sample_weight, params):
     # maximized loss)
     sample_weight = _weights_array(sample_weight, X)
     splitter = check_cv(est.cv, y, classifier=True)
-    folds = list(splitter.split(X, y, **_split_params(est, params, splitter)))
+    folds = listed_folds(splitter.split(X, y, **_split_params(est, params, splitter)))
     class_weight = _class_weight_dict(est.class_weight, classes, y, sample_weight)
     base = _class_weighted(class_weight, classes, y, y_idx, sample_weight)
     if base is None:

@@ -57,6 +57,7 @@ from jaxreg._multitask import (
 from jaxreg.solvers.path import (
     cross_validate,
     fold_weights,
+    listed_folds,
     warn_folds_not_converged,
 )
 
@@ -155,7 +156,7 @@ class _PathCV(_LinearRegressor):
         grids = self._grids(X, Y, l1_ratios, sample_weight)
         splitter = check_cv(self.cv)
         params = _split_params(self, params, splitter)
-        folds = list(splitter.split(X, y, **params))
+        folds = listed_folds(splitter.split(X, y, **params))
         mse = np.stack(
             [
                 self._fold_mse(X, y, sample_weight, folds, grid, rho)

@@ -48,6 +48,7 @@ from jaxreg._estimator_base import (
     _weights_array,
 )
 from jaxreg.solvers.base import default_dtype
+from jaxreg.solvers.path import listed_folds
 from jaxreg.solvers.ridge import _Spectral, ridge_folds
 
 __all__ = ["RidgeCV", "RidgeClassifier", "RidgeClassifierCV", "ridge_loo"]
@@ -324,17 +325,12 @@ class RidgeCV(_LinearRegressor):
         n = X.shape[0]
         sw = _weights_array(fit_kw.get("sample_weight"), X)
         sw = np.ones(n) if sw is None else sw
-        splits = [
+        splits = listed_folds(
             (np.arange(n)[np.asarray(tr)], np.arange(n)[np.asarray(te)])
             for tr, te in check_cv(self.cv, y, classifier=self._classifier).split(
                 X, y, **split_kw
             )
-        ]
-        if not splits:
-            raise ValueError(
-                "No fits were performed. Was the CV iterator empty? "
-                "Were there no candidates?"
-            )
+        )
         # the folds' training weights (a row listed twice counts twice) and,
         # as the last weighting, the refit on every row
         S = np.stack([np.bincount(tr, sw[tr], n) for tr, _ in splits] + [sw])

@@ -286,3 +286,36 @@ def test_splits_that_repeat_rows_count_each_copy_once_x64():
     np.testing.assert_allclose(
         tasks.mse_path_, expected(sk.MultiTaskLasso, Y), rtol=1e-6
     )
+
+
+def test_a_cv_without_splits_raises_everywhere():
+    # a generator used up by an earlier fit gives no folds:
+    # LogisticRegressionCV fitted zero folds and chose its first C (1e-4, all
+    # coefficients near 0) silently; LassoCV failed in an argmax,
+    # MultiTaskLassoCV with an IndexError
+    from jaxreg.linear_model import LogisticRegressionCV, MultiTaskLassoCV, RidgeCV
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    y = X[:, 0] + 0.1 * rng.normal(size=40)
+    kfold = KFold(3)
+    used = kfold.split(X)
+    sk.LassoCV(cv=used, alphas=3).fit(X, y)  # consumes it, as a user's first fit
+    fits = [
+        lambda cv: LassoCV(cv=cv, alphas=3).fit(X, y),
+        lambda cv: MultiTaskLassoCV(cv=cv, alphas=3).fit(X, np.c_[y, y]),
+        lambda cv: LogisticRegressionCV(
+            Cs=3,
+            cv=cv,
+            l1_ratios=(0,),
+            scoring="neg_log_loss",
+            use_legacy_attributes=False,
+        ).fit(X, y > 0),
+        lambda cv: RidgeCV(cv=cv).fit(X, y),
+        lambda cv: cross_validate(X, y, n_lambdas=3, cv=cv),
+    ]
+    for fit in fits:
+        for cv in ([], used):
+            with pytest.raises(ValueError, match="Was the CV iterator empty"):
+                fit(cv)
+        fit(list(kfold.split(X)))  # the same folds listed: fine

@@ -479,13 +479,27 @@ def fold_splits(cv, X, y, groups=None):
     if hasattr(cv, "split"):
         # a splitter of the user's may not take groups
         parts = cv.split(X, y) if groups is None else cv.split(X, y, groups)
-        return [tuple(s) for s in parts]
+        return listed_folds(tuple(s) for s in parts)
     try:
-        return [tuple(s) for s in cv]
+        return listed_folds(tuple(s) for s in cv)
     except TypeError:
         raise ValueError(
             f"cv must be an int, a splitter or (train, test) pairs, got {cv!r}"
         ) from None
+
+
+def listed_folds(splits) -> list:
+    """The ``(train, test)`` pairs of a split as a list; a ``ValueError`` when
+    there are none (LogisticRegressionCV fitted zero folds and chose the
+    first C, silently)."""
+    folds = list(splits)
+    if not folds:
+        raise ValueError(
+            "No fits were performed. Was the CV iterator empty? (cv gave no "
+            "(train, test) splits: an empty list, or a generator that an "
+            "earlier fit used up; pass a splitter such as KFold(5), or a list)"
+        )
+    return folds
 
 
 def kfold(n_samples, n_folds):
