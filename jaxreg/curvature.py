@@ -262,8 +262,8 @@ def _singular_values(w: jax.Array, layout, name) -> jax.Array:
     if not hasattr(w, "shape") and not isinstance(w, list | tuple | float | int):
         raise ValueError(  # numpy's "entry not a 2- or 3- tuple" before
             f"{name} takes one array (a matrix or a stack of them), got a "
-            f"{type(w).__name__}: map it over the leaves, e.g. "
-            f"jax.tree.map({name}, params)"
+            f"{type(w).__name__}: map it over the matrix leaves, e.g. "
+            f"jax.tree.map(lambda w: {name}(w) if w.ndim >= 2 else None, params)"
         )
     w = jnp.asarray(w)
     if w.ndim < 2:

@@ -584,7 +584,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     Fitted attributes:
       ``classes_``, ``coef_`` (``(1, n_features)`` binary, ``(K, n_features)``
-      multinomial; ``X``'s float dtype), ``intercept_`` (``(1,)`` or ``(K,)``),
+      multinomial; ``X``'s float dtype), ``intercept_`` (``(1,)`` or ``(K,)``;
+      with ``solver="liblinear"`` the float ``0.0``, as scikit-learn's),
       ``n_iter_`` (shape ``(1,)``), ``dual_gap_`` (binary), ``n_features_in_``,
       ``feature_names_in_``.
     """

@@ -99,7 +99,7 @@ def _leaves_by_names(params) -> tuple[list, Any, dict[Names, int]]:
 
 def _layer_leaves(names_prefix, index, leaves):
     """The weight (the one leaf with 2 axes) and bias (1 axis, next to the
-    weight: a norm's scale elsewhere under the prefix is no bias) under a
+    weight: a norm's scale elsewhere under the prefix is an error) under a
     prefix."""
     under = [
         (n, leaves[i])
@@ -107,13 +107,16 @@ def _layer_leaves(names_prefix, index, leaves):
         if n[: len(names_prefix)] == names_prefix
     ]
     weights = [n for n, x in under if is_array(x) and x.ndim == 2]
-    biases = [
-        n
-        for n, x in under
-        if is_array(x)
-        and x.ndim == 1
-        and (len(weights) != 1 or n[:-1] == weights[0][:-1])
-    ]
+    biases = [n for n, x in under if is_array(x) and x.ndim == 1]
+    stray = [n for n in biases if len(weights) == 1 and n[:-1] != weights[0][:-1]]
+    if stray:
+        raise ValueError(
+            f"layers entry {names_prefix!r} holds 1-D leaves {stray} that are "
+            f"not next to its weight {weights[0]}: a norm's scale or bias, not "
+            "the layer's bias (pruning a unit would change the norm's "
+            "statistics); mlp_units groups the units of dense layers only: "
+            "pass each dense layer's own path"
+        )
     if len(weights) != 1 or len(biases) > 1:
         hint = ""
         if not under:  # e.g. inject_hyperparams called units(params) as units(count)
@@ -145,8 +148,9 @@ def mlp_units(
         ("params", "Dense_1")]`` for linen, ``[("layers", 0), ("layers", 1)]``
         for ``equinox.nn.MLP``, ``[("l1",), ("l2",)]`` for an NNX module. The
         last layer's outputs are the network's and are not units. Under each
-        path: one 2-D weight, and as its bias the 1-D leaf next to it, if
-        any (a norm's scale elsewhere under the path is not one).
+        path: one 2-D weight and at most one 1-D leaf, its bias, next to it
+        (a ``ValueError`` for a norm's scale or bias under the path: a unit
+        cannot be pruned through a normalization).
       layouts: how to read the weights (default: :func:`jaxreg.layouts.
         resolve_layouts`'s, which knows ``equinox.nn.Linear`` is ``(out, in)``
         and reads other 2-D leaves as ``(in, out)``; a ``UserWarning`` when

@@ -168,8 +168,17 @@ def test_ranks_match_numpy_svd_with_batch_axes():
     with pytest.raises(ValueError, match="2 axes"):
         jr.stable_rank(jnp.ones(3))
     # a params dict: numpy's "entry not a 2- or 3- tuple" before
-    with pytest.raises(ValueError, match=r"jax.tree.map\(effective_rank, params\)"):
+    with pytest.raises(
+        ValueError, match=r"jax.tree.map\(lambda w: effective_rank\(w\) if w.ndim >= 2"
+    ):
         jr.effective_rank({"w": w32[0]})
+    # and the advice it gives works on a tree with a bias
+    ranks = jax.tree.map(
+        lambda w: jr.effective_rank(w) if w.ndim >= 2 else None,
+        {"w": w32[0], "b": jnp.ones(4)},
+    )
+    assert ranks["b"] is None
+    np.testing.assert_allclose(ranks["w"], expected_effective[0], rtol=1e-4)
 
 
 def test_weight_norm_growth():

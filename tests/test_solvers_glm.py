@@ -205,6 +205,10 @@ def test_budget_warns_not_nan(diabetes):
         (lambda X, y: lasso(X, y, np.array([0.1, 0.2])), "lam must be a single"),
         (lambda X, y: enet(X, y, [0.1, 0.2], 0.5), "lam must be a single"),
         (lambda X, y: ridge(X, y, np.array([0.1, 0.2])), "lam must be a single"),
+        (  # traced: the differentiable path checks the shape too
+            lambda X, y: jax.jit(lambda lam: ridge(X, y, lam))(np.array([0.1, 0.2])),
+            "lam must be a single",
+        ),
         (lambda X, y: enet(X, y, 0.1, l1_ratio=1.5), "l1_ratio"),
         (lambda X, y: enet(X, y, 0.1, l1_ratio=-0.1), "l1_ratio"),
         (lambda X, y: logistic_regression(X, y, 0.1), "binary labels"),

@@ -100,11 +100,11 @@ def check_X_y(X, y):
             raise ValueError(f"{name} must be real-valued, got dtype {a.dtype}")
     # X is checked by prepare, on the device, in the pass over it that it
     # makes anyway
-    check_finite("y", y)
+    _check_finite("y", y)
     return X, y
 
 
-def check_finite(name, a):
+def _check_finite(name, a):
     # a sum is finite iff every entry is, barring overflow: one cheap pass,
     # and the full elementwise test only to confirm a suspicious sum
     mod = jnp if isinstance(a, jax.Array) else np
@@ -121,7 +121,7 @@ def check_coef_init(coef_init, shape) -> None:
         raise ValueError(
             f"coef_init must have shape {shape}, got {np.shape(coef_init)}"
         )
-    check_finite("coef_init", coef_init)
+    _check_finite("coef_init", coef_init)
 
 
 def check_strength(name, lam):

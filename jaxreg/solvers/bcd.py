@@ -745,6 +745,7 @@ def group_lasso(
             f"{datafit_cls.__name__} has no conjugate (has_dual=False): use fit "
             "with a separable penalty"
         )
+    check_strength("lam", lam)  # traced: its shape only
     if hypergrad.is_traced(X, y, lam, group_weights, sample_weight):
         return _differentiable(
             X,
@@ -761,7 +762,6 @@ def group_lasso(
             p0=p0,
         )
     X, y = check_X_y(X, y)
-    check_strength("lam", lam)
     check_nonnegative("tol", tol)
     _check_int("max_iter", max_iter, 0)
     _check_int("max_epochs", max_epochs, 0)

@@ -140,7 +140,7 @@ from jaxreg._validation import (
     warn_caller,
 )
 from jaxreg.penalties import Penalty
-from jaxreg.solvers.base import ConvergenceWarning, check_finite
+from jaxreg.solvers.base import ConvergenceWarning
 from jaxreg.solvers.hypergrad import is_traced
 from jaxreg.solvers.implicit import LINEAR_SOLVERS, all_finite, implicit_fixed_point
 
@@ -865,8 +865,10 @@ def _run(fun, init_params, penalty, args, tol, step_size, init_step, name, *stat
         raise ValueError("init_params has no leaves: nothing to optimize")
     for leaf in leaves:
         check_float_array("init_params", leaf)
-        if not is_traced(leaf):  # a NaN start came back as NaN "last finite"
-            check_finite("init_params", leaf)
+    init_params = jax.tree.map(jnp.asarray, init_params)
+    if not is_traced(init_params) and not bool(all_finite(init_params)):
+        # one read of the device; a NaN start came back as NaN "last finite"
+        raise ValueError("init_params contains NaN or Inf")
     if isinstance(penalty, Constraint) and not is_traced(penalty.args):
         # the projection's own checks of its arguments (lower <= upper, a
         # radius >= 0, a simplex value > 0) see concrete values only here:
@@ -886,7 +888,6 @@ def _run(fun, init_params, penalty, args, tol, step_size, init_step, name, *stat
     if opts.step_mode == "fixed" or init_step is not None:
         # the first step is given: no Hessian-vector product to estimate it
         opts = opts._replace(power_iterations=0)
-    init_params = jax.tree.map(jnp.asarray, init_params)
     try:
         res = _solve(
             fun,

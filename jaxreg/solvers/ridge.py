@@ -276,6 +276,7 @@ def ridge(
       >>> bool(np.allclose(w, 1.0, atol=1e-4))
       True
     """
+    check_strength("lam", lam)  # traced: its shape only
     if hypergrad.is_traced(X, y, lam):
         return fit(
             X,
@@ -288,7 +289,6 @@ def ridge(
             what="ridge",
         )
     X, y = check_X_y(X, y)
-    check_strength("lam", lam)
     check_nonnegative("tol", tol)
     check_positive_int("max_iter", max_iter)
     if method not in ("auto", "cholesky", "svd", "cg"):
