@@ -60,6 +60,60 @@ def test_path_float32_and_bucket_growth():
     )
 
 
+@pytest.mark.parametrize(
+    ("n", "d", "K"),
+    [
+        (200, 1000, 256),
+        (1000, 5000, 1024),
+        (100_000, 5000, 128),
+        (10**7, 500, 64),
+        (500, 40, 40),
+    ],
+)
+def test_path_bucket_holds_min_n_d_within_the_gram_budget(n, d, K):
+    """The documented rule: the power of two >= min(n, d) (at most d), capped
+    at the largest K with K²·n <= 2³¹, never below 64."""
+    from jaxreg.solvers import cd
+
+    assert cd.path_bucket(n, d) == K
+    assert K * K * n <= cd.GRAM_BUDGET or K == 64
+
+
+def test_default_path_and_folds_compile_one_bucket(monkeypatch):
+    """A path (and each CV fold's) starts with a working set that holds its
+    whole support: one compiled working-set program, not one per doubling
+    (p0=32 here grows through three), and the same solutions."""
+    import jaxreg.solvers.path as jpath
+
+    X, y = make_regression(100, 300, n_informative=40, noise=1.0, random_state=1)
+    alphas, coefs, _ = sk.lasso_path(
+        X - X.mean(0), y - y.mean(), alphas=20, tol=1e-12, max_iter=100_000
+    )
+    seen = []
+    for name in ("_path_bucket", "_folds_bucket"):
+        original = getattr(jpath, name)
+
+        def spy(K, *args, _original=original):
+            seen.append(K)
+            return _original(K, *args)
+
+        monkeypatch.setattr(jpath, name, spy)
+    res = lasso_path(X, y, n_lambdas=20, tol=1e-6)
+    assert seen == [128]  # min(n, d) = 100 -> 128
+    np.testing.assert_allclose(
+        np.asarray(res.coef), coefs.T, atol=2e-3 * np.abs(coefs).max()
+    )
+    seen.clear()
+    lasso_path(X, y, n_lambdas=20, tol=1e-6, p0=32)
+    assert len(set(seen)) == 3
+    seen.clear()
+    cv = cross_validate(X, y, lambdas=alphas, cv=3, tol=1e-6)
+    assert seen == [128]
+    ref = sk.LassoCV(alphas=alphas, cv=KFold(3), tol=1e-12, max_iter=100_000)
+    ref.fit(X, y)
+    assert float(cv.best_lambda) == pytest.approx(ref.alpha_, rel=1e-6)
+
+
 def test_batched_path_equals_sequential_x64(data):
     X, y = data
     with jax.enable_x64(True):

@@ -292,6 +292,8 @@ def solve_path(
         )
         return W, B, gaps, iters
     n_lam = lambdas.shape[0]
+    if p0 is None:
+        p0 = cd.path_bucket(design.n_samples, d)
     # host zeros and the shared setup program: no compiled jnp.zeros
     out = (
         np.zeros((n_lam, d), dtype),
@@ -342,7 +344,7 @@ def path(
     tol=1e-4,
     max_iter=100,
     max_epochs=100_000,
-    p0=64,
+    p0=None,
     batched=False,
     coef_init=None,
 ) -> PathResult:
@@ -370,7 +372,17 @@ def path(
       sample_weight, penalty_factor, positive: as in :func:`~.glm.lasso`.
       fit_intercept: unpenalized intercept.
       tol: per-``λ`` stopping rule ``gap <= tol · P(0)``.
-      max_iter, max_epochs, p0: per-``λ`` budgets, as in :func:`~.glm.lasso`.
+      max_iter, max_epochs: per-``λ`` budgets, as in :func:`~.glm.lasso`.
+      p0: smallest working-set size; default ``None``: large enough for the
+        whole path where that is cheap (:func:`~.cd.path_bucket`: the power
+        of two ``>= min(n, d)``, at most the largest ``K`` with ``K²·n <=
+        2³¹``, at least 64), so that a path compiles one working-set program
+        rather than one per doubling from 64. On a 1000 x 5000 Lasso (2-core
+        CPU) that makes the first path of a fresh process 4x faster (15 s ->
+        3.8 s; 1.2 s -> 0.6 s with a filled compilation cache) and a repeated
+        call in the same process 2.3x slower (0.11 s -> 0.26 s: longer Gram
+        rows per coordinate step); ``p0=64``, :func:`~.glm.lasso`'s start,
+        restores the doubling.
       batched: solve all ``λ`` at once with vmapped FISTA instead.
       coef_init: ``(n_features,)`` coefficients to start the first ``λ``
         from (default 0; not with ``batched``, whose FISTA starts every
@@ -678,7 +690,7 @@ def solve_folds(
     tol,
     max_iter,
     max_epochs=100_000,
-    p0=64,
+    p0=None,
     batched=False,
     batch_size=None,
     coef_init=None,
@@ -701,6 +713,8 @@ def solve_folds(
     Folds run ``batch_size`` at a time (``lax.map``): ``None`` maps them one
     after another on the CPU and vmaps all of them on accelerators. Each
     fold's path starts from 0, or from its row of ``coef_init`` (``(F, d)``).
+    ``p0`` is the smallest working set (``None``: :func:`~.cd.path_bucket`,
+    as for :func:`path`).
 
     Returns ``(coefs, intercepts, gaps, n_iter, converged, tol_abs)`` of
     shapes ``(F, L, d)``, ``(F, L)``, ``(F, L)``, ``(F, L)``, ``(F, L)``,
@@ -759,6 +773,8 @@ def solve_folds(
         return bool(np.all(np.asarray(carry[0]) >= n_lam)), _widest(carry[1].w), carry
 
     carry = (start, st, out)
+    if p0 is None:
+        p0 = cd.path_bucket(design.n_samples, d)
     if batched:
         _, _, carry = run(0, 0, carry)
     else:
