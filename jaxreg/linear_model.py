@@ -223,7 +223,9 @@ class Lasso(_SparseCoef, _LinearRegressor):
         ``check_input`` is accepted; the input is always checked."""
         return self._fit(X, y, sample_weight, 1.0)
 
-    def _fit(self, X, y, sample_weight, l1_ratio):
+    def _fit(self, X, y, sample_weight, l1_ratio, p0=64):
+        """The fit; ``p0`` is the first working-set size (the CV estimators'
+        refit starts at their folds', :func:`~jaxreg.solvers.cd.path_bucket`)."""
         X, y = self._validate_fit(X, y)
         if self.alpha == 0:  # scikit-learn's warning, which users filter
             warn_caller(
@@ -259,6 +261,7 @@ class Lasso(_SparseCoef, _LinearRegressor):
                 tol=self.tol,
                 max_iter=self.max_iter,
                 coef_init=w0,
+                p0=p0,
                 what=type(self).__name__,
             )
             if perm is not None:

@@ -319,3 +319,38 @@ def test_a_cv_without_splits_raises_everywhere():
             with pytest.raises(ValueError, match="Was the CV iterator empty"):
                 fit(cv)
         fit(list(kfold.split(X)))  # the same folds listed: fine
+
+
+@pytest.mark.parametrize("est", ["LassoCV", "ElasticNetCV"])
+def test_refit_starts_at_the_folds_working_set_size_x64(monkeypatch, est):
+    """The refit on all data starts at the folds' working-set size
+    (cd.path_bucket), not 64: alpha_ is often small, and each doubling on the
+    way would compile another program; the refit is still scikit-learn's."""
+    from sklearn.datasets import make_regression
+
+    from jaxreg.linear_model import ElasticNetCV as OurENetCV
+    from jaxreg.solvers import cd
+
+    X, y = make_regression(100, 300, n_informative=40, noise=5.0, random_state=1)
+    seen = []
+    original = cd._solve_bucket
+
+    def spy(K, *args):
+        seen.append(K)
+        return original(K, *args)
+
+    monkeypatch.setattr(cd, "_solve_bucket", spy)
+    kw = dict(alphas=20, cv=KFold(3), tol=1e-8)
+    if est == "ElasticNetCV":
+        kw["l1_ratio"] = 0.9
+    with jax.enable_x64(True):  # tol=1e-8 is below float32's reach
+        ours = (LassoCV if est == "LassoCV" else OurENetCV)(**kw).fit(X, y)
+    # min(n, d) = 100 -> 128 (an iterate from 0 at a small alpha may still
+    # outgrow it, as here; from 64 it compiled one more program)
+    assert seen[0] == 128 and 64 not in seen
+    ref = getattr(sk, est)(**kw, max_iter=100_000).fit(X, y)
+    assert ours.alpha_ == pytest.approx(ref.alpha_, rel=1e-6)
+    assert (ref.coef_ != 0).sum() > 56  # the solution outgrows 64's bucket
+    np.testing.assert_allclose(
+        ours.coef_, ref.coef_, atol=1e-3 * np.abs(ref.coef_).max()
+    )

@@ -68,11 +68,15 @@ def test_path_float32_and_bucket_growth():
         (100_000, 5000, 128),
         (10**7, 500, 64),
         (500, 40, 40),
+        (60, 200, 128),  # 60 > 7/8·64: 64 would grow
+        (120, 1000, 256),
+        (120, 130, 130),
     ],
 )
 def test_path_bucket_holds_min_n_d_within_the_gram_budget(n, d, K):
-    """The documented rule: the power of two >= min(n, d) (at most d), capped
-    at the largest K with K²·n <= 2³¹, never below 64."""
+    """The documented rule: the power of two >= 8/7·min(n, d) (a support
+    above 7/8 of a bucket grows it; at most d), capped at the largest K with
+    K²·n <= 2³¹, never below 64 (or d)."""
     from jaxreg.solvers import cd
 
     assert cd.path_bucket(n, d) == K

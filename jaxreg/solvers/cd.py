@@ -910,20 +910,24 @@ def path_bucket(n_samples: int, n_features: int) -> int:
     matrix is cheap.
 
     The last strengths of a path (``eps·λ_max``, ``eps = 1e-3``) reach a
-    support near ``min(n, d)``. Growing from 64 compiles one working-set
-    program per doubling, 2–3 s of XLA compilation each on a 2-core CPU: a
-    first 100-λ path of 1000 x 5000 compiled five (15 s in a fresh process,
-    3.8 s with one; 1.2 s and 0.6 s where the compilation cache holds them,
-    as each is loaded). Starting at ``min(n, d)``'s bucket costs a larger
-    Gram matrix and longer Gram rows per coordinate step (the same path
-    repeated in one process: 0.11 s -> 0.26 s), so the bucket is capped
-    where ``K²·n`` exceeds :data:`GRAM_BUDGET` (about 0.1 s of
-    multiply-adds), and is never below 64.
+    support near ``min(n, d)`` (a Lasso's at most ``n``; an elastic net's
+    may exceed it), so the bucket is the power of two ``>= 8/7·min(n, d)``
+    (a support above ``7/8`` of a bucket asks for the next; at most ``d``).
+    Growing from 64 compiles one working-set program per doubling, 2–3 s of
+    XLA compilation each on a 2-core CPU: a first 100-λ path of 1000 x 5000
+    compiled five (15 s in a fresh process, 3.8 s with one; 1.2 s and 0.6 s
+    where the compilation cache holds them, as each is loaded). A larger
+    bucket costs a larger Gram matrix and longer Gram rows per coordinate
+    step (the same path repeated in one process: 0.11 s -> 0.26 s), so it
+    is capped where ``K²·n`` exceeds :data:`GRAM_BUDGET` (about 0.1 s of
+    multiply-adds), and is never below 64 (or ``d``).
     """
     cap = 64
-    while 4 * cap * cap * n_samples <= GRAM_BUDGET:
+    while 4 * cap * cap * max(n_samples, 1) <= GRAM_BUDGET:
         cap *= 2
-    return min(bucket(n_features, min(n_samples, n_features), 64), cap)
+    # above 7/8 of a bucket the loop hands back for the next (grow_threshold)
+    size = -(-8 * min(n_samples, n_features) // 7)
+    return min(bucket(n_features, size, 64), cap)
 
 
 def next_bucket(n_features: int, w, K: int) -> int:
