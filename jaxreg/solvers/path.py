@@ -375,14 +375,14 @@ def path(
       max_iter, max_epochs: per-``λ`` budgets, as in :func:`~.glm.lasso`.
       p0: smallest working-set size; default ``None``: large enough for the
         whole path where that is cheap (:func:`~.cd.path_bucket`: the power
-        of two ``>= min(n, d)``, at most the largest ``K`` with ``K²·n <=
-        2³¹``, at least 64), so that a path compiles one working-set program
-        rather than one per doubling from 64. On a 1000 x 5000 Lasso (2-core
-        CPU) that makes the first path of a fresh process 4x faster (15 s ->
-        3.8 s; 1.2 s -> 0.6 s with a filled compilation cache) and a repeated
-        call in the same process 2.3x slower (0.11 s -> 0.26 s: longer Gram
-        rows per coordinate step); ``p0=64``, :func:`~.glm.lasso`'s start,
-        restores the doubling.
+        of two ``>= 8/7·min(n, d)``, at most ``d`` and the largest ``K``
+        with ``K²·n <= 2³¹``, at least 64), so that a path compiles one
+        working-set program rather than one per doubling from 64. On a 1000
+        x 5000 Lasso (2-core CPU) that makes the first path of a fresh
+        process 4x faster (15 s -> 3.8 s; 1.2 s -> 0.6 s with a filled
+        compilation cache) and a repeated call in the same process 2.3x
+        slower (0.11 s -> 0.26 s: longer Gram rows per coordinate step);
+        ``p0=64``, :func:`~.glm.lasso`'s start, restores the doubling.
       batched: solve all ``λ`` at once with vmapped FISTA instead.
       coef_init: ``(n_features,)`` coefficients to start the first ``λ``
         from (default 0; not with ``batched``, whose FISTA starts every
